@@ -1,0 +1,103 @@
+"""File keystore: a random 256-bit KEK in a key file only its owner can read.
+
+The file is created with O_EXCL and mode 0600, and refused at every read when
+it is a symlink, owned by another user, or readable or writable by group or
+others (threat T-KS-1: another local user copies the key file).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from pathlib import Path
+
+from agent_keys.errors import AccessDeniedError, KeyBackendError
+from agent_keys.keywrap import KEY_BYTES, unwrap_key, wrap_key
+from agent_keys.randomness import RandomSource
+from agent_keys.secret import Secret
+
+_MAGIC = b"gwvault-file-keystore-v1\n"
+_MAX_FILE_BYTES = 256
+
+
+class FileKeystore:
+    """The gateway master key's daily-use KEK, held in a 0600 file."""
+
+    def __init__(self, path: Path, random: RandomSource) -> None:
+        self._path = path
+        self._random = random
+
+    @classmethod
+    def create(cls, path: Path, random: RandomSource) -> FileKeystore:
+        """Write a new key file; refuses to replace an existing one."""
+        encoded = _MAGIC + base64.b64encode(random(KEY_BYTES)) + b"\n"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError as e:
+            raise KeyBackendError(f"key file {path} already exists; not replacing it") from e
+        except OSError as e:
+            raise KeyBackendError(f"cannot create key file {path}: {e.strerror}") from e
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded)
+            f.flush()
+            os.fsync(f.fileno())
+        return cls(path, random)
+
+    @property
+    def kind(self) -> str:
+        return "file"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def settings(self) -> dict[str, str]:
+        return {"kind": "file"}
+
+    def wrap_master_key(self, master_key: Secret, context: bytes) -> bytes:
+        return wrap_key(self._read_kek(), master_key, context, self._random)
+
+    def unwrap_master_key(self, wrapped: bytes, context: bytes) -> Secret:
+        return unwrap_key(self._read_kek(), wrapped, context)
+
+    def _read_kek(self) -> Secret:
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError as e:
+            raise KeyBackendError(
+                f"key file {self._path} is missing; restore it from backup or"
+                " restore the vault with the recovery key"
+            ) from e
+        except OSError as e:
+            raise KeyBackendError(f"cannot open key file {self._path}: {e.strerror}") from e
+        with os.fdopen(fd, "rb") as f:
+            _check_private(os.fstat(f.fileno()), self._path)
+            content = f.read(_MAX_FILE_BYTES + 1)
+        return _parse_key_file(content, self._path)
+
+
+def _check_private(st: os.stat_result, path: Path) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyBackendError(f"key file {path} is not a regular file")
+    if st.st_uid != os.geteuid():
+        raise AccessDeniedError(f"key file {path} is owned by another user; refusing to use it")
+    if st.st_mode & 0o077:
+        raise AccessDeniedError(
+            f"key file {path} is accessible to group or others (mode"
+            f" {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+        )
+
+
+def _parse_key_file(content: bytes, path: Path) -> Secret:
+    malformed = KeyBackendError(f"key file {path} is not a gwvault key file")
+    if len(content) > _MAX_FILE_BYTES or not content.startswith(_MAGIC):
+        raise malformed
+    try:
+        key = base64.b64decode(content[len(_MAGIC) :].strip(), validate=True)
+    except binascii.Error as e:
+        raise malformed from e
+    if len(key) != KEY_BYTES:
+        raise malformed
+    return Secret(key)

@@ -1,0 +1,31 @@
+"""Rules for the names people give things: data sources and gateways."""
+
+from __future__ import annotations
+
+import re
+
+from agent_keys.errors import InvalidInputError
+
+# A data-source name travels in JWE headers, audit entries, URLs and file
+# names: keep it to characters that need no escaping anywhere.
+_DATASOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_GATEWAY_NAME_MAX = 64
+
+
+def check_datasource_name(name: str) -> str:
+    """Return ``name`` if it is a valid data-source name; else ``InvalidInputError``."""
+    if not _DATASOURCE_NAME.fullmatch(name):
+        raise InvalidInputError(
+            "a data-source name is 1-128 characters of letters, digits, '.', '_' and '-',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+def check_gateway_name(name: str) -> str:
+    """A gateway name becomes the certificate CN: printable, 1-64 characters."""
+    if not (0 < len(name) <= _GATEWAY_NAME_MAX) or not name.isprintable() or name != name.strip():
+        raise InvalidInputError(
+            "a gateway name is 1-64 printable characters without leading or trailing spaces"
+        )
+    return name
