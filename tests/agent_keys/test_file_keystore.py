@@ -31,7 +31,9 @@ def test_create_never_replaces_an_existing_key_file(keystore: FileKeystore) -> N
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660, 0o666, 0o620])
-def test_key_file_accessible_to_group_or_others_is_refused(keystore: FileKeystore, mode: int) -> None:
+def test_key_file_accessible_to_group_or_others_is_refused(
+    keystore: FileKeystore, mode: int
+) -> None:
     wrapped = keystore.wrap_master_key(GMK, b"ctx")
     keystore.path.chmod(mode)
     with pytest.raises(AccessDeniedError, match="chmod 600"):
@@ -55,7 +57,13 @@ def test_missing_key_file_says_how_to_recover(keystore: FileKeystore) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"not a key file", b"gwvault-file-keystore-v1\n!!!!\n", b"gwvault-file-keystore-v1\nAAAA\n", b"x" * 5000],
+    [
+        b"",
+        b"not a key file",
+        b"gwvault-file-keystore-v1\n!!!!\n",
+        b"gwvault-file-keystore-v1\nAAAA\n",
+        b"x" * 5000,
+    ],
 )
 def test_malformed_key_files_are_refused(keystore: FileKeystore, content: bytes) -> None:
     keystore.path.write_bytes(content)

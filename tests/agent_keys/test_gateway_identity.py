@@ -39,7 +39,9 @@ def test_certificate_names_the_gateway_for_two_years(key_type: KeyType) -> None:
 
 
 def test_private_key_round_trips_through_pkcs8() -> None:
-    key, cert = generate_gateway_identity("gw", new_gateway_id(system_random), "ec-p256", NOW, system_random)
+    key, _ = generate_gateway_identity(
+        "gw", new_gateway_id(system_random), "ec-p256", NOW, system_random
+    )
     again = GatewayPrivateKey.from_pkcs8(key.to_pkcs8(), "ec-p256")
     peer = ec.generate_private_key(ec.SECP256R1()).public_key()
     assert again.agree(peer) == key.agree(peer)
@@ -71,7 +73,9 @@ def test_a_certificate_without_a_gateway_id_is_refused() -> None:
         GatewayCertificate.from_pem(cert.public_bytes(serialization.Encoding.PEM))
 
 
-@pytest.mark.parametrize("pem", [b"", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", b"x" * 20000])
+@pytest.mark.parametrize(
+    "pem", [b"", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", b"x" * 20000]
+)
 def test_garbage_is_not_a_certificate(pem: bytes) -> None:
     with pytest.raises(InvalidInputError):
         GatewayCertificate.from_pem(pem)

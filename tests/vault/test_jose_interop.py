@@ -32,7 +32,11 @@ def test_jwcrypto_opens_what_we_seal(key_type: KeyType) -> None:
     token = seal_credential(identity(key_type)[1], DS, payload, IAT, system_random)
     opened = jwe.JWE()
     opened.deserialize(token, key=_jwcrypto_private(key_type))
-    assert json.loads(opened.payload) == {"type": "basic", "username": "alice", "secret": "pässwörd"}
+    assert json.loads(opened.payload) == {
+        "type": "basic",
+        "username": "alice",
+        "secret": "pässwörd",
+    }
     assert opened.jose_header["alg"] == ALGS[key_type]
     assert opened.jose_header["ds"] == DS
 

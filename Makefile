@@ -1,0 +1,40 @@
+# gwvault: `make run` and `make test` work on a fresh machine with python3 (>= 3.11).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= gwvault-data
+
+.PHONY: run test lint typecheck unit clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## run: install, initialise a gateway in ./gwvault-data if there is none, show its status
+run: $(VENV)/.installed
+	@if [ ! -e "$(DATA_DIR)/vault.db" ]; then \
+		echo "No gateway in $(DATA_DIR): initialising one. Choose a recovery key (12+ characters, not a common password)."; \
+		$(BIN)/gwvault --data-dir "$(DATA_DIR)" init --name "$$(hostname)"; \
+	fi
+	$(BIN)/gwvault --data-dir "$(DATA_DIR)" status
+
+## test: lint, type-check and the whole test suite
+test: lint typecheck unit
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,57 @@
+"""Run the installed ``gwvault`` command in a subprocess, as an admin would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GWVAULT = Path(sys.executable).parent / "gwvault"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class GwvaultCli:
+    """The installed command, bound to one data dir; records every output it saw."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.outputs: list[str] = []
+
+    def __call__(
+        self, *args: str | Path, stdin: str = "", env: dict[str, str] | None = None
+    ) -> Run:
+        command = [str(GWVAULT), "--data-dir", str(self.data_dir), *map(str, args)]
+        done = subprocess.run(
+            command,
+            input=stdin.encode(),
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+        run = Run(done.returncode, done.stdout.decode(), done.stderr.decode())
+        self.outputs += [run.out, run.err]
+        # The contract for every command: no traceback, and an error is one line.
+        assert "Traceback" not in run.err, run.err
+        if run.code != 0:
+            assert run.err.count("\n") == 1 and run.err.startswith("gwvault"), run.err
+        return run
+
+
+def private_file(path: Path, content: str) -> Path:
+    path.write_text(content)
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,146 @@
+"""The credential lifecycle through the service layer, with its audit entries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent_keys.errors import InvalidInputError, NotFoundError, StorageError, VaultError
+from agent_keys.randomness import system_random
+from agent_keys.secret import Secret
+from tests.conftest import make_context
+from vault.connectors import DataSource
+from vault.credentials import CredentialService
+from vault.encrypted_credential import CredentialPayload, seal_credential
+from vault.gateway import Gateway
+
+PG = DataSource("postgresql", "127.0.0.1:5432", "sales")
+
+
+def alice(secret: str = "pw-1") -> CredentialPayload:
+    return CredentialPayload("basic", "alice", Secret.from_text(secret))
+
+
+def actions(gateway: Gateway) -> list[tuple[str, str | None, str]]:
+    return [(e.action, e.target, e.outcome) for e in gateway.store.audit_events()]
+
+
+def test_put_then_update_bumps_the_version_and_records_both(gateway: Gateway) -> None:
+    service = CredentialService(gateway)
+    first = service.put("sales", PG, alice())
+    second = service.put("sales", PG, alice("pw-2"))
+    assert (first.created, second.created) == (True, False)
+    assert second.record.binding.version == 2
+    assert second.record.binding.credential_id == first.record.binding.credential_id
+    assert service.use("sales", "job-1").secret == Secret.from_text("pw-2")
+    assert actions(gateway)[-3:] == [
+        ("credential.created", "sales", "ok"),
+        ("credential.updated", "sales", "ok"),
+        ("credential.used", "sales", "ok"),
+    ]
+
+
+def test_list_and_show_carry_metadata_only(gateway: Gateway) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", PG, alice("CANARY-in-list"))
+    [row] = [record.metadata() for record in service.list()]
+    assert row["name"] == "sales" and row["username"] == "alice" and row["key_version"] == 1
+    assert "CANARY" not in repr(row) and "CANARY" not in repr(service.get("sales"))
+
+
+def test_a_sealed_credential_for_this_data_source_is_stored(gateway: Gateway) -> None:
+    token = seal_credential(
+        gateway.certificate(), "sales", alice("sealed-pw"), 1_800_000_000, system_random
+    )
+    CredentialService(gateway).put_sealed("sales", PG, token)
+    assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text("sealed-pw")
+
+
+def test_a_sealed_credential_for_another_data_source_is_refused_and_recorded(
+    gateway: Gateway,
+) -> None:
+    token = seal_credential(gateway.certificate(), "hr", alice(), 1_800_000_000, system_random)
+    with pytest.raises(InvalidInputError, match="does not open"):
+        CredentialService(gateway).put_sealed("sales", PG, token)
+    assert gateway.store.count_credentials() == 0
+    assert actions(gateway)[-1] == ("credential.rejected", "sales", "refused")
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "a b", "x" * 129, "-lead", "naïve", "a\nb"])
+def test_bad_names_are_refused(gateway: Gateway, name: str) -> None:
+    with pytest.raises(InvalidInputError):
+        CredentialService(gateway).put(name, PG, alice())
+    assert gateway.store.count_credentials() == 0
+
+
+def test_when_the_audit_write_fails_the_change_does_not_happen(
+    gateway: Gateway, data_dir: Path
+) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", PG, alice("old"))
+    _break_audit(data_dir)
+    with pytest.raises(VaultError):
+        service.put("sales", PG, alice("new"))
+    with pytest.raises(VaultError):
+        service.delete("sales")
+    with pytest.raises(StorageError):
+        service.use("sales", "job")  # fail closed: no secret without its record
+    record = service.get("sales")
+    assert record.binding.version == 1
+    _unbreak_audit(data_dir)
+    assert service.use("sales", "job").secret == Secret.from_text("old")
+
+
+def test_a_stored_row_pointed_at_another_server_no_longer_opens(
+    gateway: Gateway, data_dir: Path
+) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", PG, alice())
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("UPDATE credentials SET server = 'attacker.example:5432'")
+    report = service.verify()
+    assert (report.opened, report.failed) == ([], ["sales"])
+    with pytest.raises(VaultError):
+        service.test("sales")  # the password is never sent to the attacker's host
+    assert actions(gateway)[-1][0] == "credentials.verified"
+
+
+def test_delete_removes_the_credential_and_its_data_key(gateway: Gateway, data_dir: Path) -> None:
+    service = CredentialService(gateway)
+    wrapped = service.put("sales", PG, alice()).record.sealed.wrapped_dek
+    service.delete("sales")
+    with pytest.raises(NotFoundError):
+        service.get("sales")
+    with pytest.raises(NotFoundError):
+        service.delete("sales")
+    gateway.close()
+    assert wrapped not in (data_dir / "vault.db").read_bytes()
+    with Gateway.open(data_dir, make_context()) as reopened:
+        assert actions(reopened)[-1] == ("credential.deleted", "sales", "ok")
+
+
+def test_test_connection_of_a_real_sqlite_file_is_recorded(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    service = CredentialService(gateway)
+    service.put("app", DataSource("sqlite", str(db)), CredentialPayload("anonymous", None, None))
+    assert service.test("app").ok
+    assert actions(gateway)[-1] == ("credential.tested", "app", "ok")
+
+
+def _break_audit(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute(
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events"
+            " BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"
+        )
+
+
+def _unbreak_audit(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("DROP TRIGGER audit_down")

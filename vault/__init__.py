@@ -1,0 +1,1 @@
+"""gwvault: the credential vault of an on-premises data gateway."""

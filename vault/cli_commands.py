@@ -1,0 +1,173 @@
+"""One function per ``gwvault`` command: parse nothing, print results, return the exit code.
+
+Each handler opens the vault for one CLI request context, calls the service
+layer and prints.  Errors propagate to ``vault.cli.main``, which prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agent_keys.errors import InvalidInputError
+from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
+from agent_keys.secret import Secret
+from vault.cli import EXIT_OK, data_dir, print_fields, print_json, report_failure
+from vault.cli_input import read_public_file, read_secret
+from vault.connectors import DataSource, parse_auth_type, parse_data_source_type
+from vault.context import RequestContext
+from vault.credentials import CredentialService
+from vault.encrypted_credential import MAX_TOKEN_CHARS, CredentialPayload, seal_credential
+from vault.gateway import Gateway
+from vault.names import check_datasource_name
+
+
+def init(args: argparse.Namespace) -> int:
+    recovery_key = read_secret("recovery key", args.recovery_key_file, confirm=True)
+    with Gateway.initialize(
+        data_dir(args), args.name, args.key_type, recovery_key, RequestContext.for_cli()
+    ) as gateway:
+        status = gateway.status()
+    print(f"initialised gateway {status['name']} ({status['gateway_id']}) in {status['data_dir']}")
+    print(f"certificate thumbprint {status['cert_thumbprint']}")
+    print("keep the recovery key safe: it is not stored, and only it can move this gateway")
+    return EXIT_OK
+
+
+def status(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        facts = gateway.status()
+    print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def cert_show(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        cert = gateway.certificate()
+    facts = {
+        "name": cert.name,
+        "gateway_id": cert.gateway_id,
+        "key_type": cert.key_type,
+        "thumbprint": cert.thumbprint,
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "serial": format(cert.certificate.serial_number, "x"),
+    }
+    if args.json:
+        print_json({**facts, "pem": cert.pem.decode("ascii")})
+    else:
+        print_fields(facts)
+    return EXIT_OK
+
+
+def cert_export(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        pem = gateway.certificate().pem
+    out = Path(args.out)
+    try:
+        out.write_bytes(pem)
+        out.chmod(0o644)  # a public certificate is meant to be shared
+    except OSError as e:
+        raise InvalidInputError(f"cannot write {out}: {e.strerror}") from e
+    print(f"wrote the gateway certificate to {out}")
+    return EXIT_OK
+
+
+def encrypt_value(args: argparse.Namespace) -> int:
+    pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)
+    certificate = GatewayCertificate.from_pem(pem)
+    datasource = check_datasource_name(args.datasource)
+    payload = _payload_from_flags(args)
+    context = RequestContext.for_cli()
+    issued_at = int(context.clock().timestamp())
+    print(seal_credential(certificate, datasource, payload, issued_at, context.random))
+    return EXIT_OK
+
+
+def credentials_put(args: argparse.Namespace) -> int:
+    source = DataSource(
+        type=parse_data_source_type(args.type), server=args.server, database=args.database
+    )
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        service = CredentialService(gateway)
+        if args.encrypted_credential is not None:
+            if args.auth or args.username or args.secret_file:
+                raise InvalidInputError(
+                    "--encrypted-credential carries auth, user name and secret;"
+                    " drop --auth, --username and --secret-file"
+                )
+            result = service.put_sealed(args.name, source, _token(args.encrypted_credential))
+        else:
+            result = service.put(args.name, source, _payload_from_flags(args))
+    verb = "created" if result.created else "updated"
+    print(f"{verb} credential {args.name} (version {result.record.binding.version})")
+    return EXIT_OK
+
+
+def credentials_list(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        rows = [record.metadata() for record in CredentialService(gateway).list()]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no credentials")
+    else:
+        for row in rows:
+            database = f"/{row['database']}" if row["database"] else ""
+            user = f" as {row['username']}" if row["username"] else ""
+            print(f"{row['name']}  {row['type']}  {row['server']}{database}  {row['auth']}{user}")
+    return EXIT_OK
+
+
+def credentials_show(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        row = CredentialService(gateway).get(args.name).metadata()
+    print_json(row) if args.json else print_fields(row)
+    return EXIT_OK
+
+
+def credentials_delete(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        CredentialService(gateway).delete(args.name)
+    print(f"deleted credential {args.name} and destroyed its data key")
+    return EXIT_OK
+
+
+def credentials_test(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        result = CredentialService(gateway).test(args.name)
+    if not result.ok:
+        return report_failure(f"connection test of {args.name} failed: {result.message}")
+    print(result.message)
+    return EXIT_OK
+
+
+def credentials_verify(args: argparse.Namespace) -> int:
+    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+        report = CredentialService(gateway).verify(args.name)
+    total = len(report.opened) + len(report.failed)
+    print(f"{len(report.opened)} of {total} credentials open")
+    if report.failed:
+        return report_failure(f"these credentials do not open: {', '.join(report.failed)}")
+    return EXIT_OK
+
+
+def _payload_from_flags(args: argparse.Namespace) -> CredentialPayload:
+    auth = parse_auth_type(args.auth or "basic")
+    if auth == "anonymous":
+        if args.secret_file:
+            raise InvalidInputError("auth anonymous takes no secret; drop --secret-file")
+        secret: Secret | None = None
+    else:
+        secret = read_secret("secret", args.secret_file)
+    return CredentialPayload(auth=auth, username=args.username, secret=secret)
+
+
+def _token(value: str) -> str:
+    if value.startswith("@"):
+        raw = read_public_file(Path(value[1:]), "EncryptedCredential", MAX_TOKEN_CHARS)
+        try:
+            return raw.decode("ascii").strip()
+        except UnicodeDecodeError as e:
+            raise InvalidInputError("the EncryptedCredential file is not ASCII text") from e
+    return value.strip()

@@ -1,0 +1,125 @@
+"""The ``gwvault`` command line: every command, flag and help text.
+
+Secrets are never flags: every secret has a ``--...-file`` flag and otherwise
+comes from a pipe or a prompt (``vault.cli_input``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn, TypeAlias
+
+from agent_keys.gateway_identity import KEY_TYPES
+from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
+
+DEFAULT_DATA_DIR = "gwvault-data"
+USAGE_EXIT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(USAGE_EXIT)
+
+
+_Commands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="gwvault",
+        description="Credential vault of an on-premises data gateway.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("GWVAULT_DATA_DIR", DEFAULT_DATA_DIR),
+        help="the gateway's data directory (env GWVAULT_DATA_DIR; default ./gwvault-data)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_init(commands)
+    status = commands.add_parser("status", help="show the gateway's identity and vault state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_cert(commands)
+    _add_encrypt_value(commands)
+    _add_credentials(commands)
+    return parser
+
+
+def _add_init(commands: _Commands) -> None:
+    init = commands.add_parser("init", help="create the gateway's keys and an empty vault")
+    init.add_argument("--name", required=True, help="gateway name (the certificate CN)")
+    init.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256")
+    init.add_argument(
+        "--recovery-key-file",
+        metavar="F",
+        help="file (mode 0600) with the recovery key; else prompted twice, or read from a pipe",
+    )
+
+
+def _add_cert(commands: _Commands) -> None:
+    cert = commands.add_parser("cert", help="the gateway certificate")
+    actions = cert.add_subparsers(dest="cert_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="print the current certificate's facts")
+    show.add_argument("--json", action="store_true")
+    export = actions.add_parser("export", help="write the certificate to a file")
+    export.add_argument(
+        "--public", action="store_true", required=True, help="the public certificate (PEM)"
+    )
+    export.add_argument("--out", required=True, metavar="FILE.pem")
+
+
+def _add_encrypt_value(commands: _Commands) -> None:
+    encrypt = commands.add_parser(
+        "encrypt-value",
+        help="seal a credential for a gateway from its certificate (needs no vault)",
+    )
+    encrypt.add_argument("--cert", required=True, metavar="FILE.pem", help="gateway certificate")
+    encrypt.add_argument("--datasource", required=True, metavar="NAME")
+    _add_login_flags(encrypt)
+
+
+def _add_login_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_TYPES, help="default: basic")
+    parser.add_argument("--username", metavar="U")
+    parser.add_argument(
+        "--secret-file", metavar="F", help="file (mode 0600) with the secret; else pipe or prompt"
+    )
+
+
+def _add_credentials(commands: _Commands) -> None:
+    credentials = commands.add_parser("credentials", help="stored data-source credentials")
+    actions = credentials.add_subparsers(
+        dest="credentials_command", required=True, metavar="ACTION"
+    )
+    put = actions.add_parser("put", help="store or update a credential")
+    put.add_argument("name", metavar="NAME", help="data-source name")
+    put.add_argument("--type", required=True, choices=DATA_SOURCE_TYPES)
+    put.add_argument(
+        "--server",
+        required=True,
+        metavar="HOST[:PORT]",
+        help="host, URL (http) or file path (sqlite)",
+    )
+    put.add_argument("--database", metavar="DB")
+    _add_login_flags(put)
+    put.add_argument(
+        "--encrypted-credential",
+        metavar="VALUE|@FILE",
+        help="an EncryptedCredential sealed for NAME (from encrypt-value or the web page);"
+        " it carries auth, user name and secret",
+    )
+    listing = actions.add_parser("list", help="list credentials (metadata only)")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="show one credential's metadata")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true")
+    delete = actions.add_parser("delete", help="delete a credential and destroy its data key")
+    delete.add_argument("name", metavar="NAME")
+    test = actions.add_parser("test", help="connect to the data source with the stored credential")
+    test.add_argument("name", metavar="NAME")
+    verify = actions.add_parser("verify", help="check that stored credentials open")
+    verify.add_argument("name", metavar="NAME", nargs="?")

@@ -1,0 +1,77 @@
+"""The gateway's data directory: where the vault database and key file live.
+
+Created 0700 and refused when group or others may write to it (threat T-DD-1:
+another local user swaps the database or the key file).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
+
+DB_FILE = "vault.db"
+KEY_FILE = "keystore.key"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Paths inside one gateway data directory."""
+
+    path: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_FILE
+
+    @property
+    def key_file(self) -> Path:
+        return self.path / KEY_FILE
+
+    def has_vault(self) -> bool:
+        return self.db_path.exists() or self.key_file.exists()
+
+    @classmethod
+    def create(cls, path: Path) -> DataDir:
+        """Make (or adopt an empty) directory for a new vault; never overwrite one."""
+        data_dir = cls(path)
+        if data_dir.has_vault():
+            raise ConflictError(f"{path} already holds a vault; refusing to overwrite it")
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if any(path.iterdir()):
+                raise ConflictError(f"{path} is not empty; choose an empty or new directory")
+            os.chmod(path, 0o700)
+        except NotADirectoryError as e:
+            raise StorageError(f"{path} is not a directory") from e
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        return data_dir
+
+    @classmethod
+    def open(cls, path: Path) -> DataDir:
+        """An existing vault's directory, after checking who may write to it."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as e:
+            raise StorageError(f"{path} does not exist; run: gwvault init --name NAME") from e
+        except OSError as e:
+            raise StorageError(f"cannot read {path}: {e.strerror}") from e
+        if not stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"{path} is not a directory")
+        if st.st_mode & 0o022:
+            raise AccessDeniedError(f"{path} is writable by group or others; run: chmod 700 {path}")
+        data_dir = cls(path)
+        if not data_dir.db_path.is_file():
+            raise StorageError(
+                f"{path} is not a gwvault data dir (no {DB_FILE}); run: gwvault init --name NAME"
+            )
+        return data_dir
+
+    def remove_new_files(self) -> None:
+        """Undo a failed init: remove the files it created (never anything else)."""
+        for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE):
+            (self.path / name).unlink(missing_ok=True)

@@ -1,0 +1,266 @@
+"""The gateway vault: created by ``initialize``, unlocked by ``open``.
+
+Holds the key hierarchy of design.md together: the keystore unwraps the GMK,
+the GMK unwraps the gateway private keys (current and legacy) and every data
+key.  Unwrapped keys live only in this object's memory, for one process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from agent_keys.errors import IntegrityError, KeyBackendError, StorageError
+from agent_keys.file_keystore import FileKeystore
+from agent_keys.gateway_identity import (
+    GatewayCertificate,
+    GatewayPrivateKey,
+    KeyType,
+    generate_gateway_identity,
+    new_gateway_id,
+)
+from agent_keys.keystore import Keystore
+from agent_keys.keywrap import wrap_key
+from agent_keys.master_key import MasterKey, master_key_context
+from agent_keys.recovery_key import (
+    RecoveryKdfParams,
+    check_recovery_key_policy,
+    derive_recovery_kek,
+)
+from agent_keys.secret import Secret
+from vault.audit import AuditTrail
+from vault.context import RequestContext
+from vault.data_dir import DataDir
+from vault.names import check_gateway_name
+from vault.records import GatewayKeyRecord, MasterKeyRecord
+from vault.store import VaultStore
+
+FIRST_VERSION = 1
+
+
+class Gateway:
+    """An opened gateway vault, for one request context."""
+
+    def __init__(
+        self, data_dir: DataDir, store: VaultStore, keystore: Keystore, context: RequestContext
+    ) -> None:
+        self.data_dir = data_dir
+        self.store = store
+        self.keystore = keystore
+        self.context = context
+        self.audit = AuditTrail(store, context)
+
+    @classmethod
+    def initialize(
+        cls,
+        path: Path,
+        name: str,
+        key_type: KeyType,
+        recovery_key: Secret,
+        context: RequestContext,
+    ) -> Gateway:
+        """Create a new vault in ``path``; refuses to overwrite one.
+
+        Checks every input before writing anything; on any later failure the
+        files it created are removed, so no half-made vault is left behind.
+        """
+        check_gateway_name(name)
+        check_recovery_key_policy(recovery_key)
+        data_dir = DataDir.create(path)
+        try:
+            return cls._create(data_dir, name, key_type, recovery_key, context)
+        except BaseException:
+            data_dir.remove_new_files()
+            raise
+
+    @classmethod
+    def _create(
+        cls,
+        data_dir: DataDir,
+        name: str,
+        key_type: KeyType,
+        recovery_key: Secret,
+        context: RequestContext,
+    ) -> Gateway:
+        random, now = context.random, context.clock()
+        gateway_id = new_gateway_id(random)
+        private_key, certificate = generate_gateway_identity(
+            name, gateway_id, key_type, now, random
+        )
+        params = RecoveryKdfParams.fresh(random)
+        recovery_kek = derive_recovery_kek(recovery_key, params)
+        gmk = MasterKey.generate(FIRST_VERSION, random)
+        gmk_context = master_key_context(gateway_id, gmk.version)
+        keystore = FileKeystore.create(data_dir.key_file, random)
+        store = VaultStore.create(data_dir.db_path)
+        gateway = cls(data_dir, store, keystore, context)
+        with store.write():
+            for key, value in {
+                "gateway_id": gateway_id,
+                "name": name,
+                "epoch": "1",
+                "keystore": json.dumps(keystore.settings()),
+                "created_at": context.now_iso(),
+            }.items():
+                store.set_setting(key, value)
+            store.add_master_key(
+                MasterKeyRecord(
+                    version=gmk.version,
+                    keystore_wrapped=keystore.wrap_master_key(gmk.key, gmk_context),
+                    recovery_wrapped=wrap_key(recovery_kek, gmk.key, gmk_context, random),
+                    recovery_salt=params.salt,
+                    recovery_opslimit=params.opslimit,
+                    recovery_memlimit=params.memlimit,
+                    state="current",
+                    created_at=context.now_iso(),
+                )
+            )
+            store.add_gateway_key(gateway._wrapped_identity(gmk, private_key, certificate))
+            gateway.audit.record(
+                "gateway.initialized",
+                gateway_id,
+                name=name,
+                key_type=key_type,
+                keystore=keystore.kind,
+                cert_thumbprint=certificate.thumbprint,
+            )
+        return gateway
+
+    @classmethod
+    def open(cls, path: Path, context: RequestContext) -> Gateway:
+        """Open an existing vault (the keys are unwrapped on first use)."""
+        data_dir = DataDir.open(path)
+        store = VaultStore.open(data_dir.db_path)
+        try:
+            keystore = _keystore_from_settings(store.setting("keystore"), data_dir, context)
+        except BaseException:
+            store.close()
+            raise
+        return cls(data_dir, store, keystore, context)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- identity ---------------------------------------------------------------
+
+    @functools.cached_property
+    def gateway_id(self) -> str:
+        return self._required_setting("gateway_id")
+
+    @property
+    def name(self) -> str:
+        return self._required_setting("name")
+
+    @property
+    def epoch(self) -> int:
+        return int(self._required_setting("epoch"))
+
+    def certificate(self) -> GatewayCertificate:
+        """The current gateway certificate (public)."""
+        current = self.store.gateway_keys()[0]
+        return GatewayCertificate.from_pem(current.cert_pem.encode("ascii"))
+
+    # -- keys -------------------------------------------------------------------
+
+    @functools.cached_property
+    def master_key(self) -> MasterKey:
+        """The current GMK, unwrapped through the keystore."""
+        record = self.store.current_master_key()
+        if record is None:
+            raise StorageError("the vault has no current master key; restore from a bundle")
+        context = master_key_context(self.gateway_id, record.version)
+        try:
+            key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
+        except IntegrityError as e:
+            raise KeyBackendError(
+                "the keystore key does not unlock this vault (a key file from another"
+                " vault?); restore the vault with the recovery key"
+            ) from e
+        return MasterKey(record.version, key)
+
+    @functools.cached_property
+    def private_keys(self) -> dict[str, GatewayPrivateKey]:
+        """Every held gateway private key by certificate thumbprint (the JWE ``kid``)."""
+        keys: dict[str, GatewayPrivateKey] = {}
+        for record in self.store.gateway_keys():
+            der = self.master_key.unwrap(
+                record.wrapped_private_key, _identity_context(self.gateway_id, record.version)
+            )
+            keys[record.thumbprint] = GatewayPrivateKey.from_pkcs8(der, _key_type(record.key_type))
+        return keys
+
+    def _wrapped_identity(
+        self, gmk: MasterKey, private_key: GatewayPrivateKey, certificate: GatewayCertificate
+    ) -> GatewayKeyRecord:
+        version = FIRST_VERSION
+        return GatewayKeyRecord(
+            version=version,
+            key_type=certificate.key_type,
+            cert_pem=certificate.pem.decode("ascii"),
+            thumbprint=certificate.thumbprint,
+            wrapped_private_key=gmk.wrap(
+                private_key.to_pkcs8(),
+                _identity_context(self.gateway_id, version),
+                self.context.random,
+            ),
+            gmk_version=gmk.version,
+            state="current",
+            created_at=self.context.now_iso(),
+        )
+
+    # -- status -----------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What ``gwvault status`` shows; reads no secret and unwraps no key."""
+        certificate = self.certificate()
+        gmk = self.store.current_master_key()
+        return {
+            "gateway_id": self.gateway_id,
+            "name": self.name,
+            "key_type": certificate.key_type,
+            "cert_thumbprint": certificate.thumbprint,
+            "cert_not_after": certificate.not_after.isoformat(),
+            "credentials": self.store.count_credentials(),
+            "keystore": self.keystore.kind,
+            "epoch": self.epoch,
+            "master_key_version": gmk.version if gmk else None,
+            "data_dir": str(self.data_dir.path.resolve()),
+        }
+
+    def _required_setting(self, key: str) -> str:
+        value = self.store.setting(key)
+        if value is None:
+            raise StorageError(f"the vault database lacks its {key!r} setting; it is damaged")
+        return value
+
+
+def _identity_context(gateway_id: str, version: int) -> bytes:
+    return f"gwvault/gateway-key/v1|{gateway_id}|{version}".encode()
+
+
+def _key_type(value: str) -> KeyType:
+    if value == "ec-p256":
+        return "ec-p256"
+    if value == "rsa-3072":
+        return "rsa-3072"
+    raise StorageError(f"the vault holds a gateway key of unknown type {value!r}")
+
+
+def _keystore_from_settings(
+    raw: str | None, data_dir: DataDir, context: RequestContext
+) -> Keystore:
+    try:
+        settings = json.loads(raw or "")
+    except json.JSONDecodeError as e:
+        raise StorageError("the vault's keystore setting is damaged") from e
+    if not isinstance(settings, dict) or settings.get("kind") != "file":
+        raise StorageError("the vault names a keystore this gwvault does not support")
+    return FileKeystore(data_dir.key_file, context.random)

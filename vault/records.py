@@ -1,0 +1,82 @@
+"""The rows of the vault database, as typed records (no secrets in clear)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vault.envelope import CredentialBinding, SealedSecret
+
+
+@dataclass(frozen=True)
+class MasterKeyRecord:
+    """One GMK version, wrapped by the keystore and by the recovery KEK."""
+
+    version: int
+    keystore_wrapped: bytes
+    recovery_wrapped: bytes
+    recovery_salt: bytes
+    recovery_opslimit: int
+    recovery_memlimit: int
+    state: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class GatewayKeyRecord:
+    """One gateway key pair version: the certificate in clear, the key GMK-wrapped."""
+
+    version: int
+    key_type: str
+    cert_pem: str
+    thumbprint: str
+    wrapped_private_key: bytes
+    gmk_version: int
+    state: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """A stored credential: metadata in clear, the secret sealed."""
+
+    binding: CredentialBinding
+    sealed: SealedSecret
+    created_at: str
+    updated_at: str
+
+    @property
+    def name(self) -> str:
+        return self.binding.name
+
+    def metadata(self) -> dict[str, Any]:
+        """What ``credentials list/show`` print: never the secret."""
+        b = self.binding
+        return {
+            "name": b.name,
+            "id": b.credential_id,
+            "type": b.type,
+            "server": b.server,
+            "database": b.database,
+            "auth": b.auth,
+            "username": b.username,
+            "version": b.version,
+            "key_version": self.sealed.gmk_version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One appended audit entry."""
+
+    seq: int
+    at: str
+    actor: str
+    channel: str
+    action: str
+    target: str | None
+    outcome: str
+    request_id: str
+    details: str

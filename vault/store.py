@@ -1,0 +1,256 @@
+"""The vault database: one SQLite file, reached through sqlite-utils.
+
+This is the only module that imports sqlite-utils (design.md).  It stores and
+returns typed records and never sees a secret in clear.  Writes happen in
+``with store.write():`` blocks (``BEGIN IMMEDIATE``), so a change and its audit
+entry commit together or not at all.  Every ``sqlite3.Error`` leaves here as
+``StorageError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent_keys.errors import ConflictError, StorageError
+from vault.envelope import CredentialBinding, SealedSecret
+from vault.records import AuditRecord, CredentialRecord, GatewayKeyRecord, MasterKeyRecord
+from vault.schema import SCHEMA_VERSION, STATEMENTS
+
+_BUSY_TIMEOUT_MS = 10_000
+_CREDENTIAL_COLUMNS = (
+    "id, name, version, type, server, database, auth, username,"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at"
+)
+
+
+class VaultStore:
+    """Typed access to the tables of one vault database file."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path) -> VaultStore:
+        """Create a new database file (mode 0600) with the current schema."""
+        try:
+            # O_EXCL: never adopt or clobber a file someone else put there.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        store = cls(_connect(path), path)
+        with store.write():
+            for statement in STATEMENTS:
+                store._execute(statement, [])
+            store.set_setting("schema_version", str(SCHEMA_VERSION))
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> VaultStore:
+        """Open an existing vault database; ``StorageError`` if it is not one."""
+        if not path.is_file():
+            raise StorageError(f"{path} is missing: this is not an initialised gwvault data dir")
+        store = cls(_connect(path), path)
+        with _translated(path):
+            version = store.setting("schema_version")
+        if version != str(SCHEMA_VERSION):
+            store.close()
+            raise StorageError(
+                f"{path} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
+            )
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic write transaction; nested use joins the outer one."""
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            with _translated(self.path):
+                yield
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def in_write(self) -> bool:
+        return self._db.conn.in_transaction
+
+    # -- settings ---------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        with _translated(self.path):
+            rows = list(self._db.query("SELECT value FROM settings WHERE key = ?", [key]))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
+
+    # -- keys ---------------------------------------------------------------
+
+    def add_master_key(self, record: MasterKeyRecord) -> None:
+        self._insert("master_keys", asdict(record))
+
+    def master_key(self, version: int) -> MasterKeyRecord | None:
+        rows = self._rows("SELECT * FROM master_keys WHERE version = ?", [version])
+        return MasterKeyRecord(**rows[0]) if rows else None
+
+    def current_master_key(self) -> MasterKeyRecord | None:
+        rows = self._rows("SELECT * FROM master_keys WHERE state = 'current'", [])
+        return MasterKeyRecord(**rows[0]) if rows else None
+
+    def add_gateway_key(self, record: GatewayKeyRecord) -> None:
+        self._insert("gateway_keys", asdict(record))
+
+    def gateway_keys(self) -> list[GatewayKeyRecord]:
+        """Every gateway key pair version still held, current first."""
+        rows = self._rows(
+            "SELECT * FROM gateway_keys ORDER BY state = 'current' DESC, version DESC", []
+        )
+        return [GatewayKeyRecord(**row) for row in rows]
+
+    # -- credentials ----------------------------------------------------------
+
+    def credential(self, name: str) -> CredentialRecord | None:
+        rows = self._rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?", [name])  # noqa: S608 - fixed column list
+        return _credential_from_row(rows[0], self._gateway_id) if rows else None
+
+    def credentials(self) -> list[CredentialRecord]:
+        rows = self._rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
+        return [_credential_from_row(row, self._gateway_id) for row in rows]
+
+    def count_credentials(self) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
+
+    def save_credential(self, record: CredentialRecord) -> None:
+        """Insert, or replace the row with the same id (an update)."""
+        self._execute(
+            f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _credential_row(record),
+        )
+
+    def delete_credential(self, credential_id: str) -> None:
+        self._execute("DELETE FROM credentials WHERE id = ?", [credential_id])
+
+    # -- audit ------------------------------------------------------------------
+
+    def append_audit(self, entry: dict[str, Any]) -> int:
+        """Append one audit entry inside the current write; returns its sequence."""
+        if not self.in_write:
+            raise StorageError("an audit entry must be written in the change's transaction")
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO audit_events (at, actor, channel, action, target, outcome,"
+                " request_id, details) VALUES (:at, :actor, :channel, :action, :target,"
+                " :outcome, :request_id, :details)",
+                entry,
+            )
+        except sqlite3.Error as e:
+            # Fail closed: the caller's change rolls back with this error.
+            raise StorageError(
+                f"the audit entry could not be written to {self.path} ({e}); nothing was changed"
+            ) from e
+        return int(cursor.lastrowid or 0)
+
+    def audit_events(self) -> list[AuditRecord]:
+        return [
+            AuditRecord(**row) for row in self._rows("SELECT * FROM audit_events ORDER BY seq", [])
+        ]
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with _translated(self.path):
+            return list(self._db.query(sql, params))
+
+    def _execute(self, sql: str, params: list[Any]) -> None:
+        with _translated(self.path):
+            self._db.execute(sql, params)
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        with _translated(self.path):
+            self._db.table(table).insert(row)
+
+    @functools.cached_property
+    def _gateway_id(self) -> str:
+        # Credential rows do not repeat the gateway id; it is bound into their
+        # AAD from the one setting, written at init before any credential.
+        gateway_id = self.setting("gateway_id")
+        if gateway_id is None:
+            raise StorageError(f"{self.path} has no gateway id: the vault was never initialised")
+        return gateway_id
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open {path}: {e}") from e
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    with _translated(path):
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are zeroed, so a deleted credential's wrapped data key
+        # does not linger in the file (crypto-shred, design.md "At rest").
+        conn.execute("PRAGMA secure_delete = ON")
+    return db
+
+
+@contextlib.contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise ConflictError(f"the change conflicts with what is stored in {path.name}") from e
+    except sqlite3.DatabaseError as e:
+        raise StorageError(
+            f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
+            " database"
+        ) from e
+
+
+def _credential_row(record: CredentialRecord) -> list[Any]:
+    b, s = record.binding, record.sealed
+    return [
+        b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
+        s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
+    ]  # fmt: skip
+
+
+def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialRecord:
+    return CredentialRecord(
+        binding=CredentialBinding(
+            gateway_id=gateway_id,
+            credential_id=row["id"],
+            name=row["name"],
+            version=row["version"],
+            type=row["type"],
+            server=row["server"],
+            database=row["database"],
+            auth=row["auth"],
+            username=row["username"],
+        ),
+        sealed=SealedSecret(row["gmk_version"], row["wrapped_dek"], row["ciphertext"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,1 @@
+"""The HTTPS setting-credentials endpoint (arrives with its own issue)."""
