@@ -44,15 +44,13 @@ from agent_keys.gateway_identity import (
 )
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
-from vault.connectors import AUTH_TYPES, AuthType
+from vault.connectors import AUTH_TYPES, AuthType, check_login_shape
 from vault.jose_codec import b64url_decode, compact_json, json_object
 
 ALG_ECDH = "ECDH-ES+A256KW"
 ALG_RSA = "RSA-OAEP-256"
 ENC = "A256GCM"
 MAX_TOKEN_CHARS = 32768
-MAX_SECRET_BYTES = 8192
-MAX_USERNAME_CHARS = 256
 _MAX_HEADER_BYTES = 1024
 _MAX_RSA_KEY_BYTES = 512  # RSA-4096; larger gateway keys are refused at import
 _MAX_CIPHERTEXT_BYTES = 12288
@@ -77,7 +75,7 @@ class CredentialPayload:
     secret: Secret | None
 
     def __post_init__(self) -> None:
-        _check_payload_shape(self.auth, self.username, self.secret)
+        check_login_shape(self.auth, self.username, self.secret)
 
 
 def seal_credential(
@@ -256,26 +254,3 @@ def _parse_payload(plaintext: bytes) -> CredentialPayload:
         username=username,
         secret=Secret.from_text(secret) if secret is not None else None,
     )
-
-
-def _check_payload_shape(auth: str, username: str | None, secret: Secret | None) -> None:
-    if auth not in AUTH_TYPES:
-        raise InvalidInputError(f"auth must be one of {', '.join(AUTH_TYPES)}")
-    if username is not None and not (0 < len(username) <= MAX_USERNAME_CHARS):
-        raise InvalidInputError(f"a user name is 1-{MAX_USERNAME_CHARS} characters")
-    if username is not None and not username.isprintable():
-        raise InvalidInputError("a user name must not contain control characters")
-    if secret is not None and len(secret) > MAX_SECRET_BYTES:
-        raise InvalidInputError(f"a secret is at most {MAX_SECRET_BYTES} bytes")
-    needs_secret = auth != "anonymous"
-    if needs_secret and not secret:
-        raise InvalidInputError(f"auth {auth} needs a secret")
-    if not needs_secret and (secret is not None or username is not None):
-        raise InvalidInputError("auth anonymous takes no user name and no secret")
-    if auth == "basic" and username is None:
-        raise InvalidInputError("auth basic needs a user name")
-    if secret is not None:
-        try:
-            secret.reveal_text()
-        except UnicodeDecodeError as e:
-            raise InvalidInputError("a secret must be UTF-8 text") from e

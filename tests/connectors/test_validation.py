@@ -1,0 +1,180 @@
+"""validate_data_source, server parsing and message redaction: no server needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_keys.errors import InvalidInputError
+from agent_keys.secret import Secret
+from vault.connectors import ConnectionCredential, DataSource, DataSourceType, dispatch
+
+BASIC = ConnectionCredential("basic", "alice", Secret.from_text("s3cret-pw"))
+KEY = ConnectionCredential("key", None, Secret(b"t0k=="))
+ANONYMOUS = ConnectionCredential("anonymous", None, None)
+
+HOSTILE_SERVERS = [
+    "",
+    " ",
+    "db.example.com ",
+    "db example.com",
+    "db.example.com\n",
+    "db.example.com\r\nX-Injected: 1",
+    "db\x00.example.com",
+    "db\u200b.example.com",  # zero-width space (format character)
+    "user:pw@db.example.com",
+    "user@db.example.com:5432",
+    "db.example.com:0",
+    "db.example.com:70000",
+    "db.example.com:",
+    "db.example.com:abc",
+    "db.example.com:+5",
+    "db.example.com:5_0",
+    "db.example.com:\u0665",  # Arabic-Indic digit five
+    "[::1",
+    "[::1]x",
+    "[not-ipv6]:5432",
+    "1:2:3",
+    "/var/run/postgresql",
+    "host1,host2",
+    "-oProxyCommand=x",
+    "a" * 300,
+    "a" * 100_000,
+]
+
+
+@pytest.mark.parametrize("source_type", ["postgresql", "mysql"])
+@pytest.mark.parametrize("server", HOSTILE_SERVERS)
+def test_database_server_refuses_hostile_strings(source_type: DataSourceType, server: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        dispatch.validate_data_source(DataSource(source_type, server), BASIC)
+    assert "\n" not in str(refused.value)
+    assert "s3cret-pw" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        *[s for s in HOSTILE_SERVERS if s not in ("/var/run/postgresql",)],
+        "ftp://files.example.com",
+        "file:///etc/passwd",
+        "javascript://x",
+        "https://user:pw@api.example.com/",
+        "https://token@api.example.com/",
+        "http://",
+        "https://api.example.com:99999/",
+        "https://[::1/",
+        "https://api.example.com/\tpath",
+        "https://" + "a" * 3000 + ".com/",
+    ],
+)
+def test_http_server_refuses_hostile_strings(server: str) -> None:
+    with pytest.raises(InvalidInputError):
+        dispatch.validate_data_source(DataSource("http", server), ANONYMOUS)
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ("db.example.com", ("db.example.com", 5432)),
+        ("db.example.com:6543", ("db.example.com", 6543)),
+        ("10.0.0.7:65535", ("10.0.0.7", 65535)),
+        ("[::1]:5433", ("::1", 5433)),
+        ("[fe80::1]", ("fe80::1", 5432)),
+        ("::1", ("::1", 5432)),
+        ("sql_server01", ("sql_server01", 5432)),
+    ],
+)
+def test_parse_host_port(server: str, expected: tuple[str, int]) -> None:
+    assert dispatch.parse_host_port(server, 5432) == expected
+
+
+@pytest.mark.parametrize(
+    ("server", "url"),
+    [
+        ("api.example.com", "https://api.example.com"),
+        ("api.example.com:8443/v1", "https://api.example.com:8443/v1"),
+        ("http://127.0.0.1:8080/health?x=1#frag", "http://127.0.0.1:8080/health?x=1"),
+        ("HTTPS://[::1]:8443/", "https://[::1]:8443/"),
+    ],
+)
+def test_http_url(server: str, url: str) -> None:
+    assert dispatch.http_url(server) == url
+
+
+@pytest.mark.parametrize(
+    ("source", "credential", "complaint"),
+    [
+        (DataSource("sqlite", "/srv/a.db"), BASIC, "sqlite data source takes auth anonymous"),
+        (DataSource("sqlite", "relative/a.db"), ANONYMOUS, "absolute path"),
+        (DataSource("sqlite", "/srv/a\n.db"), ANONYMOUS, "control characters"),
+        (DataSource("postgresql", "db"), ANONYMOUS, "takes auth basic only"),
+        (DataSource("mysql", "db"), ConnectionCredential("key", None, Secret(b"k")), "basic"),
+        (DataSource("mysql", "db"), ConnectionCredential("basic", None, Secret(b"k")), "user name"),
+        (DataSource("postgresql", "db"), ConnectionCredential("basic", "bob", None), "secret"),
+        (DataSource("postgresql", "db", "x\ny"), BASIC, "database name"),
+        (DataSource("mysql", "db"), ConnectionCredential("basic", "a\nb", Secret(b"k")), "user"),
+        (DataSource("http", "h"), ConnectionCredential("key", None, Secret(b"a b")), "token"),
+        (DataSource("http", "h"), ConnectionCredential("key", None, Secret(b"a\r\nX: y")), "token"),
+        (DataSource("http", "h"), ConnectionCredential("basic", "a:b", Secret(b"pw")), "':'"),
+        (DataSource("http", "h"), ConnectionCredential("anonymous", "bob", None), "anonymous"),
+        (DataSource("http", "h"), ConnectionCredential("anonymous", None, Secret(b"x")), "no"),
+        (DataSource("http", "h"), ConnectionCredential("key", None, Secret(b"\xff")), "UTF-8"),
+    ],
+)
+def test_impossible_combinations_are_refused(
+    source: DataSource, credential: ConnectionCredential, complaint: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=complaint):
+        dispatch.validate_data_source(source, credential)
+
+
+@pytest.mark.parametrize(
+    ("source", "credential"),
+    [
+        (DataSource("postgresql", "db.example.com:5432", "sales"), BASIC),
+        (DataSource("mysql", "[2001:db8::5]:3307"), BASIC),
+        (DataSource("sqlite", "/srv/data/my sales.db"), ANONYMOUS),
+        (DataSource("http", "https://api.example.com/v1"), BASIC),
+        (DataSource("http", "api.example.com"), KEY),
+        (DataSource("http", "http://10.1.2.3:8080/"), ANONYMOUS),
+    ],
+)
+def test_possible_combinations_pass(source: DataSource, credential: ConnectionCredential) -> None:
+    dispatch.validate_data_source(source, credential)
+
+
+def test_bearer_refusal_does_not_quote_the_key(canary: str) -> None:
+    credential = ConnectionCredential("key", None, Secret.from_text(canary + " \n"))
+    with pytest.raises(InvalidInputError) as refused:
+        dispatch.validate_data_source(DataSource("http", "api.example.com"), credential)
+    assert canary not in str(refused.value)
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_timeout_must_be_positive(timeout: float) -> None:
+    with pytest.raises(InvalidInputError, match="timeout"):
+        dispatch.test_connection(DataSource("sqlite", "/nonexistent.db"), ANONYMOUS, timeout)
+
+
+def test_redact_message_removes_every_form_and_collapses_lines(canary: str) -> None:
+    message = f'FATAL:  password "{canary}" wrong\n  DETAIL: again {canary}\r\n\tend'
+    assert dispatch.redact_message(message, [canary]) == (
+        'FATAL: password "<redacted>" wrong DETAIL: again <redacted> end'
+    )
+
+
+def test_redact_message_finds_a_secret_split_across_lines() -> None:
+    assert dispatch.redact_message("x pass\n  word y", ["pass\nword"]) == "x <redacted> y"
+
+
+def test_redact_message_ignores_empty_forms_and_caps_length() -> None:
+    assert dispatch.redact_message("a\nb", ["", "   "]) == "a b"
+    long = dispatch.redact_message("x" * 5000, [])
+    assert len(long) == dispatch.MAX_MESSAGE_CHARS and long.endswith("...")
+
+
+def test_redaction_covers_quoted_and_http_basic_forms() -> None:
+    password = "it's\\pw"
+    forms = dispatch._secret_forms("alice", password)
+    for shown in (password, "it\\'s\\\\pw", "YWxpY2U6aXQnc1xwdw=="):
+        assert dispatch.redact_message(f"error near {shown}", forms) == "error near <redacted>"

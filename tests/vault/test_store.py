@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent_keys.errors import StorageError
+from tests.conftest import make_context
+from vault.gateway import Gateway
+from vault.store import VaultStore
+
+
+def test_the_audit_table_is_append_only(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit_events SET actor = 'someone-else'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("DELETE FROM audit_events")
+
+
+def test_an_audit_entry_outside_a_write_transaction_is_refused(data_dir: Path) -> None:
+    store = VaultStore.open(data_dir / "vault.db")
+    try:
+        with pytest.raises(StorageError, match="transaction"):
+            store.append_audit({})
+    finally:
+        store.close()
+
+
+def test_a_database_of_another_schema_version_is_refused(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("UPDATE settings SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StorageError, match="schema"):
+        Gateway.open(data_dir, make_context())
+
+
+def test_a_failed_write_rolls_back_everything_in_it(gateway: Gateway) -> None:
+    before = len(gateway.store.audit_events())
+    with pytest.raises(RuntimeError), gateway.store.write():
+        gateway.audit.record("test.step", None)
+        raise RuntimeError("the change failed half-way")
+    assert len(gateway.store.audit_events()) == before

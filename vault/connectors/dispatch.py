@@ -1,0 +1,236 @@
+"""Check a data source and credential, then run the tester for its type.
+
+``validate_data_source`` is the one gate for server strings and auth
+combinations: the service calls it before storing a credential and
+``test_connection`` calls it before any socket opens.  The testers
+(``postgresql``, ``mysql``, ``sqlite``, ``http``) are loaded on use so the
+drivers stay out of a cold ``gwvault --help``.  Every tester message passes
+through ``redact_message`` here, the one choke point, before a person sees it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from agent_keys.errors import InvalidInputError
+from vault.connectors import (
+    ConnectionCredential,
+    ConnectionTestResult,
+    DataSource,
+    check_login_shape,
+)
+
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "http": 80, "https": 443}
+MAX_SERVER_CHARS = 2048
+MAX_DATABASE_CHARS = 255
+MAX_MESSAGE_CHARS = 400
+REDACTED = "<redacted>"
+
+# RFC 1123 host names (underscore tolerated: Windows intranets use it) or IPv4.
+# No "/" (libpq takes it as a unix socket dir), no "," (a libpq host list).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+# RFC 6750 section 2.1 b64token: anything else could split the header.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def validate_data_source(source: DataSource, credential: ConnectionCredential) -> None:
+    """Refuse a server string or auth combination that can never work.
+
+    Raises ``InvalidInputError`` with a one-line message naming the problem;
+    the message never contains the secret.
+    """
+    if source.type == "sqlite":
+        _check_sqlite_path(source.server)
+        _require_auth(credential, "anonymous", source.type)
+    elif source.type == "http":
+        http_url(source.server)
+        if credential.auth == "key":
+            _check_bearer_token(_secret_text(credential))
+        elif credential.auth == "basic" and ":" in (credential.username or ""):
+            raise InvalidInputError("an HTTP Basic user name cannot contain ':' (RFC 7617)")
+    else:
+        parse_host_port(source.server, DEFAULT_PORTS[source.type])
+        _require_auth(credential, "basic", source.type)
+        _check_database_name(source.database)
+    check_login_shape(credential.auth, credential.username, credential.secret)
+
+
+def test_connection(
+    source: DataSource, credential: ConnectionCredential, timeout: float = 10.0
+) -> ConnectionTestResult:
+    """Log in to the data source with the credential and report the outcome.
+
+    Refused logins, unreachable servers and timeouts are results, not errors.
+    Raises ``InvalidInputError`` only for input ``validate_data_source`` refuses
+    or a timeout that is not a positive number of seconds.
+    """
+    validate_data_source(source, credential)
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidInputError("the connection test timeout must be a positive number of seconds")
+    password = _secret_text(credential) if credential.secret is not None else None
+    result = _run_tester(source, credential.username, password, credential.auth, timeout)
+    secrets = _secret_forms(credential.username, password)
+    return ConnectionTestResult(result.ok, redact_message(result.message, secrets))
+
+
+# pytest would collect an imported ``test_*`` function as a test; it is not one.
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+def _run_tester(
+    source: DataSource, username: str | None, password: str | None, auth: str, timeout: float
+) -> ConnectionTestResult:
+    if source.type == "sqlite":
+        from vault.connectors import sqlite
+
+        return sqlite.attempt_open(source.server, timeout)
+    if source.type == "http":
+        from vault.connectors import http
+
+        header = http.authorization_header(auth, username, password)
+        return http.attempt_get(http_url(source.server), header, timeout)
+    if username is None or password is None:  # validate_data_source refused this already
+        raise InvalidInputError(f"a {source.type} data source needs a user name and a secret")
+    host, port = parse_host_port(source.server, DEFAULT_PORTS[source.type])
+    if source.type == "postgresql":
+        from vault.connectors import postgresql
+
+        tester = postgresql.attempt_login
+    else:
+        from vault.connectors import mysql
+
+        tester = mysql.attempt_login
+    return tester(
+        host, port, database=source.database, username=username, password=password, timeout=timeout
+    )
+
+
+def redact_message(message: str, secrets: Iterable[str]) -> str:
+    """Make a driver message fit for a person: one line, short, no secret text.
+
+    Every occurrence of each non-empty string in ``secrets`` becomes
+    ``<redacted>``; this is defence in depth, the drivers are not expected to
+    echo a password.
+    """
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for form in forms:
+        message = message.replace(form, REDACTED)
+    one_line = " ".join(message.split())
+    for form in forms:  # a secret with a line break matches only once collapsed
+        collapsed = " ".join(form.split())
+        if collapsed:
+            one_line = one_line.replace(collapsed, REDACTED)
+    if len(one_line) > MAX_MESSAGE_CHARS:
+        one_line = one_line[: MAX_MESSAGE_CHARS - 3] + "..."
+    return one_line
+
+
+def parse_host_port(server: str, default_port: int) -> tuple[str, int]:
+    """Split ``HOST[:PORT]`` or ``[IPV6][:PORT]``; raise ``InvalidInputError`` if malformed."""
+    _check_server_text(server)
+    if "@" in server:
+        raise InvalidInputError(
+            "the server must not contain a user name or password; enter them in the credential"
+        )
+    if server.startswith("["):
+        host, sep, rest = server[1:].partition("]")
+        if not sep or not _is_ipv6(host) or (rest and not rest.startswith(":")):
+            raise InvalidInputError("the server has a malformed [IPv6] address")
+        port_text = rest[1:] if rest else None
+    elif server.count(":") > 1:
+        if not _is_ipv6(server):
+            raise InvalidInputError("the server is malformed; write an IPv6 address as [ADDR]:PORT")
+        host, port_text = server, None  # a bare IPv6 address takes no port
+    else:
+        host, sep, port_text_or_empty = server.partition(":")
+        port_text = port_text_or_empty if sep else None
+        if not _HOST_NAME.fullmatch(host):
+            raise InvalidInputError("the server host name is malformed")
+    if port_text is None:
+        return host, default_port
+    if not _PORT.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
+        raise InvalidInputError("the server port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def http_url(server: str) -> str:
+    """Return the URL for an http ``server`` (a URL, or ``HOST[:PORT]`` meaning https)."""
+    _check_server_text(server)
+    if "://" not in server:
+        server = f"https://{server}"
+    try:
+        parts = urlsplit(server)
+    except ValueError as e:
+        raise InvalidInputError("the server URL is malformed") from e
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInputError("the server URL must start with http:// or https://")
+    if not parts.netloc:
+        raise InvalidInputError("the server URL has no host")
+    parse_host_port(parts.netloc, DEFAULT_PORTS[parts.scheme])
+    return parts._replace(fragment="").geturl()
+
+
+def _check_server_text(server: str) -> None:
+    if not server:
+        raise InvalidInputError("the server is empty")
+    if len(server) > MAX_SERVER_CHARS:
+        raise InvalidInputError(f"the server is longer than {MAX_SERVER_CHARS} characters")
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in server):
+        raise InvalidInputError("the server contains spaces or control characters")
+
+
+def _check_sqlite_path(path: str) -> None:
+    # Spaces are fine in a file name; control and invisible characters are not.
+    if any(unicodedata.category(ch).startswith("C") for ch in path):
+        raise InvalidInputError("the SQLite path contains control characters")
+    if not path or len(path) > MAX_SERVER_CHARS or not PurePosixPath(path).is_absolute():
+        raise InvalidInputError("the SQLite server must be the absolute path of the database file")
+
+
+def _check_database_name(database: str | None) -> None:
+    if database is None:
+        return
+    if not database or len(database) > MAX_DATABASE_CHARS or not database.isprintable():
+        raise InvalidInputError("the database name is empty, too long or has control characters")
+
+
+def _require_auth(credential: ConnectionCredential, auth: str, source_type: str) -> None:
+    if credential.auth != auth:
+        raise InvalidInputError(f"a {source_type} data source takes auth {auth} only")
+
+
+def _secret_text(credential: ConnectionCredential) -> str:
+    if not credential.secret:
+        raise InvalidInputError(f"auth {credential.auth} needs a secret")
+    check_login_shape(credential.auth, credential.username, credential.secret)
+    return credential.secret.reveal_text()
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_bearer_token(token: str) -> None:
+    if not _BEARER_TOKEN.fullmatch(token):
+        raise InvalidInputError("an HTTP key must be a token of letters, digits and -._~+/=")
+
+
+def _secret_forms(username: str | None, password: str | None) -> list[str]:
+    """The forms of the password a message could carry: as typed, escaped, HTTP Basic."""
+    if password is None:
+        return []
+    libpq_quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    basic = base64.b64encode(f"{username or ''}:{password}".encode()).decode("ascii")
+    return [password, libpq_quoted, repr(password)[1:-1], basic]
