@@ -60,7 +60,17 @@ def test_init_refuses_two_different_entries_and_creates_nothing(tmp_path: Path) 
 
 def test_put_prompts_for_the_secret(vault_templates: dict[str, Path], tmp_path: Path) -> None:
     shutil.copytree(vault_templates["ec-p256"], tmp_path / "data")
-    put = "credentials put sales --type mysql --server db --username alice".split()
+    put = [
+        "credentials",
+        "put",
+        "sales",
+        "--type",
+        "mysql",
+        "--server",
+        "db",
+        "--username",
+        "alice",
+    ]
     code, screen = converse(
         ["--data-dir", str(tmp_path / "data"), *put], {"Secret:": "typed-at-the-prompt"}
     )
