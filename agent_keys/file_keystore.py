@@ -54,7 +54,29 @@ class FileKeystore:
         return self._path
 
     def settings(self) -> dict[str, str]:
-        return {"kind": "file"}
+        # Only the file name: the data dir may move, the key file moves with it.
+        return {"kind": "file", "key_file": self._path.name}
+
+    def describe(self) -> dict[str, str]:
+        return {"key_file": str(self._path)}
+
+    def retire(self) -> str:
+        """Overwrite the key file with zeros, then remove it."""
+        if not self._path.exists():
+            return f"the old key file {self._path} was already gone"
+        try:
+            with self._path.open("r+b") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(0)
+                f.write(b"\0" * size)
+                f.flush()
+                os.fsync(f.fileno())
+            self._path.unlink()
+        except OSError as e:
+            raise KeyBackendError(
+                f"cannot remove the old key file {self._path}: {e.strerror}"
+            ) from e
+        return f"overwrote and removed the old key file {self._path}"
 
     def wrap_master_key(self, master_key: Secret, context: bytes) -> bytes:
         return wrap_key(self._read_kek(), master_key, context, self._random)

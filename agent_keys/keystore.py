@@ -1,15 +1,20 @@
 """What a keystore is: the machine-bound holder of the KEK that wraps the GMK.
 
 A keystore wraps and unwraps the gateway master key for daily use, without a
-passphrase.  Backends: ``FileKeystore`` (a 0600 key file) now, PKCS#11 next.
+passphrase.  Backends: ``FileKeystore`` (a 0600 key file) and
+``Pkcs11Keystore`` (an AES key inside an HSM).
 The vault records which backend and where in its settings, never the key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from agent_keys.secret import Secret
+
+PinSource = Callable[[], Secret]
+"""Asked for an HSM's user PIN at the moment it is needed; never stored."""
 
 
 class Keystore(Protocol):
@@ -30,4 +35,12 @@ class Keystore(Protocol):
 
     def settings(self) -> dict[str, str]:
         """Non-secret settings that locate this keystore again (stored in the vault)."""
+        ...
+
+    def describe(self) -> dict[str, str]:
+        """Non-secret facts for ``gwvault keystore show``."""
+        ...
+
+    def retire(self) -> str:
+        """Destroy the KEK once nothing is wrapped under it; says what it did."""
         ...

@@ -13,19 +13,27 @@ from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
 from vault.cli import EXIT_OK, data_dir, print_fields, print_json, report_failure
-from vault.cli_input import read_public_file, read_secret
+from vault.cli_input import pin_source, read_public_file, read_secret
 from vault.connectors import DataSource, parse_auth_type, parse_data_source_type
 from vault.context import RequestContext
-from vault.credentials import CredentialService
+from vault.credentials import CredentialService, VerifyReport
 from vault.encrypted_credential import MAX_TOKEN_CHARS, CredentialPayload, seal_credential
 from vault.gateway import Gateway
+from vault.keystore_binding import KeystoreSpec
+from vault.keystore_migration import migrate_keystore
 from vault.names import check_datasource_name
 
 
 def init(args: argparse.Namespace) -> int:
     recovery_key = read_secret("recovery key", args.recovery_key_file, confirm=True)
     with Gateway.initialize(
-        data_dir(args), args.name, args.key_type, recovery_key, RequestContext.for_cli()
+        data_dir(args),
+        args.name,
+        args.key_type,
+        recovery_key,
+        RequestContext.for_cli(),
+        keystore=_keystore_spec(args),
+        pin=pin_source(args.pin_file),
     ) as gateway:
         status = gateway.status()
     print(f"initialised gateway {status['name']} ({status['gateway_id']}) in {status['data_dir']}")
@@ -35,14 +43,14 @@ def init(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         facts = gateway.status()
     print_json(facts) if args.json else print_fields(facts)
     return EXIT_OK
 
 
 def cert_show(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         cert = gateway.certificate()
     facts = {
         "name": cert.name,
@@ -61,7 +69,7 @@ def cert_show(args: argparse.Namespace) -> int:
 
 
 def cert_export(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         pem = gateway.certificate().pem
     out = Path(args.out)
     try:
@@ -88,7 +96,7 @@ def credentials_put(args: argparse.Namespace) -> int:
     source = DataSource(
         type=parse_data_source_type(args.type), server=args.server, database=args.database
     )
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         service = CredentialService(gateway)
         if args.encrypted_credential is not None:
             if args.auth or args.username or args.secret_file:
@@ -105,7 +113,7 @@ def credentials_put(args: argparse.Namespace) -> int:
 
 
 def credentials_list(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         rows = [record.metadata() for record in CredentialService(gateway).list()]
     if args.json:
         print_json(rows)
@@ -120,21 +128,21 @@ def credentials_list(args: argparse.Namespace) -> int:
 
 
 def credentials_show(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         row = CredentialService(gateway).get(args.name).metadata()
     print_json(row) if args.json else print_fields(row)
     return EXIT_OK
 
 
 def credentials_delete(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         CredentialService(gateway).delete(args.name)
     print(f"deleted credential {args.name} and destroyed its data key")
     return EXIT_OK
 
 
 def credentials_test(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         result = CredentialService(gateway).test(args.name)
     if not result.ok:
         return report_failure(f"connection test of {args.name} failed: {result.message}")
@@ -143,13 +151,51 @@ def credentials_test(args: argparse.Namespace) -> int:
 
 
 def credentials_verify(args: argparse.Namespace) -> int:
-    with Gateway.open(data_dir(args), RequestContext.for_cli()) as gateway:
+    with _open(args) as gateway:
         report = CredentialService(gateway).verify(args.name)
+    return _report_verify(report)
+
+
+def _report_verify(report: VerifyReport) -> int:
     total = len(report.opened) + len(report.failed)
     print(f"{len(report.opened)} of {total} credentials open")
     if report.failed:
         return report_failure(f"these credentials do not open: {', '.join(report.failed)}")
     return EXIT_OK
+
+
+def keystore_show(args: argparse.Namespace) -> int:
+    with _open(args) as gateway:
+        facts = {"keystore": gateway.keystore.kind, **gateway.keystore.describe()}
+    print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def keystore_migrate(args: argparse.Namespace) -> int:
+    target = _keystore_spec(args)
+    recovery_key = None
+    if args.recovery_key_file or args.with_recovery_key:
+        recovery_key = read_secret("recovery key", args.recovery_key_file)
+    pin = pin_source(args.pin_file)  # one prompt serves the old and the new token
+    with Gateway.open(data_dir(args), RequestContext.for_cli(), pin) as gateway:
+        result = migrate_keystore(gateway, target, pin, recovery_key)
+        report = CredentialService(gateway).verify()
+    print(f"the vault is now bound to the {result.to_kind} keystore", end=" ")
+    print(f"(unlocked with the {result.unlocked_with}); {result.old_binding}")
+    return _report_verify(report)
+
+
+def _open(args: argparse.Namespace) -> Gateway:
+    return Gateway.open(data_dir(args), RequestContext.for_cli(), pin_source(args.pin_file))
+
+
+def _keystore_spec(args: argparse.Namespace) -> KeystoreSpec:
+    return KeystoreSpec(
+        kind=args.keystore_kind,
+        pkcs11_module=args.pkcs11_module,
+        token_label=args.token_label,
+        key_label=args.key_label,
+    )
 
 
 def _payload_from_flags(args: argparse.Namespace) -> CredentialPayload:

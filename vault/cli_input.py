@@ -6,6 +6,7 @@ secret file must be readable by its owner alone, like a key file.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import stat
@@ -13,7 +14,9 @@ import sys
 from pathlib import Path
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError
+from agent_keys.keystore import PinSource
 from agent_keys.secret import Secret
+from vault.keystore_binding import PIN_ENV, no_pin
 
 MAX_INPUT_BYTES = 65536
 
@@ -37,6 +40,26 @@ def read_secret(what: str, file: str | None, *, confirm: bool = False) -> Secret
     if not value:
         raise InvalidInputError(f"the {what} is empty")
     return Secret(value)
+
+
+def pin_source(pin_file: str | None) -> PinSource:
+    """The PKCS#11 PIN for one command: ``--pin-file``, else the environment, else a prompt.
+
+    Asked only when the token is used, and at most once per command.
+    """
+
+    @functools.cache
+    def pin() -> Secret:
+        if pin_file is not None:
+            return read_secret("token PIN", pin_file)
+        from_env = os.environ.get(PIN_ENV)
+        if from_env:
+            return Secret.from_text(from_env)
+        if sys.stdin.isatty():
+            return read_secret("token PIN", None)
+        return no_pin()
+
+    return pin
 
 
 def read_private_file(path: Path, what: str) -> bytes:

@@ -13,6 +13,7 @@ from typing import NoReturn, TypeAlias
 
 from agent_keys.gateway_identity import KEY_TYPES
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.keystore_binding import KEYSTORE_KINDS
 
 DEFAULT_DATA_DIR = "gwvault-data"
 USAGE_EXIT = 2
@@ -39,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("GWVAULT_DATA_DIR", DEFAULT_DATA_DIR),
         help="the gateway's data directory (env GWVAULT_DATA_DIR; default ./gwvault-data)",
     )
+    parser.add_argument(
+        "--pin-file",
+        metavar="F",
+        help="file (mode 0600) with the PKCS#11 token's user PIN; else env GWVAULT_PKCS11_PIN,"
+        " else a prompt",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_init(commands)
     status = commands.add_parser("status", help="show the gateway's identity and vault state")
@@ -46,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cert(commands)
     _add_encrypt_value(commands)
     _add_credentials(commands)
+    _add_keystore(commands)
     return parser
 
 
@@ -53,6 +61,7 @@ def _add_init(commands: _Commands) -> None:
     init = commands.add_parser("init", help="create the gateway's keys and an empty vault")
     init.add_argument("--name", required=True, help="gateway name (the certificate CN)")
     init.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256")
+    _add_keystore_flags(init, "--keystore", default="file")
     init.add_argument(
         "--recovery-key-file",
         metavar="F",
@@ -123,3 +132,40 @@ def _add_credentials(commands: _Commands) -> None:
     test.add_argument("name", metavar="NAME")
     verify = actions.add_parser("verify", help="check that stored credentials open")
     verify.add_argument("name", metavar="NAME", nargs="?")
+
+
+def _add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str | None) -> None:
+    parser.add_argument(
+        flag,
+        dest="keystore_kind",
+        choices=KEYSTORE_KINDS,
+        default=default,
+        required=default is None,
+        help="where the key that unlocks the vault lives: a 0600 file, or a PKCS#11 token",
+    )
+    parser.add_argument("--pkcs11-module", metavar="PATH", help="the token's PKCS#11 library")
+    parser.add_argument("--token-label", metavar="LABEL")
+    parser.add_argument(
+        "--key-label", metavar="L", help="AES key to create or adopt (default gwvault-<gateway id>)"
+    )
+
+
+def _add_keystore(commands: _Commands) -> None:
+    keystore = commands.add_parser("keystore", help="the keystore that unlocks the vault")
+    actions = keystore.add_subparsers(dest="keystore_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="which keystore, and where")
+    show.add_argument("--json", action="store_true")
+    migrate = actions.add_parser(
+        "migrate", help="rebind the master key to another keystore; credentials are untouched"
+    )
+    _add_keystore_flags(migrate, "--to", default=None)
+    migrate.add_argument(
+        "--recovery-key-file",
+        metavar="F",
+        help="unlock with the recovery key from F (for when the current keystore is lost)",
+    )
+    migrate.add_argument(
+        "--with-recovery-key",
+        action="store_true",
+        help="unlock with the recovery key, prompted (for when the current keystore is lost)",
+    )

@@ -7,13 +7,19 @@ key.  Unwrapped keys live only in this object's memory, for one process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
 from typing import Any
 
-from agent_keys.errors import IntegrityError, KeyBackendError, StorageError
-from agent_keys.file_keystore import FileKeystore
+from agent_keys.errors import (
+    AccessDeniedError,
+    IntegrityError,
+    InvalidInputError,
+    KeyBackendError,
+    StorageError,
+)
 from agent_keys.gateway_identity import (
     GatewayCertificate,
     GatewayPrivateKey,
@@ -21,8 +27,8 @@ from agent_keys.gateway_identity import (
     generate_gateway_identity,
     new_gateway_id,
 )
-from agent_keys.keystore import Keystore
-from agent_keys.keywrap import wrap_key
+from agent_keys.keystore import Keystore, PinSource
+from agent_keys.keywrap import unwrap_key, wrap_key
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import (
     RecoveryKdfParams,
@@ -33,11 +39,13 @@ from agent_keys.secret import Secret
 from vault.audit import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
+from vault.keystore_binding import KeystoreSpec, create_keystore, no_pin, open_keystore
 from vault.names import check_gateway_name
 from vault.records import GatewayKeyRecord, MasterKeyRecord
 from vault.store import VaultStore
 
 FIRST_VERSION = 1
+FILE_KEYSTORE = KeystoreSpec("file")
 
 
 class Gateway:
@@ -60,6 +68,9 @@ class Gateway:
         key_type: KeyType,
         recovery_key: Secret,
         context: RequestContext,
+        *,
+        keystore: KeystoreSpec = FILE_KEYSTORE,
+        pin: PinSource = no_pin,
     ) -> Gateway:
         """Create a new vault in ``path``; refuses to overwrite one.
 
@@ -70,7 +81,9 @@ class Gateway:
         check_recovery_key_policy(recovery_key)
         data_dir = DataDir.create(path)
         try:
-            return cls._create(data_dir, name, key_type, recovery_key, context)
+            return cls._create(
+                data_dir, name, key_type, recovery_key, context, spec=keystore, pin=pin
+            )
         except BaseException:
             data_dir.remove_new_files()
             raise
@@ -83,58 +96,66 @@ class Gateway:
         key_type: KeyType,
         recovery_key: Secret,
         context: RequestContext,
+        *,
+        spec: KeystoreSpec,
+        pin: PinSource,
     ) -> Gateway:
-        random, now = context.random, context.clock()
+        random = context.random
         gateway_id = new_gateway_id(random)
-        private_key, certificate = generate_gateway_identity(
-            name, gateway_id, key_type, now, random
-        )
+        identity = generate_gateway_identity(name, gateway_id, key_type, context.clock(), random)
         params = RecoveryKdfParams.fresh(random)
         recovery_kek = derive_recovery_kek(recovery_key, params)
         gmk = MasterKey.generate(FIRST_VERSION, random)
-        gmk_context = master_key_context(gateway_id, gmk.version)
-        keystore = FileKeystore.create(data_dir.key_file, random)
-        store = VaultStore.create(data_dir.db_path)
-        gateway = cls(data_dir, store, keystore, context)
-        with store.write():
-            for key, value in {
-                "gateway_id": gateway_id,
-                "name": name,
-                "epoch": "1",
-                "keystore": json.dumps(keystore.settings()),
-                "created_at": context.now_iso(),
-            }.items():
-                store.set_setting(key, value)
-            store.add_master_key(
-                MasterKeyRecord(
-                    version=gmk.version,
-                    keystore_wrapped=keystore.wrap_master_key(gmk.key, gmk_context),
-                    recovery_wrapped=wrap_key(recovery_kek, gmk.key, gmk_context, random),
-                    recovery_salt=params.salt,
-                    recovery_opslimit=params.opslimit,
-                    recovery_memlimit=params.memlimit,
-                    state="current",
-                    created_at=context.now_iso(),
+        keystore = create_keystore(spec, data_dir, gateway_id, random, pin)
+        try:
+            store = VaultStore.create(data_dir.db_path)
+            gateway = cls(data_dir, store, keystore, context)
+            gmk_context = master_key_context(gateway_id, gmk.version)
+            with store.write():
+                for key, value in {
+                    "gateway_id": gateway_id,
+                    "name": name,
+                    "epoch": "1",
+                    "keystore": json.dumps(keystore.settings()),
+                    "created_at": context.now_iso(),
+                }.items():
+                    store.set_setting(key, value)
+                store.add_master_key(
+                    MasterKeyRecord(
+                        version=gmk.version,
+                        keystore_wrapped=keystore.wrap_master_key(gmk.key, gmk_context),
+                        recovery_wrapped=wrap_key(recovery_kek, gmk.key, gmk_context, random),
+                        recovery_salt=params.salt,
+                        recovery_opslimit=params.opslimit,
+                        recovery_memlimit=params.memlimit,
+                        state="current",
+                        created_at=context.now_iso(),
+                    )
                 )
-            )
-            store.add_gateway_key(gateway._wrapped_identity(gmk, private_key, certificate))
-            gateway.audit.record(
-                "gateway.initialized",
-                gateway_id,
-                name=name,
-                key_type=key_type,
-                keystore=keystore.kind,
-                cert_thumbprint=certificate.thumbprint,
-            )
+                store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
+                gateway.audit.record(
+                    "gateway.initialized",
+                    gateway_id,
+                    name=name,
+                    key_type=key_type,
+                    keystore=keystore.kind,
+                    cert_thumbprint=identity[1].thumbprint,
+                )
+        except BaseException:
+            keystore.retire()  # a key made for this vault must not outlive a failed init
+            raise
         return gateway
 
     @classmethod
-    def open(cls, path: Path, context: RequestContext) -> Gateway:
-        """Open an existing vault (the keys are unwrapped on first use)."""
+    def open(cls, path: Path, context: RequestContext, pin: PinSource = no_pin) -> Gateway:
+        """Open an existing vault (the keys are unwrapped on first use).
+
+        ``pin`` is asked for a PKCS#11 token's PIN only when the GMK is needed.
+        """
         data_dir = DataDir.open(path)
         store = VaultStore.open(data_dir.db_path)
         try:
-            keystore = _keystore_from_settings(store.setting("keystore"), data_dir, context)
+            keystore = open_keystore(store.setting("keystore"), data_dir, context.random, pin)
         except BaseException:
             store.close()
             raise
@@ -173,18 +194,54 @@ class Gateway:
     @functools.cached_property
     def master_key(self) -> MasterKey:
         """The current GMK, unwrapped through the keystore."""
-        record = self.store.current_master_key()
-        if record is None:
-            raise StorageError("the vault has no current master key; restore from a bundle")
+        record = self._current_master_key_record()
         context = master_key_context(self.gateway_id, record.version)
         try:
             key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
         except IntegrityError as e:
+            self._record_unlock_failure("keystore", "wrong-key")
             raise KeyBackendError(
                 "the keystore key does not unlock this vault (a key file from another"
-                " vault?); restore the vault with the recovery key"
+                " vault?); rebind it with the recovery key: gwvault keystore migrate"
+                " --to file --recovery-key-file F"
             ) from e
+        except (AccessDeniedError, KeyBackendError) as e:
+            self._record_unlock_failure("keystore", type(e).__name__)
+            raise
         return MasterKey(record.version, key)
+
+    def master_key_from_recovery_key(self, recovery_key: Secret) -> MasterKey:
+        """The current GMK through the recovery wrap, for when the keystore is gone.
+
+        Raises ``InvalidInputError`` (recorded) when the recovery key is wrong.
+        """
+        record = self._current_master_key_record()
+        params = RecoveryKdfParams(
+            record.recovery_salt, record.recovery_opslimit, record.recovery_memlimit
+        )
+        kek = derive_recovery_kek(recovery_key, params)
+        context = master_key_context(self.gateway_id, record.version)
+        try:
+            key = unwrap_key(kek, record.recovery_wrapped, context)
+        except IntegrityError as e:
+            self._record_unlock_failure("recovery-key", "wrong-key")
+            raise InvalidInputError("that recovery key does not open this vault") from e
+        return MasterKey(record.version, key)
+
+    def _current_master_key_record(self) -> MasterKeyRecord:
+        record = self.store.current_master_key()
+        if record is None:
+            raise StorageError("the vault has no current master key; restore from a bundle")
+        return record
+
+    def _record_unlock_failure(self, via: str, reason: str) -> None:
+        # Repeated failures are what an auditor looks for (PIN guessing, a
+        # stolen key file).  If even this entry cannot be written the unlock
+        # has failed anyway, so the original error is the one to report.
+        with contextlib.suppress(StorageError):
+            self.audit.record(
+                "vault.unlock-failed", self.gateway_id, "failed", via=via, reason=reason
+            )
 
     @functools.cached_property
     def private_keys(self) -> dict[str, GatewayPrivateKey]:
@@ -230,6 +287,7 @@ class Gateway:
             "cert_not_after": certificate.not_after.isoformat(),
             "credentials": self.store.count_credentials(),
             "keystore": self.keystore.kind,
+            "keystore_token": self.keystore.settings().get("token_label"),
             "epoch": self.epoch,
             "master_key_version": gmk.version if gmk else None,
             "data_dir": str(self.data_dir.path.resolve()),
@@ -252,15 +310,3 @@ def _key_type(value: str) -> KeyType:
     if value == "rsa-3072":
         return "rsa-3072"
     raise StorageError(f"the vault holds a gateway key of unknown type {value!r}")
-
-
-def _keystore_from_settings(
-    raw: str | None, data_dir: DataDir, context: RequestContext
-) -> Keystore:
-    try:
-        settings = json.loads(raw or "")
-    except json.JSONDecodeError as e:
-        raise StorageError("the vault's keystore setting is damaged") from e
-    if not isinstance(settings, dict) or settings.get("kind") != "file":
-        raise StorageError("the vault names a keystore this gwvault does not support")
-    return FileKeystore(data_dir.key_file, context.random)

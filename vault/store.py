@@ -117,6 +117,13 @@ class VaultStore:
         rows = self._rows("SELECT * FROM master_keys WHERE state = 'current'", [])
         return MasterKeyRecord(**rows[0]) if rows else None
 
+    def rebind_master_key(self, version: int, keystore_wrapped: bytes) -> None:
+        """Replace the keystore wrap of one GMK version (keystore migration)."""
+        self._execute(
+            "UPDATE master_keys SET keystore_wrapped = ? WHERE version = ?",
+            [keystore_wrapped, version],
+        )
+
     def add_gateway_key(self, record: GatewayKeyRecord) -> None:
         self._insert("gateway_keys", asdict(record))
 

@@ -26,8 +26,9 @@ class Run:
 class GwvaultCli:
     """The installed command, bound to one data dir; records every output it saw."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = env or {}  # for a PKCS#11 vault: SOFTHSM2_CONF and the PIN
         self.outputs: list[str] = []
 
     def __call__(
@@ -39,7 +40,7 @@ class GwvaultCli:
             input=stdin.encode(),
             capture_output=True,
             timeout=120,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env, **(env or {})},
             check=False,
         )
         run = Run(done.returncode, done.stdout.decode(), done.stderr.decode())
@@ -49,6 +50,11 @@ class GwvaultCli:
         if run.code != 0:
             assert run.err.count("\n") == 1 and run.err.startswith("gwvault"), run.err
         return run
+
+    def put_login(self, name: str, secret: str = "pw") -> Run:
+        """Store a basic-auth MySQL credential ``name`` with ``secret`` from stdin."""
+        put = ["credentials", "put", name, "--type", "mysql", "--server", "db", "--username", "u"]
+        return self(*put, stdin=secret)
 
 
 def private_file(path: Path, content: str) -> Path:

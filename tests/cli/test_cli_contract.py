@@ -14,25 +14,38 @@ import pytest
 from tests.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from tests.conftest import RECOVERY_KEY
 from tests.service_fixtures import HttpAuthServer, ServiceLogin
+from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
 
 METADATA_KEYS = {"name", "type", "server", "database", "auth", "username", "key_version",
                  "created_at", "updated_at"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cli_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["file", "pkcs11"])
+def cli_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> GwvaultCli:
+    """The whole contract runs once per keystore: a key file, and a SoftHSM2 token."""
     work = tmp_path_factory.mktemp("cli")
     key_file = private_file(work / "recovery.key", RECOVERY_KEY + "\n")
-    run = GwvaultCli(work / "data")("init", "--name", "gw-cli", "--recovery-key-file", key_file)
+    keystore_flags: list[str] = []
+    env: dict[str, str] = {}
+    if request.param == "pkcs11":
+        hsm: SoftHsm = request.getfixturevalue("softhsm")
+        keystore_flags = ["--keystore", "pkcs11", "--pkcs11-module", hsm.module,
+                          "--token-label", MAIN_TOKEN]  # fmt: skip
+        env = hsm.cli_env()
+    template = GwvaultCli(work / "data", env)
+    run = template("init", "--name", "gw-cli", "--recovery-key-file", key_file, *keystore_flags)
     assert run.code == 0, run.err
     assert "initialised gateway gw-cli" in run.out
-    return work / "data"
+    assert template("status", "--json").json()["keystore"] == request.param
+    return template
 
 
 @pytest.fixture
-def cli(cli_template: Path, tmp_path: Path) -> Iterator[GwvaultCli]:
-    shutil.copytree(cli_template, tmp_path / "data")
-    yield GwvaultCli(tmp_path / "data")
+def cli(cli_template: GwvaultCli, tmp_path: Path) -> Iterator[GwvaultCli]:
+    shutil.copytree(cli_template.data_dir, tmp_path / "data")
+    yield GwvaultCli(tmp_path / "data", cli_template.env)
 
 
 def test_init_reads_the_recovery_key_from_a_pipe(tmp_path: Path) -> None:
@@ -243,7 +256,7 @@ def test_data_dir_from_the_environment_and_python_dash_m(cli: GwvaultCli) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "vault", "status", "--json"],
         capture_output=True,
-        env={"GWVAULT_DATA_DIR": str(cli.data_dir), "PATH": "/usr/bin:/bin"},
+        env={"GWVAULT_DATA_DIR": str(cli.data_dir), "PATH": "/usr/bin:/bin", **cli.env},
         check=False,
     )
     assert done.returncode == 0, done.stderr
