@@ -15,13 +15,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-## run: install, initialise a gateway in ./gwvault-data if there is none, show its status
+## run: install, initialise a gateway in ./gwvault-data if there is none, add an admin, serve https://127.0.0.1:8050
 run: $(VENV)/.installed
 	@if [ ! -e "$(DATA_DIR)/vault.db" ]; then \
 		echo "No gateway in $(DATA_DIR): initialising one. Choose a recovery key (12+ characters, not a common password)."; \
 		$(BIN)/gwvault --data-dir "$(DATA_DIR)" init --name "$$(hostname)"; \
 	fi
+	@if [ "$$($(BIN)/gwvault --data-dir "$(DATA_DIR)" users list --json)" = "[]" ]; then \
+		echo "No web user yet: adding 'admin'. Choose its password."; \
+		$(BIN)/gwvault --data-dir "$(DATA_DIR)" users add admin --role admin; \
+	fi
 	$(BIN)/gwvault --data-dir "$(DATA_DIR)" status
+	exec $(BIN)/gwvault --data-dir "$(DATA_DIR)" serve
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck unit

@@ -90,6 +90,24 @@ class GatewayCertificate:
             raise InvalidInputError("the certificate's key is neither EC nor RSA")
         return key
 
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as a JWK (RFC 7517), for sealers that cannot parse X.509."""
+        key = self.public_key()
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            numbers = key.public_numbers()
+            return {
+                "kty": "EC",
+                "crv": "P-256",
+                "x": b64url(numbers.x.to_bytes(32, "big")),
+                "y": b64url(numbers.y.to_bytes(32, "big")),
+            }
+        rsa_numbers = key.public_numbers()
+        return {
+            "kty": "RSA",
+            "n": b64url(rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")),
+            "e": b64url(rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")),
+        }
+
     @classmethod
     def from_pem(cls, pem: bytes) -> GatewayCertificate:
         """Parse a gateway certificate; raises ``InvalidInputError`` if it is not one."""

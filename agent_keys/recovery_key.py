@@ -63,29 +63,28 @@ class RecoveryKdfParams:
         return cls(salt=random(SALT_BYTES))
 
 
-def check_recovery_key_policy(recovery_key: Secret) -> None:
-    """Refuse a recovery key that is short, common or easily guessed.
+def check_passphrase_policy(recovery_key: Secret, what: str = "recovery key") -> None:
+    """Refuse a passphrase (the recovery key, a web password) that is short,
+    common or easily guessed.
 
-    Raises ``InvalidInputError`` with what to do; the message never quotes the key.
+    Raises ``InvalidInputError`` with what to do; the message never quotes it.
     """
     text = _normalized_text(recovery_key)
     if len(text) < MIN_RECOVERY_KEY_CHARS:
         raise InvalidInputError(
-            f"the recovery key must be at least {MIN_RECOVERY_KEY_CHARS} characters;"
+            f"the {what} must be at least {MIN_RECOVERY_KEY_CHARS} characters;"
             " use a passphrase of several random words"
         )
     if len(text) > MAX_RECOVERY_KEY_CHARS:
-        raise InvalidInputError(
-            f"the recovery key must be at most {MAX_RECOVERY_KEY_CHARS} characters"
-        )
+        raise InvalidInputError(f"the {what} must be at most {MAX_RECOVERY_KEY_CHARS} characters")
     if _is_common_password(text):
-        raise InvalidInputError("the recovery key is in a list of common passwords; choose another")
+        raise InvalidInputError(f"the {what} is in a list of common passwords; choose another")
     # Imported here: zxcvbn loads 30k-word lists, which `gwvault --help` must not pay for.
     from zxcvbn import zxcvbn
 
     if zxcvbn(text[:_ZXCVBN_PREFIX_CHARS])["score"] < MIN_ZXCVBN_SCORE:
         raise InvalidInputError(
-            "the recovery key is too easy to guess; use a passphrase of four or"
+            f"the {what} is too easy to guess; use a passphrase of four or"
             " more random words, or 16+ random characters"
         )
 
@@ -110,7 +109,7 @@ def _normalized_text(recovery_key: Secret) -> str:
     try:
         return unicodedata.normalize("NFC", recovery_key.reveal_text())
     except UnicodeDecodeError as e:
-        raise InvalidInputError("the recovery key is not valid UTF-8 text") from e
+        raise InvalidInputError("the passphrase is not valid UTF-8 text") from e
 
 
 @functools.cache

@@ -20,7 +20,12 @@ from agent_keys.secret import Secret
 from vault.context import RequestContext
 from vault.gateway import Gateway
 
-pytest_plugins = ["tests.service_fixtures", "tests.softhsm_fixtures"]
+pytest_plugins = [
+    "tests.service_fixtures",
+    "tests.softhsm_fixtures",
+    "tests.browser_fixtures",
+    "tests.web_fixtures",
+]
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"
 CANARY = "CANARY-7f3e9a1c-pa55w0rd-d0-not-leak"

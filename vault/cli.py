@@ -8,6 +8,7 @@ a secret; ``exit_code_for`` is the one place errors map to exit codes.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -55,13 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    from vault import cli_commands
+# Where each command's handler lives.  `serve` is in web: the CLI is the
+# composition root that starts the endpoint, so it names the module by string
+# and the vault package never imports web.
+_HANDLER_MODULES = {
+    "users": "vault.cli_access_commands",
+    "tokens": "vault.cli_access_commands",
+    "entry-link": "vault.cli_access_commands",
+    "endpoint": "vault.cli_access_commands",
+    "tls": "vault.cli_access_commands",
+    "serve": "web.serve",
+}
 
+
+def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     command: str = args.command
     sub = getattr(args, f"{command.replace('-', '_')}_command", None)
     name = f"{command}_{sub}" if sub else command
-    handler: Callable[[argparse.Namespace], int] = getattr(cli_commands, name.replace("-", "_"))
+    module = importlib.import_module(_HANDLER_MODULES.get(command, "vault.cli_commands"))
+    handler: Callable[[argparse.Namespace], int] = getattr(module, name.replace("-", "_"))
     return handler
 
 

@@ -43,14 +43,14 @@ def init(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         facts = gateway.status()
     print_json(facts) if args.json else print_fields(facts)
     return EXIT_OK
 
 
 def cert_show(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         cert = gateway.certificate()
     facts = {
         "name": cert.name,
@@ -69,7 +69,7 @@ def cert_show(args: argparse.Namespace) -> int:
 
 
 def cert_export(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         pem = gateway.certificate().pem
     out = Path(args.out)
     try:
@@ -96,7 +96,7 @@ def credentials_put(args: argparse.Namespace) -> int:
     source = DataSource(
         type=parse_data_source_type(args.type), server=args.server, database=args.database
     )
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         service = CredentialService(gateway)
         if args.encrypted_credential is not None:
             if args.auth or args.username or args.secret_file:
@@ -113,7 +113,7 @@ def credentials_put(args: argparse.Namespace) -> int:
 
 
 def credentials_list(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         rows = [record.metadata() for record in CredentialService(gateway).list()]
     if args.json:
         print_json(rows)
@@ -128,21 +128,21 @@ def credentials_list(args: argparse.Namespace) -> int:
 
 
 def credentials_show(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         row = CredentialService(gateway).get(args.name).metadata()
     print_json(row) if args.json else print_fields(row)
     return EXIT_OK
 
 
 def credentials_delete(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         CredentialService(gateway).delete(args.name)
     print(f"deleted credential {args.name} and destroyed its data key")
     return EXIT_OK
 
 
 def credentials_test(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         result = CredentialService(gateway).test(args.name)
     if not result.ok:
         return report_failure(f"connection test of {args.name} failed: {result.message}")
@@ -151,7 +151,7 @@ def credentials_test(args: argparse.Namespace) -> int:
 
 
 def credentials_verify(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         report = CredentialService(gateway).verify(args.name)
     return _report_verify(report)
 
@@ -165,7 +165,7 @@ def _report_verify(report: VerifyReport) -> int:
 
 
 def keystore_show(args: argparse.Namespace) -> int:
-    with _open(args) as gateway:
+    with open_for_cli(args) as gateway:
         facts = {"keystore": gateway.keystore.kind, **gateway.keystore.describe()}
     print_json(facts) if args.json else print_fields(facts)
     return EXIT_OK
@@ -185,7 +185,8 @@ def keystore_migrate(args: argparse.Namespace) -> int:
     return _report_verify(report)
 
 
-def _open(args: argparse.Namespace) -> Gateway:
+def open_for_cli(args: argparse.Namespace) -> Gateway:
+    """The vault of ``--data-dir``, for the local user, asking for a PIN only if needed."""
     return Gateway.open(data_dir(args), RequestContext.for_cli(), pin_source(args.pin_file))
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn, TypeAlias
 
 from agent_keys.gateway_identity import KEY_TYPES
+from vault.authz import ROLES
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.keystore_binding import KEYSTORE_KINDS
 
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encrypt_value(commands)
     _add_credentials(commands)
     _add_keystore(commands)
+    _add_web_access(commands)
+    _add_endpoint(commands)
     return parser
 
 
@@ -168,4 +171,64 @@ def _add_keystore(commands: _Commands) -> None:
         "--with-recovery-key",
         action="store_true",
         help="unlock with the recovery key, prompted (for when the current keystore is lost)",
+    )
+
+
+def _add_web_access(commands: _Commands) -> None:
+    users = commands.add_parser("users", help="local accounts of the web page")
+    actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a user (password prompted, piped or --password-file)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-file", metavar="F")
+    actions.add_parser("list", help="list users").add_argument("--json", action="store_true")
+    actions.add_parser("remove", help="remove a user and end its sessions").add_argument("name")
+    passwd = actions.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("name", metavar="NAME")
+    passwd.add_argument("--password-file", metavar="F")
+
+    tokens = commands.add_parser("tokens", help="API tokens (stored hashed)")
+    actions = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a token; printed once, on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    actions.add_parser("list", help="list tokens (never the token)").add_argument(
+        "--json", action="store_true"
+    )
+    actions.add_parser("revoke", help="revoke a token").add_argument("name")
+
+    link = commands.add_parser("entry-link", help="single-use links to enter one credential")
+    actions = link.add_subparsers(dest="entry_link_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a link for one data source, valid up to an hour")
+    create.add_argument("--datasource", required=True, metavar="NAME")
+    create.add_argument(
+        "--expires", default="15m", metavar="DURATION", help="e.g. 15m, 1h (max 1h)"
+    )
+
+
+def _add_endpoint(commands: _Commands) -> None:
+    serve = commands.add_parser("serve", help="serve the HTTPS page and API")
+    serve.add_argument("--host", help="address to bind (default: the endpoint setting, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the endpoint setting, 8050)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding to an address other than loopback",
+    )
+    endpoint = commands.add_parser("endpoint", help="the endpoint's host and port settings")
+    actions = endpoint.add_subparsers(dest="endpoint_command", required=True, metavar="ACTION")
+    actions.add_parser("show", help="show the settings").add_argument("--json", action="store_true")
+    set_ = actions.add_parser("set", help="change the host or port (the old 'change HTTPS port')")
+    set_.add_argument("--host")
+    set_.add_argument("--port", type=int)
+    set_.add_argument("--allow-remote", action="store_true")
+
+    tls = commands.add_parser("tls", help="the endpoint's TLS certificate")
+    actions = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    actions.add_parser("show", help="show it").add_argument("--json", action="store_true")
+    actions.add_parser("regenerate", help="a new self-signed certificate")
+    imp = actions.add_parser("import", help="adopt a certificate chain and key (PEM)")
+    imp.add_argument("--cert", required=True, metavar="CHAIN.pem")
+    imp.add_argument(
+        "--key", required=True, metavar="KEY.pem", help="unencrypted PEM key, mode 0600"
     )

@@ -10,10 +10,12 @@ creator or a listing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent_keys.errors import IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
+from vault.audit import Outcome
 from vault.connectors import (
     AuthType,
     ConnectionCredential,
@@ -70,12 +72,32 @@ class CredentialService:
         )
         return self._save(name, source, payload, sealed_input=False)
 
-    def put_sealed(self, name: str, source: DataSource, token: str) -> PutResult:
+    def put_sealed(
+        self, name: str, source: DataSource, token: str, also: Callable[[], None] | None = None
+    ) -> PutResult:
         """Store a credential from an EncryptedCredential sealed for ``name``.
 
         Refuses (``InvalidInputError``, recorded as refused) a blob that does not
-        open for this gateway and this data source.
+        open for this gateway and this data source.  ``also`` runs inside the
+        same write (an entry link is consumed with the credential it stored).
         """
+        payload = self._open_sealed(name, source, token)
+        return self._save(name, source, payload, sealed_input=True, also=also)
+
+    def test_sealed(
+        self, name: str, source: DataSource, token: str, timeout: float = 10.0
+    ) -> ConnectionTestResult:
+        """Test an EncryptedCredential against its data source without storing it."""
+        payload = self._open_sealed(name, source, token)
+        login = _connection_credential(payload.auth, payload.username, payload.secret)
+        result = test_connection(source, login, timeout)
+        outcome: Outcome = "ok" if result.ok else "failed"
+        self._gateway.audit.record(
+            "credential.tested", name, outcome, message=result.message, stored=False
+        )
+        return result
+
+    def _open_sealed(self, name: str, source: DataSource, token: str) -> CredentialPayload:
         check_datasource_name(name)
         gateway = self._gateway
         try:
@@ -88,10 +110,16 @@ class CredentialService:
         validate_data_source(
             source, _connection_credential(payload.auth, payload.username, payload.secret)
         )
-        return self._save(name, source, payload, sealed_input=True)
+        return payload
 
     def _save(
-        self, name: str, source: DataSource, payload: CredentialPayload, *, sealed_input: bool
+        self,
+        name: str,
+        source: DataSource,
+        payload: CredentialPayload,
+        *,
+        sealed_input: bool,
+        also: Callable[[], None] | None = None,
     ) -> PutResult:
         gateway, now = self._gateway, self._gateway.context.now_iso()
         gmk = gateway.master_key
@@ -114,6 +142,7 @@ class CredentialService:
                 sealed=seal_at_rest(gmk, binding, secret, gateway.context.random),
                 created_at=existing.created_at if existing else now,
                 updated_at=now,
+                owner=existing.owner if existing else gateway.context.actor,
             )
             self._store.save_credential(record)
             gateway.audit.record(
@@ -126,6 +155,8 @@ class CredentialService:
                 key_version=gmk.version,
                 input="encrypted-credential" if sealed_input else "secret",
             )
+            if also is not None:
+                also()
         return PutResult(record, created=existing is None)
 
     def list(self) -> list[CredentialRecord]:

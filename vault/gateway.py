@@ -32,7 +32,7 @@ from agent_keys.keywrap import unwrap_key, wrap_key
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import (
     RecoveryKdfParams,
-    check_recovery_key_policy,
+    check_passphrase_policy,
     derive_recovery_kek,
 )
 from agent_keys.secret import Secret
@@ -78,7 +78,7 @@ class Gateway:
         files it created are removed, so no half-made vault is left behind.
         """
         check_gateway_name(name)
-        check_recovery_key_policy(recovery_key)
+        check_passphrase_policy(recovery_key)
         data_dir = DataDir.create(path)
         try:
             return cls._create(
@@ -133,6 +133,10 @@ class Gateway:
                     )
                 )
                 store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
+                # Imported here: vault.tls builds on this module's Gateway.
+                from vault.tls import generate_for, store_tls_identity
+
+                store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
                 gateway.audit.record(
                     "gateway.initialized",
                     gateway_id,
@@ -147,10 +151,18 @@ class Gateway:
         return gateway
 
     @classmethod
-    def open(cls, path: Path, context: RequestContext, pin: PinSource = no_pin) -> Gateway:
+    def open(
+        cls,
+        path: Path,
+        context: RequestContext,
+        pin: PinSource = no_pin,
+        unlocked: MasterKey | None = None,
+    ) -> Gateway:
         """Open an existing vault (the keys are unwrapped on first use).
 
         ``pin`` is asked for a PKCS#11 token's PIN only when the GMK is needed.
+        ``unlocked`` is a GMK a long-running server unwrapped once at start, so
+        the keystore (and an HSM) stays off the per-request path.
         """
         data_dir = DataDir.open(path)
         store = VaultStore.open(data_dir.db_path)
@@ -159,7 +171,10 @@ class Gateway:
         except BaseException:
             store.close()
             raise
-        return cls(data_dir, store, keystore, context)
+        gateway = cls(data_dir, store, keystore, context)
+        if unlocked is not None:
+            gateway.__dict__["master_key"] = unlocked  # fills the cached_property
+        return gateway
 
     def close(self) -> None:
         self.store.close()

@@ -44,6 +44,7 @@ class CredentialRecord:
     sealed: SealedSecret
     created_at: str
     updated_at: str
+    owner: str | None = None  # the actor that created it; a creator may change only its own
 
     @property
     def name(self) -> str:
@@ -64,6 +65,7 @@ class CredentialRecord:
             "key_version": self.sealed.gmk_version,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "owner": self.owner,
         }
 
 

@@ -1,10 +1,11 @@
-"""The vault database schema (version 1), as DDL statements the store runs.
+"""The vault database schema, as DDL statements the store runs.
 
-No column ever holds a secret in clear: secrets and private keys are stored
-only as AEAD ciphertext or wrapped keys.
+``STATEMENTS`` make schema 1; ``UPGRADES[n]`` take a database from n-1 to n.  A
+new vault runs them all; an older one is upgraded in one transaction when it
+is opened.  No column ever holds a secret in clear: secrets and private keys
+are stored only as AEAD ciphertext or wrapped keys, and bearer secrets (API
+tokens, entry links, web sessions) only as their SHA-256.
 """
-
-SCHEMA_VERSION = 1
 
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -60,3 +61,50 @@ STATEMENTS: tuple[str, ...] = (
     """CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
         BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 )
+
+_ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
+
+UPGRADES: dict[int, tuple[str, ...]] = {
+    # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
+    2: (
+        f"""CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL {_ROLES},
+            password_hash TEXT NOT NULL,
+            failed_signins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL)""",
+        f"""CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL {_ROLES},
+            token_hash BLOB NOT NULL UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT)""",
+        """CREATE TABLE entry_links (
+            id TEXT PRIMARY KEY,
+            datasource TEXT NOT NULL,
+            link_hash BLOB NOT NULL UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT)""",
+        """CREATE TABLE web_sessions (
+            id_hash BLOB PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)""",
+        """CREATE TABLE tls_identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cert_pem TEXT NOT NULL,
+            wrapped_key BLOB NOT NULL,
+            gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+            source TEXT NOT NULL CHECK (source IN ('generated', 'imported')),
+            created_at TEXT NOT NULL)""",
+        # Who may change a credential through the web: a creator only its own.
+        "ALTER TABLE credentials ADD COLUMN owner TEXT",
+    ),
+}
+
+SCHEMA_VERSION = max(UPGRADES)

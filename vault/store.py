@@ -23,12 +23,12 @@ import sqlite_utils
 from agent_keys.errors import ConflictError, StorageError
 from vault.envelope import CredentialBinding, SealedSecret
 from vault.records import AuditRecord, CredentialRecord, GatewayKeyRecord, MasterKeyRecord
-from vault.schema import SCHEMA_VERSION, STATEMENTS
+from vault.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 
 _BUSY_TIMEOUT_MS = 10_000
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
-    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner"
 )
 
 
@@ -50,8 +50,8 @@ class VaultStore:
         store = cls(_connect(path), path)
         with store.write():
             for statement in STATEMENTS:
-                store._execute(statement, [])
-            store.set_setting("schema_version", str(SCHEMA_VERSION))
+                store.execute(statement, [])
+            store._upgrade(from_version=1)
         return store
 
     @classmethod
@@ -62,12 +62,22 @@ class VaultStore:
         store = cls(_connect(path), path)
         with _translated(path):
             version = store.setting("schema_version")
+        if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
+            with store.write():
+                store._upgrade(from_version=int(version))
+            version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             store.close()
             raise StorageError(
                 f"{path} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
             )
         return store
+
+    def _upgrade(self, from_version: int) -> None:
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            for statement in UPGRADES[version]:
+                self.execute(statement, [])
+        self.set_setting("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         self._db.close()
@@ -102,7 +112,7 @@ class VaultStore:
         return str(rows[0]["value"]) if rows else None
 
     def set_setting(self, key: str, value: str) -> None:
-        self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
+        self.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
 
     # -- keys ---------------------------------------------------------------
 
@@ -110,16 +120,16 @@ class VaultStore:
         self._insert("master_keys", asdict(record))
 
     def master_key(self, version: int) -> MasterKeyRecord | None:
-        rows = self._rows("SELECT * FROM master_keys WHERE version = ?", [version])
+        rows = self.rows("SELECT * FROM master_keys WHERE version = ?", [version])
         return MasterKeyRecord(**rows[0]) if rows else None
 
     def current_master_key(self) -> MasterKeyRecord | None:
-        rows = self._rows("SELECT * FROM master_keys WHERE state = 'current'", [])
+        rows = self.rows("SELECT * FROM master_keys WHERE state = 'current'", [])
         return MasterKeyRecord(**rows[0]) if rows else None
 
     def rebind_master_key(self, version: int, keystore_wrapped: bytes) -> None:
         """Replace the keystore wrap of one GMK version (keystore migration)."""
-        self._execute(
+        self.execute(
             "UPDATE master_keys SET keystore_wrapped = ? WHERE version = ?",
             [keystore_wrapped, version],
         )
@@ -129,7 +139,7 @@ class VaultStore:
 
     def gateway_keys(self) -> list[GatewayKeyRecord]:
         """Every gateway key pair version still held, current first."""
-        rows = self._rows(
+        rows = self.rows(
             "SELECT * FROM gateway_keys ORDER BY state = 'current' DESC, version DESC", []
         )
         return [GatewayKeyRecord(**row) for row in rows]
@@ -137,26 +147,26 @@ class VaultStore:
     # -- credentials ----------------------------------------------------------
 
     def credential(self, name: str) -> CredentialRecord | None:
-        rows = self._rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?", [name])  # noqa: S608 - fixed column list
+        rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?", [name])  # noqa: S608 - fixed column list
         return _credential_from_row(rows[0], self._gateway_id) if rows else None
 
     def credentials(self) -> list[CredentialRecord]:
-        rows = self._rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
+        rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
     def count_credentials(self) -> int:
-        return int(self._rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
+        return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
 
     def save_credential(self, record: CredentialRecord) -> None:
         """Insert, or replace the row with the same id (an update)."""
-        self._execute(
+        self.execute(
             f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _credential_row(record),
         )
 
     def delete_credential(self, credential_id: str) -> None:
-        self._execute("DELETE FROM credentials WHERE id = ?", [credential_id])
+        self.execute("DELETE FROM credentials WHERE id = ?", [credential_id])
 
     # -- audit ------------------------------------------------------------------
 
@@ -180,16 +190,18 @@ class VaultStore:
 
     def audit_events(self) -> list[AuditRecord]:
         return [
-            AuditRecord(**row) for row in self._rows("SELECT * FROM audit_events ORDER BY seq", [])
+            AuditRecord(**row) for row in self.rows("SELECT * FROM audit_events ORDER BY seq", [])
         ]
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Run a query inside the store's error translation."""
         with _translated(self.path):
             return list(self._db.query(sql, params))
 
-    def _execute(self, sql: str, params: list[Any]) -> None:
+    def execute(self, sql: str, params: list[Any]) -> None:
+        """Run a write statement inside the store's error translation."""
         with _translated(self.path):
             self._db.execute(sql, params)
 
@@ -241,6 +253,7 @@ def _credential_row(record: CredentialRecord) -> list[Any]:
     return [
         b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
         s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
+        record.owner,
     ]  # fmt: skip
 
 
@@ -260,4 +273,5 @@ def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialReco
         sealed=SealedSecret(row["gmk_version"], row["wrapped_dek"], row["ciphertext"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        owner=row["owner"],
     )

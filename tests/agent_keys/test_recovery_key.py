@@ -8,7 +8,7 @@ from agent_keys.recovery_key import (
     FLOOR_MEMLIMIT,
     FLOOR_OPSLIMIT,
     RecoveryKdfParams,
-    check_recovery_key_policy,
+    check_passphrase_policy,
     derive_recovery_kek,
 )
 from agent_keys.secret import Secret
@@ -29,17 +29,17 @@ SALT = b"s" * 16
 )
 def test_weak_recovery_keys_are_refused(key: str, reason: str) -> None:
     with pytest.raises(InvalidInputError, match=reason) as refused:
-        check_recovery_key_policy(Secret.from_text(key))
+        check_passphrase_policy(Secret.from_text(key))
     assert key not in str(refused.value)
 
 
 def test_a_random_passphrase_is_accepted() -> None:
-    check_recovery_key_policy(Secret.from_text("orbit walnut trellis quasar lantern 42"))
+    check_passphrase_policy(Secret.from_text("orbit walnut trellis quasar lantern 42"))
 
 
 def test_non_utf8_recovery_key_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="UTF-8"):
-        check_recovery_key_policy(Secret(b"\xff\xfe" * 8))
+        check_passphrase_policy(Secret(b"\xff\xfe" * 8))
 
 
 def test_params_below_the_floor_or_above_the_ceiling_are_refused() -> None:

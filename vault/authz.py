@@ -1,0 +1,83 @@
+"""Who may do what: the roles of design.md, as one policy function.
+
+``admin`` manages keys, users, tokens and links and may do anything; a
+``creator`` enters, tests, updates and deletes the credentials it owns and never
+reads a secret back; an ``auditor`` reads status, metadata and the audit trail.
+An entry link may enter (test and put) the credential of its one data source.
+Nobody reads a secret back through the web or the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from agent_keys.errors import AccessDeniedError, InvalidInputError
+
+Role = Literal["admin", "creator", "auditor"]
+ROLES: tuple[Role, ...] = ("admin", "creator", "auditor")
+PrincipalKind = Literal["user", "token", "entry-link"]
+Action = Literal[
+    "status.read",
+    "certificate.read",
+    "credentials.read",
+    "credential.write",
+    "encrypt",
+    "users.manage",
+    "audit.read",
+]
+
+_ALLOWED: dict[Role, frozenset[Action]] = {
+    "admin": frozenset(get_args(Action)),
+    "creator": frozenset(
+        {"status.read", "certificate.read", "credentials.read", "credential.write", "encrypt"}
+    ),
+    "auditor": frozenset({"status.read", "certificate.read", "credentials.read", "audit.read"}),
+}
+
+
+def parse_role(value: str) -> Role:
+    for role in ROLES:
+        if value == role:
+            return role
+    raise InvalidInputError(f"role must be one of {', '.join(ROLES)}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a signed-in user, an API token or an entry link."""
+
+    kind: PrincipalKind
+    name: str
+    role: Role | None
+    datasource: str | None = None  # the one data source of an entry link
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"{self.kind}:{self.name}"
+
+
+def authorize(
+    principal: Principal, action: Action, *, datasource: str | None = None, owner: str | None = None
+) -> None:
+    """Raise ``AccessDeniedError`` unless ``principal`` may do ``action``.
+
+    For ``credential.write``, ``datasource`` is the credential's name and
+    ``owner`` the actor that created it (None for a credential not yet stored).
+    """
+    if principal.kind == "entry-link":
+        if action == "certificate.read":
+            return
+        if action == "credential.write" and datasource == principal.datasource:
+            return
+        raise AccessDeniedError("this entry link is for one data source only")
+    if principal.role is None or action not in _ALLOWED[principal.role]:
+        raise AccessDeniedError(f"a {principal.role or 'caller'} may not do that ({action})")
+    if (
+        action == "credential.write"
+        and principal.role == "creator"
+        and owner is not None
+        and owner != principal.actor
+    ):
+        raise AccessDeniedError("a creator may change only the credentials it created")

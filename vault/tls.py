@@ -1,0 +1,89 @@
+"""The endpoint's TLS identity in the vault: generate, import, show, hand to the server.
+
+The key is stored wrapped by the GMK (context ``gwvault/tls-key/v1|<gateway>``)
+and unwrapped only when ``gwvault serve`` starts.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from agent_keys.errors import NotFoundError
+from agent_keys.master_key import MasterKey
+from agent_keys.secret import Secret
+from agent_keys.tls_identity import TlsIdentity, generate_tls_identity, parse_tls_import
+from vault.gateway import Gateway
+
+
+def tls_key_context(gateway_id: str) -> bytes:
+    return f"gwvault/tls-key/v1|{gateway_id}".encode()
+
+
+def store_tls_identity(
+    gateway: Gateway, gmk: MasterKey, identity: TlsIdentity, source: str
+) -> None:
+    """Replace the endpoint's TLS identity (inside the caller's write, or its own)."""
+    wrapped = gmk.wrap(
+        identity.private_key, tls_key_context(gateway.gateway_id), gateway.context.random
+    )
+    with gateway.store.write():
+        gateway.store.execute(
+            "INSERT OR REPLACE INTO tls_identity (id, cert_pem, wrapped_key, gmk_version, source,"
+            " created_at) VALUES (1, ?, ?, ?, ?, ?)",
+            [
+                identity.chain_pem.decode("ascii"),
+                wrapped,
+                gmk.version,
+                source,
+                gateway.context.now_iso(),
+            ],
+        )
+        facts = identity.facts()
+        action = "tls.imported" if source == "imported" else "tls.generated"
+        gateway.audit.record(
+            action, gateway.gateway_id, sha256=facts["sha256"], names=facts["names"]
+        )
+
+
+def generate_for(gateway: Gateway, gmk: MasterKey) -> TlsIdentity:
+    """A new self-signed identity for this machine's names."""
+    names = [
+        name for name in {socket.gethostname(), socket.getfqdn()} if name and name != "localhost"
+    ]
+    return generate_tls_identity(names, gateway.context.clock(), gateway.context.random)
+
+
+class TlsService:
+    """``gwvault tls show|import|regenerate`` and the material ``serve`` loads."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def show(self) -> dict[str, Any]:
+        row = self._row()
+        facts: dict[str, Any] = TlsIdentity(row["cert_pem"].encode("ascii"), Secret(b"")).facts()
+        return {**facts, "source": row["source"], "created_at": row["created_at"]}
+
+    def regenerate(self) -> dict[str, Any]:
+        gmk = self._gateway.master_key
+        store_tls_identity(self._gateway, gmk, generate_for(self._gateway, gmk), "generated")
+        return self.show()
+
+    def import_identity(self, chain_pem: bytes, key_pem: Secret) -> dict[str, Any]:
+        identity = parse_tls_import(chain_pem, key_pem, self._gateway.context.clock())
+        store_tls_identity(self._gateway, self._gateway.master_key, identity, "imported")
+        return self.show()
+
+    def server_identity(self) -> TlsIdentity:
+        """The chain and the unwrapped key, for the server's SSL context only."""
+        row = self._row()
+        gmk = self._gateway.master_key
+        key = gmk.unwrap(row["wrapped_key"], tls_key_context(self._gateway.gateway_id))
+        return TlsIdentity(row["cert_pem"].encode("ascii"), key)
+
+    def _row(self) -> dict[str, Any]:
+        rows = self._gateway.store.rows("SELECT * FROM tls_identity WHERE id = 1", [])
+        if not rows:
+            raise NotFoundError("the endpoint has no TLS certificate; run: gwvault tls regenerate")
+        return rows[0]

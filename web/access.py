@@ -1,0 +1,139 @@
+"""Who is calling, and the vault opened for them, for one request.
+
+A caller is one of: a bearer API token (channel ``api``), a session cookie
+(channel ``web``), or an entry-link secret in the URL (channel ``web``).  The
+vault is opened per request with the GMK the server unlocked at start, and
+closed when the request ends.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app, g, request
+
+from agent_keys.errors import AccessDeniedError
+from agent_keys.master_key import MasterKey
+from vault.access_grants import AccessGrants, EntryLink
+from vault.accounts import Accounts, WebSession
+from vault.authz import Action, Principal, authorize
+from vault.context import Channel, RequestContext, new_request_id
+from vault.gateway import Gateway
+from web.errors import Unauthenticated
+
+SESSION_COOKIE = "__Host-gwvault-session"  # __Host-: Secure, Path=/, no Domain (RFC 6265bis)
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass(frozen=True)
+class VaultHandle:
+    """What the app needs to open the vault: where, and the unlocked GMK."""
+
+    data_dir: Path
+    master_key: MasterKey
+
+    def open(self, context: RequestContext) -> Gateway:
+        return Gateway.open(self.data_dir, context, unlocked=self.master_key)
+
+
+def handle() -> VaultHandle:
+    vault_handle: VaultHandle = current_app.config["GWVAULT_HANDLE"]
+    return vault_handle
+
+
+def gateway() -> Gateway:
+    """The vault for this request, opened as its caller (anonymous until known)."""
+    if "gateway" not in g:
+        principal: Principal | None = g.get("principal")
+        actor = principal.actor if principal else "anonymous"
+        channel: Channel = g.get("channel", "web")
+        context = RequestContext(actor=actor, channel=channel, request_id=request_id())
+        g.gateway = handle().open(context)
+    opened: Gateway = g.gateway
+    return opened
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = new_request_id()
+    rid: str = g.request_id
+    return rid
+
+
+def start_request() -> None:
+    """Give the request its id (a before_request hook must return None)."""
+    request_id()
+
+
+def close_gateway(_error: BaseException | None = None) -> None:
+    opened = g.pop("gateway", None)
+    if opened is not None:
+        opened.close()
+
+
+def caller() -> Principal:
+    """The authenticated caller (token or session); ``Unauthenticated`` if none."""
+    if "principal" in g:
+        principal: Principal = g.principal
+        return principal
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        found = AccessGrants(gateway()).principal_for_token(authorization[7:].strip())
+        if found is None:
+            raise Unauthenticated("the API token is unknown or revoked")
+        _become(found, "api")
+        return found
+    session = current_session()
+    if session is None:
+        raise Unauthenticated("sign in first")
+    _become(session.principal, "web")
+    return session.principal
+
+
+def current_session() -> WebSession | None:
+    if "session" not in g:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        g.session = Accounts(gateway()).session(cookie) if cookie and len(cookie) < 128 else None
+    session: WebSession | None = g.session
+    return session
+
+
+def entry_caller(secret: str) -> EntryLink:
+    """The live entry link named by a URL secret; the request then acts as it."""
+    link = AccessGrants(gateway()).entry_link(secret)
+    _become(link.principal(), "web")
+    return link
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require(
+    action: Action, *, datasource: str | None = None, owner: str | None = None
+) -> Principal:
+    """The caller, if it may do ``action``; checks the CSRF token of a state change."""
+    principal = caller()
+    if request.method not in SAFE_METHODS:
+        check_csrf()
+    authorize(principal, action, datasource=datasource, owner=owner)
+    return principal
+
+
+def check_csrf() -> None:
+    """State changes by a browser session must echo the session's CSRF token."""
+    session = current_session()
+    if session is None or g.get("channel") != "web" or g.principal.kind != "user":
+        return
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
+    if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+        raise AccessDeniedError("the form is stale or came from another site; reload the page")
+
+
+def _become(principal: Principal, channel: Channel) -> None:
+    # The vault may have been opened anonymously (to look the caller up):
+    # reopen it as the caller, so audit entries name who acted.
+    close_gateway()
+    g.principal = principal
+    g.channel = channel

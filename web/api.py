@@ -1,0 +1,171 @@
+"""The JSON API under /api/v1: the CLI's operations for programs and the page's scripts.
+
+Authentication: a bearer API token, or a browser session (with its CSRF token
+on state changes), or an entry-link secret in the URL for the /entry routes.
+Secrets go in only as EncryptedCredentials (except /encrypt-value, for API
+clients that cannot build a JWE); no route returns one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from agent_keys.errors import AccessDeniedError, NotFoundError
+from agent_keys.secret import Secret
+from vault.access_grants import AccessGrants
+from vault.connectors import parse_auth_type
+from vault.credentials import CredentialService
+from vault.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
+from web.access import caller, entry_caller, gateway, require
+from web.json_body import json_object, sealed_credential_body
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    caller()
+    return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")
+
+
+@api.get("/status")
+def status() -> Response:
+    require("status.read")
+    return jsonify(gateway().status())
+
+
+@api.get("/certificate")
+def certificate_pem() -> Response:
+    require("certificate.read")
+    return Response(gateway().certificate().pem, mimetype="application/x-pem-file")
+
+
+@api.get("/certificate.json")
+def certificate_json() -> Response:
+    require("certificate.read")
+    return jsonify(certificate_facts())
+
+
+def certificate_facts() -> dict[str, Any]:
+    """What a sealer needs: the PEM, its thumbprint, the gateway id, the alg and the key."""
+    cert = gateway().certificate()
+    return {
+        "pem": cert.pem.decode("ascii"),
+        "thumbprint": cert.thumbprint,
+        "gateway_id": cert.gateway_id,
+        "key_type": cert.key_type,
+        "alg": ALG_ECDH if cert.key_type == "ec-p256" else ALG_RSA,
+        "jwk": cert.public_jwk(),
+        "not_after": cert.not_after.isoformat(),
+    }
+
+
+@api.get("/credentials")
+def list_credentials() -> Response:
+    require("credentials.read")
+    return jsonify([record.metadata() for record in CredentialService(gateway()).list()])
+
+
+@api.get("/credentials/<name>")
+def show_credential(name: str) -> Response:
+    require("credentials.read")
+    return jsonify(CredentialService(gateway()).get(name).metadata())
+
+
+@api.put("/credentials/<name>")
+def put_credential(name: str) -> Response:
+    require("credential.write", datasource=name, owner=_owner(name))
+    source, token = sealed_credential_body()
+    result = CredentialService(gateway()).put_sealed(name, source, token)
+    response = jsonify(result.record.metadata())
+    response.status_code = 201 if result.created else 200
+    return response
+
+
+@api.post("/credentials/<name>/test")
+def test_credential(name: str) -> Response:
+    require("credential.write", datasource=name, owner=_owner(name))
+    service = CredentialService(gateway())
+    if request.content_length:  # an unsaved credential from the form
+        source, token = sealed_credential_body()
+        result = service.test_sealed(name, source, token)
+    else:
+        result = service.test(name)
+    return jsonify({"ok": result.ok, "message": result.message})
+
+
+@api.delete("/credentials/<name>")
+def delete_credential(name: str) -> Response:
+    owner = _owner(name)
+    require("credential.write", datasource=name, owner=owner)
+    CredentialService(gateway()).delete(name)
+    return Response(status=204)
+
+
+@api.post("/encrypt-value")
+def encrypt_value() -> Response:
+    principal = require("encrypt")
+    if principal.kind != "token":
+        # The page seals in the browser; only programs send a secret here.
+        raise AccessDeniedError("encrypt-value takes an API token; the page seals in the browser")
+    body = json_object(
+        frozenset({"datasource", "auth", "username", "secret"}), frozenset({"datasource"})
+    )
+    payload = CredentialPayload(
+        auth=parse_auth_type(body.get("auth") or "basic"),
+        username=body.get("username"),
+        secret=Secret.from_text(body["secret"]) if body.get("secret") is not None else None,
+    )
+    context = gateway().context
+    token = seal_credential(
+        gateway().certificate(),
+        body["datasource"] or "",
+        payload,
+        int(context.clock().timestamp()),
+        context.random,
+    )
+    return jsonify({"encrypted_credential": token})
+
+
+@api.get("/entry/<secret>")
+def entry_link(secret: str) -> Response:
+    link = entry_caller(secret)
+    return jsonify({"datasource": link.datasource, "expires_at": link.expires_at.isoformat()})
+
+
+@api.get("/entry/<secret>/certificate.json")
+def entry_certificate(secret: str) -> Response:
+    entry_caller(secret)
+    return jsonify(certificate_facts())
+
+
+@api.post("/entry/<secret>/test")
+def entry_test(secret: str) -> Response:
+    link = entry_caller(secret)
+    source, token = sealed_credential_body()
+    result = CredentialService(gateway()).test_sealed(link.datasource, source, token)
+    return jsonify({"ok": result.ok, "message": result.message})
+
+
+@api.put("/entry/<secret>")
+def entry_put(secret: str) -> Response:
+    link = entry_caller(secret)
+    source, token = sealed_credential_body()
+    grants = AccessGrants(gateway())
+    result = CredentialService(gateway()).put_sealed(
+        link.datasource, source, token, also=lambda: grants.consume_entry_link(link)
+    )
+    response = jsonify(result.record.metadata())
+    response.status_code = 201 if result.created else 200
+    return response
+
+
+def _owner(name: str) -> str | None:
+    try:
+        return CredentialService(gateway()).get(name).owner
+    except NotFoundError:
+        return None

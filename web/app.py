@@ -1,0 +1,53 @@
+"""The Flask app factory of the setting-credentials endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g
+from werkzeug.exceptions import HTTPException
+
+from agent_keys.errors import VaultError
+from web.access import VaultHandle, close_gateway, start_request
+from web.api import api
+from web.errors import handle_http_error, handle_unexpected, handle_vault_error
+from web.pages import pages
+from web.security import add_security_headers, check_origin
+
+MAX_BODY_BYTES = 64 * 1024  # an EncryptedCredential is at most 32 KiB
+
+
+def create_app(vault_handle: VaultHandle) -> Flask:
+    """The endpoint for one unlocked vault.
+
+    Flask's own ``SECRET_KEY`` stays unset on purpose: sessions live in the
+    vault (web_sessions), so there is no signing key to leak or to default.
+    """
+    app = Flask(__name__)
+    app.config.update(
+        GWVAULT_HANDLE=vault_handle,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
+        PREFERRED_URL_SCHEME="https",
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    app.before_request(start_request)
+    app.before_request(check_origin)
+    app.after_request(add_security_headers)
+    app.teardown_request(close_gateway)
+    app.register_error_handler(VaultError, handle_vault_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+    @app.context_processor
+    def page_context() -> dict[str, Any]:
+        # caller() has already looked the session up for any signed-in page.
+        session = g.get("session")
+        return {
+            "principal": g.get("principal"),
+            "csrf_token": session.csrf_token if session else "",
+        }
+
+    return app

@@ -1,0 +1,88 @@
+"""The one place gwvault errors become HTTP statuses and error bodies.
+
+API errors are ``{"error": {"code": ..., "message": ...}}``; page errors render
+the error page.  Messages are the VaultError's own (written for people, never
+holding a secret); anything unexpected is a 500 with a request id and no
+detail, and is logged by type only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from agent_keys.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    KeyBackendError,
+    NotFoundError,
+    StorageError,
+    VaultError,
+)
+
+log = logging.getLogger("gwvault.web")
+
+
+class Unauthenticated(VaultError):
+    """No valid session, token or entry link came with the request."""
+
+
+class UnsupportedMediaType(InvalidInputError):
+    """The body is not application/json."""
+
+
+# Most specific first: the first match wins.
+STATUS: dict[type[VaultError], tuple[int, str]] = {
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    InvalidInputError: (400, "invalid_input"),
+    IntegrityError: (400, "invalid_input"),
+    AccessDeniedError: (403, "forbidden"),
+    NotFoundError: (404, "not_found"),
+    ConflictError: (409, "conflict"),
+    KeyBackendError: (503, "key_backend_unavailable"),
+    StorageError: (503, "storage_unavailable"),
+}
+
+
+def status_for(error: VaultError) -> tuple[int, str]:
+    if isinstance(error, Unauthenticated):
+        return 401, "unauthenticated"
+    for kind, answer in STATUS.items():
+        if isinstance(error, kind):
+            return answer
+    return 500, "internal_error"
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    if request.path.startswith("/api/"):
+        response = jsonify({"error": {"code": code, "message": message}})
+    else:
+        response = Response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    if status == 401 and request.path.startswith("/api/"):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gwvault"'
+    return response
+
+
+def handle_vault_error(error: VaultError) -> Response:
+    status, code = status_for(error)
+    return error_response(status, code, str(error))
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    return error_response(
+        status, (error.name or "error").lower().replace(" ", "_"), error.description or ""
+    )
+
+
+def handle_unexpected(error: Exception) -> Response:
+    # Type only: an unexpected exception's text might carry request data.
+    log.error("unexpected %s in request %s", type(error).__name__, g.get("request_id", "-"))
+    return error_response(
+        500, "internal_error", f"internal error; request id {g.get('request_id', '-')}"
+    )

@@ -1,0 +1,146 @@
+"""Server-rendered pages: sign-in, overview, credentials, the credential form, users, entry links.
+
+No page shows a secret: the credential form's secret field is read by the
+page's script, sealed in the browser and sent as an EncryptedCredential.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from agent_keys.errors import AccessDeniedError
+from agent_keys.secret import Secret
+from vault.accounts import Accounts
+from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.credentials import CredentialService
+from vault.names import check_datasource_name
+from vault.tls import TlsService
+from web.access import SESSION_COOKIE, entry_caller, gateway, require
+from web.errors import Unauthenticated
+
+pages = Blueprint("pages", __name__)
+CERT_WARNING = datetime.timedelta(days=30)
+
+
+@pages.errorhandler(Unauthenticated)
+def to_sign_in(_error: Unauthenticated) -> BaseResponse:
+    return redirect(url_for("pages.sign_in_form"))
+
+
+@pages.get("/signin")
+def sign_in_form() -> str:
+    return render_template("signin.html", error=None)
+
+
+@pages.post("/signin")
+def sign_in() -> BaseResponse | tuple[str, int]:
+    name = request.form.get("name", "")
+    password = request.form.get("password", "")
+    accounts = Accounts(gateway())
+    try:
+        principal = accounts.sign_in(name, Secret.from_text(password))
+    except AccessDeniedError as e:
+        return render_template("signin.html", error=str(e)), 403
+    session_id, session = accounts.open_session(principal)
+    response = redirect(url_for("pages.overview"))
+    max_age = int((session.expires_at - gateway().context.clock()).total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=max_age,
+        secure=True,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+    )
+    return response
+
+
+@pages.post("/signout")
+def sign_out() -> BaseResponse:
+    require("status.read")
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    Accounts(gateway()).close_session(cookie)
+    response = redirect(url_for("pages.sign_in_form"))
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+    return response
+
+
+@pages.get("/")
+def overview() -> str:
+    require("status.read")
+    facts = gateway().status()
+    tls = TlsService(gateway()).show()
+    now = gateway().context.clock()
+    cert_expiry = datetime.datetime.fromisoformat(facts["cert_not_after"])
+    return render_template(
+        "overview.html", facts=facts, tls=tls, cert_expiring=cert_expiry - now < CERT_WARNING
+    )
+
+
+@pages.get("/credentials")
+def credentials() -> str:
+    require("credentials.read")
+    rows = [record.metadata() for record in CredentialService(gateway()).list()]
+    return render_template("credentials.html", rows=rows)
+
+
+@pages.get("/credentials/new")
+def new_credential() -> str:
+    require("credential.write")
+    return _form(name=None, record=None)
+
+
+@pages.get("/credentials/<name>")
+def edit_credential(name: str) -> str:
+    require("credentials.read")
+    return _form(name=name, record=CredentialService(gateway()).get(name).metadata())
+
+
+@pages.post("/credentials/<name>/delete")
+def delete_credential(name: str) -> BaseResponse:
+    record = CredentialService(gateway()).get(name)
+    require("credential.write", datasource=name, owner=record.owner)
+    CredentialService(gateway()).delete(name)
+    return redirect(url_for("pages.credentials"))
+
+
+@pages.get("/entry/<secret>")
+def entry(secret: str) -> str:
+    link = entry_caller(secret)
+    return _form(name=link.datasource, record=None, entry_secret=secret)
+
+
+@pages.route("/users", methods=["GET", "POST"])
+def users() -> str | BaseResponse:
+    require("users.manage")
+    accounts = Accounts(gateway())
+    if request.method == "POST":
+        if request.form.get("action") == "remove":
+            accounts.remove_user(request.form.get("name", ""))
+        else:
+            accounts.add_user(
+                request.form.get("name", ""),
+                request.form.get("role", ""),
+                Secret.from_text(request.form.get("password", "")),
+            )
+        return redirect(url_for("pages.users"))
+    return render_template("users.html", users=accounts.users())
+
+
+def _form(
+    name: str | None, record: dict[str, object] | None, entry_secret: str | None = None
+) -> str:
+    if name is not None:
+        check_datasource_name(name)
+    return render_template(
+        "credential_form.html",
+        name=name,
+        record=record,
+        types=DATA_SOURCE_TYPES,
+        auths=AUTH_TYPES,
+        entry_secret=entry_secret,
+    )
