@@ -19,6 +19,7 @@ from vault.access_grants import AccessGrants
 from vault.connectors import parse_auth_type
 from vault.credentials import CredentialService
 from vault.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
+from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require
 from web.json_body import json_object, sealed_credential_body
 
@@ -90,7 +91,8 @@ def put_credential(name: str) -> Response:
 def test_credential(name: str) -> Response:
     require("credential.write", datasource=name, owner=_owner(name))
     service = CredentialService(gateway())
-    if request.content_length:  # an unsaved credential from the form
+    # A body (sized or chunked) is an unsaved credential from the form.
+    if request.get_data(cache=True):
         source, token = sealed_credential_body()
         result = service.test_sealed(name, source, token)
     else:
@@ -123,7 +125,7 @@ def encrypt_value() -> Response:
     context = gateway().context
     token = seal_credential(
         gateway().certificate(),
-        body["datasource"] or "",
+        check_datasource_name(body["datasource"] or ""),
         payload,
         int(context.clock().timestamp()),
         context.random,

@@ -102,6 +102,7 @@ def edit_credential(name: str) -> str:
 
 @pages.post("/credentials/<name>/delete")
 def delete_credential(name: str) -> BaseResponse:
+    require("credential.write")  # first: an anonymous caller learns nothing about names
     record = CredentialService(gateway()).get(name)
     require("credential.write", datasource=name, owner=record.owner)
     CredentialService(gateway()).delete(name)

@@ -1,0 +1,214 @@
+"""web/openapi.json: valid OpenAPI 3.1, exactly the api blueprint, and real answers fit it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from werkzeug.test import TestResponse
+
+from tests.web.api_helpers import (
+    API,
+    ORIGIN,
+    bearer,
+    new_entry_link,
+    new_token,
+    put_credential,
+    sealed_body,
+)
+from tests.web_fixtures import BASE_URL, WebVault, sign_in
+from web.api import OPENAPI_PATH
+
+DOCUMENT: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+_CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+
+
+def _template(rule: str) -> str:
+    """A Flask rule of the api blueprint as a path of the document (servers holds /api/v1)."""
+    assert rule.startswith(API + "/")
+    return _CONVERTER.sub(r"{\1}", rule.removeprefix(API))
+
+
+def _api_operations(app: Flask) -> dict[str, set[str]]:
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api."):
+            methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
+            routes.setdefault(_template(rule.rule), set()).update(methods)
+    return routes
+
+
+def _operation(path: str, method: str) -> dict[str, Any]:
+    operation: dict[str, Any] = DOCUMENT["paths"][path][method]
+    return operation
+
+
+def _deref(obj: dict[str, Any]) -> dict[str, Any]:
+    """Follow an OpenAPI-level ``$ref`` (responses, parameters) inside the document."""
+    while "$ref" in obj:
+        target: Any = DOCUMENT
+        for part in obj["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        obj = target
+    return obj
+
+
+def assert_documented(app: Flask, response: TestResponse) -> None:
+    """The response's status is documented for its operation, and its body fits the schema."""
+    request = response.request
+    rule, _args = app.url_map.bind("localhost").match(
+        request.path, request.method, return_rule=True
+    )
+    operation = _operation(_template(rule.rule), request.method.lower())
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{request.method} {rule.rule} -> {status}"
+    documented = _deref(operation["responses"][status])
+    content = documented.get("content")
+    if content is None:
+        assert response.data == b""
+        return
+    assert response.mimetype in content, (response.mimetype, list(content))
+    if response.mimetype != "application/json":
+        return
+    # OpenAPI 3.1 schemas are JSON Schema 2020-12; components ride along for "#/..." refs.
+    schema = {**content[response.mimetype]["schema"], "components": DOCUMENT["components"]}
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = [e.message for e in validator.iter_errors(response.get_json())]
+    assert not errors, errors
+
+
+@pytest.fixture
+def admin(web_vault: WebVault) -> dict[str, str]:
+    return bearer(new_token(web_vault, "admin"))
+
+
+def test_document_is_openapi_3_1() -> None:
+    assert DOCUMENT["openapi"].startswith("3.1.")
+    validate(DOCUMENT, cls=OpenAPIV31SpecValidator)
+    assert [server["url"] for server in DOCUMENT["servers"]] == [API]
+
+
+def test_every_route_is_documented_and_every_operation_exists(app: Flask) -> None:
+    documented = {
+        path: {method for method in item if method in HTTP_METHODS}
+        for path, item in DOCUMENT["paths"].items()
+    }
+    assert documented == _api_operations(app)
+
+
+def test_path_parameters_match_the_routes(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api."):
+            continue
+        item = DOCUMENT["paths"][_template(rule.rule)]
+        declared = {
+            _deref(p)["name"] for p in item.get("parameters", []) if _deref(p)["in"] == "path"
+        }
+        assert declared == set(rule.arguments), rule.rule
+
+
+def test_strict_bodies_are_closed_objects() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    for name in ("SealedCredential", "EncryptValueRequest", "CredentialMetadata", "Error"):
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_every_error_answer_is_the_error_object() -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    statuses: set[str] = set()
+    for item in DOCUMENT["paths"].values():
+        for method in HTTP_METHODS & set(item):
+            for status, answer in item[method]["responses"].items():
+                if int(status) >= 400:
+                    statuses.add(status)
+                    assert _deref(answer)["content"] == {"application/json": {"schema": error}}
+    assert statuses == {"400", "401", "403", "404", "409", "413", "415", "503"}
+
+
+def test_gateway_answers_fit_the_document(
+    app: Flask, client: FlaskClient, admin: dict[str, str]
+) -> None:
+    for path in ("/status", "/certificate", "/certificate.json", "/credentials", "/openapi.json"):
+        response = client.get(f"{API}{path}", base_url=BASE_URL, headers=admin)
+        assert response.status_code == 200, path
+        assert_documented(app, response)
+
+
+def test_credential_lifecycle_answers_fit_the_document(
+    app: Flask, client: FlaskClient, web_vault: WebVault, admin: dict[str, str]
+) -> None:
+    body = sealed_body(web_vault, "sales-db")
+    created = put_credential(client, "sales-db", body, admin)
+    updated = put_credential(client, "sales-db", body, admin)
+    assert (created.status_code, updated.status_code) == (201, 200)
+    calls = [
+        created,
+        updated,
+        client.get(f"{API}/credentials", base_url=BASE_URL, headers=admin),
+        client.get(f"{API}/credentials/sales-db", base_url=BASE_URL, headers=admin),
+        client.post(f"{API}/credentials/sales-db/test", base_url=BASE_URL, headers=admin),
+        client.post(
+            f"{API}/credentials/sales-db/test", json=body, base_url=BASE_URL, headers=admin
+        ),
+        client.post(
+            f"{API}/encrypt-value",
+            json={"datasource": "hr-db", "username": "bob", "secret": "bob's secret"},
+            base_url=BASE_URL,
+            headers=admin,
+        ),
+        client.delete(f"{API}/credentials/sales-db", base_url=BASE_URL, headers=admin),
+    ]
+    assert [c.status_code for c in calls] == [201, 200, 200, 200, 200, 200, 200, 204]
+    for response in calls:
+        assert_documented(app, response)
+
+
+def test_entry_link_answers_fit_the_document(
+    app: Flask, client: FlaskClient, web_vault: WebVault
+) -> None:
+    secret = new_entry_link(web_vault, "hr-db")
+    body = sealed_body(web_vault, "hr-db")
+    entry = f"{API}/entry/{secret}"
+    calls = [
+        client.get(entry, base_url=BASE_URL),
+        client.get(f"{entry}/certificate.json", base_url=BASE_URL),
+        client.post(f"{entry}/test", json=body, base_url=BASE_URL, headers=ORIGIN),
+        client.put(entry, json=body, base_url=BASE_URL, headers=ORIGIN),
+        client.put(entry, json=body, base_url=BASE_URL, headers=ORIGIN),
+    ]
+    assert [c.status_code for c in calls] == [200, 200, 200, 201, 403]
+    for response in calls:
+        assert_documented(app, response)
+
+
+def test_error_answers_fit_the_document(
+    app: Flask, client: FlaskClient, web_vault: WebVault, admin: dict[str, str]
+) -> None:
+    csrf = sign_in(client, "otto")
+    credentials = f"{API}/credentials"
+    calls = [
+        (401, client.get(f"{API}/status", base_url=BASE_URL, headers=bearer("gwv_unknown"))),
+        (404, client.get(f"{credentials}/no-such-db", base_url=BASE_URL, headers=admin)),
+        (400, put_credential(client, "sales-db", {"type": "postgresql"}, admin)),
+        (415, client.put(f"{credentials}/x", data="{}", base_url=BASE_URL, headers=admin)),
+        (413, put_credential(client, "x", {"server": "a" * 70_000}, admin)),
+        (
+            403,
+            put_credential(
+                client,
+                "sales-db",
+                sealed_body(web_vault, "sales-db"),
+                {**ORIGIN, "X-CSRF-Token": csrf},
+            ),
+        ),
+    ]
+    assert [response.status_code for _status, response in calls] == [s for s, _r in calls]
+    for _status, response in calls:
+        assert_documented(app, response)
