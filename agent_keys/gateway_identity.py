@@ -186,7 +186,6 @@ def generate_gateway_identity(
 ) -> tuple[GatewayPrivateKey, GatewayCertificate]:
     """A new key pair and a two-year self-signed certificate for the gateway."""
     key = _generate_private_key(key_type, random)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     # Key usage says what the key is for: EC does key agreement (ECDH-ES) and
     # RSA key encipherment (RSA-OAEP); both sign the audit checkpoints.
     is_ec = key_type == "ec-p256"
@@ -195,6 +194,26 @@ def generate_gateway_identity(
         data_encipherment=False, key_agreement=is_ec, key_cert_sign=False, crl_sign=False,
         encipher_only=False, decipher_only=False,
     )  # fmt: skip
+    san = x509.SubjectAlternativeName(
+        [x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + gateway_id)]
+    )
+    extensions = [(usage, True), (san, False)]
+    cert = self_signed_certificate(key, name, CERT_LIFETIME, extensions, now=now, random=random)
+    return GatewayPrivateKey(key, key_type), GatewayCertificate(cert, gateway_id, key_type)
+
+
+def self_signed_certificate(
+    key: PrivateKey,
+    common_name: str,
+    lifetime: datetime.timedelta,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+    *,
+    now: datetime.datetime,
+    random: RandomSource,
+) -> x509.Certificate:
+    """A self-signed end-entity certificate (never a CA), valid from five minutes ago
+    (clock skew) for ``lifetime``, with a random positive 127-bit serial."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -202,18 +221,12 @@ def generate_gateway_identity(
         .public_key(key.public_key())
         .serial_number(int.from_bytes(random(16), "big") >> 1 or 1)
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + CERT_LIFETIME)
+        .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(GATEWAY_URI_PREFIX + gateway_id)]
-            ),
-            critical=False,
-        )
     )
-    cert = builder.sign(key, hashes.SHA256())
-    return GatewayPrivateKey(key, key_type), GatewayCertificate(cert, gateway_id, key_type)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
 
 
 def _generate_private_key(key_type: KeyType, random: RandomSource) -> PrivateKey:

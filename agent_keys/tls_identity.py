@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import b64url, ec_private_key_from_random
+from agent_keys.gateway_identity import b64url, ec_private_key_from_random, self_signed_certificate
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -69,19 +69,10 @@ def generate_tls_identity(
         x509.DNSName(n) for n in dict.fromkeys(["localhost", *host_names])
     ]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gwvault endpoint")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(int.from_bytes(random(16), "big") >> 1 or 1)
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + TLS_LIFETIME)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
+    server_auth = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+    extensions = [(x509.SubjectAlternativeName(names), False), (server_auth, False)]
+    cert = self_signed_certificate(
+        key, "gwvault endpoint", TLS_LIFETIME, extensions, now=now, random=random
     )
     der = key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
