@@ -41,3 +41,25 @@ def test_a_failed_write_rolls_back_everything_in_it(gateway: Gateway) -> None:
         gateway.audit.record("test.step", None)
         raise RuntimeError("the change failed half-way")
     assert len(gateway.store.audit_events()) == before
+
+
+def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir: Path) -> None:
+    from agent_keys.secret import Secret
+    from vault.connectors import DataSource
+    from vault.credentials import CredentialService
+    from vault.encrypted_credential import CredentialPayload
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
+        CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
+    with sqlite3.connect(data_dir / "vault.db") as db:  # back to what schema 1 was
+        for table in ("users", "api_tokens", "entry_links", "web_sessions", "tls_identity"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("ALTER TABLE credentials DROP COLUMN owner")
+        db.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == "2"
+        assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text(
+            "pw-before-upgrade"
+        )
+        assert gateway.store.rows("SELECT count(*) AS n FROM users", [])[0]["n"] == 0
