@@ -70,6 +70,12 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def handle_vault_error(error: VaultError) -> Response:
     status, code = status_for(error)
+    if status >= 500:
+        # Storage and key-backend messages name files, tokens and modules on the
+        # gateway: useful in its log, not to a caller on the network.
+        log.error("request %s: %s", g.get("request_id", "-"), error)
+        message = f"the vault is unavailable right now; request id {g.get('request_id', '-')}"
+        return error_response(status, code, message)
     return error_response(status, code, str(error))
 
 

@@ -84,3 +84,16 @@ def test_the_credential_form_has_no_named_secret_field(client: FlaskClient) -> N
     html = client.get("/credentials/new", base_url=BASE_URL).get_data(as_text=True)
     assert 'id="secret"' in html and 'name="secret"' not in html
     assert "<script>" not in html  # no inline script; the CSP would block it anyway
+
+
+def test_a_storage_failure_is_a_503_without_internals(
+    client: FlaskClient, web_vault: WebVault
+) -> None:
+    sign_in(client, "ada")
+    (web_vault.data_dir / "vault.db").chmod(0o000)  # root ignores modes: break it harder
+    (web_vault.data_dir / "vault.db").rename(web_vault.data_dir / "moved.db")
+    response = client.get("/api/v1/credentials", base_url=BASE_URL)
+    assert response.status_code == 503
+    body = response.get_data(as_text=True)
+    assert "vault.db" not in body and str(web_vault.data_dir) not in body
+    assert response.get_json()["error"]["code"] == "storage_unavailable"
