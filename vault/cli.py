@@ -66,6 +66,11 @@ _HANDLER_MODULES = {
     "endpoint": "vault.cli_access_commands",
     "tls": "vault.cli_access_commands",
     "serve": "web.serve",
+    "cert": "vault.cli_certs",
+    "rewrap-value": "vault.cli_certs",
+    "keys": "vault.cli_keys",
+    "recovery": "vault.cli_recovery",
+    "restore": "vault.cli_recovery",
 }
 
 

@@ -49,38 +49,6 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cert_show(args: argparse.Namespace) -> int:
-    with open_for_cli(args) as gateway:
-        cert = gateway.certificate()
-    facts = {
-        "name": cert.name,
-        "gateway_id": cert.gateway_id,
-        "key_type": cert.key_type,
-        "thumbprint": cert.thumbprint,
-        "not_before": cert.not_before.isoformat(),
-        "not_after": cert.not_after.isoformat(),
-        "serial": format(cert.certificate.serial_number, "x"),
-    }
-    if args.json:
-        print_json({**facts, "pem": cert.pem.decode("ascii")})
-    else:
-        print_fields(facts)
-    return EXIT_OK
-
-
-def cert_export(args: argparse.Namespace) -> int:
-    with open_for_cli(args) as gateway:
-        pem = gateway.certificate().pem
-    out = Path(args.out)
-    try:
-        out.write_bytes(pem)
-        out.chmod(0o644)  # a public certificate is meant to be shared
-    except OSError as e:
-        raise InvalidInputError(f"cannot write {out}: {e.strerror}") from e
-    print(f"wrote the gateway certificate to {out}")
-    return EXIT_OK
-
-
 def encrypt_value(args: argparse.Namespace) -> int:
     pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)
     certificate = GatewayCertificate.from_pem(pem)

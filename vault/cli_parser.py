@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn, TypeAlias
 
 from agent_keys.gateway_identity import KEY_TYPES
+from vault import cli_certs, cli_keys, cli_recovery
 from vault.authz import ROLES
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.keystore_binding import KEYSTORE_KINDS
@@ -51,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_init(commands)
     status = commands.add_parser("status", help="show the gateway's identity and vault state")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_cert(commands)
     _add_encrypt_value(commands)
     _add_credentials(commands)
     _add_keystore(commands)
     _add_web_access(commands)
     _add_endpoint(commands)
+    # Key lifecycle commands live beside their handlers.
+    for module in (cli_certs, cli_keys, cli_recovery):
+        module.add_parsers(commands)
     return parser
 
 
@@ -70,18 +73,6 @@ def _add_init(commands: _Commands) -> None:
         metavar="F",
         help="file (mode 0600) with the recovery key; else prompted twice, or read from a pipe",
     )
-
-
-def _add_cert(commands: _Commands) -> None:
-    cert = commands.add_parser("cert", help="the gateway certificate")
-    actions = cert.add_subparsers(dest="cert_command", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="print the current certificate's facts")
-    show.add_argument("--json", action="store_true")
-    export = actions.add_parser("export", help="write the certificate to a file")
-    export.add_argument(
-        "--public", action="store_true", required=True, help="the public certificate (PEM)"
-    )
-    export.add_argument("--out", required=True, metavar="FILE.pem")
 
 
 def _add_encrypt_value(commands: _Commands) -> None:

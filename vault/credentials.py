@@ -242,7 +242,8 @@ class CredentialService:
         )
 
     def _open(self, record: CredentialRecord) -> Secret:
-        return open_at_rest(self._gateway.master_key, record.binding, record.sealed)
+        gmk = self._gateway.master_key_for(record.sealed.gmk_version)
+        return open_at_rest(gmk, record.binding, record.sealed)
 
 
 def _connection_credential(

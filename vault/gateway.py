@@ -59,6 +59,7 @@ class Gateway:
         self.keystore = keystore
         self.context = context
         self.audit = AuditTrail(store, context)
+        self._older_master_keys: dict[int, MasterKey] = {}
 
     @classmethod
     def initialize(
@@ -225,6 +226,20 @@ class Gateway:
             raise
         return MasterKey(record.version, key)
 
+    def master_key_for(self, version: int) -> MasterKey:
+        """The GMK of ``version``: the current one, or an older one a rotation is
+        still moving data keys away from (unwrapped through the keystore)."""
+        if version == self.master_key.version:
+            return self.master_key
+        if version not in self._older_master_keys:
+            record = self.store.master_key(version)
+            if record is None:
+                raise IntegrityError(f"no master key version {version} is held")
+            context = master_key_context(self.gateway_id, version)
+            key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
+            self._older_master_keys[version] = MasterKey(version, key)
+        return self._older_master_keys[version]
+
     def master_key_from_recovery_key(self, recovery_key: Secret) -> MasterKey:
         """The current GMK through the recovery wrap, for when the keystore is gone.
 
@@ -263,7 +278,7 @@ class Gateway:
         """Every held gateway private key by certificate thumbprint (the JWE ``kid``)."""
         keys: dict[str, GatewayPrivateKey] = {}
         for record in self.store.gateway_keys():
-            der = self.master_key.unwrap(
+            der = self.master_key_for(record.gmk_version).unwrap(
                 record.wrapped_private_key, _identity_context(self.gateway_id, record.version)
             )
             keys[record.thumbprint] = GatewayPrivateKey.from_pkcs8(der, _key_type(record.key_type))

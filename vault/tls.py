@@ -78,7 +78,7 @@ class TlsService:
     def server_identity(self) -> TlsIdentity:
         """The chain and the unwrapped key, for the server's SSL context only."""
         row = self._row()
-        gmk = self._gateway.master_key
+        gmk = self._gateway.master_key_for(row["gmk_version"])
         key = gmk.unwrap(row["wrapped_key"], tls_key_context(self._gateway.gateway_id))
         return TlsIdentity(row["cert_pem"].encode("ascii"), key)
 
