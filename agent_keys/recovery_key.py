@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import nacl.exceptions
 from nacl.pwhash import argon2id
 
-from agent_keys.errors import InvalidInputError
+from agent_keys.errors import IntegrityError, InvalidInputError
+from agent_keys.keywrap import unwrap_key
+from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -121,3 +123,33 @@ def _common_passwords() -> frozenset[str]:
 
 def _is_common_password(text: str) -> bool:
     return text.lower() in _common_passwords()
+
+
+@dataclass(frozen=True)
+class RecoveryWrap:
+    """One GMK version wrapped by a recovery KEK, with the KDF parameters to rebuild it."""
+
+    version: int
+    wrapped: bytes
+    params: RecoveryKdfParams
+
+
+def unwrap_with_recovery_key(
+    gateway_id: str, wraps: list[RecoveryWrap], recovery_key: Secret
+) -> dict[int, MasterKey]:
+    """Every GMK version the wraps hold; ``IntegrityError`` if the key opens none of them.
+
+    One Argon2id derivation per distinct parameter set (normally one).
+    """
+    keks: dict[RecoveryKdfParams, Secret] = {}
+    keys: dict[int, MasterKey] = {}
+    for wrap in wraps:
+        if wrap.params not in keks:
+            keks[wrap.params] = derive_recovery_kek(recovery_key, wrap.params)
+        context = master_key_context(gateway_id, wrap.version)
+        keys[wrap.version] = MasterKey(
+            wrap.version, unwrap_key(keks[wrap.params], wrap.wrapped, context)
+        )
+    if not keys:
+        raise IntegrityError("no master key to unwrap")
+    return keys

@@ -32,7 +32,7 @@ def init(args: argparse.Namespace) -> int:
         args.key_type,
         recovery_key,
         RequestContext.for_cli(),
-        keystore=_keystore_spec(args),
+        keystore=keystore_spec(args),
         pin=pin_source(args.pin_file),
     ) as gateway:
         status = gateway.status()
@@ -140,7 +140,7 @@ def keystore_show(args: argparse.Namespace) -> int:
 
 
 def keystore_migrate(args: argparse.Namespace) -> int:
-    target = _keystore_spec(args)
+    target = keystore_spec(args)
     recovery_key = None
     if args.recovery_key_file or args.with_recovery_key:
         recovery_key = read_secret("recovery key", args.recovery_key_file)
@@ -158,7 +158,7 @@ def open_for_cli(args: argparse.Namespace) -> Gateway:
     return Gateway.open(data_dir(args), RequestContext.for_cli(), pin_source(args.pin_file))
 
 
-def _keystore_spec(args: argparse.Namespace) -> KeystoreSpec:
+def keystore_spec(args: argparse.Namespace) -> KeystoreSpec:
     return KeystoreSpec(
         kind=args.keystore_kind,
         pkcs11_module=args.pkcs11_module,

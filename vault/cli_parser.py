@@ -67,7 +67,7 @@ def _add_init(commands: _Commands) -> None:
     init = commands.add_parser("init", help="create the gateway's keys and an empty vault")
     init.add_argument("--name", required=True, help="gateway name (the certificate CN)")
     init.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256")
-    _add_keystore_flags(init, "--keystore", default="file")
+    add_keystore_flags(init, "--keystore", default="file")
     init.add_argument(
         "--recovery-key-file",
         metavar="F",
@@ -128,7 +128,7 @@ def _add_credentials(commands: _Commands) -> None:
     verify.add_argument("name", metavar="NAME", nargs="?")
 
 
-def _add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str | None) -> None:
+def add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str | None) -> None:
     parser.add_argument(
         flag,
         dest="keystore_kind",
@@ -152,7 +152,7 @@ def _add_keystore(commands: _Commands) -> None:
     migrate = actions.add_parser(
         "migrate", help="rebind the master key to another keystore; credentials are untouched"
     )
-    _add_keystore_flags(migrate, "--to", default=None)
+    add_keystore_flags(migrate, "--to", default=None)
     migrate.add_argument(
         "--recovery-key-file",
         metavar="F",

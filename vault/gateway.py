@@ -28,12 +28,13 @@ from agent_keys.gateway_identity import (
     new_gateway_id,
 )
 from agent_keys.keystore import Keystore, PinSource
-from agent_keys.keywrap import unwrap_key, wrap_key
+from agent_keys.keywrap import wrap_key
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import (
     RecoveryKdfParams,
     check_passphrase_policy,
     derive_recovery_kek,
+    unwrap_with_recovery_key,
 )
 from agent_keys.secret import Secret
 from vault.audit import AuditTrail
@@ -246,17 +247,12 @@ class Gateway:
         Raises ``InvalidInputError`` (recorded) when the recovery key is wrong.
         """
         record = self._current_master_key_record()
-        params = RecoveryKdfParams(
-            record.recovery_salt, record.recovery_opslimit, record.recovery_memlimit
-        )
-        kek = derive_recovery_kek(recovery_key, params)
-        context = master_key_context(self.gateway_id, record.version)
         try:
-            key = unwrap_key(kek, record.recovery_wrapped, context)
+            keys = unwrap_with_recovery_key(self.gateway_id, [record.recovery_wrap()], recovery_key)
+            return keys[record.version]
         except IntegrityError as e:
             self._record_unlock_failure("recovery-key", "wrong-key")
             raise InvalidInputError("that recovery key does not open this vault") from e
-        return MasterKey(record.version, key)
 
     def _current_master_key_record(self) -> MasterKeyRecord:
         record = self.store.current_master_key()
@@ -285,9 +281,13 @@ class Gateway:
         return keys
 
     def _wrapped_identity(
-        self, gmk: MasterKey, private_key: GatewayPrivateKey, certificate: GatewayCertificate
+        self,
+        gmk: MasterKey,
+        private_key: GatewayPrivateKey,
+        certificate: GatewayCertificate,
+        version: int = FIRST_VERSION,
     ) -> GatewayKeyRecord:
-        version = FIRST_VERSION
+        """Key pair ``version`` as the new current row: the key wrapped under ``gmk``."""
         return GatewayKeyRecord(
             version=version,
             key_type=certificate.key_type,
@@ -316,6 +316,15 @@ class Gateway:
             "cert_thumbprint": certificate.thumbprint,
             "cert_not_after": certificate.not_after.isoformat(),
             "credentials": self.store.count_credentials(),
+            # Mid-rotation both GMK versions hold data keys (vault.key_rotation).
+            "credentials_by_key_version": {
+                str(row["gmk_version"]): row["n"]
+                for row in self.store.rows(
+                    "SELECT gmk_version, count(*) AS n FROM credentials"
+                    " GROUP BY gmk_version ORDER BY gmk_version",
+                    [],
+                )
+            },
             "keystore": self.keystore.kind,
             "keystore_token": self.keystore.settings().get("token_label"),
             "epoch": self.epoch,

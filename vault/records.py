@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
 from vault.envelope import CredentialBinding, SealedSecret
 
 
@@ -20,6 +21,13 @@ class MasterKeyRecord:
     recovery_memlimit: int
     state: str
     created_at: str
+
+    def recovery_wrap(self) -> RecoveryWrap:
+        """This version's recovery wrap, with the Argon2id parameters that rebuild its KEK."""
+        params = RecoveryKdfParams(
+            self.recovery_salt, self.recovery_opslimit, self.recovery_memlimit
+        )
+        return RecoveryWrap(self.version, self.recovery_wrapped, params)
 
 
 @dataclass(frozen=True)

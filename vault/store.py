@@ -79,6 +79,31 @@ class VaultStore:
                 self.execute(statement, [])
         self.set_setting("schema_version", str(SCHEMA_VERSION))
 
+    def snapshot(self, scratch: Path) -> bytes:
+        """A consistent copy of the whole database (VACUUM INTO a private scratch file)."""
+        try:
+            os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            with _translated(self.path):
+                self._db.conn.execute("VACUUM INTO ?", [str(scratch)])
+            return scratch.read_bytes()
+        except OSError as e:
+            raise StorageError(f"cannot copy the vault database: {e.strerror}") from e
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    @classmethod
+    def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
+        """A new database file (0600) holding ``snapshot``; refuses to replace one."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        with os.fdopen(fd, "wb") as f:
+            f.write(snapshot)
+            f.flush()
+            os.fsync(f.fileno())
+        return cls.open(path)
+
     def close(self) -> None:
         self._db.close()
 
