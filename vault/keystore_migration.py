@@ -4,11 +4,12 @@
 without touching any credential: the GMK stays the same, only its keystore wrap
 changes.  The order makes every interruption safe:
 
-1. get the GMK (through the current keystore, or the recovery key when that
-   keystore is gone for good);
-2. create the new binding and wrap the GMK with it;
-3. prove the new binding opens the GMK again;
-4. in one transaction: store the new wrap, the new keystore settings and the
+1. get every GMK version the vault holds (two while a rotation is under way),
+   through the current keystore, or the recovery key when that keystore is
+   gone for good;
+2. create the new binding and wrap each version with it;
+3. prove the new binding opens each version again;
+4. in one transaction: store the new wraps, the new keystore settings and the
    audit entry;
 5. only then retire the old binding (destroy a key file or a token key that
    gwvault made).
@@ -22,9 +23,10 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from agent_keys.errors import InvalidInputError, VaultError
+from agent_keys.errors import ConflictError, InvalidInputError, VaultError
 from agent_keys.keystore import Keystore, PinSource
 from agent_keys.master_key import MasterKey, master_key_context
+from agent_keys.recovery_key import unwrap_with_recovery_key
 from agent_keys.secret import Secret
 from vault.gateway import Gateway
 from vault.keystore_binding import KeystoreSpec, create_keystore
@@ -53,12 +55,7 @@ def migrate_keystore(
         # With the recovery key the old binding is lost, and a new one of the
         # same kind (a new key file, a new token key) is exactly the repair.
         _refuse_same_binding(old, target)
-    gmk = (
-        gateway.master_key_from_recovery_key(recovery_key)
-        if recovery_key is not None
-        else gateway.master_key
-    )
-    context = master_key_context(gateway.gateway_id, gmk.version)
+    held = _held_master_keys(gateway, recovery_key)
     new = create_keystore(
         target,
         gateway.data_dir,
@@ -70,9 +67,19 @@ def migrate_keystore(
         key_file=f"keystore-{secrets.token_hex(4)}.key",
     )
     try:
-        wrapped = _wrap_and_prove(new, gmk, context)
+        # Every held version (mid-rotation there are two): a version left wrapped
+        # only by the old keystore would be lost when that keystore is retired.
+        wrapped = {
+            gmk.version: _wrap_and_prove(
+                new, gmk, master_key_context(gateway.gateway_id, gmk.version)
+            )
+            for gmk in held
+        }
         with gateway.store.write():
-            gateway.store.rebind_master_key(gmk.version, wrapped)
+            if set(wrapped) != set(_held_versions(gateway)):
+                raise ConflictError("the master keys changed meanwhile; run the command again")
+            for version, keystore_wrapped in wrapped.items():
+                gateway.store.rebind_master_key(version, keystore_wrapped)
             gateway.store.set_setting("keystore", json.dumps(new.settings()))
             gateway.audit.record(
                 "keystore.migrated",
@@ -91,6 +98,26 @@ def migrate_keystore(
         "recovery key" if recovery_key is not None else "keystore",
         _retire_old(old),
     )
+
+
+def _held_versions(gateway: Gateway) -> list[int]:
+    rows = gateway.store.rows("SELECT version FROM master_keys ORDER BY version", [])
+    return [int(row["version"]) for row in rows]
+
+
+def _held_master_keys(gateway: Gateway, recovery_key: Secret | None) -> list[MasterKey]:
+    """Every GMK version the vault holds, through the keystore or the recovery key."""
+    versions = _held_versions(gateway)
+    if recovery_key is None:
+        return [gateway.master_key_for(version) for version in versions]
+    current = gateway.master_key_from_recovery_key(recovery_key)  # checks the key, audited
+    others = [
+        record.recovery_wrap()
+        for version in versions
+        if version != current.version and (record := gateway.store.master_key(version))
+    ]
+    older = unwrap_with_recovery_key(gateway.gateway_id, others, recovery_key) if others else {}
+    return [current, *older.values()]
 
 
 def _wrap_and_prove(keystore: Keystore, gmk: MasterKey, context: bytes) -> bytes:
