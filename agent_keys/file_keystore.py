@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agent_keys.errors import AccessDeniedError, KeyBackendError
 from agent_keys.keywrap import KEY_BYTES, unwrap_key, wrap_key
+from agent_keys.private_files import create_private_file
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -34,15 +35,11 @@ class FileKeystore:
         """Write a new key file; refuses to replace an existing one."""
         encoded = _MAGIC + base64.b64encode(random(KEY_BYTES)) + b"\n"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            create_private_file(path, encoded)
         except FileExistsError as e:
             raise KeyBackendError(f"key file {path} already exists; not replacing it") from e
         except OSError as e:
             raise KeyBackendError(f"cannot create key file {path}: {e.strerror}") from e
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded)
-            f.flush()
-            os.fsync(f.fileno())
         return cls(path, random)
 
     @property

@@ -8,7 +8,6 @@ current one.  Passwords come from a file or a prompt, never from argv.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,12 @@ from agent_keys.secret import Secret
 from vault.certificates import CertificateService
 from vault.cli import EXIT_OK, print_fields, print_json
 from vault.cli_commands import open_for_cli
-from vault.cli_input import read_private_file, read_public_file, read_secret
+from vault.cli_input import (
+    read_private_file,
+    read_public_file,
+    read_secret,
+    write_private_output,
+)
 from vault.encrypted_credential import MAX_TOKEN_CHARS
 
 if TYPE_CHECKING:
@@ -113,7 +117,7 @@ def cert_export(args: argparse.Namespace) -> int:
     try:
         with open_for_cli(args) as gateway:
             CertificateService(gateway).export_pkcs12(
-                password, lambda data: written.append(_write_private(out, data))
+                password, lambda data: written.append(write_private_output(out, data))
             )
     except BaseException:
         # The audit entry rolled back: leave no export it does not record.
@@ -164,6 +168,8 @@ def cert_retire(args: argparse.Namespace) -> int:
 def rewrap_value(args: argparse.Namespace) -> int:
     if args.input is not None:
         raw = read_public_file(Path(args.input), "EncryptedCredential", MAX_TOKEN_CHARS)
+    elif sys.stdin.isatty():
+        raise InvalidInputError("pipe the EncryptedCredential in, or give --in FILE")
     else:
         raw = sys.stdin.buffer.read(MAX_TOKEN_CHARS + 1)
     if len(raw) > MAX_TOKEN_CHARS:
@@ -199,23 +205,3 @@ def _export_public(args: argparse.Namespace, out: Path) -> int:
         raise InvalidInputError(f"cannot write {out}: {e.strerror}") from e
     print(f"wrote the gateway certificate to {out}")
     return EXIT_OK
-
-
-def _write_private(out: Path, data: bytes) -> Path:
-    """Create ``out`` with mode 0600 (never overwrite, never follow a link) and fill it."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(out, flags, 0o600)
-    except FileExistsError as e:
-        raise InvalidInputError(f"{out} exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise InvalidInputError(f"cannot create {out}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        out.unlink(missing_ok=True)
-        raise InvalidInputError(f"cannot write {out}: {e.strerror}") from e
-    return out

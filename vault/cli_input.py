@@ -13,8 +13,9 @@ import stat
 import sys
 from pathlib import Path
 
-from agent_keys.errors import AccessDeniedError, InvalidInputError
+from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError
 from agent_keys.keystore import PinSource
+from agent_keys.private_files import create_private_file
 from agent_keys.secret import Secret
 from vault.keystore_binding import PIN_ENV, no_pin
 
@@ -78,6 +79,17 @@ def read_private_file(path: Path, what: str) -> bytes:
         raise InvalidInputError(f"the {what} file {path} does not exist") from e
     except (IsADirectoryError, PermissionError) as e:
         raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e
+
+
+def write_private_output(path: Path, data: bytes) -> Path:
+    """Write a command's private output file (a bundle, a PKCS#12): new, 0600."""
+    try:
+        create_private_file(path, data)
+    except FileExistsError as e:
+        raise ConflictError(f"{path} exists; not overwriting it") from e
+    except OSError as e:
+        raise InvalidInputError(f"cannot write {path}: {e.strerror}") from e
+    return path
 
 
 def read_public_file(path: Path, what: str, limit: int) -> bytes:

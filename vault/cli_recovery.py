@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent_keys.errors import ConflictError, InvalidInputError
+from agent_keys.errors import InvalidInputError
 from vault.cli import EXIT_OK, data_dir, report_failure
 from vault.cli_commands import keystore_spec, open_for_cli
-from vault.cli_input import pin_source, read_public_file, read_secret
+from vault.cli_input import pin_source, read_public_file, read_secret, write_private_output
 from vault.context import RequestContext
 from vault.recovery import RecoveryService
 from vault.recovery_bundle import MAX_BUNDLE_BYTES
@@ -54,7 +53,7 @@ def recovery_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with open_for_cli(args) as gateway:
         bundle = export_bundle(gateway, recovery_key)
-    _write_new_private_file(out, bundle)
+    write_private_output(out, bundle)
     print(f"wrote recovery bundle {out} ({len(bundle)} bytes); it opens with the recovery key only")
     return EXIT_OK
 
@@ -99,16 +98,3 @@ def restore(args: argparse.Namespace) -> int:
     if report.failed:
         return report_failure(f"these credentials do not open: {', '.join(report.failed)}")
     return EXIT_OK
-
-
-def _write_new_private_file(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError as e:
-        raise ConflictError(f"{path} exists; not overwriting it") from e
-    except OSError as e:
-        raise InvalidInputError(f"cannot write {path}: {e.strerror}") from e
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())

@@ -49,7 +49,13 @@ class CredentialBinding:
         return b"gwvault/credential/v1|" + compact_json(asdict(self))
 
     def dek_context(self) -> bytes:
-        return f"gwvault/dek/v1|{self.gateway_id}|{self.credential_id}".encode()
+        return dek_context(self.gateway_id, self.credential_id)
+
+
+def dek_context(gateway_id: str, credential_id: str) -> bytes:
+    """What a wrapped data key is bound to: its gateway and credential (not the
+    credential version, so a GMK rotation rewraps without touching the rest)."""
+    return f"gwvault/dek/v1|{gateway_id}|{credential_id}".encode()
 
 
 @dataclass(frozen=True)

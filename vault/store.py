@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from agent_keys.errors import ConflictError, StorageError
+from agent_keys.private_files import create_private_file
 from vault.envelope import CredentialBinding, SealedSecret
 from vault.records import AuditRecord, CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
@@ -95,13 +96,9 @@ class VaultStore:
     def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
         """A new database file (0600) holding ``snapshot``; refuses to replace one."""
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            create_private_file(path, snapshot)
         except OSError as e:
             raise StorageError(f"cannot create {path}: {e.strerror}") from e
-        with os.fdopen(fd, "wb") as f:
-            f.write(snapshot)
-            f.flush()
-            os.fsync(f.fileno())
         return cls.open(path)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
@@ -20,8 +21,11 @@ def test_file_to_pkcs11_to_file_with_every_credential_opening(
     for name in ("sales", "hr"):
         put = cli.put_login(name)
         assert put.code == 0, put.err
+    # A key label of its own: copies of the template vault share one gateway id.
+    label = f"cli-migration-{secrets.token_hex(4)}"
     to_hsm = cli("--pin-file", pin_file, "keystore", "migrate", "--to", "pkcs11",
-                 "--pkcs11-module", softhsm.module, "--token-label", MAIN_TOKEN)  # fmt: skip
+                 "--key-label", label, "--pkcs11-module", softhsm.module,
+                 "--token-label", MAIN_TOKEN)  # fmt: skip
     assert to_hsm.code == 0, to_hsm.err
     assert "bound to the pkcs11 keystore" in to_hsm.out and "2 of 2 credentials open" in to_hsm.out
     shown = cli("--pin-file", pin_file, "keystore", "show", "--json").json()

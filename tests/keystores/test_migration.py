@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -41,7 +42,10 @@ def test_file_to_pkcs11_to_file_keeps_every_credential(data_dir: Path, softhsm: 
     with Gateway.open(data_dir, make_context()) as gateway:
         put_three(gateway)
         gmk = gateway.master_key.key.reveal()
-        to_hsm = KeystoreSpec("pkcs11", pkcs11_module=softhsm.module, token_label=MAIN_TOKEN)
+        # Its own key label: every copy of the template vault has the same gateway id,
+        # so the default label could name a key another test left on the token.
+        label = f"migration-{secrets.token_hex(4)}"
+        to_hsm = KeystoreSpec("pkcs11", softhsm.module, MAIN_TOKEN, key_label=label)
         result = migrate_keystore(gateway, to_hsm, softhsm.pin_source)
     assert (result.from_kind, result.to_kind) == ("file", "pkcs11")
     assert sorted(p.name for p in data_dir.iterdir()) == ["vault.db"]  # the key file is gone

@@ -1,0 +1,28 @@
+"""Creating files that hold keys or key-protected data: new, private, complete.
+
+``O_EXCL`` never adopts or replaces a file someone else put there,
+``O_NOFOLLOW`` never writes through a planted symlink, mode 0600 from the first
+byte, and ``fsync`` before returning; a failed write removes the partial file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def create_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` (0600).
+
+    Raises ``FileExistsError`` if ``path`` exists and ``OSError`` for any other
+    failure; callers turn them into the error their user can act on.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
