@@ -7,6 +7,7 @@ layer and prints.  Errors propagate to ``vault.cli.main``, which prints them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from agent_keys.errors import InvalidInputError
@@ -43,9 +44,14 @@ def init(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
+    from vault.certificates import CertificateService
+
     with open_for_cli(args) as gateway:
         facts = gateway.status()
+        warning = CertificateService(gateway).expiry_warning()
     print_json(facts) if args.json else print_fields(facts)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -6,14 +6,13 @@ page's script, sealed in the browser and sent as an EncryptedCredential.
 
 from __future__ import annotations
 
-import datetime
-
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from agent_keys.errors import AccessDeniedError
 from agent_keys.secret import Secret
 from vault.accounts import Accounts
+from vault.certificates import CertificateService
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.credentials import CredentialService
 from vault.names import check_datasource_name
@@ -22,7 +21,6 @@ from web.access import SESSION_COOKIE, entry_caller, gateway, require
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
-CERT_WARNING = datetime.timedelta(days=30)
 
 
 @pages.errorhandler(Unauthenticated)
@@ -74,11 +72,8 @@ def overview() -> str:
     require("status.read")
     facts = gateway().status()
     tls = TlsService(gateway()).show()
-    now = gateway().context.clock()
-    cert_expiry = datetime.datetime.fromisoformat(facts["cert_not_after"])
-    return render_template(
-        "overview.html", facts=facts, tls=tls, cert_expiring=cert_expiry - now < CERT_WARNING
-    )
+    warning = CertificateService(gateway()).expiry_warning()
+    return render_template("overview.html", facts=facts, tls=tls, cert_warning=warning)
 
 
 @pages.get("/credentials")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import signal
 import sys
 from types import FrameType
 
 from agent_keys.errors import ConflictError
+from vault.certificates import CertificateService
 from vault.cli import EXIT_OK, data_dir
 from vault.cli_input import pin_source
 from vault.context import RequestContext
@@ -18,8 +18,6 @@ from vault.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
 from web.server import make_server
-
-CERT_WARNING = datetime.timedelta(days=30)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -33,10 +31,10 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port or stored.port,
             allow_remote=args.allow_remote or stored.allow_remote,
         )
-        not_after = gateway.certificate().not_after
+        warning = CertificateService(gateway).expiry_warning()
         gateway.audit.record("endpoint.started", gateway.gateway_id, url=settings.url)
-    if not_after - context.clock() < CERT_WARNING:
-        print(f"warning: the gateway certificate expires {not_after.isoformat()}", file=sys.stderr)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if not settings.is_loopback:
         print(
             f"warning: serving on {settings.host}, reachable from the network; keep a firewall"

@@ -331,6 +331,8 @@ def test_a_pem_key_pair_imports_and_a_near_expiry_warns(ec_cli: GwvaultCli, tmp_
     assert run.code == 0
     assert run.err.startswith("warning: ") and "expires in" in run.err
     assert "cert rotate" in run.err
+    status = ec_cli("status")  # the same warning where admins look every day
+    assert status.code == 0 and status.err.startswith("warning: ") and "expires in" in status.err
 
 
 def _refusal_material(case: str, gateway_id: str) -> tuple[PrivateKey, x509.Certificate]:
