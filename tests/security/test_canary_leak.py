@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from tests.cli.gwvault_process import GwvaultCli, private_file
-from tests.conftest import CANARY, make_context
+from tests.conftest import CANARY, RECOVERY_KEY, make_context
 from tests.service_fixtures import HttpAuthServer, ServiceLogin
 from vault.credentials import CredentialService
 from vault.gateway import Gateway
@@ -82,3 +82,26 @@ def test_the_canary_leaks_nowhere(
         assert_absent(shown.encode(), "reprs and audit entries")
     for path in sorted(cli.data_dir.iterdir()):
         assert_absent(path.read_bytes(), f"data dir file {path.name}")
+
+
+def test_the_canary_survives_rotation_export_and_restore_only_as_ciphertext(
+    vault_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    shutil.copytree(vault_templates["ec-p256"], tmp_path / "data")
+    cli = GwvaultCli(tmp_path / "data")
+    key_file = private_file(tmp_path / "recovery.key", RECOVERY_KEY)
+    assert cli.put_login("sales", CANARY).code == 0
+    assert cli("keys", "rotate", "--recovery-key-file", key_file).code == 0
+    bundle = tmp_path / "gateway.gwb"
+    assert cli("recovery", "export", "--out", bundle, "--recovery-key-file", key_file).code == 0
+    restored = GwvaultCli(tmp_path / "restored")
+    run = restored("restore", "--bundle", bundle, "--recovery-key-file", key_file)
+    assert run.code == 0 and "1 of 1 credentials open" in run.out
+    assert_absent(bundle.read_bytes(), "the recovery bundle")
+    assert_absent("\n".join(cli.outputs + restored.outputs).encode(), "command output")
+    for directory in (cli.data_dir, restored.data_dir):
+        for path in sorted(directory.iterdir()):
+            assert_absent(path.read_bytes(), f"{directory.name}/{path.name}")
+    with Gateway.open(restored.data_dir, make_context()) as gateway:
+        secret = CredentialService(gateway).use("sales", "leak-test").secret
+    assert secret is not None and secret.reveal_text() == CANARY  # it is there, sealed
