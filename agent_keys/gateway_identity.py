@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from agent_keys.errors import IntegrityError, InvalidInputError
@@ -174,6 +175,12 @@ class GatewayPrivateKey:
 
     def public_key(self) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
         return self._key.public_key()
+
+
+def same_public_key(a: PublicKeyTypes, b: PublicKeyTypes) -> bool:
+    """Whether two public keys are the same key (compared as DER SubjectPublicKeyInfo)."""
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return a.public_bytes(*spki) == b.public_bytes(*spki)
 
 
 def new_gateway_id(random: RandomSource) -> str:

@@ -32,6 +32,7 @@ from agent_keys.gateway_identity import (
     GatewayCertificate,
     GatewayPrivateKey,
     PrivateKey,
+    same_public_key,
 )
 from agent_keys.secret import Secret
 
@@ -41,7 +42,6 @@ PKCS12_KDF_ROUNDS = 600_000
 _MIN_RSA_BITS = 3072  # the JWE profile's RSA-OAEP-256 gateway key (KeyType "rsa-3072")
 _MAX_RSA_BITS = 4096  # vault.encrypted_credential bounds the RSA encrypted key at 512 bytes
 _KEY_RULE = "the gateway key must be EC P-256 or RSA of 3072 to 4096 bits"
-_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 _BAD_PKCS12 = (
     "the file is not a PKCS#12 file or the password is wrong (check --password-file);"
     " nothing was changed"
@@ -57,9 +57,7 @@ def export_private_key_pkcs12(
     trail.  Raises ``InvalidInputError`` if the key does not match the certificate.
     """
     key = _loaded(private_key)
-    if key.public_key().public_bytes(*_SPKI) != certificate.certificate.public_key().public_bytes(
-        *_SPKI
-    ):
+    if not same_public_key(key.public_key(), certificate.certificate.public_key()):
         raise InvalidInputError("the private key does not belong to the certificate")
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -125,7 +123,7 @@ def check_gateway_identity(
     Raises ``InvalidInputError`` naming the first rule broken.
     """
     private_key = _supported_key(key)
-    if cert.public_key().public_bytes(*_SPKI) != private_key.public_key().public_bytes(*_SPKI):
+    if not same_public_key(cert.public_key(), private_key.public_key()):
         raise InvalidInputError("the private key does not belong to the certificate")
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise InvalidInputError(

@@ -18,7 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import b64url, ec_private_key_from_random, self_signed_certificate
+from agent_keys.gateway_identity import (
+    b64url,
+    ec_private_key_from_random,
+    same_public_key,
+    self_signed_certificate,
+)
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -105,7 +110,7 @@ def parse_tls_import(chain_pem: bytes, key_pem: Secret, now: datetime.datetime) 
         "secp384r1",
     ):
         raise InvalidInputError("the TLS key must be EC (P-256/P-384) or RSA (2048 bits or more)")
-    if leaf.public_key().public_bytes(*_SPKI) != key.public_key().public_bytes(*_SPKI):
+    if not same_public_key(leaf.public_key(), key.public_key()):
         raise InvalidInputError("the key does not belong to the first certificate of the chain")
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise InvalidInputError("the certificate is not valid now (check its dates)")
@@ -115,6 +120,3 @@ def parse_tls_import(chain_pem: bytes, key_pem: Secret, now: datetime.datetime) 
     return TlsIdentity(
         b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain), Secret(der)
     )
-
-
-_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
