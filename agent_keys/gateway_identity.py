@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -43,6 +43,11 @@ _RSA_BITS = 3072
 OAEP_SHA256 = padding.OAEP(
     mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )
+# Audit checkpoint signatures: ECDSA P-256 with SHA-256 (DER) or RSASSA-PSS with
+# SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 8017), by the key's type.
+_PSS_SHA256 = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+MAX_SIGNATURE_BYTES = 512
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -120,10 +125,25 @@ class GatewayCertificate:
             raise InvalidInputError("the file is not a PEM X.509 certificate") from e
         return cls(certificate=cert, gateway_id=_gateway_id_of(cert), key_type=_key_type_of(cert))
 
+    def verifies(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's signature of ``message`` (see ``sign``)."""
+        if len(signature) > MAX_SIGNATURE_BYTES:
+            return False
+        key = self.public_key()
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, message, _ECDSA_SHA256)
+            else:
+                key.verify(signature, message, _PSS_SHA256, hashes.SHA256())
+        except InvalidSignature:
+            return False
+        return True
+
 
 class GatewayPrivateKey:
-    """The gateway private key.  It never prints, and offers only the two
-    operations that open an EncryptedCredential: ECDH and RSA-OAEP-256."""
+    """The gateway private key.  It never prints, and offers only the
+    operations that open an EncryptedCredential (ECDH, RSA-OAEP-256) and the
+    signature of audit checkpoints."""
 
     __slots__ = ("_key", "key_type")
 
@@ -151,6 +171,16 @@ class GatewayPrivateKey:
             return Secret(self._key.decrypt(ciphertext, OAEP_SHA256))
         except ValueError as e:
             raise IntegrityError("decryption failed") from e
+
+    def sign(self, message: bytes) -> bytes:
+        """ECDSA-SHA256 (P-256) or RSASSA-PSS-SHA256 (RSA) over ``message``.
+
+        The nonce or salt comes from OpenSSL's CSPRNG: cryptography takes no
+        handed RNG for signing.
+        """
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(message, _ECDSA_SHA256)
+        return self._key.sign(message, _PSS_SHA256, hashes.SHA256())
 
     def to_pkcs8(self) -> Secret:
         """Unencrypted PKCS#8 DER, only to be wrapped under the GMK at once."""

@@ -8,21 +8,25 @@ byte, and ``fsync`` before returning; a failed write removes the partial file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def create_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to the new file ``path`` (0600).
+def create_private_file(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or chunks streamed from an iterable) to the new
+    file ``path`` (0600).
 
     Raises ``FileExistsError`` if ``path`` exists and ``OSError`` for any other
-    failure; callers turn them into the error their user can act on.
+    failure; callers turn them into the error their user can act on.  Whatever
+    fails (the disk, or the iterable producing the data), no partial file stays.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
-    except OSError:
+    except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ import getpass
 import os
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError
@@ -81,7 +82,7 @@ def read_private_file(path: Path, what: str) -> bytes:
         raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e
 
 
-def write_private_output(path: Path, data: bytes) -> Path:
+def write_private_output(path: Path, data: bytes | Iterable[bytes]) -> Path:
     """Write a command's private output file (a bundle, a PKCS#12): new, 0600."""
     try:
         create_private_file(path, data)
