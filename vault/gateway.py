@@ -59,7 +59,7 @@ class Gateway:
         self.store = store
         self.keystore = keystore
         self.context = context
-        self.audit = AuditTrail(store, context)
+        self.audit = AuditTrail(store, context, self)
         self._older_master_keys: dict[int, MasterKey] = {}
 
     @classmethod
@@ -112,6 +112,7 @@ class Gateway:
         try:
             store = VaultStore.create(data_dir.db_path)
             gateway = cls(data_dir, store, keystore, context)
+            gateway.__dict__["master_key"] = gmk  # fills the cached_property
             gmk_context = master_key_context(gateway_id, gmk.version)
             with store.write():
                 for key, value in {
@@ -177,6 +178,29 @@ class Gateway:
         if unlocked is not None:
             gateway.__dict__["master_key"] = unlocked  # fills the cached_property
         return gateway
+
+    @classmethod
+    def with_master_keys(
+        cls,
+        data_dir: DataDir,
+        store: VaultStore,
+        keystore: Keystore,
+        context: RequestContext,
+        master_keys: dict[int, MasterKey],
+    ) -> Gateway:
+        """A gateway whose GMK versions are already in hand (a restore, which
+        got them from the recovery key before the keystore wrapped them)."""
+        gateway = cls(data_dir, store, keystore, context)
+        gateway.adopt_master_keys(master_keys)
+        return gateway
+
+    def adopt_master_keys(self, master_keys: dict[int, MasterKey]) -> None:
+        """Use GMK versions unwrapped another way (the recovery key), so this
+        gateway needs no keystore for them: its keystore may be the lost one."""
+        current = self._current_master_key_record().version
+        if current in master_keys:
+            self.__dict__["master_key"] = master_keys[current]
+        self._older_master_keys.update(master_keys)
 
     def close(self) -> None:
         self.store.close()
@@ -265,9 +289,14 @@ class Gateway:
         # stolen key file).  If even this entry cannot be written the unlock
         # has failed anyway, so the original error is the one to report.
         with contextlib.suppress(StorageError):
-            self.audit.record(
+            self.audit.record_unkeyed(
                 "vault.unlock-failed", self.gateway_id, "failed", via=via, reason=reason
             )
+
+    def checkpoint_signer(self) -> tuple[GatewayPrivateKey, GatewayCertificate]:
+        """The current key pair, which signs audit checkpoints."""
+        certificate = self.certificate()
+        return self.private_keys[certificate.thumbprint], certificate
 
     @functools.cached_property
     def private_keys(self) -> dict[str, GatewayPrivateKey]:

@@ -8,7 +8,7 @@ running ``gwvault keys rotate`` again finishes the job:
 1. check the recovery key (nothing is written; a wrong key changes nothing);
 2. start, in ONE transaction: add GMK version n+1 (wrapped by the keystore and
    by the recovery KEK), mark version n 'retiring' and n+1 'current', rewrap the
-   gateway private keys and the TLS key under n+1, audit ``keys.rotation-started``.
+   gateway private keys, the TLS key and the audit key under n+1, audit ``keys.rotation-started``.
    Before it commits the vault is untouched; after it, a 'retiring' row is the
    durable marker that a rotation is under way, and both versions are held;
 3. rewrap the data keys in batches, one transaction each: a row moves from n to
@@ -31,6 +31,7 @@ from agent_keys.keywrap import unwrap_key, wrap_key
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import RecoveryKdfParams, derive_recovery_kek
 from agent_keys.secret import Secret
+from vault.audit import audit_key_context
 from vault.envelope import dek_context
 from vault.gateway import Gateway, _identity_context
 from vault.records import MasterKeyRecord
@@ -181,8 +182,9 @@ class KeyRotation:
         return new, record
 
     def _rewrap_key_rows(self, new: MasterKey) -> int:
-        """Rewrap the gateway private keys and the TLS key still under an older
-        version (inside the caller's write); returns how many rows moved."""
+        """Rewrap the gateway private keys, the TLS key and the audit key still
+        under an older version (inside the caller's write); returns how many
+        rows moved."""
         gateway, random = self._gateway, self._gateway.context.random
         moved = 0
         for record in self._store.gateway_keys():
@@ -198,17 +200,24 @@ class KeyRotation:
                 [new.wrap(key, context, random), new.version, record.version],
             )
             moved += 1
-        context = tls_key_context(gateway.gateway_id)
-        for row in self._store.rows(
-            "SELECT id, wrapped_key, gmk_version FROM tls_identity WHERE gmk_version != ?",
-            [new.version],
-        ):
-            key = gateway.master_key_for(row["gmk_version"]).unwrap(row["wrapped_key"], context)
-            self._store.execute(
-                "UPDATE tls_identity SET wrapped_key = ?, gmk_version = ? WHERE id = ?",
-                [new.wrap(key, context, random), new.version, row["id"]],
-            )
-            moved += 1
+        # Single-row keys: the TLS key and the audit key (whose context names
+        # the first entry it MACs).
+        contexts: dict[str, Callable[[dict[str, Any]], bytes]] = {
+            "tls_identity": lambda row: tls_key_context(gateway.gateway_id),
+            "audit_key": lambda row: audit_key_context(gateway.gateway_id, row["keyed_from"]),
+        }
+        for table, context_of in contexts.items():
+            for row in self._store.rows(
+                f"SELECT * FROM {table} WHERE gmk_version != ?",  # noqa: S608 - fixed table names
+                [new.version],
+            ):
+                context = context_of(row)
+                key = gateway.master_key_for(row["gmk_version"]).unwrap(row["wrapped_key"], context)
+                self._store.execute(
+                    f"UPDATE {table} SET wrapped_key = ?, gmk_version = ? WHERE id = ?",  # noqa: S608 - fixed table names
+                    [new.wrap(key, context, random), new.version, row["id"]],
+                )
+                moved += 1
         return moved
 
     # -- 3. data keys, batch by batch ---------------------------------------------
@@ -227,19 +236,12 @@ class KeyRotation:
         while True:
             with self._store.write():
                 rows = self._store.rows(
-                    "SELECT rowid AS row_number, id, gmk_version, wrapped_dek FROM credentials"
-                    " WHERE gmk_version != ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                    "SELECT rowid AS row_number, id, name, gmk_version, wrapped_dek"
+                    " FROM credentials WHERE gmk_version != ? AND rowid > ? ORDER BY rowid LIMIT ?",
                     [new.version, after_rowid, batch_size],
                 )
                 for row in rows:
                     self._rewrap_data_key(new, row)
-                if rows:
-                    self._gateway.audit.record(
-                        "keys.data-keys-rewrapped",
-                        self._gateway.gateway_id,
-                        to_version=new.version,
-                        count=len(rows),
-                    )
             if not rows:
                 return rewrapped
             after_rowid = rows[-1]["row_number"]
@@ -257,6 +259,14 @@ class KeyRotation:
             "UPDATE credentials SET gmk_version = ?, wrapped_dek = ?"
             " WHERE id = ? AND gmk_version = ?",
             [new.version, wrapped, row["id"], row["gmk_version"]],
+        )
+        # One entry per credential, so its timeline shows every key it was under.
+        self._gateway.audit.record(
+            "credential.rewrapped",
+            row["name"],
+            credential_id=row["id"],
+            from_version=row["gmk_version"],
+            to_version=new.version,
         )
 
     # -- 4. finish ----------------------------------------------------------------

@@ -56,6 +56,7 @@ def migrate_keystore(
         # same kind (a new key file, a new token key) is exactly the repair.
         _refuse_same_binding(old, target)
     held = _held_master_keys(gateway, recovery_key)
+    gateway.adopt_master_keys({gmk.version: gmk for gmk in held})  # the old keystore may be gone
     new = create_keystore(
         target,
         gateway.data_dir,

@@ -75,18 +75,3 @@ class CredentialRecord:
             "updated_at": self.updated_at,
             "owner": self.owner,
         }
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One appended audit entry."""
-
-    seq: int
-    at: str
-    actor: str
-    channel: str
-    action: str
-    target: str | None
-    outcome: str
-    request_id: str
-    details: str

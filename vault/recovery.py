@@ -37,10 +37,15 @@ class RecoveryService:
     def open(self, recovery_key: Secret) -> dict[int, MasterKey]:
         """All GMK versions through the recovery key; a wrong key is refused and recorded."""
         try:
-            return unwrap_with_recovery_key(self._gateway.gateway_id, self.wraps(), recovery_key)
+            keys = unwrap_with_recovery_key(self._gateway.gateway_id, self.wraps(), recovery_key)
         except IntegrityError as e:
-            self._gateway.audit.record("recovery-key.failed", self._gateway.gateway_id, "refused")
+            self._gateway.audit.record_unkeyed(
+                "recovery-key.failed", self._gateway.gateway_id, "refused"
+            )
             raise InvalidInputError(WRONG_RECOVERY_KEY) from e
+        # The audit entries that follow need the GMK; the keystore may be lost.
+        self._gateway.adopt_master_keys(keys)
+        return keys
 
     def verify(self, recovery_key: Secret) -> int:
         """Prove the key opens the vault, changing nothing but the audit trail."""

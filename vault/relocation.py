@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_keys.keystore import PinSource
-from agent_keys.master_key import master_key_context
+from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.secret import Secret
-from vault.audit import AuditTrail
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
 from vault.data_dir import DataDir
@@ -93,7 +92,7 @@ def _rebind(
     store: VaultStore,
     data_dir: DataDir,
     *,
-    master_keys: dict[int, Any],
+    master_keys: dict[int, MasterKey],
     gateway_id: str,
     context: RequestContext,
     spec: KeystoreSpec,
@@ -111,9 +110,9 @@ def _rebind(
             store.set_setting("epoch", str(epoch))
             store.set_setting("keystore", json.dumps(new_keystore.settings()))
             store.execute("DELETE FROM web_sessions", [])
-            AuditTrail(store, context).record(
-                "gateway.restored", gateway_id, epoch=epoch, keystore=new_keystore.kind
-            )
+            Gateway.with_master_keys(
+                data_dir, store, new_keystore, context, master_keys
+            ).audit.record("gateway.restored", gateway_id, epoch=epoch, keystore=new_keystore.kind)
     except BaseException:
         new_keystore.retire()
         raise

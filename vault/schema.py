@@ -62,6 +62,7 @@ STATEMENTS: tuple[str, ...] = (
         BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
 )
 
+_PRUNED_THROUGH = "(SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE reason = 'prune')"
 _ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
 
 UPGRADES: dict[int, tuple[str, ...]] = {
@@ -104,6 +105,54 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             created_at TEXT NOT NULL)""",
         # Who may change a credential through the web: a creator only its own.
         "ALTER TABLE credentials ADD COLUMN owner TEXT",
+    ),
+    # 3: the tamper-evident audit trail (vault.audit_chain).  Entries written
+    # before it are chained when the vault is opened (``VaultStore``); they
+    # carry no MAC, and the verifier says so.
+    3: (
+        "ALTER TABLE audit_events ADD COLUMN prev_hash BLOB",
+        "ALTER TABLE audit_events ADD COLUMN hash BLOB",
+        "ALTER TABLE audit_events ADD COLUMN mac BLOB",
+        "CREATE INDEX audit_events_by_target ON audit_events (target, seq)",
+        "CREATE INDEX audit_events_by_action ON audit_events (action, seq)",
+        # One random audit key, wrapped by the GMK; ``keyed_from`` (the first
+        # entry it MACs) is bound into the wrap, so it cannot be moved.
+        """CREATE TABLE audit_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            wrapped_key BLOB NOT NULL,
+            gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+            keyed_from INTEGER NOT NULL,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,
+            head BLOB NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('interval', 'export', 'prune')),
+            thumbprint TEXT NOT NULL,
+            signature BLOB NOT NULL)""",
+        "CREATE INDEX audit_checkpoints_by_seq ON audit_checkpoints (seq)",
+        # Every certificate that ever signed a checkpoint, kept after its key
+        # pair is retired so old checkpoints stay checkable.
+        """CREATE TABLE audit_signers (
+            thumbprint TEXT PRIMARY KEY,
+            cert_pem TEXT NOT NULL)""",
+        # Still append-only, with two narrow exceptions: an entry from before
+        # the chain gets its digest once, and entries (and checkpoints) that a
+        # signed prune checkpoint covers may be deleted.
+        "DROP TRIGGER audit_events_no_update",
+        "DROP TRIGGER audit_events_no_delete",
+        """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            WHEN OLD.hash IS NOT NULL
+            BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        f"""CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            WHEN OLD.seq > {_PRUNED_THROUGH}
+            BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        """CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+        f"""CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+            WHEN OLD.seq >= {_PRUNED_THROUGH}
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
     ),
 }
 

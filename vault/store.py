@@ -22,11 +22,18 @@ import sqlite_utils
 
 from agent_keys.errors import ConflictError, StorageError
 from agent_keys.private_files import create_private_file
+from vault.audit_chain import AuditEntry, AuditFields, Checkpoint, entry_digest, genesis
 from vault.envelope import CredentialBinding, SealedSecret
-from vault.records import AuditRecord, CredentialRecord, GatewayKeyRecord, MasterKeyRecord
+from vault.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 
 _BUSY_TIMEOUT_MS = 10_000
+_AUDIT_FIELDS = (
+    "seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details",
+    "prev_hash", "hash", "mac",
+)  # fmt: skip
+_AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
+_AUDIT_PLACEHOLDERS = ", ".join("?" * len(_AUDIT_FIELDS))
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
     " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner"
@@ -78,6 +85,8 @@ class VaultStore:
         for version in range(from_version + 1, SCHEMA_VERSION + 1):
             for statement in UPGRADES[version]:
                 self.execute(statement, [])
+        if from_version < 3:
+            self._chain_entries_written_before_the_chain()
         self.set_setting("schema_version", str(SCHEMA_VERSION))
 
     def snapshot(self, scratch: Path) -> bytes:
@@ -121,6 +130,22 @@ class VaultStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One consistent view for several reads (a deferred transaction; WAL
+        lets writers go on meanwhile).  Inside a write it is that write's view."""
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     @property
     def in_write(self) -> bool:
@@ -192,28 +217,100 @@ class VaultStore:
 
     # -- audit ------------------------------------------------------------------
 
-    def append_audit(self, entry: dict[str, Any]) -> int:
-        """Append one audit entry inside the current write; returns its sequence."""
+    def audit_tail(self) -> tuple[int, bytes] | None:
+        """Sequence number and digest of the last entry, if there is one."""
+        rows = self.rows("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [])
+        return (int(rows[0]["seq"]), bytes(rows[0]["hash"])) if rows else None
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        """Append one chained entry inside the current write."""
         if not self.in_write:
             raise StorageError("an audit entry must be written in the change's transaction")
         try:
-            cursor = self._db.execute(
-                "INSERT INTO audit_events (at, actor, channel, action, target, outcome,"
-                " request_id, details) VALUES (:at, :actor, :channel, :action, :target,"
-                " :outcome, :request_id, :details)",
-                entry,
+            self._db.execute(
+                f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_PLACEHOLDERS})",  # noqa: S608 - fixed column list
+                [getattr(entry, column) for column in _AUDIT_FIELDS],
             )
         except sqlite3.Error as e:
             # Fail closed: the caller's change rolls back with this error.
             raise StorageError(
                 f"the audit entry could not be written to {self.path} ({e}); nothing was changed"
             ) from e
-        return int(cursor.lastrowid or 0)
 
-    def audit_events(self) -> list[AuditRecord]:
-        return [
-            AuditRecord(**row) for row in self.rows("SELECT * FROM audit_events ORDER BY seq", [])
-        ]
+    def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
+        """Every entry after ``after_seq`` in order, read page by page (a trail may
+        hold millions); call inside ``reading()`` for one consistent view."""
+        while True:
+            batch = self.rows(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE seq > ?"  # noqa: S608 - fixed column list
+                " ORDER BY seq LIMIT ?",
+                [after_seq, page],
+            )
+            yield from (_audit_entry(row) for row in batch)
+            if len(batch) < page:
+                return
+            after_seq = int(batch[-1]["seq"])
+
+    def audit_events(self) -> list[AuditEntry]:
+        return list(self.audit_entries())
+
+    def find_audit(self, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
+        """Entries matching a WHERE clause the audit log composes from fixed
+        fragments (never from input); newest first."""
+        rows = self.rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - fixed fragments, bound values
+            " ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_audit_entry(row) for row in rows]
+
+    def add_audit_checkpoint(self, checkpoint: Checkpoint, cert_pem: str) -> None:
+        self._insert("audit_checkpoints", asdict(checkpoint))
+        self.execute(
+            "INSERT OR IGNORE INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)",
+            [checkpoint.thumbprint, cert_pem],
+        )
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        rows = self.rows(
+            "SELECT seq, head, at, reason, thumbprint, signature FROM audit_checkpoints"
+            " ORDER BY seq, id",
+            [],
+        )
+        return [Checkpoint(**row) for row in rows]
+
+    def last_audit_checkpoint_seq(self) -> int:
+        rows = self.rows("SELECT coalesce(max(seq), 0) AS seq FROM audit_checkpoints", [])
+        return int(rows[0]["seq"])
+
+    def audit_signers(self) -> dict[str, str]:
+        """Certificate PEM of every key that signed a checkpoint, by thumbprint."""
+        rows = self.rows("SELECT thumbprint, cert_pem FROM audit_signers", [])
+        return {row["thumbprint"]: row["cert_pem"] for row in rows}
+
+    def prune_audit(self, through_seq: int) -> int:
+        """Delete entries up to ``through_seq`` (a signed prune checkpoint there
+        must already be written: the triggers allow nothing else)."""
+        count = self.rows("SELECT count(*) AS n FROM audit_events WHERE seq <= ?", [through_seq])[
+            0
+        ]["n"]
+        self.execute("DELETE FROM audit_events WHERE seq <= ?", [through_seq])
+        self.execute("DELETE FROM audit_checkpoints WHERE seq < ?", [through_seq])
+        return int(count)
+
+    def _chain_entries_written_before_the_chain(self) -> None:
+        """Schema 3: give entries written before it their digests (no MAC:
+        no key is unlocked when a vault is opened), so the chain covers them."""
+        gateway_id = self.setting("gateway_id")
+        prev = genesis(gateway_id) if gateway_id is not None else b""
+        for row in self.rows(f"SELECT {_AUDIT_COLUMNS} FROM audit_events ORDER BY seq", []):  # noqa: S608 - fixed column list
+            fields = AuditFields(**{key: row[key] for key in _AUDIT_FIELDS[:9]})
+            digest = entry_digest(prev, fields)
+            self.execute(
+                "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                [prev, digest, fields.seq],
+            )
+            prev = digest
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -268,6 +365,16 @@ def _translated(path: Path) -> Iterator[None]:
             f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
             " database"
         ) from e
+
+
+def _audit_entry(row: dict[str, Any]) -> AuditEntry:
+    mac = row["mac"]
+    return AuditEntry(
+        **{key: row[key] for key in _AUDIT_FIELDS[:9]},
+        prev_hash=bytes(row["prev_hash"] or b""),
+        hash=bytes(row["hash"] or b""),
+        mac=bytes(mac) if mac is not None else None,
+    )
 
 
 def _credential_row(record: CredentialRecord) -> list[Any]:

@@ -169,7 +169,7 @@ def _rewrap_seq(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
         row = conn.execute(
             "SELECT max(seq) FROM audit_events WHERE action IN"
-            " ('keys.rotation-started', 'keys.data-keys-rewrapped')"
+            " ('keys.rotation-started', 'credential.rewrapped')"
         ).fetchone()
     return int(row[0] or 0)
 

@@ -7,7 +7,10 @@ import pytest
 
 from agent_keys.errors import StorageError
 from tests.conftest import make_context
+from tests.vault.old_schemas import rewind_schema
+from vault.audit_chain import AuditEntry
 from vault.gateway import Gateway
+from vault.schema import SCHEMA_VERSION
 from vault.store import VaultStore
 
 
@@ -23,7 +26,9 @@ def test_an_audit_entry_outside_a_write_transaction_is_refused(data_dir: Path) -
     store = VaultStore.open(data_dir / "vault.db")
     try:
         with pytest.raises(StorageError, match="transaction"):
-            store.append_audit({})
+            store.append_audit(
+                AuditEntry(1, "t", "a", "cli", "x", None, "ok", "r", "{}", b"", b"", None)
+            )
     finally:
         store.close()
 
@@ -52,13 +57,9 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
     with Gateway.open(data_dir, make_context()) as gateway:
         payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
         CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
-    with sqlite3.connect(data_dir / "vault.db") as db:  # back to what schema 1 was
-        for table in ("users", "api_tokens", "entry_links", "web_sessions", "tls_identity"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute("ALTER TABLE credentials DROP COLUMN owner")
-        db.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
+    rewind_schema(data_dir / "vault.db", 1)
     with Gateway.open(data_dir, make_context()) as gateway:
-        assert gateway.store.setting("schema_version") == "2"
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
         assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text(
             "pw-before-upgrade"
         )
