@@ -71,6 +71,7 @@ _HANDLER_MODULES = {
     "keys": "vault.cli_keys",
     "recovery": "vault.cli_recovery",
     "restore": "vault.cli_recovery",
+    "audit": "vault.cli_audit",
 }
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import NoReturn, TypeAlias
 
 from agent_keys.gateway_identity import KEY_TYPES
-from vault import cli_certs, cli_keys, cli_recovery
+from vault import cli_audit, cli_certs, cli_keys, cli_recovery
 from vault.authz import ROLES
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.keystore_binding import KEYSTORE_KINDS
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_web_access(commands)
     _add_endpoint(commands)
     # Key lifecycle commands live beside their handlers.
-    for module in (cli_certs, cli_keys, cli_recovery):
+    for module in (cli_certs, cli_keys, cli_recovery, cli_audit):
         module.add_parsers(commands)
     return parser
 
