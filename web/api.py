@@ -3,7 +3,9 @@
 Authentication: a bearer API token, or a browser session (with its CSRF token
 on state changes), or an entry-link secret in the URL for the /entry routes.
 Secrets go in only as EncryptedCredentials (except /encrypt-value, for API
-clients that cannot build a JWE); no route returns one.
+clients that cannot build a JWE); no route returns one.  /audit and
+/audit/verify are ``gwvault audit list`` and ``gwvault audit verify`` for
+auditors' programs.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.datastructures import MultiDict
 
-from agent_keys.errors import AccessDeniedError, NotFoundError
+from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.access_grants import AccessGrants
+from vault.audit_chain import AuditEntry
+from vault.audit_log import AuditLog, AuditQuery, entry_view
 from vault.connectors import parse_auth_type
 from vault.credentials import CredentialService
 from vault.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
@@ -164,6 +169,72 @@ def entry_put(secret: str) -> Response:
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
     return response
+
+
+# Query parameter -> the AuditQuery.parse argument it fills.
+AUDIT_FILTERS = {
+    "credential": "credential",
+    "action": "action",
+    "since": "since",
+    "before": "before_seq",
+    "limit": "limit",
+}
+
+
+@api.get("/audit")
+def audit_events() -> Response:
+    require("audit.read")
+    query = audit_query(request.args)
+    found = AuditLog(gateway()).find(query)
+    return jsonify(
+        {"events": [entry_view(entry) for entry in found], "next_before": next_before(found, query)}
+    )
+
+
+@api.get("/audit/verify")
+def audit_verify() -> Response:
+    require("audit.read")
+    report = AuditLog(gateway()).verify()
+    # 200 either way: a trail that fails to verify is the answer asked for, not
+    # a failed request (the CLI exits 1 for the benefit of scripts; HTTP has the body).
+    return jsonify({**report.to_dict(), "summary": report.summary()})
+
+
+def audit_query(args: MultiDict[str, str], *, blank_is_unset: bool = False) -> AuditQuery:
+    """The audit filter of a query string, checked as ``gwvault audit list`` checks its options.
+
+    Unknown, repeated and (unless ``blank_is_unset``, for the page's form) empty
+    parameters raise ``InvalidInputError``, as unknown body members do: a typo
+    such as ``limt=5`` or ``credential=`` must not silently widen the answer.
+    """
+    unknown = set(args) - set(AUDIT_FILTERS)
+    if unknown:
+        raise InvalidInputError(f"unknown query parameters: {', '.join(sorted(unknown))[:200]}")
+    given: dict[str, str] = {}
+    for name, argument in AUDIT_FILTERS.items():
+        values = args.getlist(name)
+        if len(values) > 1:
+            raise InvalidInputError(f"give {name} at most once")
+        if values and values[0] == "" and not blank_is_unset:
+            raise InvalidInputError(f"{name} is empty: leave it out for no filter")
+        if values and values[0] != "":
+            given[argument] = values[0]
+    return AuditQuery.parse(
+        credential=given.get("credential"),
+        action=given.get("action"),
+        since=given.get("since"),
+        before_seq=given.get("before_seq"),
+        limit=given.get("limit"),
+    )
+
+
+def next_before(found: list[AuditEntry], query: AuditQuery) -> int | None:
+    """The ``before`` of the next (older) page; None when this page was not full.
+
+    A full page may be followed by an empty one: telling the two apart would
+    cost a second query on every call.
+    """
+    return found[-1].seq if found and len(found) == query.limit else None
 
 
 def _owner(name: str) -> str | None:

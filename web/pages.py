@@ -1,4 +1,5 @@
-"""Server-rendered pages: sign-in, overview, credentials, the credential form, users, entry links.
+"""Server-rendered pages: sign-in, overview, credentials, the credential form, users,
+entry links, and the audit trail.
 
 No page shows a secret: the credential form's secret field is read by the
 page's script, sealed in the browser and sent as an EncryptedCredential.
@@ -6,21 +7,42 @@ page's script, sealed in the browser and sent as an EncryptedCredential.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import json
+from urllib.parse import urlencode
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from agent_keys.errors import AccessDeniedError
+from agent_keys.errors import AccessDeniedError, InvalidInputError
 from agent_keys.secret import Secret
 from vault.accounts import Accounts
+from vault.audit_log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
+from vault.authz import Principal, authorize
 from vault.certificates import CertificateService
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.credentials import CredentialService
 from vault.names import check_datasource_name
 from vault.tls import TlsService
 from web.access import SESSION_COOKIE, entry_caller, gateway, require
+from web.api import audit_query, next_before
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
+
+
+@pages.app_context_processor
+def navigation() -> dict[str, bool]:
+    # Asked of the policy, not of role names, so the link follows vault.authz.
+    principal: Principal | None = g.get("principal")
+    return {"may_read_audit": principal is not None and _may(principal)}
+
+
+def _may(principal: Principal) -> bool:
+    try:
+        authorize(principal, "audit.read")
+    except AccessDeniedError:
+        return False
+    return True
 
 
 @pages.errorhandler(Unauthenticated)
@@ -125,6 +147,49 @@ def users() -> str | BaseResponse:
             )
         return redirect(url_for("pages.users"))
     return render_template("users.html", users=accounts.users())
+
+
+@pages.get("/audit")
+def audit() -> tuple[str, int]:
+    """The trail's verdict, a filter form and one page of events, newest first.
+
+    Bad filter input re-renders the form with the message (400), so the
+    auditor can correct it; the verdict still shows.
+    """
+    require("audit.read")
+    log = AuditLog(gateway())
+    report = log.verify()
+    form = {name: request.args.get(name, "") for name in ("credential", "action", "since")}
+    try:
+        query = audit_query(request.args, blank_is_unset=True)
+    except InvalidInputError as e:
+        page = render_template("audit.html", report=report, form=form, error=str(e), query=None)
+        return page, 400
+    found = log.find(query)
+    events = [entry_view(entry) for entry in found]
+    for event in events:
+        event["details"] = json.dumps(event["details"], sort_keys=True, ensure_ascii=False)
+    older = next_before(found, query)
+    page = render_template(
+        "audit.html",
+        report=report,
+        form=form,
+        error=None,
+        query=query,
+        events=events,
+        older_url=_older_url(query, older) if older is not None else None,
+    )
+    return page, 200
+
+
+def _older_url(query: AuditQuery, before: int) -> str:
+    """This filter, one page further back (since as checked: normalised to UTC)."""
+    args = {"credential": query.credential, "action": query.action, "since": query.since}
+    args["before"] = str(before)
+    if query.limit != DEFAULT_LIMIT:
+        args["limit"] = str(query.limit)
+    kept = {name: value for name, value in args.items() if value is not None}
+    return f"{url_for('pages.audit')}?{urlencode(kept)}"
 
 
 def _form(

@@ -30,7 +30,12 @@ ORIGIN = {"Origin": BASE_URL}
 UNREACHABLE_PG = "127.0.0.1:1"
 # Tables whose rows only a successful change may touch.  The audit trail grows
 # with refusals on purpose, and sessions are the callers' own state.
-_VOLATILE_TABLES = frozenset({"audit_events", "web_sessions", "sqlite_sequence"})
+# Refusals are recorded on purpose: the trail (its entries, checkpoints, signers
+# and the MACed note of its last entry) moves with them.
+_VOLATILE_TABLES = frozenset(
+    {"audit_events", "audit_checkpoints", "audit_signers", "web_sessions", "sqlite_sequence"}
+)
+_VOLATILE_SETTINGS = frozenset({"audit_head"})
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -125,10 +130,12 @@ def vault_rows(web_vault: WebVault) -> dict[str, list[dict[str, Any]]]:
             if row["name"] not in _VOLATILE_TABLES
         ]
         # Table names come from sqlite_master itself, not from a request.
-        return {
+        rows = {
             table: gateway.store.rows(f"SELECT * FROM {table} ORDER BY 1", [])  # noqa: S608
             for table in tables
         }
+    rows["settings"] = [row for row in rows["settings"] if row["key"] not in _VOLATILE_SETTINGS]
+    return rows
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Hostile input to the API gets one clear 4xx in the error shape and changes nothing.
 
 Every refusal runs inside ``unchanged``: all durable rows (everything but the
-audit trail and the sessions) must be the same afterwards.  None may be a 500.
+audit trail, its head note and the sessions) must be the same afterwards.  None may be a 500.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from flask import Flask
@@ -36,6 +36,7 @@ from tests.web.api_helpers import (
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.access_grants import AccessGrants
+from web.api import AUDIT_FILTERS
 
 SOURCE = "sales-db"  # stored by ada (a user, so owner "user:ada") before each test
 URL = f"{API}/credentials/{SOURCE}"
@@ -286,3 +287,27 @@ def test_random_json_body_is_a_4xx_that_changes_nothing(
         )
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)
     assert_api_error(response, response.status_code)
+
+
+# Printable or not, any code point a URL can carry (surrogates cannot be UTF-8 encoded).
+QUERY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+AUDIT_QUERIES = st.dictionaries(
+    st.sampled_from(sorted(AUDIT_FILTERS)) | QUERY_TEXT.filter(bool),
+    st.sampled_from(["1", "1000", "credential.*", "sales-db", "2026-01-01", ""]) | QUERY_TEXT,
+    max_size=5,
+)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(params=AUDIT_QUERIES)
+def test_random_audit_query_is_a_page_or_one_400(
+    client: FlaskClient, admin: Headers, params: dict[str, str]
+) -> None:
+    url = f"{API}/audit?{urlencode(params)}"
+    response = client.get(url, base_url=BASE_URL, headers=admin)
+    if response.status_code == 200:
+        assert set(response.get_json()) == {"events", "next_before"}
+    else:
+        assert_api_error(response, 400, INVALID)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ from tests.web.api_helpers import (
     sealed_body,
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
-from web.api import OPENAPI_PATH
+from vault.data_dir import DB_FILE
+from web.api import AUDIT_FILTERS, OPENAPI_PATH
 
 DOCUMENT: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
@@ -211,4 +213,37 @@ def test_error_answers_fit_the_document(
     ]
     assert [response.status_code for _status, response in calls] == [s for s, _r in calls]
     for _status, response in calls:
+        assert_documented(app, response)
+
+
+def test_audit_query_parameters_are_the_ones_the_route_takes() -> None:
+    parameters = [_deref(p) for p in _operation("/audit", "get")["parameters"]]
+    assert {p["name"] for p in parameters if p["in"] == "query"} == set(AUDIT_FILTERS)
+
+
+def test_audit_answers_fit_the_document(
+    app: Flask, client: FlaskClient, web_vault: WebVault, admin: dict[str, str]
+) -> None:
+    auditor = bearer(new_token(web_vault, "auditor"))
+    creator = bearer(new_token(web_vault, "creator"))
+    audit = f"{API}/audit"
+    calls = [
+        client.get(audit, base_url=BASE_URL, headers=auditor),
+        client.get(f"{audit}?action=user.*&limit=2", base_url=BASE_URL, headers=admin),
+        client.get(f"{API}/audit/verify", base_url=BASE_URL, headers=auditor),
+        client.get(f"{audit}?limit=0", base_url=BASE_URL, headers=auditor),
+        client.get(audit, base_url=BASE_URL, headers=creator),
+        client.get(f"{API}/audit/verify", base_url=BASE_URL, headers=creator),
+        client.get(f"{API}/audit/verify", base_url=BASE_URL),
+    ]
+    assert [c.status_code for c in calls] == [200, 200, 200, 400, 403, 403, 401]
+    assert calls[1].get_json()["next_before"] is not None  # a full page: the integer form
+    db = sqlite3.connect(web_vault.data_dir / DB_FILE)
+    with db:  # an edit past the append-only trigger: the failed verdict's form
+        db.execute("DROP TRIGGER audit_events_no_update")
+        db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = 1")
+    db.close()
+    failed = client.get(f"{API}/audit/verify", base_url=BASE_URL, headers=auditor)
+    assert (failed.status_code, failed.get_json()["first_bad_seq"]) == (200, 1)
+    for response in [*calls, failed]:
         assert_documented(app, response)

@@ -57,6 +57,7 @@ def test_overview_shows_the_gateway_facts(client: FlaskClient, web_vault: WebVau
     ):
         assert fact in html
     assert "/users" not in html  # an auditor sees no user admin
+    assert '<a href="/audit">Audit</a>' in html  # but does see the audit trail
 
 
 def test_users_page_is_for_admins(client: FlaskClient) -> None:

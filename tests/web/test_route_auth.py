@@ -75,6 +75,12 @@ def _calls(*, open_routes: bool) -> list[tuple[str, str, str]]:
 GUARDED = _calls(open_routes=False)
 
 
+AUDIT_ENDPOINTS = {"api.audit_events", "api.audit_verify", "pages.audit"}
+AUDIT_CALLS = [(url, endpoint) for method, url, endpoint in GUARDED
+               if endpoint in AUDIT_ENDPOINTS and method == "GET"]  # fmt: skip
+USERS = {"admin": "ada", "creator": "cleo", "auditor": "otto"}
+
+
 @pytest.fixture
 def stored(app: Flask, web_vault: WebVault) -> dict[str, str]:
     return store_as_ada(app, web_vault, STORED)
@@ -243,3 +249,25 @@ def test_encrypt_value_refuses_a_name_no_credential_can_have(
     request = {"datasource": datasource, "auth": "key", "secret": "an API key"}
     response = client.post(f"{API}/encrypt-value", json=request, base_url=BASE_URL, headers=headers)
     assert_api_error(response, 400, "invalid_input")
+
+
+def test_the_walk_covers_the_audit_trail() -> None:
+    assert {endpoint for _url, endpoint in AUDIT_CALLS} == AUDIT_ENDPOINTS
+
+
+@pytest.mark.parametrize(("role", "status"), [("admin", 200), ("auditor", 200), ("creator", 403)])
+@pytest.mark.parametrize("how", ["token", "session"])
+def test_the_audit_trail_is_for_admins_and_auditors(
+    app: Flask, web_vault: WebVault, role: str, status: int, how: str
+) -> None:
+    client = app.test_client()
+    headers: dict[str, str] = {}
+    if how == "token":
+        headers = bearer(new_token(web_vault, role))
+    else:
+        sign_in(client, USERS[role])
+    for url, endpoint in AUDIT_CALLS:
+        response = _call(client, "GET", url, headers)
+        assert response.status_code == status, (url, response.get_data(as_text=True))
+        if status == 403 and endpoint.startswith("api."):
+            assert_api_error(response, 403, "forbidden")
