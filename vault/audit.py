@@ -38,7 +38,7 @@ from vault.audit_chain import (
     head_mac,
 )
 from vault.context import RequestContext
-from vault.store import VaultStore
+from vault.store import AUDIT_KEY_PENDING, VaultStore
 
 Outcome = Literal["ok", "failed", "refused"]
 DetailValue = str | int | bool | None
@@ -119,12 +119,26 @@ class AuditTrail:
         return self._sign(seq, digest, reason)
 
     def mac_key(self) -> MacKey:
-        """The audit key; made (under the current GMK) on a vault that has none yet."""
+        """The audit key; made (under the current GMK) by a new or just-upgraded vault."""
+        found = self.existing_mac_key()
+        return found if found is not None else self._create_key()
+
+    def existing_mac_key(self) -> MacKey | None:
+        """The audit key, or None while a new or just-upgraded vault has none yet.
+
+        Any other vault without one fails closed: its key was deleted, and
+        making a new one would let a rewritten trail verify.
+        """
         rows = self._store.rows(
             "SELECT wrapped_key, gmk_version, keyed_from FROM audit_key WHERE id = 1", []
         )
         if not rows:
-            return self._create_key()
+            if self._store.audit_tail() is None or self._store.setting(AUDIT_KEY_PENDING):
+                return None
+            raise IntegrityError(
+                "the audit key is missing from the vault database: the audit trail was tampered"
+                " with; restore the vault from a recovery bundle"
+            )
         wrapped, keyed_from = bytes(rows[0]["wrapped_key"]), int(rows[0]["keyed_from"])
         if self._unwrapped is None or self._unwrapped[0] != wrapped:
             gmk = self._keys.master_key_for(int(rows[0]["gmk_version"]))
@@ -165,6 +179,7 @@ class AuditTrail:
                 [gmk.wrap(key, context, self._context.random), gmk.version, keyed_from,
                  self._context.now_iso()],
             )  # fmt: skip
+            self._store.execute("DELETE FROM settings WHERE key = ?", [AUDIT_KEY_PENDING])
         return MacKey(key, keyed_from)
 
     def _append(

@@ -38,6 +38,9 @@ CHECKPOINT_INTERVAL = 100
 # so the next MACed entry (or checkpoint) seals them in place.
 UNKEYED_ACTIONS = frozenset({"vault.unlock-failed", "recovery-key.failed"})
 
+PRUNED_ACTION = "audit.pruned"
+"""Its ``through_seq`` detail is what lets a trail start after entry 1."""
+
 _ENTRY_DOMAIN = b"gwvault-audit-entry/v1\x00"
 _MAC_DOMAIN = b"gwvault-audit-mac/v1\x00"
 _HEAD_DOMAIN = b"gwvault-audit-head/v1\x00"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import GatewayCertificate
-from vault.audit_chain import AuditEntry, Checkpoint
+from vault.audit_chain import PRUNED_ACTION, AuditEntry, Checkpoint
 from vault.audit_export import ExportHeader, export_lines
 from vault.audit_verify import TrailReport, TrailVerifier
 from vault.gateway import Gateway
@@ -106,13 +106,14 @@ class AuditLog:
     def verify(self) -> TrailReport:
         """Check the whole trail: chain, MACs, checkpoints and the end of the trail."""
         trail = self._gateway.audit
-        mac_key = trail.mac_key()  # outside the read: a vault from before the chain gets one
         with self._store.reading():
+            mac_key = trail.existing_mac_key()  # None: no entry has a MAC yet
             verifier = TrailVerifier(
                 self._gateway.gateway_id,
                 self._store.audit_checkpoints(),
                 self._signers(),
                 mac_key,
+                keyless_vault=mac_key is None,
             )
             return verifier.verify(self._store.audit_entries(), head=trail.head())
 
@@ -154,7 +155,7 @@ class AuditLog:
                 checkpoint = gateway.audit.checkpoint("prune", through)
                 removed = store.prune_audit(through)
             gateway.audit.record(
-                "audit.pruned", gateway.gateway_id, before=cutoff, through_seq=through,
+                PRUNED_ACTION, gateway.gateway_id, before=cutoff, through_seq=through,
                 removed=removed,
             )  # fmt: skip
         return PruneResult(through if removed else 0, removed, checkpoint)
@@ -180,7 +181,10 @@ def parse_utc_time(text: str, what: str) -> datetime.datetime:
         ) from e
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
-    return value.astimezone(datetime.UTC)
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError as e:  # 9999-12-31T23:59-01:00 is past the last UTC datetime
+        raise InvalidInputError(f"{what} is outside the years 1 to 9999 in UTC") from e
 
 
 def _bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:

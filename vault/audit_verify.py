@@ -15,19 +15,25 @@ whose sequence number the report names:
   edit shows up at the next checkpoint; the report then names the first entry
   after the last checkpoint that held;
 - the chain starts at entry 1 from the gateway's genesis value, or right after
-  a signed ``prune`` checkpoint whose head it continues;
+  a signed ``prune`` checkpoint whose head it continues, and an ``audit.pruned``
+  entry in the trail itself records that prune.  The entry is what proves it:
+  it is MACed, and covered by the closing checkpoint of an export, whereas the
+  signer of a prune checkpoint may be a certificate taken from the file;
 - nothing is missing at the end: no checkpoint (and not the vault's MACed
-  head note) lies beyond the last entry.  An export must end in a checkpoint
-  signed by the certificate the auditor holds.
+  head note) lies beyond the last entry.  An export must end in its own
+  ``export`` checkpoint, signed by the certificate the auditor holds, so an
+  export cut off right after an interval checkpoint is caught too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from agent_keys.gateway_identity import GatewayCertificate
 from vault.audit_chain import (
+    PRUNED_ACTION,
     UNKEYED_ACTIONS,
     AuditEntry,
     AuditHead,
@@ -52,6 +58,7 @@ class TrailReport:
     last_seq: int | None
     checkpoints: int  # checkpoints whose signature and head were verified
     signed_through: int | None  # the last entry a verified checkpoint covers
+    signed_at: str | None  # the time that checkpoint's signature states
     unkeyed: int  # entries without a MAC (failed unlocks, entries older than the audit key)
     first_bad_seq: int | None
     problem: str | None
@@ -61,7 +68,7 @@ class TrailReport:
         if not self.ok:
             return f"FAILED at entry {self.first_bad_seq}: {self.problem}"
         signed = (
-            f"signed through entry {self.signed_through}"
+            f"signed through entry {self.signed_through} at {self.signed_at}"
             if self.signed_through is not None
             else "no signed checkpoint yet"
         )
@@ -87,19 +94,27 @@ class TrailVerifier:
         checkpoints: Sequence[Checkpoint],
         certificates: Mapping[str, GatewayCertificate],
         mac: MacKey | None = None,
+        *,
+        keyless_vault: bool = False,
     ) -> None:
         self._gateway_id = gateway_id
         self._checkpoints = sorted(checkpoints, key=lambda c: c.seq)
         self._certificates = certificates
         self._mac = mac
+        # The vault's own trail before it has an audit key (new, or just
+        # upgraded to the chain): every entry is unkeyed, and no interval or
+        # export checkpoint can exist yet.
+        self._keyless_vault = keyless_vault
         self._entries = 0
         self._first: int | None = None
         self._last: int | None = None
         self._verified_checkpoints = 0
         self._signed_through: int | None = None
+        self._signed_at: str | None = None
         self._unkeyed = 0
         self._last_keyed = 0
         self._hash_at: dict[int, bytes] = {}  # the digest at the head note's entry
+        self._pruned_through: set[int] = set()  # as the trail's audit.pruned entries say
 
     def verify(
         self,
@@ -141,11 +156,19 @@ class TrailVerifier:
                 checkpoint = next(pending, None)
             if entry.seq == head_seq:
                 self._hash_at[entry.seq] = entry.hash
+            if entry.action == PRUNED_ACTION:
+                self._note_prune(entry)
             self._entries += 1
             self._last = entry.seq
             prev, expected = entry.hash, entry.seq + 1
         if self._first is None:
             raise _Broken(1, "the trail has no entries")
+        if self._first > 1 and self._first - 1 not in self._pruned_through:
+            raise _Broken(
+                self._first - 1,
+                f"entries before {self._first} are gone and no audit.pruned entry in the trail"
+                " records pruning them",
+            )
         if checkpoint is not None:
             raise _Broken(
                 expected,
@@ -174,6 +197,14 @@ class TrailVerifier:
         self._verified(anchor)
         return anchor.head, first_seq
 
+    def _note_prune(self, entry: AuditEntry) -> None:
+        try:
+            through = json.loads(entry.details).get("through_seq")
+        except (ValueError, AttributeError):
+            return  # not the details prune writes: it proves nothing
+        if type(through) is int:
+            self._pruned_through.add(through)
+
     def _check_link(self, entry: AuditEntry, expected: int, prev: bytes) -> None:
         seq = entry.seq
         if seq != expected:
@@ -193,6 +224,7 @@ class TrailVerifier:
 
     def _check_mac(self, entry: AuditEntry) -> None:
         if self._mac is None:
+            self._unkeyed += self._keyless_vault
             return
         if entry.mac is None:
             if entry.seq >= self._mac.keyed_from and entry.action not in UNKEYED_ACTIONS:
@@ -225,21 +257,57 @@ class TrailVerifier:
     def _check_end(self, head: AuditHead | None, closing_signer: str | None) -> None:
         last = self._last or 0
         if self._mac is not None:
+            self._check_rekeyed(self._mac.keyed_from)
             self._check_head(head, last)
+        elif self._keyless_vault:
+            self._check_rekeyed(last + 1)
         if closing_signer is not None:
-            closing = self._checkpoints[-1] if self._checkpoints else None
-            if (
-                closing is None
-                or closing.seq != last
-                or closing.thumbprint != closing_signer
-                or self._signed_through != last
-            ):
-                start = self._unproven_from()
-                raise _Broken(
-                    start,
-                    f"entries {start}..{last} are not covered by a closing checkpoint signed"
-                    " by the certificate given (cut off or appended to)",
-                )
+            self._check_closing(closing_signer, last)
+
+    def _check_closing(self, signer: str, last: int) -> None:
+        """An export ends in its own checkpoint, at its last entry, by ``signer``."""
+        closing = self._checkpoints[-1] if self._checkpoints else None
+        if closing is None or closing.seq != last or self._signed_through != last:
+            start = self._unproven_from()
+            raise _Broken(
+                start,
+                f"entries {start}..{last} are not covered by a closing checkpoint signed"
+                " by the certificate given (cut off or appended to)",
+            )
+        if closing.thumbprint != signer:
+            raise _Broken(
+                last,
+                f"the checkpoint closing the export at entry {last} is not signed by the"
+                " certificate given",
+            )
+        if closing.reason != "export":
+            # Every entry is signed, but the last checkpoint is an interval (or
+            # prune) one: what followed it, up to the export's own checkpoint,
+            # was cut off.
+            raise _Broken(
+                last + 1,
+                f"entry {last + 1} is missing: the trail ends at entry {last} at an"
+                f" {closing.reason} checkpoint, not the one an export closes with (cut off)",
+            )
+
+    def _check_rekeyed(self, keyed_from: int) -> None:
+        # The vault signs interval and export checkpoints only after it has an
+        # audit key (vault.audit), so one before the key's first entry means
+        # the key was deleted and made anew, and the old MACs (and the head
+        # note) stripped: what followed that checkpoint is unproven.  A prune
+        # checkpoint may legitimately come first, in a vault from before the chain.
+        early = [
+            c.seq
+            for c in self._checkpoints
+            if c.reason != "prune" and (self._first or 1) <= c.seq < keyed_from
+        ]
+        if early:
+            raise _Broken(
+                early[-1] + 1,
+                f"the vault's audit key starts at entry {keyed_from}, but a checkpoint at entry"
+                f" {early[-1]} was signed with a key already in place: the key was replaced and"
+                " the entries after that checkpoint can no longer be proven",
+            )
 
     def _check_head(self, head: AuditHead | None, last: int) -> None:
         assert self._mac is not None  # noqa: S101 - only called with the audit key
@@ -277,7 +345,8 @@ class TrailVerifier:
 
     def _verified(self, checkpoint: Checkpoint) -> None:
         self._verified_checkpoints += 1
-        self._signed_through = max(self._signed_through or 0, checkpoint.seq)
+        if checkpoint.seq >= (self._signed_through or 0):
+            self._signed_through, self._signed_at = checkpoint.seq, checkpoint.at
 
     def _report(self, bad_seq: int | None, problem: str | None) -> TrailReport:
         return TrailReport(
@@ -287,6 +356,7 @@ class TrailVerifier:
             last_seq=self._last,
             checkpoints=self._verified_checkpoints,
             signed_through=self._signed_through,
+            signed_at=self._signed_at,
             unkeyed=self._unkeyed,
             first_bad_seq=bad_seq,
             problem=problem,

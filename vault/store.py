@@ -28,6 +28,8 @@ from vault.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 
 _BUSY_TIMEOUT_MS = 10_000
+AUDIT_KEY_PENDING = "audit_key_pending"
+"""Setting: this vault was upgraded to the chain and has no audit key yet."""
 _AUDIT_FIELDS = (
     "seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details",
     "prev_hash", "hash", "mac",
@@ -300,7 +302,9 @@ class VaultStore:
 
     def _chain_entries_written_before_the_chain(self) -> None:
         """Schema 3: give entries written before it their digests (no MAC:
-        no key is unlocked when a vault is opened), so the chain covers them."""
+        no key is unlocked when a vault is opened), so the chain covers them,
+        and leave word that the audit key is still to be made (vault.audit)."""
+        self.set_setting(AUDIT_KEY_PENDING, "1")
         gateway_id = self.setting("gateway_id")
         prev = genesis(gateway_id) if gateway_id is not None else b""
         for row in self.rows(f"SELECT {_AUDIT_COLUMNS} FROM audit_events ORDER BY seq", []):  # noqa: S608 - fixed column list
