@@ -123,7 +123,11 @@ class GatewayCertificate:
             cert = x509.load_pem_x509_certificate(pem)
         except ValueError as e:
             raise InvalidInputError("the file is not a PEM X.509 certificate") from e
-        return cls(certificate=cert, gateway_id=_gateway_id_of(cert), key_type=_key_type_of(cert))
+        try:
+            return cls(cert, gateway_id=_gateway_id_of(cert), key_type=_key_type_of(cert))
+        except (ValueError, UnsupportedAlgorithm) as e:
+            # Decodes as a certificate, but its extensions or key do not parse.
+            raise InvalidInputError("the certificate's key or names do not parse") from e
 
     def verifies(self, message: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's signature of ``message`` (see ``sign``)."""

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_SIGNATURE_BYTES, GatewayCertificate, b64url
 from vault.audit_chain import DIGEST_BYTES, AuditEntry, Checkpoint, canonical_json
@@ -129,25 +127,12 @@ def verify_export(path: Path, certificate: GatewayCertificate) -> tuple[ExportHe
         )
     signers = {certificate.thumbprint: certificate}
     for pem in header.certificates:
-        cert = parse_certificate(pem.encode("utf-8"), "a certificate in the export's header")
+        cert = GatewayCertificate.from_pem(pem.encode("utf-8"))
         signers.setdefault(cert.thumbprint, cert)
     verifier = TrailVerifier(header.gateway_id, checkpoints, signers)
     with _open(path) as f:
         entries = (item for item in _items(f) if isinstance(item, AuditEntry))
         return header, verifier.verify(entries, closing_signer=certificate.thumbprint)
-
-
-def parse_certificate(pem: bytes, what: str) -> GatewayCertificate:
-    """A gateway certificate from outside; ``InvalidInputError`` for anything else.
-
-    ``GatewayCertificate.from_pem`` lets through what cryptography raises for a
-    certificate that decodes but whose key or SAN does not parse (ValueError,
-    UnsupportedAlgorithm), which would end an auditor's run as an internal error.
-    """
-    try:
-        return GatewayCertificate.from_pem(pem)
-    except (ValueError, UnsupportedAlgorithm) as e:
-        raise InvalidInputError(f"{what} is not a valid gateway certificate") from e
 
 
 def _read_header_and_checkpoints(path: Path) -> tuple[ExportHeader, list[Checkpoint]]:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES
+from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from vault.cli import EXIT_OK, print_json, report_failure
 from vault.cli_input import read_public_file, write_private_output
 
@@ -106,10 +106,10 @@ def audit_export(args: argparse.Namespace) -> int:
 
 
 def audit_verify_export(args: argparse.Namespace) -> int:
-    from vault.audit_export import parse_certificate, verify_export
+    from vault.audit_export import verify_export
 
     pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)
-    certificate = parse_certificate(pem, f"the certificate file {args.cert}")
+    certificate = GatewayCertificate.from_pem(pem)
     header, report = verify_export(Path(args.file), certificate)
     if not args.json:
         print(f"export of gateway {header.gateway_name} ({header.gateway_id})")
