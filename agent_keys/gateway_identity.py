@@ -121,11 +121,11 @@ class GatewayCertificate:
             raise InvalidInputError("the certificate file is too large to be a certificate")
         try:
             cert = x509.load_pem_x509_certificate(pem)
-        except ValueError as e:
+        except (ValueError, x509.InvalidVersion) as e:
             raise InvalidInputError("the file is not a PEM X.509 certificate") from e
         try:
             return cls(cert, gateway_id=_gateway_id_of(cert), key_type=_key_type_of(cert))
-        except (ValueError, UnsupportedAlgorithm) as e:
+        except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as e:
             # Decodes as a certificate, but its extensions or key do not parse.
             raise InvalidInputError("the certificate's key or names do not parse") from e
 

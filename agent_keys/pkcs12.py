@@ -102,7 +102,7 @@ def load_pem_identity(
         raise InvalidInputError("the certificate or key file is too large")
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
-    except ValueError as e:
+    except (ValueError, x509.InvalidVersion) as e:
         raise InvalidInputError("the certificate file is not a PEM X.509 certificate") from e
     try:
         key = serialization.load_pem_private_key(key_pem.reveal(), password=None)
@@ -123,14 +123,21 @@ def check_gateway_identity(
     Raises ``InvalidInputError`` naming the first rule broken.
     """
     private_key = _supported_key(key)
-    if not same_public_key(cert.public_key(), private_key.public_key()):
+    try:
+        cert_key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:  # e.g. an EC point off the curve
+        raise InvalidInputError("the certificate's public key does not parse") from e
+    if not same_public_key(cert_key, private_key.public_key()):
         raise InvalidInputError("the private key does not belong to the certificate")
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise InvalidInputError(
             f"the certificate is not valid now (valid {cert.not_valid_before_utc.isoformat()}"
             f" to {cert.not_valid_after_utc.isoformat()})"
         )
-    _check_extensions(cert, is_ec=isinstance(private_key, ec.EllipticCurvePrivateKey))
+    try:
+        _check_extensions(cert, is_ec=isinstance(private_key, ec.EllipticCurvePrivateKey))
+    except (ValueError, x509.DuplicateExtension) as e:
+        raise InvalidInputError("the certificate's extensions do not parse") from e
     try:
         certificate = GatewayCertificate.from_pem(cert.public_bytes(serialization.Encoding.PEM))
     except InvalidInputError as e:

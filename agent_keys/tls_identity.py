@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -96,7 +97,7 @@ def parse_tls_import(chain_pem: bytes, key_pem: Secret, now: datetime.datetime) 
     try:
         chain = x509.load_pem_x509_certificates(chain_pem)
         key = serialization.load_pem_private_key(key_pem.reveal(), password=None)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as e:
         raise InvalidInputError(
             "the files are not a PEM certificate chain and an unencrypted PEM key"
         ) from e
@@ -110,7 +111,11 @@ def parse_tls_import(chain_pem: bytes, key_pem: Secret, now: datetime.datetime) 
         "secp384r1",
     ):
         raise InvalidInputError("the TLS key must be EC (P-256/P-384) or RSA (2048 bits or more)")
-    if not same_public_key(leaf.public_key(), key.public_key()):
+    try:
+        leaf_key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:  # e.g. an EC point off the curve
+        raise InvalidInputError("the certificate's public key does not parse") from e
+    if not same_public_key(leaf_key, key.public_key()):
         raise InvalidInputError("the key does not belong to the first certificate of the chain")
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise InvalidInputError("the certificate is not valid now (check its dates)")

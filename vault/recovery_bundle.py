@@ -116,7 +116,7 @@ def open_bundle(data: bytes, recovery_key: Secret) -> OpenedBundle:
         database = AESGCM(bundle_key.reveal()).decrypt(
             body[:_NONCE], body[_NONCE:], MAGIC + encoded
         )
-    except (IntegrityError, InvalidTag, KeyError, ValueError, TypeError) as e:
+    except (IntegrityError, InvalidTag, KeyError, ValueError, TypeError, OverflowError) as e:
         raise InvalidInputError(_BAD_BUNDLE) from e
     return OpenedBundle(header, keys, database)
 
@@ -131,7 +131,7 @@ def _wraps(header: dict[str, Any]) -> list[RecoveryWrap]:
                 _unb64(item["salt"]), int(item["opslimit"]), int(item["memlimit"])
             )
             wraps.append(RecoveryWrap(int(item["version"]), _unb64(item["wrapped"]), params))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: int(1e999)
         raise InvalidInputError(_BAD_BUNDLE) from e
     if not wraps:
         raise InvalidInputError(_BAD_BUNDLE)
