@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= gwvault-data
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit security clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ typecheck: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest
+
+## security: the long security suite (fuzzing, crash loops, concurrency, schema and TLS scans), then its table
+security: $(VENV)/.installed
+	@mkdir -p test-artifacts
+	-GWVAULT_SECURITY_LONG=1 GWVAULT_REQUIRE_SERVICES=$${GWVAULT_REQUIRE_SERVICES:-1} \
+		$(BIN)/pytest tests/security --timeout=1800 -o junit_family=xunit1 \
+		--junitxml=test-artifacts/security.xml
+	$(BIN)/python -m tests.security.summary test-artifacts/security.xml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
