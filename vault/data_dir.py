@@ -15,6 +15,10 @@ from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
 
 DB_FILE = "vault.db"
 KEY_FILE = "keystore.key"
+# Present from the start of an init or restore until the vault is complete: a
+# process killed in between leaves it, so its half-made files are known to be
+# leftovers (removed by the next init or restore), never mistaken for a vault.
+CREATING_MARKER = ".gwvault-creating"
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,23 @@ class DataDir:
     def key_file(self) -> Path:
         return self.path / KEY_FILE
 
+    @property
+    def marker(self) -> Path:
+        return self.path / CREATING_MARKER
+
     def has_vault(self) -> bool:
         return self.db_path.exists() or self.key_file.exists()
 
     @classmethod
     def create(cls, path: Path) -> DataDir:
-        """Make (or adopt an empty) directory for a new vault; never overwrite one."""
+        """Make (or adopt an empty) directory for a new vault; never overwrite one.
+
+        The files of an init or restore that was killed are removed first.
+        ``finish_creation`` marks the vault complete.
+        """
         data_dir = cls(path)
+        if data_dir.marker.is_file() and not data_dir.marker.is_symlink():
+            data_dir.remove_new_files()
         if data_dir.has_vault():
             raise ConflictError(f"{path} already holds a vault; refusing to overwrite it")
         try:
@@ -45,11 +59,20 @@ class DataDir:
             if any(path.iterdir()):
                 raise ConflictError(f"{path} is not empty; choose an empty or new directory")
             os.chmod(path, 0o700)
+            os.close(os.open(data_dir.marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except NotADirectoryError as e:
             raise StorageError(f"{path} is not a directory") from e
         except OSError as e:
             raise StorageError(f"cannot create {path}: {e.strerror}") from e
         return data_dir
+
+    def finish_creation(self) -> None:
+        """The vault is complete: from now on it is opened, never cleaned away."""
+        try:
+            self.marker.unlink()
+            _sync_directory(self.path)
+        except OSError as e:
+            raise StorageError(f"cannot finish the vault in {self.path}: {e.strerror}") from e
 
     @classmethod
     def open(cls, path: Path) -> DataDir:
@@ -65,6 +88,11 @@ class DataDir:
         if st.st_mode & 0o022:
             raise AccessDeniedError(f"{path} is writable by group or others; run: chmod 700 {path}")
         data_dir = cls(path)
+        if data_dir.marker.exists():
+            raise StorageError(
+                f"{path} holds an init or restore that was interrupted; run it again"
+                " (it starts afresh)"
+            )
         if not data_dir.db_path.is_file():
             raise StorageError(
                 f"{path} is not a gwvault data dir (no {DB_FILE}); run: gwvault init --name NAME"
@@ -73,5 +101,14 @@ class DataDir:
 
     def remove_new_files(self) -> None:
         """Undo a failed init: remove the files it created (never anything else)."""
-        for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE):
+        for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE, CREATING_MARKER):
             (self.path / name).unlink(missing_ok=True)
+
+
+def _sync_directory(path: Path) -> None:
+    """Make the directory's entries (the removed marker) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -82,13 +82,18 @@ class Gateway:
         check_gateway_name(name)
         check_passphrase_policy(recovery_key)
         data_dir = DataDir.create(path)
+        gateway: Gateway | None = None
         try:
-            return cls._create(
+            gateway = cls._create(
                 data_dir, name, key_type, recovery_key, context, spec=keystore, pin=pin
             )
+            data_dir.finish_creation()
         except BaseException:
+            if gateway is not None:
+                gateway.close()
             data_dir.remove_new_files()
             raise
+        return gateway
 
     @classmethod
     def _create(

@@ -81,6 +81,7 @@ def restore_vault(
             )
         finally:
             store.close()
+        data_dir.finish_creation()
         gateway = Gateway.open(path, context, pin)
     except BaseException:
         data_dir.remove_new_files()

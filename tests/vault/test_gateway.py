@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,11 @@ from agent_keys.master_key import master_key_context
 from agent_keys.recovery_key import RecoveryKdfParams, derive_recovery_kek
 from agent_keys.secret import Secret
 from tests.conftest import make_context
-from vault.gateway import Gateway
+from vault.credentials import VerifyReport
+from vault.data_dir import CREATING_MARKER, DataDir
+from vault.gateway import FILE_KEYSTORE, Gateway
+from vault.keystore_binding import no_pin
+from vault.relocation import export_bundle, restore_vault
 
 
 def test_status_reports_the_contract_keys(any_data_dir: Path, key_type: KeyType) -> None:
@@ -157,3 +162,53 @@ def test_a_corrupt_database_is_a_storage_error(data_dir: Path, content: bytes) -
     (data_dir / "vault.db").write_bytes(content)
     with pytest.raises(StorageError):
         Gateway.open(data_dir, make_context())
+
+
+def _killed_at_the_last_step(create: Callable[[], object]) -> None:
+    """Run ``create`` in a child process that dies (as kill -9 would: no cleanup)
+    just before the vault would be marked complete."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns
+        try:
+            DataDir.finish_creation = lambda self: os._exit(137)  # type: ignore[method-assign]
+            create()
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 137
+
+
+def test_an_init_killed_midway_is_reported_and_the_next_init_starts_afresh(
+    tmp_path: Path, recovery_key: Secret
+) -> None:
+    target = tmp_path / "data"
+    _killed_at_the_last_step(
+        lambda: Gateway.initialize(target, "gw", "ec-p256", recovery_key, make_context())
+    )
+    assert {"vault.db", "keystore.key", CREATING_MARKER} <= {p.name for p in target.iterdir()}
+    with pytest.raises(StorageError, match="interrupted; run it again"):
+        Gateway.open(target, make_context())
+    Gateway.initialize(target, "gw", "ec-p256", recovery_key, make_context()).close()
+    with Gateway.open(target, make_context()) as gateway:
+        assert gateway.name == "gw" and not (target / CREATING_MARKER).exists()
+
+
+def test_a_restore_killed_midway_is_reported_and_the_next_restore_starts_afresh(
+    data_dir: Path, recovery_key: Secret, tmp_path: Path
+) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        bundle = export_bundle(gateway, recovery_key)
+        gateway_id = gateway.gateway_id
+    target = tmp_path / "restored"
+
+    def restore() -> tuple[Gateway, VerifyReport]:
+        return restore_vault(
+            target, bundle, recovery_key, make_context(), keystore=FILE_KEYSTORE, pin=no_pin
+        )
+
+    _killed_at_the_last_step(restore)
+    with pytest.raises(StorageError, match="interrupted"):
+        Gateway.open(target, make_context())
+    restored, report = restore()
+    with restored:
+        assert restored.gateway_id == gateway_id and report.failed == []
