@@ -10,9 +10,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the project's dependencies change.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# sslyze (the TLS scan in tests/security) pins cryptography<47, which this
+	# project and jwcrypto have outgrown; it runs on the newer one, so it goes in
+	# without its pins, at versions the scan was proven with.
+	$(BIN)/python -m pip install --quiet --no-deps sslyze==6.3.1 nassl==5.4.0 tls-parser==2.0.2
 	touch $@
 
 ## run: install, initialise a gateway in ./gwvault-data if there is none, add an admin, serve https://127.0.0.1:8050
@@ -45,8 +49,7 @@ unit: $(VENV)/.installed
 security: $(VENV)/.installed
 	@mkdir -p test-artifacts
 	-GWVAULT_SECURITY_LONG=1 GWVAULT_REQUIRE_SERVICES=$${GWVAULT_REQUIRE_SERVICES:-1} \
-		$(BIN)/pytest tests/security --timeout=1800 -o junit_family=xunit1 \
-		--junitxml=test-artifacts/security.xml
+		$(BIN)/pytest tests/security -o junit_family=xunit1 --junitxml=test-artifacts/security.xml
 	$(BIN)/python -m tests.security.summary test-artifacts/security.xml
 
 clean:

@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of the EncryptedCredential and bundle parsers.
 
 Each target (tests/security/fuzz_targets.py) runs in its own process for
-``scaled(5, 300)`` seconds from a seed corpus of valid inputs.  A target lets
+``scaled(5, 120)`` seconds from a seed corpus of valid inputs.  A target lets
 any exception but the documented one escape, which libFuzzer reports as a
 crash: the test then fails with the crashing input saved beside the corpus.
 """
@@ -22,7 +22,7 @@ from tests.security.scale import scaled
 pytest.importorskip("atheris")
 
 REPO = Path(__file__).resolve().parents[2]
-SECONDS = scaled(5, 300)
+SECONDS = scaled(5, 120)
 _DONE = re.compile(r"^Done (\d+) runs in", re.MULTILINE)
 _CRASH = re.compile(r"^(==\d+== ERROR: libFuzzer|=== Uncaught Python exception)", re.MULTILINE)
 
