@@ -70,13 +70,14 @@ def test_a_lock_refuses_every_attempt_survives_reopening_and_does_not_grow(
         locked = _row(accounts)
         assert locked["failed_signins"] == FREE_FAILURES and locked["locked_until"]
     attempts = scaled(10, 200)
+    step = FIRST_LOCK / (attempts + 1)  # every attempt falls inside the lock
     with _open(data_dir, clock) as gateway:  # a restart does not unlock
         accounts = Accounts(gateway)
         for i in range(attempts):
             with pytest.raises(AccessDeniedError, match="try again in") as refused:
                 _sign_in(accounts, PASSWORD if i % 2 else "wrong")
             assert "wrong user name" not in str(refused.value)
-            clock.now += datetime.timedelta(seconds=1)
+            clock.now += step
         # Refusals do not count as failures and do not move the lock.
         assert _row(accounts) == locked
         actions = _actions(gateway)
