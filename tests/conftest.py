@@ -8,7 +8,6 @@ for every test that needs one.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,21 +32,6 @@ CANARY = "CANARY-7f3e9a1c-pa55w0rd-d0-not-leak"
 
 def fixed_clock(moment: datetime.datetime) -> Callable[[], datetime.datetime]:
     return lambda: moment
-
-
-def counter_random(seed: bytes = b"gwvault-test") -> Callable[[int], bytes]:
-    """A deterministic byte stream (SHA-256 in counter mode) for known-answer tests."""
-    counter = 0
-
-    def random(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            counter += 1
-            out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-        return out[:n]
-
-    return random
 
 
 def make_context(actor: str = "test:alice") -> RequestContext:

@@ -15,7 +15,7 @@ from agent_keys.gateway_identity import (
     new_gateway_id,
 )
 from agent_keys.randomness import system_random
-from tests.conftest import counter_random
+from tests.deterministic import counter_random
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 

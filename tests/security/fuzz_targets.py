@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.deterministic import counter_random
+
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 GATEWAY_ID = "6d1f3c9e-2b4a-4f8e-9c1d-7a5b3e2f1d0c"
 DATASOURCE = "sales-db"
@@ -55,7 +57,7 @@ def build_bundle(versions: int, database: bytes, seed: bytes = b"bundle") -> byt
     from agent_keys.secret import Secret
     from vault.recovery_bundle import FORMAT_VERSION, seal_bundle, wrap_entry
 
-    random = _counter_random(seed + b"-%d" % versions)
+    random = counter_random(seed + b"-%d" % versions)
     params = RecoveryKdfParams(random(16))
     kek = fast_kek(Secret.from_text(BUNDLE_KEY_TEXT), params)
     gmks = [MasterKey.generate(v, random) for v in range(1, versions + 1)]
@@ -77,20 +79,6 @@ def build_bundle(versions: int, database: bytes, seed: bytes = b"bundle") -> byt
         "recovery": [wrap_entry(wrap) for wrap in wraps],
     }
     return seal_bundle(header, gmks[-1], database, random)
-
-
-def _counter_random(seed: bytes) -> Callable[[int], bytes]:
-    counter = 0
-
-    def random(n: int) -> bytes:
-        nonlocal counter
-        out = b""
-        while len(out) < n:
-            counter += 1
-            out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-        return out[:n]
-
-    return random
 
 
 def write_seeds(directory: Path) -> dict[str, Path]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import hashlib
 import json
 import struct
 from collections.abc import Callable, Iterator
@@ -42,22 +41,16 @@ from agent_keys.gateway_identity import (
     KeyType,
     generate_gateway_identity,
 )
-from agent_keys.keywrap import wrap_key
-from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.pkcs12 import load_pem_identity, load_pkcs12_identity
 from agent_keys.randomness import system_random
-from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
 from agent_keys.secret import Secret
 from agent_keys.tls_identity import generate_tls_identity, parse_tls_import
-from tests.conftest import counter_random
+from tests.security.fuzz_targets import build_bundle, fast_kek
 from tests.security.scale import scaled
 from vault.encrypted_credential import CredentialPayload, open_credential, seal_credential
 from vault.recovery_bundle import (
-    FORMAT_VERSION,
     open_bundle,
     read_header,
-    seal_bundle,
-    wrap_entry,
 )
 from web.json_body import SEALED_MEMBERS, SEALED_REQUIRED, json_object, sealed_credential_body
 
@@ -196,42 +189,12 @@ def _check_splice(picks: list[tuple[int, int]]) -> None:
 # -- recovery bundles ------------------------------------------------------------
 
 
-def _fast_kek(recovery_key: Secret, params: RecoveryKdfParams) -> Secret:
-    """Stand-in for Argon2id (256 MiB, about 0.7 s) so bundles open thousands of times."""
-    return Secret(hashlib.sha256(params.salt + recovery_key.reveal()).digest())
-
-
-def _bundle(versions: int, database: bytes) -> bytes:
-    random = counter_random(b"bundle-%d" % versions)
-    params = RecoveryKdfParams(random(16))
-    kek = _fast_kek(BUNDLE_KEY, params)
-    gmks = [MasterKey.generate(v, random) for v in range(1, versions + 1)]
-    wraps = [
-        RecoveryWrap(
-            gmk.version,
-            wrap_key(kek, gmk.key, master_key_context(GATEWAY_ID, gmk.version), random),
-            params,
-        )
-        for gmk in gmks
-    ]
-    header: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "gateway_id": GATEWAY_ID,
-        "name": "gw-test",
-        "epoch": 3,
-        "created_at": NOW.isoformat(),
-        "current_gmk_version": versions,
-        "recovery": [wrap_entry(wrap) for wrap in wraps],
-    }
-    return seal_bundle(header, gmks[-1], database, random)
-
-
-_BUNDLES = [_bundle(1, b"SQLite format 3\x00" + bytes(200)), _bundle(3, b"x" * 40)]
+_BUNDLES = [build_bundle(1, b"SQLite format 3\x00" + bytes(200)), build_bundle(3, b"x" * 40)]
 
 
 @pytest.fixture
 def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(recovery_key_module, "derive_recovery_kek", _fast_kek)
+    monkeypatch.setattr(recovery_key_module, "derive_recovery_kek", fast_kek)
     yield
 
 

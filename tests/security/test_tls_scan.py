@@ -26,17 +26,13 @@ from typing import Any
 
 import pytest
 
-from agent_keys.randomness import system_random
-from agent_keys.tls_identity import generate_tls_identity
 from tests.service_fixtures import require_service
+from tests.tls_control import permissive_server_context
 from tests.web_fixtures import LiveServer
-from vault.context import utc_now
-from web.server import memory_files
 
 # The control server offers TLS 1.0/1.1 on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 
-PERMISSIVE = "ALL:@SECLEVEL=0"
 AEAD_MARKERS = ("_GCM_", "_CHACHA20_POLY1305_")
 LEGACY_VERSIONS = ("ssl_2_0", "ssl_3_0", "tls_1_0", "tls_1_1")
 
@@ -134,12 +130,7 @@ def findings(attempts: Any) -> tuple[list[str], int]:
 def permissive_port() -> Iterator[int]:
     """A control server that takes TLS 1.0-1.3, every suite and client renegotiation."""
     sslyze_or_skip()  # no scanner, no point starting it
-    identity = generate_tls_identity([], utc_now(), system_random)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-    context.set_ciphers(PERMISSIVE)
-    with memory_files(identity.chain_pem, identity.private_key_pem().reveal()) as (chain, key):
-        context.load_cert_chain(chain, key)
+    context = permissive_server_context()
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 

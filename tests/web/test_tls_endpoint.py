@@ -14,13 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent_keys.randomness import system_random
-from agent_keys.tls_identity import generate_tls_identity
+from tests.tls_control import PERMISSIVE, permissive_server_context
 from tests.web_fixtures import LiveServer
-from vault.context import utc_now
-from web.server import memory_files
 
-PERMISSIVE = "ALL:@SECLEVEL=0"
 # Offering TLS 1.0/1.1 on purpose is the point of these tests.
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 
@@ -50,12 +46,7 @@ def handshake(port: int, context: ssl.SSLContext) -> tuple[str, str] | None:
 @pytest.fixture(scope="module")
 def permissive_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A control server that accepts TLS 1.0-1.3 and every suite, with the same kind of key."""
-    identity = generate_tls_identity([], utc_now(), system_random)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-    context.set_ciphers(PERMISSIVE)
-    with memory_files(identity.chain_pem, identity.private_key_pem().reveal()) as (chain, key):
-        context.load_cert_chain(chain, key)
+    context = permissive_server_context()
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
