@@ -110,18 +110,22 @@ def genesis(gateway_id: str) -> bytes:
     return hashlib.sha256(f"gwvault-audit-genesis/v1|{gateway_id}".encode()).digest()
 
 
+_U64 = struct.Struct(">Q").pack
+_U32 = struct.Struct(">I").pack
+
+
 def entry_digest(prev: bytes, fields: AuditFields) -> bytes:
-    parts = [_ENTRY_DOMAIN, prev, struct.pack(">Q", fields.seq)]
+    digest = hashlib.sha256(_ENTRY_DOMAIN + prev + _U64(fields.seq))
     for value in (
         fields.at, fields.actor, fields.channel, fields.action, fields.target, fields.outcome,
         fields.request_id, fields.details,
     ):  # fmt: skip
         if value is None:
-            parts.append(b"\x00")
+            digest.update(b"\x00")
         else:
             encoded = value.encode("utf-8")
-            parts.append(b"\x01" + struct.pack(">I", len(encoded)) + encoded)
-    return hashlib.sha256(b"".join(parts)).digest()
+            digest.update(b"\x01" + _U32(len(encoded)) + encoded)
+    return digest.digest()
 
 
 def entry_mac(audit_key: Secret, digest: bytes) -> bytes:
