@@ -17,7 +17,7 @@ import datetime
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -26,14 +26,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from agent_keys import key_types
 from agent_keys.errors import IntegrityError, InvalidInputError
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
-KeyType = Literal["ec-p256", "rsa-3072"]
-KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "rsa-3072")
 CERT_LIFETIME = datetime.timedelta(days=730)
 GATEWAY_URI_PREFIX = "urn:gwvault:gateway:"
+# Defined in a module without cryptography (the CLI parser needs them); named here too.
+KeyType = key_types.KeyType
+KEY_TYPES = key_types.KEY_TYPES
 MAX_CERT_PEM_BYTES = 16384
 # Order of the P-256 group (SEC 2, section 2.4.2).
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from vault.cli import EXIT_OK, print_json, report_failure
 from vault.cli_input import read_public_file, write_private_output
 
@@ -106,6 +105,7 @@ def audit_export(args: argparse.Namespace) -> int:
 
 
 def audit_verify_export(args: argparse.Namespace) -> int:
+    from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
     from vault.audit_export import verify_export
 
     pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)

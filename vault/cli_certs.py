@@ -13,22 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import KEY_TYPES, GatewayCertificate
-from agent_keys.pkcs12 import MAX_IMPORT_BYTES
-from agent_keys.recovery_key import check_passphrase_policy
+from agent_keys.key_types import KEY_TYPES
 from agent_keys.secret import Secret
-from vault.certificates import CertificateService
 from vault.cli import EXIT_OK, print_fields, print_json
-from vault.cli_commands import open_for_cli
 from vault.cli_input import (
     read_private_file,
     read_public_file,
     read_secret,
     write_private_output,
 )
-from vault.encrypted_credential import MAX_TOKEN_CHARS
 
 if TYPE_CHECKING:
+    from agent_keys.gateway_identity import GatewayCertificate
     from vault.cli_parser import _Commands
 
 _P12_PROMPT = "PKCS#12 password"
@@ -77,6 +73,9 @@ def _add_password_file(parser: argparse.ArgumentParser, otherwise: str) -> None:
 
 
 def cert_show(args: argparse.Namespace) -> int:
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+
     with open_for_cli(args) as gateway:
         cert = gateway.certificate()
         service = CertificateService(gateway)
@@ -99,6 +98,10 @@ def cert_show(args: argparse.Namespace) -> int:
 
 
 def cert_export(args: argparse.Namespace) -> int:
+    from agent_keys.recovery_key import check_passphrase_policy
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+
     out = Path(args.out)
     if args.public:
         if args.password_file:
@@ -129,6 +132,9 @@ def cert_export(args: argparse.Namespace) -> int:
 
 
 def cert_rotate(args: argparse.Namespace) -> int:
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+
     with open_for_cli(args) as gateway:
         cert = CertificateService(gateway).rotate(args.key_type)
     print(f"the current gateway certificate is now {cert.thumbprint} ({cert.key_type})")
@@ -138,6 +144,10 @@ def cert_rotate(args: argparse.Namespace) -> int:
 
 
 def cert_import(args: argparse.Namespace) -> int:
+    from agent_keys.pkcs12 import MAX_IMPORT_BYTES
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+
     pem_form = args.cert is not None or args.key is not None
     if pem_form == (args.pkcs12 is not None) or (pem_form and not (args.cert and args.key)):
         raise InvalidInputError("give either FILE.p12, or both --cert PEM and --key PEM")
@@ -159,6 +169,9 @@ def cert_import(args: argparse.Namespace) -> int:
 
 
 def cert_retire(args: argparse.Namespace) -> int:
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+
     with open_for_cli(args) as gateway:
         CertificateService(gateway).retire(args.version)
     print(f"retired gateway key version {args.version}; values sealed to it no longer open")
@@ -166,6 +179,10 @@ def cert_retire(args: argparse.Namespace) -> int:
 
 
 def rewrap_value(args: argparse.Namespace) -> int:
+    from vault.certificates import CertificateService
+    from vault.cli_commands import open_for_cli
+    from vault.encrypted_credential import MAX_TOKEN_CHARS
+
     if args.input is not None:
         raw = read_public_file(Path(args.input), "EncryptedCredential", MAX_TOKEN_CHARS)
     elif sys.stdin.isatty():
@@ -196,6 +213,8 @@ def _facts(cert: GatewayCertificate) -> dict[str, str]:
 
 
 def _export_public(args: argparse.Namespace, out: Path) -> int:
+    from vault.cli_commands import open_for_cli
+
     with open_for_cli(args) as gateway:
         pem = gateway.certificate().pem
     try:

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import NoReturn, TypeAlias
 
-from agent_keys.gateway_identity import KEY_TYPES
+from agent_keys.key_types import KEY_TYPES
 from vault import cli_audit, cli_certs, cli_keys, cli_recovery
 from vault.authz import ROLES
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
