@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -71,9 +72,11 @@ class GatewayCertificate:
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    @property
+    @functools.cached_property
     def thumbprint(self) -> str:
-        """SHA-256 of the DER certificate, base64url: the JWE ``kid`` (x5t#S256 form)."""
+        """SHA-256 of the DER certificate, base64url: the JWE ``kid`` (x5t#S256 form).
+
+        Computed once: every seal names it."""
         return b64url(
             hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).digest()
         )
