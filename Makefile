@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= gwvault-data
 
-.PHONY: run test lint typecheck unit security clean
+.PHONY: run test lint typecheck unit security bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ security: $(VENV)/.installed
 	-GWVAULT_SECURITY_LONG=1 GWVAULT_REQUIRE_SERVICES=$${GWVAULT_REQUIRE_SERVICES:-1} \
 		$(BIN)/pytest tests/security -o junit_family=xunit1 --junitxml=test-artifacts/security.xml
 	$(BIN)/python -m tests.security.summary test-artifacts/security.xml
+
+## bench: gwvault against jwcrypto, Tink, the AWS Encryption SDK and the raw primitives; writes bench/results.md
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
