@@ -199,6 +199,17 @@ class Gateway:
         gateway.adopt_master_keys(master_keys)
         return gateway
 
+    def acting_as(self, context: RequestContext) -> Gateway:
+        """This opened vault for another caller (the web app learns who calls
+        only after opening it): the same database connection and unwrapped
+        keys, a new context, so audit entries name the caller."""
+        other = Gateway(self.data_dir, self.store, self.keystore, context)
+        for name in ("gateway_id", "master_key", "private_keys"):  # the cached_properties
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]
+        other._older_master_keys.update(self._older_master_keys)
+        return other
+
     def adopt_master_keys(self, master_keys: dict[int, MasterKey]) -> None:
         """Use GMK versions unwrapped another way (the recovery key), so this
         gateway needs no keystore for them: its keystore may be the lost one."""

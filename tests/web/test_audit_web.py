@@ -370,3 +370,20 @@ def test_the_creator_sees_no_audit_link(client: FlaskClient, app: Flask) -> None
     admin = app.test_client()
     sign_in(admin, "ada")
     assert '<a href="/audit">Audit</a>' in admin.get("/", base_url=BASE_URL).get_data(as_text=True)
+
+
+def test_each_entry_names_the_caller_and_channel_of_its_request(
+    client: FlaskClient, web_vault: WebVault, auditor: Headers
+) -> None:
+    # The vault is opened before the caller is known and then acts as the
+    # caller: an entry must never say "anonymous" for an authenticated call.
+    etl = bearer(new_token(web_vault, "admin", "etl"))
+    answer = put_credential(client, "timeline-db", sealed_body(web_vault, "timeline-db"), etl)
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    events = client.get(AUDIT, query_string={"credential": "timeline-db"}, headers=auditor)
+    created = events.get_json()["events"][0]
+    assert (created["action"], created["actor"], created["channel"]) == (
+        "credential.created",
+        "token:etl",
+        "api",
+    )
