@@ -22,7 +22,6 @@ import os
 import selectors
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -129,13 +128,6 @@ def fresh_vault() -> Iterator[Vault]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Server:
     pid: int
@@ -145,7 +137,9 @@ class Server:
 @contextlib.contextmanager
 def serving(data_dir: Path, log: Path, timeout: float = 30) -> Iterator[Server]:
     """``gwvault serve`` on a free loopback port, ready; stopped (SIGTERM) afterwards."""
-    port = free_port()
+    from tests.service_fixtures import free_tcp_port
+
+    port = free_tcp_port()
     with log.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
             [str(GWVAULT), "--data-dir", str(data_dir), "serve", "--port", str(port)],

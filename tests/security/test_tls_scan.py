@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import socket
-import ssl
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.service_fixtures import require_service
-from tests.tls_control import permissive_server_context
+from tests.tls_control import permissive_server
 from tests.web_fixtures import LiveServer
 
 # The control server offers TLS 1.0/1.1 on purpose.
@@ -130,34 +127,8 @@ def findings(attempts: Any) -> tuple[list[str], int]:
 def permissive_port() -> Iterator[int]:
     """A control server that takes TLS 1.0-1.3, every suite and client renegotiation."""
     sslyze_or_skip()  # no scanner, no point starting it
-    context = permissive_server_context()
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        # Keep reading so renegotiation attempts and closes are answered.
-        conn.settimeout(10)
-        try:
-            with context.wrap_socket(conn, server_side=True) as tls:
-                while tls.recv(4096):
-                    pass
-        except (ssl.SSLError, OSError):
-            conn.close()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    listener.close()
-    thread.join(timeout=5)
+    with permissive_server() as port:
+        yield port
 
 
 def test_endpoint_passes_the_tls_scan(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.tls_control import PERMISSIVE, permissive_server_context
+from tests.tls_control import PERMISSIVE, permissive_server
 from tests.web_fixtures import LiveServer
 
 # Offering TLS 1.0/1.1 on purpose is the point of these tests.
@@ -46,28 +45,8 @@ def handshake(port: int, context: ssl.SSLContext) -> tuple[str, str] | None:
 @pytest.fixture(scope="module")
 def permissive_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A control server that accepts TLS 1.0-1.3 and every suite, with the same kind of key."""
-    context = permissive_server_context()
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                with context.wrap_socket(conn, server_side=True):
-                    pass
-            except (ssl.SSLError, OSError):
-                conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    listener.close()
-    thread.join(timeout=5)
+    with permissive_server() as port:
+        yield port
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
