@@ -242,24 +242,16 @@ class VaultStore:
     def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
         """Every entry after ``after_seq`` in order, read page by page (a trail may
         hold millions); call inside ``reading()`` for one consistent view."""
-        sql = (
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE seq > ?"  # noqa: S608 - fixed column list
-            " ORDER BY seq LIMIT ?"
-        )
         while True:
-            # Plain tuples, in AuditEntry's field order: verifying a million
-            # entries spends its time hashing, not building dicts.
-            with _translated(self.path):
-                batch = self._db.conn.execute(sql, [after_seq, page]).fetchall()
-            for seq, at, actor, channel, action, target, outcome, rid, details, *chain in batch:
-                prev_hash, digest, mac = chain
-                yield AuditEntry(
-                    seq, at, actor, channel, action, target, outcome, rid, details,
-                    prev_hash=prev_hash or b"", hash=digest or b"", mac=mac,
-                )  # fmt: skip
+            batch = self._audit_rows(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE seq > ?"  # noqa: S608 - fixed column list
+                " ORDER BY seq LIMIT ?",
+                [after_seq, page],
+            )
+            yield from batch
             if len(batch) < page:
                 return
-            after_seq = int(batch[-1][0])
+            after_seq = batch[-1].seq
 
     def audit_events(self) -> list[AuditEntry]:
         return list(self.audit_entries())
@@ -267,12 +259,26 @@ class VaultStore:
     def find_audit(self, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
         """Entries matching a WHERE clause the audit log composes from fixed
         fragments (never from input); newest first."""
-        rows = self.rows(
+        return self._audit_rows(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - fixed fragments, bound values
             " ORDER BY seq DESC LIMIT ?",
             [*params, limit],
         )
-        return [_audit_entry(row) for row in rows]
+
+    def _audit_rows(self, sql: str, params: list[Any]) -> list[AuditEntry]:
+        # Plain tuples in AuditEntry's field order: verifying a million entries
+        # should spend its time hashing, not building dicts.
+        with _translated(self.path):
+            rows = self._db.conn.execute(sql, params).fetchall()
+        entries = []
+        for seq, at, actor, channel, action, target, outcome, rid, details, *chain in rows:
+            prev_hash, digest, mac = chain
+            entry = AuditEntry(
+                seq, at, actor, channel, action, target, outcome, rid, details,
+                prev_hash=prev_hash or b"", hash=digest or b"", mac=mac,
+            )  # fmt: skip
+            entries.append(entry)
+        return entries
 
     def add_audit_checkpoint(self, checkpoint: Checkpoint, cert_pem: str) -> None:
         self._insert("audit_checkpoints", asdict(checkpoint))
@@ -377,16 +383,6 @@ def _translated(path: Path) -> Iterator[None]:
             f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
             " database"
         ) from e
-
-
-def _audit_entry(row: dict[str, Any]) -> AuditEntry:
-    mac = row["mac"]
-    return AuditEntry(
-        **{key: row[key] for key in _AUDIT_FIELDS[:9]},
-        prev_hash=bytes(row["prev_hash"] or b""),
-        hash=bytes(row["hash"] or b""),
-        mac=bytes(mac) if mac is not None else None,
-    )
 
 
 def _credential_row(record: CredentialRecord) -> list[Any]:
