@@ -82,10 +82,11 @@ def restore_vault(
         finally:
             store.close()
         data_dir.finish_creation()
-        gateway = Gateway.open(path, context, pin)
     except BaseException:
         data_dir.remove_new_files()
         raise
+    # Complete from here: a failure to open it is reported, never cleaned away.
+    gateway = Gateway.open(path, context, pin)
     return gateway, CredentialService(gateway).verify()
 
 
