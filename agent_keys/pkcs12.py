@@ -3,7 +3,7 @@
 This module hands a private key out of the vault (pyca's ``hazmat`` rule in
 style.md: the danger is in the name).  Its one exporting function,
 ``export_private_key_pkcs12``, must only be called by a service that writes
-an audit entry for the call (``vault.certificates``).
+an audit entry for the call (``vault.keys.certificates``).
 
 Import checks everything a gateway key pair must be before it is adopted: the
 key matches the certificate, the certificate is valid now and is no CA, the key
@@ -40,7 +40,7 @@ MAX_IMPORT_BYTES = 65536
 # OWASP's 2023 PBKDF2-HMAC-SHA256 floor; the PKCS#12 MAC uses SHA-256 too.
 PKCS12_KDF_ROUNDS = 600_000
 _MIN_RSA_BITS = 3072  # the JWE profile's RSA-OAEP-256 gateway key (KeyType "rsa-3072")
-_MAX_RSA_BITS = 4096  # vault.encrypted_credential bounds the RSA encrypted key at 512 bytes
+_MAX_RSA_BITS = 4096  # vault.format.encrypted_credential bounds the RSA encrypted key at 512 bytes
 _KEY_RULE = "the gateway key must be EC P-256 or RSA of 3072 to 4096 bits"
 _BAD_PKCS12 = (
     "the file is not a PKCS#12 file or the password is wrong (check --password-file);"

@@ -161,7 +161,11 @@ def _gateway_identity(key_type: str) -> tuple[Any, Any, Any]:
 def _gwvault_case(certificate: Any, keys: Any, secret: bytes, alg: str) -> _Case:
     from agent_keys.randomness import system_random
     from agent_keys.secret import Secret
-    from vault.encrypted_credential import CredentialPayload, open_credential, seal_credential
+    from vault.format.encrypted_credential import (
+        CredentialPayload,
+        open_credential,
+        seal_credential,
+    )
 
     payload = CredentialPayload("basic", "alice", Secret(secret))
     issued_at = int(time.time())
@@ -177,9 +181,9 @@ def _gwvault_case(certificate: Any, keys: Any, secret: bytes, alg: str) -> _Case
         "gwvault",
         seal,
         open_,
-        f"vault.encrypted_credential.seal_credential: compact JWE {alg}/A256GCM, protected"
+        f"vault.format.encrypted_credential.seal_credential: compact JWE {alg}/A256GCM, protected"
         " header alg enc kid gw ds iat (+epk), payload JSON {type,username,secret}",
-        f"vault.encrypted_credential.open_credential: strict parse, header checks ({alg}),"
+        f"vault.format.encrypted_credential.open_credential: strict parse, header checks ({alg}),"
         " A256GCM decrypt, payload JSON parse into CredentialPayload",
     )
 
@@ -393,8 +397,8 @@ def _stored_open(secret: bytes, rounds: int, burst: float) -> list[Measurement]:
     from vault.connectors import DataSource
     from vault.context import RequestContext
     from vault.credentials import CredentialService
-    from vault.encrypted_credential import CredentialPayload
-    from vault.envelope import open_at_rest
+    from vault.format.encrypted_credential import CredentialPayload
+    from vault.format.envelope import open_at_rest
     from vault.gateway import Gateway
 
     with tempfile.TemporaryDirectory(prefix="gwvault-bench-") as tmp:
@@ -456,12 +460,12 @@ def _stored_open(secret: bytes, rounds: int, burst: float) -> list[Measurement]:
         " (file keystore unwraps the GMK), read the row, unwrap the DEK, AES-256-GCM decrypt,"
         " and write + commit one MACed audit entry (a signed checkpoint every 100 entries)",
         "gwvault-open-only": "use_credential minus the audit entry: Gateway.open per call +"
-        " CredentialService.get + vault.envelope.open_at_rest (GMK unwrapped through the file"
-        " keystore per call)",
+        " CredentialService.get + vault.format.envelope.open_at_rest (GMK unwrapped through the"
+        " file keystore per call)",
         "gwvault-open-warm": "Gateway opened once (GMK cached, as `gwvault serve` does):"
         " CredentialService.get (SQLite read) + open_at_rest per call, no audit entry",
-        "gwvault-envelope-only": "vault.envelope.open_at_rest on a prepared record: DEK unwrap"
-        " (AES-256-GCM under the GMK) + AES-256-GCM decrypt, associated data = binding JSON",
+        "gwvault-envelope-only": "vault.format.envelope.open_at_rest on a prepared record: DEK"
+        " unwrap (AES-256-GCM under the GMK) + AES-256-GCM decrypt, associated data = binding JSON",
         "tink-envelope-aead": tink_note,
     }
     return _noted(measured, notes)

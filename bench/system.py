@@ -190,7 +190,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def https(mode: Mode) -> list[Measurement]:
-    from tests.lifecycle.rotation_helpers import insert_credentials
+    from tests.vault.keys.rotation_helpers import insert_credentials
     from web.server import WORKER_THREADS
 
     with fresh_vault() as vault:
@@ -292,7 +292,7 @@ def _load_measurement(
 
 
 def rotate(mode: Mode) -> list[Measurement]:
-    from tests.lifecycle.rotation_helpers import insert_credentials
+    from tests.vault.keys.rotation_helpers import insert_credentials
 
     count = mode.rotate_count
     with fresh_vault() as vault:
@@ -344,7 +344,7 @@ def append_audit_entries(data_dir: Path, count: int, batch: int = 50_000) -> Non
 
 
 def audit_verify(mode: Mode) -> list[Measurement]:
-    from vault.audit_log import AuditLog
+    from vault.audit.log import AuditLog
     from vault.context import RequestContext
     from vault.gateway import Gateway
 

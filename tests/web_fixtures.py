@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from tests.service_fixtures import free_tcp_port
-from vault.accounts import Accounts
+from vault.access.accounts import Accounts
 from vault.gateway import Gateway
-from vault.tls import TlsService
+from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
 from web.server import make_server

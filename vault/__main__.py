@@ -2,6 +2,6 @@
 
 import sys
 
-from vault.cli import main
+from vault.cli.main import main
 
 sys.exit(main())

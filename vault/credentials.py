@@ -2,7 +2,7 @@
 
 Each operation runs in the request's context and records itself in the audit
 trail in the same transaction as its change.  Secrets go in as ``Secret`` or
-as an EncryptedCredential, are stored sealed (``vault.envelope``), and come out
+as an EncryptedCredential, are stored sealed (``vault.format.envelope``), and come out
 only to a connection test or to the gateway agent (``use``), never to a
 creator or a listing.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from agent_keys.errors import IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
-from vault.audit import Outcome
+from vault.audit.trail import Outcome
 from vault.connectors import (
     AuthType,
     ConnectionCredential,
@@ -25,11 +25,11 @@ from vault.connectors import (
     parse_data_source_type,
 )
 from vault.connectors.dispatch import test_connection, validate_data_source
-from vault.encrypted_credential import CredentialPayload, open_credential
-from vault.envelope import CredentialBinding, open_at_rest, seal_at_rest
+from vault.format.encrypted_credential import CredentialPayload, open_credential
+from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
-from vault.records import CredentialRecord
+from vault.store.records import CredentialRecord
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,13 @@ from agent_keys.recovery_key import (
     unwrap_with_recovery_key,
 )
 from agent_keys.secret import Secret
-from vault.audit import AuditTrail
+from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
-from vault.keystore_binding import KeystoreSpec, create_keystore, no_pin, open_keystore
+from vault.keys.keystore_binding import KeystoreSpec, create_keystore, no_pin, open_keystore
 from vault.names import check_gateway_name
-from vault.records import GatewayKeyRecord, MasterKeyRecord
-from vault.store import VaultStore
+from vault.store.records import GatewayKeyRecord, MasterKeyRecord
+from vault.store.vault_store import VaultStore
 
 FIRST_VERSION = 1
 FILE_KEYSTORE = KeystoreSpec("file")
@@ -141,8 +141,8 @@ class Gateway:
                     )
                 )
                 store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
-                # Imported here: vault.tls builds on this module's Gateway.
-                from vault.tls import generate_for, store_tls_identity
+                # Imported here: vault.keys.tls builds on this module's Gateway.
+                from vault.keys.tls import generate_for, store_tls_identity
 
                 store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
                 gateway.audit.record(
@@ -361,7 +361,7 @@ class Gateway:
             "cert_thumbprint": certificate.thumbprint,
             "cert_not_after": certificate.not_after.isoformat(),
             "credentials": self.store.count_credentials(),
-            # Mid-rotation both GMK versions hold data keys (vault.key_rotation).
+            # Mid-rotation both GMK versions hold data keys (vault.keys.rotation).
             "credentials_by_key_version": {
                 str(row["gmk_version"]): row["n"]
                 for row in self.store.rows(

@@ -16,9 +16,9 @@ from flask import current_app, g, request
 
 from agent_keys.errors import AccessDeniedError
 from agent_keys.master_key import MasterKey
-from vault.access_grants import AccessGrants, EntryLink
-from vault.accounts import Accounts, WebSession
-from vault.authz import Action, Principal, authorize
+from vault.access.accounts import Accounts, WebSession
+from vault.access.grants import AccessGrants, EntryLink
+from vault.access.policy import Action, Principal, authorize
 from vault.context import Channel, RequestContext, new_request_id
 from vault.gateway import Gateway
 from web.errors import Unauthenticated

@@ -18,12 +18,12 @@ from werkzeug.datastructures import MultiDict
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
-from vault.access_grants import AccessGrants
-from vault.audit_chain import AuditEntry
-from vault.audit_log import AuditLog, AuditQuery, entry_view
+from vault.access.grants import AccessGrants
+from vault.audit.log import AuditLog, AuditQuery, entry_view
 from vault.connectors import parse_auth_type
 from vault.credentials import CredentialService
-from vault.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
+from vault.format.audit_chain import AuditEntry
+from vault.format.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require
 from web.json_body import json_object, sealed_credential_body

@@ -15,14 +15,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError
 from agent_keys.secret import Secret
-from vault.accounts import Accounts
-from vault.audit_log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
-from vault.authz import Principal, authorize
-from vault.certificates import CertificateService
+from vault.access.accounts import Accounts
+from vault.access.policy import Principal, authorize
+from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
 from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.credentials import CredentialService
+from vault.keys.certificates import CertificateService
+from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
-from vault.tls import TlsService
 from web.access import SESSION_COOKIE, entry_caller, gateway, require
 from web.api import audit_query, next_before
 from web.errors import Unauthenticated
@@ -32,7 +32,7 @@ pages = Blueprint("pages", __name__)
 
 @pages.app_context_processor
 def navigation() -> dict[str, bool]:
-    # Asked of the policy, not of role names, so the link follows vault.authz.
+    # Asked of the policy, not of role names, so the link follows vault.access.policy.
     principal: Principal | None = g.get("principal")
     return {"may_read_audit": principal is not None and _may(principal)}
 

@@ -8,13 +8,13 @@ import sys
 from types import FrameType
 
 from agent_keys.errors import ConflictError
-from vault.certificates import CertificateService
-from vault.cli import EXIT_OK, data_dir
-from vault.cli_input import pin_source
+from vault.access.endpoint_settings import EndpointSettings, load_endpoint
+from vault.cli.input import pin_source
+from vault.cli.main import EXIT_OK, data_dir
 from vault.context import RequestContext
-from vault.endpoint_settings import EndpointSettings, load_endpoint
 from vault.gateway import Gateway
-from vault.tls import TlsService
+from vault.keys.certificates import CertificateService
+from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
 from web.server import make_server

@@ -55,7 +55,7 @@ def build_bundle(versions: int, database: bytes, seed: bytes = b"bundle") -> byt
     from agent_keys.master_key import MasterKey, master_key_context
     from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
     from agent_keys.secret import Secret
-    from vault.recovery_bundle import FORMAT_VERSION, seal_bundle, wrap_entry
+    from vault.format.recovery_bundle import FORMAT_VERSION, seal_bundle, wrap_entry
 
     random = counter_random(seed + b"-%d" % versions)
     params = RecoveryKdfParams(random(16))
@@ -86,7 +86,7 @@ def write_seeds(directory: Path) -> dict[str, Path]:
     from agent_keys.gateway_identity import generate_gateway_identity
     from agent_keys.randomness import system_random
     from agent_keys.secret import Secret
-    from vault.encrypted_credential import CredentialPayload, seal_credential
+    from vault.format.encrypted_credential import CredentialPayload, seal_credential
 
     identity = directory / "identity"
     identity.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def credential_target(identity: Path) -> Callable[[bytes], None]:
 
     from agent_keys.errors import IntegrityError
     from agent_keys.gateway_identity import GatewayCertificate, GatewayPrivateKey
-    from vault.encrypted_credential import open_credential
+    from vault.format.encrypted_credential import open_credential
 
     keys: dict[str, GatewayPrivateKey] = {}
     for key_type in ("ec-p256", "rsa-3072"):
@@ -137,7 +137,7 @@ def bundle_target() -> Callable[[bytes], None]:
     import agent_keys.recovery_key
     from agent_keys.errors import InvalidInputError
     from agent_keys.secret import Secret
-    from vault.recovery_bundle import open_bundle, read_header
+    from vault.format.recovery_bundle import open_bundle, read_header
 
     agent_keys.recovery_key.derive_recovery_kek = fast_kek  # see the module docstring
     recovery_key = Secret.from_text(BUNDLE_KEY_TEXT)

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.security.scale import scaled
 from tests.web.api_helpers import API, bearer, new_entry_link, new_token, sealed_body
 from tests.web_fixtures import LiveServer
-from vault.tls import TlsService
+from vault.keys.tls import TlsService
 from web.api import OPENAPI_PATH
 
 EXAMPLES = scaled(15, 200)  # per operation and generation mode

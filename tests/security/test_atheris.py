@@ -91,7 +91,7 @@ def test_a_target_reports_an_undocumented_exception_as_a_crash(seeded: Path) -> 
 _STRICT_BUNDLE = """
 import sys, atheris
 with atheris.instrument_imports(include=["vault"]):
-    from vault.recovery_bundle import read_header
+    from vault.format.recovery_bundle import read_header
 atheris.Setup([sys.argv[0], *sys.argv[2:], sys.argv[1]], lambda data: read_header(data))
 atheris.Fuzz()
 """

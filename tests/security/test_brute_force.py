@@ -1,6 +1,6 @@
 """Guessing passwords and recovery keys: lockout that holds, and a full Argon2id per guess.
 
-tests/vault/test_accounts.py already checks 5 failures -> lock, the doubling
+tests/vault/access/test_accounts.py already checks 5 failures -> lock, the doubling
 backoff, and that the right password is refused while locked.  Added here: a
 refusal while locked neither checks the password nor extends the lock and is
 recorded as ``user.signin-refused``; the lock survives reopening the vault; the
@@ -22,10 +22,10 @@ from agent_keys.errors import AccessDeniedError, InvalidInputError
 from agent_keys.recovery_key import FLOOR_MEMLIMIT, FLOOR_OPSLIMIT, RecoveryKdfParams
 from agent_keys.secret import Secret
 from tests.security.scale import scaled
-from vault.accounts import FIRST_LOCK, FREE_FAILURES, LONGEST_LOCK, Accounts
+from vault.access.accounts import FIRST_LOCK, FREE_FAILURES, LONGEST_LOCK, Accounts
 from vault.context import RequestContext
 from vault.gateway import Gateway
-from vault.recovery import RecoveryService
+from vault.keys.recovery import RecoveryService
 
 START = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 PASSWORD = "a long enough sign-in phrase 4"

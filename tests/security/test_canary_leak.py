@@ -20,9 +20,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from tests.conftest import CANARY, RECOVERY_KEY, make_context
 from tests.service_fixtures import HttpAuthServer, ServiceLogin, free_tcp_port
+from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from vault.credentials import CredentialService
 from vault.gateway import Gateway
 

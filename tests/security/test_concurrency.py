@@ -24,7 +24,7 @@ from agent_keys.gateway_identity import GatewayCertificate
 from tests.security.scale import scaled
 from tests.web.api_helpers import API, UNREACHABLE_PG, certificate_of, new_token, seal_for
 from tests.web_fixtures import LiveServer
-from vault.audit_log import AuditLog
+from vault.audit.log import AuditLog
 from vault.credentials import CredentialService
 
 SEED = 20250108

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from tests.conftest import RECOVERY_KEY
-from tests.lifecycle.rotation_helpers import insert_credentials, key_state, verify_all
 from tests.security.scale import scaled
+from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
+from tests.vault.keys.rotation_helpers import insert_credentials, key_state, verify_all
 from vault.data_dir import DataDir
 
 SEED = int(os.environ.get("GWVAULT_CRASH_SEED", "20250107"))

@@ -3,10 +3,10 @@
 Already checked elsewhere (not repeated): keystore.key 0600 and vault.db without
 group/other bits after ``Gateway.initialize`` (tests/vault/test_gateway.py), a
 recovery bundle, an audit export and a PKCS#12 export 0600 each on its own
-(tests/lifecycle/test_recovery.py, tests/cli/test_audit_cli.py,
-tests/lifecycle/test_certificates.py), and refusal of a 0644 secret file, TLS
-key and keystore.key (tests/cli/test_cli_contract.py,
-tests/cli/test_web_access_cli.py, tests/agent_keys/test_file_keystore.py).
+(tests/vault/keys/test_recovery.py, tests/vault/cli/test_audit_cli.py,
+tests/vault/keys/test_certificates.py), and refusal of a 0644 secret file, TLS
+key and keystore.key (tests/vault/cli/test_cli_contract.py,
+tests/vault/cli/test_web_access_cli.py, tests/agent_keys/test_file_keystore.py).
 
 Added here: the data dir and *every* file in it (including SQLite's -wal/-shm)
 after each step of a whole CLI lifecycle, and refusal of group-only (0640) and
@@ -24,8 +24,8 @@ import pytest
 
 from agent_keys.randomness import system_random
 from agent_keys.tls_identity import generate_tls_identity
-from tests.cli.gwvault_process import GwvaultCli, private_file
 from tests.conftest import RECOVERY_KEY
+from tests.vault.cli.gwvault_process import GwvaultCli, private_file
 
 PASSWORD = "quiet Harbor 7 lantern orbit"
 Recorder = Callable[[str, object], None]

@@ -8,10 +8,10 @@ raises the documented ``VaultError`` subclass - never a ``ValueError``,
 exit code or a status code.
 
 Already fuzzed elsewhere, so not repeated here: single-character changes and
-random payloads of EncryptedCredentials (tests/vault/test_encrypted_credential.py),
+random payloads of EncryptedCredentials (tests/vault/format/test_encrypted_credential.py),
 random JSON values in API bodies (tests/web/test_api_hostile.py), audit export
-files (tests/vault/test_audit_chain.py), key wraps (tests/agent_keys/test_keywrap.py)
-and envelopes (tests/vault/test_envelope.py).
+files (tests/vault/audit/test_audit_chain.py), key wraps (tests/agent_keys/test_keywrap.py)
+and envelopes (tests/vault/format/test_envelope.py).
 
 ``max_examples`` is ``scaled(short, long)`` (tests/security/scale.py).
 """
@@ -47,8 +47,8 @@ from agent_keys.secret import Secret
 from agent_keys.tls_identity import generate_tls_identity, parse_tls_import
 from tests.security.fuzz_targets import build_bundle, fast_kek
 from tests.security.scale import scaled
-from vault.encrypted_credential import CredentialPayload, open_credential, seal_credential
-from vault.recovery_bundle import (
+from vault.format.encrypted_credential import CredentialPayload, open_credential, seal_credential
+from vault.format.recovery_bundle import (
     open_bundle,
     read_header,
 )

@@ -10,7 +10,7 @@ from tests.conftest import make_context
 from vault.agent import GatewayAgent
 from vault.connectors import DataSource
 from vault.credentials import CredentialService
-from vault.encrypted_credential import CredentialPayload
+from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 
 

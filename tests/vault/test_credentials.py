@@ -13,7 +13,7 @@ from agent_keys.secret import Secret
 from tests.conftest import make_context
 from vault.connectors import DataSource
 from vault.credentials import CredentialService
-from vault.encrypted_credential import CredentialPayload, seal_credential
+from vault.format.encrypted_credential import CredentialPayload, seal_credential
 from vault.gateway import Gateway
 
 PG = DataSource("postgresql", "127.0.0.1:5432", "sales")

@@ -25,8 +25,8 @@ from tests.conftest import make_context
 from vault.credentials import VerifyReport
 from vault.data_dir import CREATING_MARKER, DataDir
 from vault.gateway import FILE_KEYSTORE, Gateway
-from vault.keystore_binding import no_pin
-from vault.relocation import export_bundle, restore_vault
+from vault.keys.keystore_binding import no_pin
+from vault.keys.relocation import export_bundle, restore_vault
 
 
 def test_status_reports_the_contract_keys(any_data_dir: Path, key_type: KeyType) -> None:

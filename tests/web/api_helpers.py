@@ -19,9 +19,9 @@ from agent_keys.gateway_identity import (
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
-from vault.access_grants import AccessGrants
+from vault.access.grants import AccessGrants
 from vault.context import Clock, RequestContext, utc_now
-from vault.encrypted_credential import CredentialPayload, seal_credential
+from vault.format.encrypted_credential import CredentialPayload, seal_credential
 from vault.gateway import Gateway
 
 API = "/api/v1"

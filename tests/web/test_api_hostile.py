@@ -35,7 +35,7 @@ from tests.web.api_helpers import (
     unchanged,
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
-from vault.access_grants import AccessGrants
+from vault.access.grants import AccessGrants
 from web.api import AUDIT_FILTERS
 
 SOURCE = "sales-db"  # stored by ada (a user, so owner "user:ada") before each test

@@ -29,7 +29,7 @@ from tests.web.api_helpers import (
     unchanged,
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
-from vault.accounts import Accounts
+from vault.access.accounts import Accounts
 from vault.data_dir import DB_FILE
 
 AUDIT = f"{API}/audit"
@@ -78,7 +78,7 @@ def _tamper(web_vault: WebVault, seq: int) -> None:
     db = sqlite3.connect(web_vault.data_dir / DB_FILE)
     try:
         with db:
-            db.execute("DROP TRIGGER audit_events_no_update")  # vault/schema.py
+            db.execute("DROP TRIGGER audit_events_no_update")  # vault/store/schema.py
             db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = ?", [seq])
     finally:
         db.close()

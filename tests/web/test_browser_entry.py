@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from tests.service_fixtures import ServiceLogin
 from tests.web_fixtures import PASSWORDS, LiveServer
-from vault.access_grants import AccessGrants
+from vault.access.grants import AccessGrants
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

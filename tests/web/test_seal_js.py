@@ -26,7 +26,7 @@ from agent_keys.gateway_identity import (
     generate_gateway_identity,
 )
 from agent_keys.randomness import system_random
-from vault.encrypted_credential import open_credential
+from vault.format.encrypted_credential import open_credential
 
 STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
 GATEWAY_ID = "3f6c2a9e-8d41-4b7a-9e25-c0d1f7a86b13"

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent_keys.errors import StorageError
+from tests.conftest import make_context
+from tests.vault.store.old_schemas import rewind_schema
+from vault.format.audit_chain import AuditEntry
+from vault.gateway import Gateway
+from vault.store.schema import SCHEMA_VERSION
+from vault.store.vault_store import VaultStore
+
+
+def test_the_audit_table_is_append_only(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit_events SET actor = 'someone-else'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("DELETE FROM audit_events")
+
+
+def test_an_audit_entry_outside_a_write_transaction_is_refused(data_dir: Path) -> None:
+    store = VaultStore.open(data_dir / "vault.db")
+    try:
+        with pytest.raises(StorageError, match="transaction"):
+            store.append_audit(
+                AuditEntry(1, "t", "a", "cli", "x", None, "ok", "r", "{}", b"", b"", None)
+            )
+    finally:
+        store.close()
+
+
+def test_a_database_of_another_schema_version_is_refused(data_dir: Path) -> None:
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("UPDATE settings SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StorageError, match="schema"):
+        Gateway.open(data_dir, make_context())
+
+
+def test_a_failed_write_rolls_back_everything_in_it(gateway: Gateway) -> None:
+    before = len(gateway.store.audit_events())
+    with pytest.raises(RuntimeError), gateway.store.write():
+        gateway.audit.record("test.step", None)
+        raise RuntimeError("the change failed half-way")
+    assert len(gateway.store.audit_events()) == before
+
+
+def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir: Path) -> None:
+    from agent_keys.secret import Secret
+    from vault.connectors import DataSource
+    from vault.credentials import CredentialService
+    from vault.format.encrypted_credential import CredentialPayload
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
+        CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
+    rewind_schema(data_dir / "vault.db", 1)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
+        assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text(
+            "pw-before-upgrade"
+        )
+        assert gateway.store.rows("SELECT count(*) AS n FROM users", [])[0]["n"] == 0

@@ -1,0 +1,208 @@
+"""Local web accounts: users with Argon2id password hashes, sign-in with lockout, sessions.
+
+Sign-in answers "wrong user name or password" for an unknown user and a wrong
+password alike, and spends the same Argon2id work on both, so the page does not
+tell who has an account.  After ``FREE_FAILURES`` wrong passwords in a row the
+account is locked for a time that doubles with each further failure (capped),
+and every failure and lock is recorded in the audit trail.
+
+Sessions live server-side: the browser holds a random id, the database its
+SHA-256, the user and a CSRF token; signing out or removing the user ends them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.exceptions
+from nacl.pwhash import argon2id
+
+from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from agent_keys.recovery_key import check_passphrase_policy
+from agent_keys.secret import Secret
+from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
+from vault.access.policy import Principal, parse_role
+from vault.gateway import Gateway
+
+FREE_FAILURES = 5
+FIRST_LOCK = datetime.timedelta(seconds=30)
+LONGEST_LOCK = datetime.timedelta(minutes=15)
+SESSION_LIFETIME = datetime.timedelta(hours=8)
+# Interactive Argon2id cost (libsodium's INTERACTIVE: 2 passes, 64 MiB): a
+# sign-in must stay fast; the recovery key, used rarely, pays the higher floor.
+_OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
+_MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
+_USER_NAME_CHARS = 64
+_WRONG_LOGIN = "wrong user name or password"
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser: who, until when, and the token its forms must echo."""
+
+    principal: Principal
+    csrf_token: str
+    expires_at: datetime.datetime
+
+
+class Accounts:
+    """Users, sign-in and web sessions of one opened gateway vault."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._store = gateway.store
+        self._audit = gateway.audit
+
+    # -- users ---------------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: Secret) -> None:
+        _check_user_name(name)
+        checked_role = parse_role(role)
+        check_passphrase_policy(password, "password")
+        password_hash = _hash_password(password)
+        with self._store.write():
+            if self._user_row(name) is not None:
+                raise ConflictError(f"a user named {name!r} already exists")
+            self._store.execute(
+                "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                [name, checked_role, password_hash, self._gateway.context.now_iso()],
+            )
+            self._audit.record("user.added", name, role=checked_role)
+
+    def set_password(self, name: str, password: Secret) -> None:
+        check_passphrase_policy(password, "password")
+        password_hash = _hash_password(password)
+        with self._store.write():
+            self._required_user(name)
+            self._store.execute(
+                "UPDATE users SET password_hash = ?, failed_signins = 0, locked_until = NULL"
+                " WHERE name = ?",
+                [password_hash, name],
+            )
+            # A new password ends every session signed in with the old one.
+            self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
+            self._audit.record("user.password-changed", name)
+
+    def remove_user(self, name: str) -> None:
+        with self._store.write():
+            self._required_user(name)
+            self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
+            self._store.execute("DELETE FROM users WHERE name = ?", [name])
+            self._audit.record("user.removed", name)
+
+    def users(self) -> list[dict[str, Any]]:
+        """Name, role, created and lock state; never the hash."""
+        columns = "name, role, created_at, failed_signins, locked_until"
+        return self._store.rows(f"SELECT {columns} FROM users ORDER BY name", [])  # noqa: S608
+
+    def count_users(self) -> int:
+        return int(self._store.rows("SELECT count(*) AS n FROM users", [])[0]["n"])
+
+    # -- sign-in ---------------------------------------------------------------
+
+    def sign_in(self, name: str, password: Secret) -> Principal:
+        """The user's principal; ``AccessDeniedError`` for a wrong login or a locked account."""
+        now = self._gateway.context.clock()
+        row = self._user_row(name) if 0 < len(name) <= _USER_NAME_CHARS else None
+        if row is not None and row["locked_until"] and _parse(row["locked_until"]) > now:
+            self._audit.record("user.signin-refused", name, "refused", reason="locked")
+            wait = int((_parse(row["locked_until"]) - now).total_seconds()) + 1
+            raise AccessDeniedError(f"too many failed sign-ins; try again in {wait} s")
+        # An unknown user is checked against a dummy hash: the same work either way.
+        password_ok = _verify_password(row["password_hash"] if row else None, password)
+        if row is None or not password_ok:
+            if row is not None:
+                self._count_failure(name, int(row["failed_signins"]) + 1, now)
+            else:
+                self._audit.record("user.signin-failed", name[:_USER_NAME_CHARS], "failed")
+            raise AccessDeniedError(_WRONG_LOGIN)
+        with self._store.write():
+            self._store.execute(
+                "UPDATE users SET failed_signins = 0, locked_until = NULL WHERE name = ?", [name]
+            )
+            self._audit.record("user.signed-in", name)
+        return Principal("user", name, parse_role(row["role"]))
+
+    def _count_failure(self, name: str, failures: int, now: datetime.datetime) -> None:
+        locked_until = None
+        if failures >= FREE_FAILURES:
+            lock = min(FIRST_LOCK * 2 ** (failures - FREE_FAILURES), LONGEST_LOCK)
+            locked_until = (now + lock).isoformat()
+        with self._store.write():
+            self._store.execute(
+                "UPDATE users SET failed_signins = ?, locked_until = ? WHERE name = ?",
+                [failures, locked_until, name],
+            )
+            self._audit.record("user.signin-failed", name, "failed", failures=failures)
+            if locked_until:
+                self._audit.record("user.locked", name, "refused", until=locked_until)
+
+    # -- sessions ------------------------------------------------------------------
+
+    def open_session(self, principal: Principal) -> tuple[str, WebSession]:
+        """A new session for a signed-in user: the cookie value (shown once) and the session."""
+        random, now = self._gateway.context.random, self._gateway.context.clock()
+        session_id, id_hash = new_bearer_secret(random)
+        csrf_token, _ = new_bearer_secret(random)
+        expires = now + SESSION_LIFETIME
+        self._store.execute(
+            "INSERT INTO web_sessions (id_hash, user_name, csrf_token, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [id_hash, principal.name, csrf_token, now.isoformat(), expires.isoformat()],
+        )
+        return session_id, WebSession(principal, csrf_token, expires)
+
+    def session(self, session_id: str) -> WebSession | None:
+        """The live session for a cookie value, or None (unknown, expired, user gone)."""
+        rows = self._store.rows(
+            "SELECT s.csrf_token, s.expires_at, u.name, u.role FROM web_sessions s"
+            " JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?",
+            [bearer_hash(session_id)],
+        )
+        if not rows or _parse(rows[0]["expires_at"]) <= self._gateway.context.clock():
+            return None
+        row = rows[0]
+        principal = Principal("user", row["name"], parse_role(row["role"]))
+        return WebSession(principal, row["csrf_token"], _parse(row["expires_at"]))
+
+    def close_session(self, session_id: str) -> None:
+        self._store.execute("DELETE FROM web_sessions WHERE id_hash = ?", [bearer_hash(session_id)])
+
+    def _user_row(self, name: str) -> dict[str, Any] | None:
+        rows = self._store.rows("SELECT * FROM users WHERE name = ?", [name])
+        return rows[0] if rows else None
+
+    def _required_user(self, name: str) -> dict[str, Any]:
+        row = self._user_row(name)
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}; see: gwvault users list")
+        return row
+
+
+def _check_user_name(name: str) -> None:
+    if not (0 < len(name) <= _USER_NAME_CHARS) or not name.isprintable() or name != name.strip():
+        raise InvalidInputError("a user name is 1-64 printable characters without outer spaces")
+
+
+def _hash_password(password: Secret) -> str:
+    return argon2id.str(password.reveal(), opslimit=_OPSLIMIT, memlimit=_MEMLIMIT).decode("ascii")
+
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    return argon2id.str(b"gwvault-no-such-user", opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
+
+
+def _verify_password(stored: str | None, password: Secret) -> bool:
+    encoded = stored.encode("ascii") if stored else _dummy_hash()
+    try:
+        return bool(argon2id.verify(encoded, password.reveal())) and stored is not None
+    except (nacl.exceptions.InvalidkeyError, nacl.exceptions.RuntimeError, ValueError):
+        return False
+
+
+def _parse(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value)

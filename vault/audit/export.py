@@ -1,0 +1,256 @@
+"""The audit export: a JSON Lines file an auditor checks with the gateway
+certificate alone (``gwvault audit verify-export FILE --cert GATEWAY.pem``).
+
+Line 1 is a header (gateway id and name, when, by whom, and every certificate
+that signed a checkpoint); then one line per entry and per checkpoint in
+sequence order, a checkpoint right after the entry it covers; the last line is
+the checkpoint the export itself signed.  Entries carry their fields, ``prev``
+and ``hash`` (hex) but not their MACs, which only the vault's audit key checks.
+The header is not signed: what the verdict rests on is the chain and the
+closing checkpoint, checked with the certificate the auditor brings.
+
+Reading is strict, since the file comes from outside: every line is bounded,
+has exactly the keys of its type with the right JSON types, or the file is
+refused with ``InvalidInputError`` naming the line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from agent_keys.errors import InvalidInputError
+from agent_keys.gateway_identity import MAX_SIGNATURE_BYTES, GatewayCertificate, b64url
+from vault.audit.verify import TrailReport, TrailVerifier
+from vault.format.audit_chain import DIGEST_BYTES, AuditEntry, Checkpoint, canonical_json
+
+EXPORT_FORMAT = "gwvault-audit-export"
+EXPORT_VERSION = 1
+MAX_LINE_BYTES = 65_536
+_MAX_SEQ = 2**63 - 1
+_MAX_CERTIFICATES = 64
+_HEX_DIGEST = re.compile(rf"[0-9a-f]{{{2 * DIGEST_BYTES}}}")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ENTRY_TEXT = ("at", "actor", "channel", "action", "outcome", "request_id", "details")
+_ENTRY_KEYS = frozenset({"type", "seq", "target", "prev", "hash", *_ENTRY_TEXT})
+_CHECKPOINT_KEYS = frozenset({"type", "seq", "head", "at", "reason", "thumbprint", "signature"})
+_HEADER_KEYS = frozenset(
+    {"type", "version", "gateway_id", "gateway_name", "exported_at", "exported_by", "certificates"}
+)
+
+
+@dataclass(frozen=True)
+class ExportHeader:
+    gateway_id: str
+    gateway_name: str
+    exported_at: str
+    exported_by: str
+    certificates: tuple[str, ...]  # PEM
+
+
+# -- writing ------------------------------------------------------------------
+
+
+def export_lines(
+    header: ExportHeader, entries: Iterable[AuditEntry], checkpoints: list[Checkpoint]
+) -> Iterator[bytes]:
+    """The export, line by line (a trail may hold millions of entries)."""
+    yield _line(
+        {
+            "type": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "gateway_id": header.gateway_id,
+            "gateway_name": header.gateway_name,
+            "exported_at": header.exported_at,
+            "exported_by": header.exported_by,
+            "certificates": list(header.certificates),
+        }
+    )
+    pending = iter(sorted(checkpoints, key=lambda c: c.seq))
+    checkpoint = next(pending, None)
+    for entry in entries:
+        while checkpoint is not None and checkpoint.seq < entry.seq:
+            yield _checkpoint_line(checkpoint)  # the prune anchor before the first entry
+            checkpoint = next(pending, None)
+        yield _line(
+            {
+                "type": "entry",
+                **{key: getattr(entry, key) for key in ("seq", "target", *_ENTRY_TEXT)},
+                "prev": entry.prev_hash.hex(),
+                "hash": entry.hash.hex(),
+            }
+        )
+        while checkpoint is not None and checkpoint.seq == entry.seq:
+            yield _checkpoint_line(checkpoint)
+            checkpoint = next(pending, None)
+
+
+def _checkpoint_line(checkpoint: Checkpoint) -> bytes:
+    return _line(
+        {
+            "type": "checkpoint",
+            "seq": checkpoint.seq,
+            "head": checkpoint.head.hex(),
+            "at": checkpoint.at,
+            "reason": checkpoint.reason,
+            "thumbprint": checkpoint.thumbprint,
+            "signature": b64url(checkpoint.signature),
+        }
+    )
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return canonical_json(value).encode("ascii") + b"\n"
+
+
+# -- reading and verifying ----------------------------------------------------
+
+
+def verify_export(path: Path, certificate: GatewayCertificate) -> tuple[ExportHeader, TrailReport]:
+    """Verify the export at ``path`` with the gateway certificate the auditor holds.
+
+    Two streaming passes (checkpoints first, then the chain), so the file can
+    be larger than memory.  A malformed file raises ``InvalidInputError``; a
+    well-formed file that was tampered with gives a failed ``TrailReport``.
+    """
+    header, checkpoints = _read_header_and_checkpoints(path)
+    if certificate.gateway_id != header.gateway_id:
+        raise InvalidInputError(
+            f"the certificate is gateway {certificate.gateway_id}'s; the export is from gateway"
+            f" {header.gateway_id}"
+        )
+    signers = {certificate.thumbprint: certificate}
+    for pem in header.certificates:
+        cert = GatewayCertificate.from_pem(pem.encode("utf-8"))
+        signers.setdefault(cert.thumbprint, cert)
+    verifier = TrailVerifier(header.gateway_id, checkpoints, signers)
+    with _open(path) as f:
+        entries = (item for item in _items(f) if isinstance(item, AuditEntry))
+        return header, verifier.verify(entries, closing_signer=certificate.thumbprint)
+
+
+def _read_header_and_checkpoints(path: Path) -> tuple[ExportHeader, list[Checkpoint]]:
+    with _open(path) as f:
+        items = _items(f)
+        header = next(items)
+        assert isinstance(header, ExportHeader)  # noqa: S101 - _items yields it first
+        return header, [item for item in items if isinstance(item, Checkpoint)]
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as e:
+        raise InvalidInputError(f"cannot read the audit export {path}: {e.strerror}") from e
+
+
+def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint]:
+    number = 0
+    while True:
+        raw = f.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            if number == 0:
+                raise InvalidInputError("the audit export is empty")
+            return
+        number += 1
+        try:
+            if len(raw) > MAX_LINE_BYTES or not raw.endswith(b"\n"):
+                raise ValueError("it is too long or not terminated by a newline")
+            value = json.loads(raw, parse_constant=_no_constant)
+            if not isinstance(value, dict):
+                raise ValueError("it is not a JSON object")
+            if number == 1:
+                yield _header(value)
+            elif value.get("type") == "entry":
+                yield _entry(value)
+            elif value.get("type") == "checkpoint":
+                yield _checkpoint(value)
+            else:
+                raise ValueError("its type is neither entry nor checkpoint")
+        except (ValueError, RecursionError) as e:
+            raise InvalidInputError(f"the audit export's line {number} is not valid: {e}") from e
+
+
+def _header(value: dict[str, Any]) -> ExportHeader:
+    _keys(value, _HEADER_KEYS)
+    if value["type"] != EXPORT_FORMAT or value["version"] != EXPORT_VERSION:
+        raise ValueError(f"it is not a {EXPORT_FORMAT} version {EXPORT_VERSION} header")
+    certificates = value["certificates"]
+    if not isinstance(certificates, list) or len(certificates) > _MAX_CERTIFICATES:
+        raise ValueError("certificates must be a list of PEM certificates")
+    return ExportHeader(
+        gateway_id=_text(value, "gateway_id"),
+        gateway_name=_text(value, "gateway_name"),
+        exported_at=_text(value, "exported_at"),
+        exported_by=_text(value, "exported_by"),
+        certificates=tuple(_text({"certificate": pem}, "certificate") for pem in certificates),
+    )
+
+
+def _entry(value: dict[str, Any]) -> AuditEntry:
+    _keys(value, _ENTRY_KEYS)
+    target = value["target"]
+    return AuditEntry(
+        seq=_seq(value),
+        target=None if target is None else _text(value, "target"),
+        **{key: _text(value, key) for key in _ENTRY_TEXT},
+        prev_hash=_digest(value, "prev"),
+        hash=_digest(value, "hash"),
+        mac=None,
+    )
+
+
+def _checkpoint(value: dict[str, Any]) -> Checkpoint:
+    _keys(value, _CHECKPOINT_KEYS)
+    signature = _text(value, "signature")
+    if not _B64URL.fullmatch(signature) or len(signature) > 4 * MAX_SIGNATURE_BYTES // 3 + 4:
+        raise ValueError("signature must be base64url")
+    try:
+        raw_signature = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    except binascii.Error as e:
+        raise ValueError("signature must be base64url") from e
+    return Checkpoint(
+        seq=_seq(value),
+        head=_digest(value, "head"),
+        at=_text(value, "at"),
+        reason=_text(value, "reason"),
+        thumbprint=_text(value, "thumbprint"),
+        signature=raw_signature,
+    )
+
+
+def _keys(value: dict[str, Any], expected: frozenset[str]) -> None:
+    if set(value) != expected:
+        raise ValueError(f"its keys must be exactly {', '.join(sorted(expected))}")
+
+
+def _seq(value: dict[str, Any]) -> int:
+    seq = value["seq"]
+    if type(seq) is not int or not 1 <= seq <= _MAX_SEQ:
+        raise ValueError("seq must be a positive integer")
+    return seq
+
+
+def _text(value: dict[str, Any], key: str) -> str:
+    text = value[key]
+    if not isinstance(text, str):
+        raise ValueError(f"{key} must be a string")
+    text.encode("utf-8")  # a lone surrogate (UnicodeEncodeError) is no text
+    return text
+
+
+def _digest(value: dict[str, Any], key: str) -> bytes:
+    text = _text(value, key)
+    if not _HEX_DIGEST.fullmatch(text):
+        raise ValueError(f"{key} must be {DIGEST_BYTES} bytes in lowercase hex")
+    return bytes.fromhex(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

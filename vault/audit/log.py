@@ -1,0 +1,219 @@
+"""Reading, verifying, exporting and pruning the audit trail (the auditor's side).
+
+``AuditTrail`` (vault.audit.trail) appends; this service answers an auditor's
+questions over what was appended: which events match a filter, one
+credential's timeline, whether the trail verifies, an export an outsider can
+verify, and retention (``prune``), which leaves a signed checkpoint where the
+removed entries were so the rest still verifies.  Exporting and pruning are
+themselves recorded.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from agent_keys.errors import InvalidInputError
+from agent_keys.gateway_identity import GatewayCertificate
+from vault.audit.export import ExportHeader, export_lines
+from vault.audit.verify import TrailReport, TrailVerifier
+from vault.format.audit_chain import PRUNED_ACTION, AuditEntry, Checkpoint
+from vault.gateway import Gateway
+from vault.names import check_datasource_name
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_ACTION = re.compile(r"[a-z0-9-]{1,32}(\.[a-z0-9-]{1,32})?(\.\*)?")
+# Events about a credential (by its data-source name) rather than a user of the same name.
+_CREDENTIAL_ACTIONS = "(action LIKE 'credential.%' OR action LIKE 'credentials.%'" \
+    " OR action LIKE 'entry-link.%')"  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A checked filter over the trail: newest first, ``limit`` at most."""
+
+    credential: str | None = None
+    action: str | None = None  # exact, or a prefix such as "credential.*"
+    since: str | None = None  # ISO 8601 UTC, inclusive
+    before_seq: int | None = None  # paging: entries older than this one
+    limit: int = DEFAULT_LIMIT
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        credential: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        before_seq: str | int | None = None,
+        limit: str | int | None = None,
+    ) -> AuditQuery:
+        """Check a filter from the CLI or a query string; ``InvalidInputError`` if bad."""
+        if credential is not None:
+            check_datasource_name(credential)
+        if action is not None and not _ACTION.fullmatch(action):
+            raise InvalidInputError(
+                "an action is a name such as credential.created, or a prefix such as credential.*"
+            )
+        return cls(
+            credential=credential,
+            action=action,
+            since=parse_utc_time(since, "since").isoformat(timespec="seconds") if since else None,
+            before_seq=_bounded_int(before_seq, "before", 1, 2**63 - 1),
+            limit=_bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+        )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    through_seq: int  # the last entry removed (0: none)
+    removed: int
+    checkpoint: Checkpoint | None
+
+
+class AuditLog:
+    """The audit trail of one opened gateway, as auditors and admins see it."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._store = gateway.store
+
+    def find(self, query: AuditQuery) -> list[AuditEntry]:
+        clauses: list[str] = ["1 = 1"]
+        params: list[str | int] = []
+        if query.credential is not None:
+            clauses.append(f"target = ? AND {_CREDENTIAL_ACTIONS}")
+            params.append(query.credential)
+        if query.action is not None:
+            if query.action.endswith(".*"):
+                clauses.append("action LIKE ?")  # the pattern admits no % or _
+                params.append(query.action[:-1] + "%")
+            else:
+                clauses.append("action = ?")
+                params.append(query.action)
+        if query.since is not None:
+            clauses.append("at >= ?")
+            params.append(query.since)
+        if query.before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(query.before_seq)
+        return self._store.find_audit(" AND ".join(clauses), params, query.limit)
+
+    def verify(self) -> TrailReport:
+        """Check the whole trail: chain, MACs, checkpoints and the end of the trail."""
+        trail = self._gateway.audit
+        with self._store.reading():
+            mac_key = trail.existing_mac_key()  # None: no entry has a MAC yet
+            verifier = TrailVerifier(
+                self._gateway.gateway_id,
+                self._store.audit_checkpoints(),
+                self._signers(),
+                mac_key,
+                keyless_vault=mac_key is None,
+            )
+            return verifier.verify(self._store.audit_entries(), head=trail.head())
+
+    def export(self, write: Callable[[Iterable[bytes]], object]) -> Checkpoint:
+        """Record the export, sign a closing checkpoint and hand the lines to ``write``.
+
+        One transaction: if ``write`` fails, the export is not recorded either.
+        """
+        gateway, store = self._gateway, self._store
+        with store.write():
+            gateway.audit.record("audit.exported", gateway.gateway_id)
+            closing = gateway.audit.checkpoint("export")
+            header = ExportHeader(
+                gateway_id=gateway.gateway_id,
+                gateway_name=gateway.name,
+                exported_at=gateway.context.now_iso(),
+                exported_by=gateway.context.actor,
+                certificates=tuple(store.audit_signers().values()),
+            )
+            write(export_lines(header, store.audit_entries(), store.audit_checkpoints()))
+        return closing
+
+    def prune(self, before: datetime.datetime) -> PruneResult:
+        """Remove the oldest entries written before ``before``, leaving a signed
+        checkpoint where they were; recorded as ``audit.pruned``."""
+        gateway, store = self._gateway, self._store
+        now = gateway.context.clock()
+        if before > now:
+            raise InvalidInputError("--before is in the future; nothing was pruned")
+        cutoff = before.astimezone(datetime.UTC).isoformat(timespec="seconds")
+        with store.write():
+            # Only a prefix: the trail must stay one unbroken chain.
+            rows = store.rows("SELECT min(seq) AS kept FROM audit_events WHERE at >= ?", [cutoff])
+            tail = store.audit_tail()
+            through = (rows[0]["kept"] or (tail[0] + 1 if tail else 1)) - 1
+            first = store.rows("SELECT min(seq) AS first FROM audit_events", [])[0]["first"]
+            checkpoint, removed = None, 0
+            if first is not None and through >= first:
+                checkpoint = gateway.audit.checkpoint("prune", through)
+                removed = store.prune_audit(through)
+            gateway.audit.record(
+                PRUNED_ACTION, gateway.gateway_id, before=cutoff, through_seq=through,
+                removed=removed,
+            )  # fmt: skip
+        return PruneResult(through if removed else 0, removed, checkpoint)
+
+    def _signers(self) -> dict[str, GatewayCertificate]:
+        signers: dict[str, GatewayCertificate] = {}
+        for thumbprint, pem in self._store.audit_signers().items():
+            try:
+                signers[thumbprint] = GatewayCertificate.from_pem(pem.encode("ascii"))
+            except (InvalidInputError, UnicodeEncodeError):
+                continue  # an altered signer row: its checkpoints then fail to verify
+        return signers
+
+
+def parse_utc_time(text: str, what: str) -> datetime.datetime:
+    """An ISO 8601 date or time; without an offset it is taken as UTC."""
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except (ValueError, TypeError) as e:
+        raise InvalidInputError(
+            f"{what} must be an ISO 8601 date or time, such as 2026-11-01 or"
+            " 2026-11-01T09:30:00+01:00"
+        ) from e
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError as e:  # 9999-12-31T23:59-01:00 is past the last UTC datetime
+        raise InvalidInputError(f"{what} is outside the years 1 to 9999 in UTC") from e
+
+
+def _bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit() or len(value) > 19:
+            raise InvalidInputError(f"{what} must be a whole number from {low} to {high}")
+        value = int(value)
+    if isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInputError(f"{what} must be a whole number from {low} to {high}")
+    return value
+
+
+def entry_view(entry: AuditEntry) -> dict[str, object]:
+    """An entry as the CLI's --json and the API show it (no chain bytes)."""
+    try:
+        details: object = json.loads(entry.details)
+    except ValueError:
+        details = entry.details  # not JSON: shown as stored (the verifier will object)
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": entry.actor,
+        "channel": entry.channel,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "request_id": entry.request_id,
+        "details": details,
+        "keyed": entry.mac is not None,
+    }

@@ -1,0 +1,229 @@
+"""The one audit interface of the service layer: appending to the trail.
+
+Every lifecycle step is recorded through ``AuditTrail.record`` inside the same
+transaction as the change, so the change and its record commit together; if
+the record cannot be written, or cannot be MACed, the change fails (fail
+closed).  Entries carry identifiers, never contents.
+
+Each entry is chained to the one before and MACed with the audit key (a random
+key wrapped by the GMK, created with the vault); every ``CHECKPOINT_INTERVAL``
+entries the gateway key signs the chain head (``vault.format.audit_chain``).  The
+vault also keeps a MACed note of its last MACed entry, so cutting entries off
+the end of the table is detected even between checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal, Protocol
+
+from agent_keys.errors import IntegrityError, StorageError
+from agent_keys.gateway_identity import GatewayCertificate, GatewayPrivateKey
+from agent_keys.keywrap import KEY_BYTES
+from agent_keys.master_key import MasterKey
+from agent_keys.secret import Secret
+from vault.context import RequestContext
+from vault.format.audit_chain import (
+    CHECKPOINT_INTERVAL,
+    UNKEYED_ACTIONS,
+    AuditEntry,
+    AuditFields,
+    AuditHead,
+    Checkpoint,
+    MacKey,
+    canonical_json,
+    checkpoint_message,
+    entry_digest,
+    entry_mac,
+    genesis,
+    head_mac,
+)
+from vault.store.vault_store import AUDIT_KEY_PENDING, VaultStore
+
+Outcome = Literal["ok", "failed", "refused"]
+DetailValue = str | int | bool | None
+
+_HEAD_SETTING = "audit_head"
+
+
+class AuditKeyHolder(Protocol):
+    """What the trail needs from the opened gateway to MAC entries and sign checkpoints."""
+
+    @property
+    def gateway_id(self) -> str: ...
+
+    @property
+    def master_key(self) -> MasterKey: ...
+
+    def master_key_for(self, version: int) -> MasterKey: ...
+
+    def checkpoint_signer(self) -> tuple[GatewayPrivateKey, GatewayCertificate]: ...
+
+
+def audit_key_context(gateway_id: str, keyed_from: int) -> bytes:
+    """What the wrapped audit key is bound to, so ``keyed_from`` cannot be moved."""
+    return f"gwvault/audit-key/v1|{gateway_id}|{keyed_from}".encode()
+
+
+class AuditTrail:
+    """Appends lifecycle events for one request to the vault's audit trail."""
+
+    def __init__(self, store: VaultStore, context: RequestContext, keys: AuditKeyHolder) -> None:
+        self._store = store
+        self._context = context
+        self._keys = keys
+        self._unwrapped: tuple[bytes, Secret] | None = None  # (wrapped, key) of the last unwrap
+
+    def record(
+        self,
+        action: str,
+        target: str | None,
+        outcome: Outcome = "ok",
+        **details: DetailValue,
+    ) -> int:
+        """Append one MACed event; joins the caller's write transaction or opens one.
+
+        Raises ``StorageError`` (or the keystore's error) when it cannot be
+        written, which aborts the enclosing change.
+        """
+        with self._store.write():
+            mac_key = self.mac_key()
+            seq, digest = self._append(action, target, outcome, details, mac_key.key)
+            if seq - self._store.last_audit_checkpoint_seq() >= CHECKPOINT_INTERVAL:
+                self._sign(seq, digest, "interval")
+        return seq
+
+    def record_unkeyed(
+        self, action: str, target: str | None, outcome: Outcome, **details: DetailValue
+    ) -> int:
+        """Append a failure to unlock, without a MAC (the key may be what is missing)."""
+        if action not in UNKEYED_ACTIONS:
+            raise ValueError(f"{action} must be recorded with a MAC")
+        with self._store.write():
+            return self._append(action, target, outcome, details, None)[0]
+
+    def checkpoint(self, reason: Literal["export", "prune"], seq: int | None = None) -> Checkpoint:
+        """Sign the chain head at ``seq`` (default: the last entry), inside the caller's write."""
+        if not self._store.in_write:
+            raise StorageError("a checkpoint must be signed inside a write")
+        if seq is None:
+            tail = self._store.audit_tail()
+            if tail is None:
+                raise StorageError("the audit trail is empty; there is nothing to sign")
+            seq, digest = tail
+        else:
+            rows = self._store.rows("SELECT hash FROM audit_events WHERE seq = ?", [seq])
+            if not rows:
+                raise StorageError(f"the audit trail has no entry {seq} to sign")
+            digest = bytes(rows[0]["hash"])
+        return self._sign(seq, digest, reason)
+
+    def mac_key(self) -> MacKey:
+        """The audit key; made (under the current GMK) by a new or just-upgraded vault."""
+        found = self.existing_mac_key()
+        return found if found is not None else self._create_key()
+
+    def existing_mac_key(self) -> MacKey | None:
+        """The audit key, or None while a new or just-upgraded vault has none yet.
+
+        Any other vault without one fails closed: its key was deleted, and
+        making a new one would let a rewritten trail verify.
+        """
+        rows = self._store.rows(
+            "SELECT wrapped_key, gmk_version, keyed_from FROM audit_key WHERE id = 1", []
+        )
+        if not rows:
+            if self._store.audit_tail() is None or self._store.setting(AUDIT_KEY_PENDING):
+                return None
+            raise IntegrityError(
+                "the audit key is missing from the vault database: the audit trail was tampered"
+                " with; restore the vault from a recovery bundle"
+            )
+        wrapped, keyed_from = bytes(rows[0]["wrapped_key"]), int(rows[0]["keyed_from"])
+        if self._unwrapped is None or self._unwrapped[0] != wrapped:
+            gmk = self._keys.master_key_for(int(rows[0]["gmk_version"]))
+            try:
+                key = gmk.unwrap(wrapped, audit_key_context(self._keys.gateway_id, keyed_from))
+            except IntegrityError as e:
+                raise IntegrityError(
+                    "the audit key does not unwrap: its row in the vault database was altered"
+                ) from e
+            self._unwrapped = (wrapped, key)
+        return MacKey(self._unwrapped[1], keyed_from)
+
+    def head(self) -> AuditHead | None:
+        """The vault's MACed note of its last MACed entry."""
+        text = self._store.setting(_HEAD_SETTING)
+        if text is None:
+            return None
+        try:
+            note = json.loads(text)
+            return AuditHead(
+                int(note["seq"]), bytes.fromhex(note["hash"]), bytes.fromhex(note["mac"])
+            )
+        except (ValueError, KeyError, TypeError):
+            return AuditHead(0, b"", b"")  # unreadable: fails the MAC check, reported as altered
+
+    # -- writing ------------------------------------------------------------------
+
+    def _create_key(self) -> MacKey:
+        with self._store.write():
+            tail = self._store.audit_tail()
+            keyed_from = tail[0] + 1 if tail else 1
+            gmk = self._keys.master_key
+            key = Secret(self._context.random(KEY_BYTES))
+            context = audit_key_context(self._keys.gateway_id, keyed_from)
+            self._store.execute(
+                "INSERT INTO audit_key (id, wrapped_key, gmk_version, keyed_from, created_at)"
+                " VALUES (1, ?, ?, ?, ?)",
+                [gmk.wrap(key, context, self._context.random), gmk.version, keyed_from,
+                 self._context.now_iso()],
+            )  # fmt: skip
+            self._store.execute("DELETE FROM settings WHERE key = ?", [AUDIT_KEY_PENDING])
+        return MacKey(key, keyed_from)
+
+    def _append(
+        self,
+        action: str,
+        target: str | None,
+        outcome: Outcome,
+        details: dict[str, DetailValue],
+        mac_key: Secret | None,
+    ) -> tuple[int, bytes]:
+        context = self._context
+        tail = self._store.audit_tail()
+        seq, prev = (tail[0] + 1, tail[1]) if tail else (1, genesis(self._keys.gateway_id))
+        fields = AuditFields(
+            seq=seq,
+            at=context.now_iso(),
+            actor=context.actor,
+            channel=context.channel,
+            action=action,
+            target=target,
+            outcome=outcome,
+            request_id=context.request_id,
+            details=canonical_json(details),
+        )
+        digest = entry_digest(prev, fields)
+        mac = entry_mac(mac_key, digest) if mac_key is not None else None
+        self._store.append_audit(AuditEntry(**vars(fields), prev_hash=prev, hash=digest, mac=mac))
+        if mac_key is not None:
+            note = {"seq": seq, "hash": digest.hex(), "mac": head_mac(mac_key, seq, digest).hex()}
+            self._store.set_setting(_HEAD_SETTING, canonical_json(note))
+        return seq, digest
+
+    def _sign(self, seq: int, head: bytes, reason: str) -> Checkpoint:
+        private_key, certificate = self._keys.checkpoint_signer()
+        at = self._context.now_iso()
+        checkpoint = Checkpoint(
+            seq=seq,
+            head=head,
+            at=at,
+            reason=reason,
+            thumbprint=certificate.thumbprint,
+            signature=private_key.sign(
+                checkpoint_message(self._keys.gateway_id, seq, head, at, reason)
+            ),
+        )
+        self._store.add_audit_checkpoint(checkpoint, certificate.pem.decode("ascii"))
+        return checkpoint

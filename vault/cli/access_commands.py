@@ -1,0 +1,155 @@
+"""``gwvault users|tokens|entry-link|endpoint|tls``: who may use the endpoint, where it listens."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent_keys.errors import InvalidInputError
+from agent_keys.secret import Secret
+from agent_keys.tls_identity import MAX_PEM_BYTES
+from vault.access.accounts import Accounts
+from vault.access.endpoint_settings import EndpointSettings, load_endpoint, save_endpoint
+from vault.access.grants import AccessGrants
+from vault.cli.gateway_commands import open_for_cli
+from vault.cli.input import read_private_file, read_public_file, read_secret
+from vault.cli.main import EXIT_OK, print_fields, print_json
+from vault.keys.tls import TlsService
+
+_DURATION = re.compile(r"([1-9][0-9]{0,3})([smh])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}
+
+
+def users_add(args: argparse.Namespace) -> int:
+    password = read_secret("password", args.password_file, confirm=True)
+    with open_for_cli(args) as gateway:
+        Accounts(gateway).add_user(args.name, args.role, password)
+    print(f"added {args.role} {args.name}")
+    return EXIT_OK
+
+
+def users_list(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        rows = Accounts(gateway).users()
+    _print_rows(rows, args.json, "no users", lambda r: f"{r['name']}  {r['role']}")
+    return EXIT_OK
+
+
+def users_remove(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        Accounts(gateway).remove_user(args.name)
+    print(f"removed {args.name} and ended its sessions")
+    return EXIT_OK
+
+
+def users_passwd(args: argparse.Namespace) -> int:
+    password = read_secret("password", args.password_file, confirm=True)
+    with open_for_cli(args) as gateway:
+        Accounts(gateway).set_password(args.name, password)
+    print(f"set the password of {args.name} and ended its sessions")
+    return EXIT_OK
+
+
+def tokens_create(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        token = AccessGrants(gateway).create_token(args.name, args.role)
+    print(f"created {args.role} token {args.name}; it is shown once, store it now:")
+    print(token)
+    return EXIT_OK
+
+
+def tokens_list(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        rows = AccessGrants(gateway).tokens()
+    _print_rows(rows, args.json, "no tokens", _token_line)
+    return EXIT_OK
+
+
+def _token_line(row: dict[str, object]) -> str:
+    state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "live"
+    return f"{row['name']}  {row['role']}  {state}"
+
+
+def tokens_revoke(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        AccessGrants(gateway).revoke_token(args.name)
+    print(f"revoked token {args.name}")
+    return EXIT_OK
+
+
+def entry_link_create(args: argparse.Namespace) -> int:
+    lifetime = parse_duration(args.expires)
+    with open_for_cli(args) as gateway:
+        secret, link = AccessGrants(gateway).create_entry_link(args.datasource, lifetime)
+        endpoint = load_endpoint(gateway)
+    print(f"entry link for {link.datasource}, single use, expires {link.expires_at.isoformat()}:")
+    print(f"{endpoint.url}/entry/{secret}")
+    return EXIT_OK
+
+
+def endpoint_show(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        settings = load_endpoint(gateway)
+    facts = {"host": settings.host, "port": settings.port, "url": settings.url,
+             "allow_remote": settings.allow_remote}  # fmt: skip
+    print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def endpoint_set(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        current = load_endpoint(gateway)
+        settings = EndpointSettings(
+            host=args.host or current.host,
+            port=args.port or current.port,
+            allow_remote=args.allow_remote,
+        )
+        save_endpoint(gateway, settings)
+    print(f"the endpoint will listen on {settings.url} from the next gwvault serve")
+    return EXIT_OK
+
+
+def tls_show(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        facts = TlsService(gateway).show()
+    print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def tls_regenerate(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        facts = TlsService(gateway).regenerate()
+    print_fields(facts)
+    return EXIT_OK
+
+
+def tls_import(args: argparse.Namespace) -> int:
+    chain = read_public_file(Path(args.cert), "certificate", MAX_PEM_BYTES)
+    key = read_private_file(Path(args.key), "TLS key")
+    with open_for_cli(args) as gateway:
+        facts = TlsService(gateway).import_identity(chain, Secret(key))
+    print_fields(facts)
+    return EXIT_OK
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise InvalidInputError("a duration is a number and s, m or h, like 15m")
+    return datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _print_rows(
+    rows: list[dict[str, Any]], as_json: bool, empty: str, line: Callable[[dict[str, Any]], str]
+) -> None:
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        print(empty)
+    else:
+        for row in rows:
+            print(line(row))

@@ -1,0 +1,121 @@
+"""How the CLI reads secrets: a prompt, standard input, or a private file.
+
+Never a command-line argument (other local users see those in ``ps``).  A
+secret file must be readable by its owner alone, like a key file.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import stat
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError
+from agent_keys.keystore import PinSource
+from agent_keys.private_files import create_private_file
+from agent_keys.secret import Secret
+from vault.keys.keystore_binding import PIN_ENV, no_pin
+
+MAX_INPUT_BYTES = 65536
+
+
+def read_secret(what: str, file: str | None, *, confirm: bool = False) -> Secret:
+    """Read one secret from ``file``, else from a pipe on stdin, else by prompting.
+
+    ``what`` names the secret in prompts and errors (``"recovery key"``).  With
+    ``confirm``, a prompted secret is asked for twice.  Raises
+    ``InvalidInputError`` for an empty or oversized secret.
+    """
+    if file is not None:
+        raw = read_private_file(Path(file), what)
+    elif not sys.stdin.isatty():
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        raw = _prompt(what, confirm).encode("utf-8")
+    value = _strip_one_newline(raw)
+    if len(raw) > MAX_INPUT_BYTES:
+        raise InvalidInputError(f"the {what} is longer than {MAX_INPUT_BYTES} bytes")
+    if not value:
+        raise InvalidInputError(f"the {what} is empty")
+    return Secret(value)
+
+
+def pin_source(pin_file: str | None) -> PinSource:
+    """The PKCS#11 PIN for one command: ``--pin-file``, else the environment, else a prompt.
+
+    Asked only when the token is used, and at most once per command.
+    """
+
+    @functools.cache
+    def pin() -> Secret:
+        if pin_file is not None:
+            return read_secret("token PIN", pin_file)
+        from_env = os.environ.get(PIN_ENV)
+        if from_env:
+            return Secret.from_text(from_env)
+        if sys.stdin.isatty():
+            return read_secret("token PIN", None)
+        return no_pin()
+
+    return pin
+
+
+def read_private_file(path: Path, what: str) -> bytes:
+    """Read a file holding a secret, refusing one that group or others can read."""
+    try:
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise InvalidInputError(f"{path} is not a regular file")
+            if mode & 0o077:
+                raise AccessDeniedError(
+                    f"the {what} file {path} is readable by group or others; run: chmod 600 {path}"
+                )
+            return f.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError as e:
+        raise InvalidInputError(f"the {what} file {path} does not exist") from e
+    except (IsADirectoryError, PermissionError) as e:
+        raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e
+
+
+def write_private_output(path: Path, data: bytes | Iterable[bytes]) -> Path:
+    """Write a command's private output file (a bundle, a PKCS#12): new, 0600."""
+    try:
+        create_private_file(path, data)
+    except FileExistsError as e:
+        raise ConflictError(f"{path} exists; not overwriting it") from e
+    except OSError as e:
+        raise InvalidInputError(f"cannot write {path}: {e.strerror}") from e
+    return path
+
+
+def read_public_file(path: Path, what: str, limit: int) -> bytes:
+    """Read a small non-secret input file (a certificate, an EncryptedCredential)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e
+    if len(data) > limit:
+        raise InvalidInputError(f"the {what} file {path} is larger than {limit} bytes")
+    return data
+
+
+def _prompt(what: str, confirm: bool) -> str:
+    first = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
+    if confirm and getpass.getpass(f"Repeat the {what}: ") != first:
+        raise InvalidInputError(f"the two {what} entries differ; nothing was changed")
+    return first
+
+
+def _strip_one_newline(raw: bytes) -> bytes:
+    # Files and pipes end with a newline that is not part of the secret; other
+    # whitespace is, so strip only one line ending.
+    for ending in (b"\r\n", b"\n"):
+        if raw.endswith(ending):
+            return raw[: -len(ending)]
+    return raw

@@ -1,0 +1,225 @@
+"""The ``gwvault`` command line: every command, flag and help text.
+
+Secrets are never flags: every secret has a ``--...-file`` flag and otherwise
+comes from a pipe or a prompt (``vault.cli.input``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn, TypeAlias
+
+from agent_keys.key_types import KEY_TYPES
+from vault.access.policy import ROLES
+from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
+from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.keys.keystore_binding import KEYSTORE_KINDS
+
+DEFAULT_DATA_DIR = "gwvault-data"
+USAGE_EXIT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+        raise SystemExit(USAGE_EXIT)
+
+
+_Commands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="gwvault",
+        description="Credential vault of an on-premises data gateway.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("GWVAULT_DATA_DIR", DEFAULT_DATA_DIR),
+        help="the gateway's data directory (env GWVAULT_DATA_DIR; default ./gwvault-data)",
+    )
+    parser.add_argument(
+        "--pin-file",
+        metavar="F",
+        help="file (mode 0600) with the PKCS#11 token's user PIN; else env GWVAULT_PKCS11_PIN,"
+        " else a prompt",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_init(commands)
+    status = commands.add_parser("status", help="show the gateway's identity and vault state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_encrypt_value(commands)
+    _add_credentials(commands)
+    _add_keystore(commands)
+    _add_web_access(commands)
+    _add_endpoint(commands)
+    # Key lifecycle commands live beside their handlers.
+    for module in (cert_commands, key_commands, recovery_commands, audit_commands):
+        module.add_parsers(commands)
+    return parser
+
+
+def _add_init(commands: _Commands) -> None:
+    init = commands.add_parser("init", help="create the gateway's keys and an empty vault")
+    init.add_argument("--name", required=True, help="gateway name (the certificate CN)")
+    init.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256")
+    add_keystore_flags(init, "--keystore", default="file")
+    init.add_argument(
+        "--recovery-key-file",
+        metavar="F",
+        help="file (mode 0600) with the recovery key; else prompted twice, or read from a pipe",
+    )
+
+
+def _add_encrypt_value(commands: _Commands) -> None:
+    encrypt = commands.add_parser(
+        "encrypt-value",
+        help="seal a credential for a gateway from its certificate (needs no vault)",
+    )
+    encrypt.add_argument("--cert", required=True, metavar="FILE.pem", help="gateway certificate")
+    encrypt.add_argument("--datasource", required=True, metavar="NAME")
+    _add_login_flags(encrypt)
+
+
+def _add_login_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_TYPES, help="default: basic")
+    parser.add_argument("--username", metavar="U")
+    parser.add_argument(
+        "--secret-file", metavar="F", help="file (mode 0600) with the secret; else pipe or prompt"
+    )
+
+
+def _add_credentials(commands: _Commands) -> None:
+    credentials = commands.add_parser("credentials", help="stored data-source credentials")
+    actions = credentials.add_subparsers(
+        dest="credentials_command", required=True, metavar="ACTION"
+    )
+    put = actions.add_parser("put", help="store or update a credential")
+    put.add_argument("name", metavar="NAME", help="data-source name")
+    put.add_argument("--type", required=True, choices=DATA_SOURCE_TYPES)
+    put.add_argument(
+        "--server",
+        required=True,
+        metavar="HOST[:PORT]",
+        help="host, URL (http) or file path (sqlite)",
+    )
+    put.add_argument("--database", metavar="DB")
+    _add_login_flags(put)
+    put.add_argument(
+        "--encrypted-credential",
+        metavar="VALUE|@FILE",
+        help="an EncryptedCredential sealed for NAME (from encrypt-value or the web page);"
+        " it carries auth, user name and secret",
+    )
+    listing = actions.add_parser("list", help="list credentials (metadata only)")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="show one credential's metadata")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--json", action="store_true")
+    delete = actions.add_parser("delete", help="delete a credential and destroy its data key")
+    delete.add_argument("name", metavar="NAME")
+    test = actions.add_parser("test", help="connect to the data source with the stored credential")
+    test.add_argument("name", metavar="NAME")
+    verify = actions.add_parser("verify", help="check that stored credentials open")
+    verify.add_argument("name", metavar="NAME", nargs="?")
+
+
+def add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str | None) -> None:
+    parser.add_argument(
+        flag,
+        dest="keystore_kind",
+        choices=KEYSTORE_KINDS,
+        default=default,
+        required=default is None,
+        help="where the key that unlocks the vault lives: a 0600 file, or a PKCS#11 token",
+    )
+    parser.add_argument("--pkcs11-module", metavar="PATH", help="the token's PKCS#11 library")
+    parser.add_argument("--token-label", metavar="LABEL")
+    parser.add_argument(
+        "--key-label", metavar="L", help="AES key to create or adopt (default gwvault-<gateway id>)"
+    )
+
+
+def _add_keystore(commands: _Commands) -> None:
+    keystore = commands.add_parser("keystore", help="the keystore that unlocks the vault")
+    actions = keystore.add_subparsers(dest="keystore_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="which keystore, and where")
+    show.add_argument("--json", action="store_true")
+    migrate = actions.add_parser(
+        "migrate", help="rebind the master key to another keystore; credentials are untouched"
+    )
+    add_keystore_flags(migrate, "--to", default=None)
+    migrate.add_argument(
+        "--recovery-key-file",
+        metavar="F",
+        help="unlock with the recovery key from F (for when the current keystore is lost)",
+    )
+    migrate.add_argument(
+        "--with-recovery-key",
+        action="store_true",
+        help="unlock with the recovery key, prompted (for when the current keystore is lost)",
+    )
+
+
+def _add_web_access(commands: _Commands) -> None:
+    users = commands.add_parser("users", help="local accounts of the web page")
+    actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a user (password prompted, piped or --password-file)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-file", metavar="F")
+    actions.add_parser("list", help="list users").add_argument("--json", action="store_true")
+    actions.add_parser("remove", help="remove a user and end its sessions").add_argument("name")
+    passwd = actions.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("name", metavar="NAME")
+    passwd.add_argument("--password-file", metavar="F")
+
+    tokens = commands.add_parser("tokens", help="API tokens (stored hashed)")
+    actions = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a token; printed once, on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    actions.add_parser("list", help="list tokens (never the token)").add_argument(
+        "--json", action="store_true"
+    )
+    actions.add_parser("revoke", help="revoke a token").add_argument("name")
+
+    link = commands.add_parser("entry-link", help="single-use links to enter one credential")
+    actions = link.add_subparsers(dest="entry_link_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a link for one data source, valid up to an hour")
+    create.add_argument("--datasource", required=True, metavar="NAME")
+    create.add_argument(
+        "--expires", default="15m", metavar="DURATION", help="e.g. 15m, 1h (max 1h)"
+    )
+
+
+def _add_endpoint(commands: _Commands) -> None:
+    serve = commands.add_parser("serve", help="serve the HTTPS page and API")
+    serve.add_argument("--host", help="address to bind (default: the endpoint setting, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the endpoint setting, 8050)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding to an address other than loopback",
+    )
+    endpoint = commands.add_parser("endpoint", help="the endpoint's host and port settings")
+    actions = endpoint.add_subparsers(dest="endpoint_command", required=True, metavar="ACTION")
+    actions.add_parser("show", help="show the settings").add_argument("--json", action="store_true")
+    set_ = actions.add_parser("set", help="change the host or port (the old 'change HTTPS port')")
+    set_.add_argument("--host")
+    set_.add_argument("--port", type=int)
+    set_.add_argument("--allow-remote", action="store_true")
+
+    tls = commands.add_parser("tls", help="the endpoint's TLS certificate")
+    actions = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    actions.add_parser("show", help="show it").add_argument("--json", action="store_true")
+    actions.add_parser("regenerate", help="a new self-signed certificate")
+    imp = actions.add_parser("import", help="adopt a certificate chain and key (PEM)")
+    imp.add_argument("--cert", required=True, metavar="CHAIN.pem")
+    imp.add_argument(
+        "--key", required=True, metavar="KEY.pem", help="unencrypted PEM key, mode 0600"
+    )

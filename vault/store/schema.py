@@ -1,0 +1,159 @@
+"""The vault database schema, as DDL statements the store runs.
+
+``STATEMENTS`` make schema 1; ``UPGRADES[n]`` take a database from n-1 to n.  A
+new vault runs them all; an older one is upgraded in one transaction when it
+is opened.  No column ever holds a secret in clear: secrets and private keys
+are stored only as AEAD ciphertext or wrapped keys, and bearer secrets (API
+tokens, entry links, web sessions) only as their SHA-256.
+"""
+
+STATEMENTS: tuple[str, ...] = (
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE master_keys (
+        version INTEGER PRIMARY KEY,
+        keystore_wrapped BLOB NOT NULL,
+        recovery_wrapped BLOB NOT NULL,
+        recovery_salt BLOB NOT NULL,
+        recovery_opslimit INTEGER NOT NULL,
+        recovery_memlimit INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('current', 'retiring')),
+        created_at TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX one_current_master_key ON master_keys (state) WHERE state = 'current'",
+    """CREATE TABLE gateway_keys (
+        version INTEGER PRIMARY KEY,
+        key_type TEXT NOT NULL,
+        cert_pem TEXT NOT NULL,
+        thumbprint TEXT NOT NULL UNIQUE,
+        wrapped_private_key BLOB NOT NULL,
+        gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+        state TEXT NOT NULL CHECK (state IN ('current', 'legacy')),
+        created_at TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX one_current_gateway_key ON gateway_keys (state) WHERE state = 'current'",
+    """CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        server TEXT NOT NULL,
+        database TEXT,
+        auth TEXT NOT NULL,
+        username TEXT,
+        gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+        wrapped_dek BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    """CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        details TEXT NOT NULL)""",
+    # Append-only, enforced by the database too: no code path can rewrite history
+    # by mistake.  (Someone who can write the file can drop these triggers; the
+    # audit issue adds the MAC chain that detects that.)
+    """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+    """CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+)
+
+_PRUNED_THROUGH = "(SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE reason = 'prune')"
+_ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
+
+UPGRADES: dict[int, tuple[str, ...]] = {
+    # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
+    2: (
+        f"""CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL {_ROLES},
+            password_hash TEXT NOT NULL,
+            failed_signins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL)""",
+        f"""CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL {_ROLES},
+            token_hash BLOB NOT NULL UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT)""",
+        """CREATE TABLE entry_links (
+            id TEXT PRIMARY KEY,
+            datasource TEXT NOT NULL,
+            link_hash BLOB NOT NULL UNIQUE,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT)""",
+        """CREATE TABLE web_sessions (
+            id_hash BLOB PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)""",
+        """CREATE TABLE tls_identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cert_pem TEXT NOT NULL,
+            wrapped_key BLOB NOT NULL,
+            gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+            source TEXT NOT NULL CHECK (source IN ('generated', 'imported')),
+            created_at TEXT NOT NULL)""",
+        # Who may change a credential through the web: a creator only its own.
+        "ALTER TABLE credentials ADD COLUMN owner TEXT",
+    ),
+    # 3: the tamper-evident audit trail (vault.format.audit_chain).  Entries written
+    # before it are chained when the vault is opened (``VaultStore``); they
+    # carry no MAC, and the verifier says so.
+    3: (
+        "ALTER TABLE audit_events ADD COLUMN prev_hash BLOB",
+        "ALTER TABLE audit_events ADD COLUMN hash BLOB",
+        "ALTER TABLE audit_events ADD COLUMN mac BLOB",
+        "CREATE INDEX audit_events_by_target ON audit_events (target, seq)",
+        "CREATE INDEX audit_events_by_action ON audit_events (action, seq)",
+        # One random audit key, wrapped by the GMK; ``keyed_from`` (the first
+        # entry it MACs) is bound into the wrap, so it cannot be moved.
+        """CREATE TABLE audit_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            wrapped_key BLOB NOT NULL,
+            gmk_version INTEGER NOT NULL REFERENCES master_keys (version),
+            keyed_from INTEGER NOT NULL,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,
+            head BLOB NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('interval', 'export', 'prune')),
+            thumbprint TEXT NOT NULL,
+            signature BLOB NOT NULL)""",
+        "CREATE INDEX audit_checkpoints_by_seq ON audit_checkpoints (seq)",
+        # Every certificate that ever signed a checkpoint, kept after its key
+        # pair is retired so old checkpoints stay checkable.
+        """CREATE TABLE audit_signers (
+            thumbprint TEXT PRIMARY KEY,
+            cert_pem TEXT NOT NULL)""",
+        # Still append-only, with two narrow exceptions: an entry from before
+        # the chain gets its digest once, and entries (and checkpoints) that a
+        # signed prune checkpoint covers may be deleted.
+        "DROP TRIGGER audit_events_no_update",
+        "DROP TRIGGER audit_events_no_delete",
+        """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            WHEN OLD.hash IS NOT NULL
+            BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        f"""CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            WHEN OLD.seq > {_PRUNED_THROUGH}
+            BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END""",
+        """CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+        f"""CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+            WHEN OLD.seq >= {_PRUNED_THROUGH}
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+    ),
+}
+
+SCHEMA_VERSION = max(UPGRADES)

@@ -1,0 +1,414 @@
+"""The vault database: one SQLite file, reached through sqlite-utils.
+
+This is the only module that imports sqlite-utils (design.md).  It stores and
+returns typed records and never sees a secret in clear.  Writes happen in
+``with store.write():`` blocks (``BEGIN IMMEDIATE``), so a change and its audit
+entry commit together or not at all.  Every ``sqlite3.Error`` leaves here as
+``StorageError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent_keys.errors import ConflictError, StorageError
+from agent_keys.private_files import create_private_file
+from vault.format.audit_chain import AuditEntry, AuditFields, Checkpoint, entry_digest, genesis
+from vault.format.envelope import CredentialBinding, SealedSecret
+from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
+from vault.store.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
+
+_BUSY_TIMEOUT_MS = 10_000
+AUDIT_KEY_PENDING = "audit_key_pending"
+"""Setting: this vault was upgraded to the chain and has no audit key yet."""
+_AUDIT_FIELDS = (
+    "seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details",
+    "prev_hash", "hash", "mac",
+)  # fmt: skip
+_AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
+_AUDIT_PLACEHOLDERS = ", ".join("?" * len(_AUDIT_FIELDS))
+_CREDENTIAL_COLUMNS = (
+    "id, name, version, type, server, database, auth, username,"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner"
+)
+
+
+class VaultStore:
+    """Typed access to the tables of one vault database file."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path) -> VaultStore:
+        """Create a new database file (mode 0600) with the current schema."""
+        try:
+            # O_EXCL: never adopt or clobber a file someone else put there.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        store = cls(_connect(path), path)
+        with store.write():
+            for statement in STATEMENTS:
+                store.execute(statement, [])
+            store._upgrade(from_version=1)
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> VaultStore:
+        """Open an existing vault database; ``StorageError`` if it is not one."""
+        if not path.is_file():
+            raise StorageError(f"{path} is missing: this is not an initialised gwvault data dir")
+        store = cls(_connect(path), path)
+        with _translated(path):
+            version = store.setting("schema_version")
+        if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
+            with store.write():
+                store._upgrade(from_version=int(version))
+            version = str(SCHEMA_VERSION)
+        if version != str(SCHEMA_VERSION):
+            store.close()
+            raise StorageError(
+                f"{path} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
+            )
+        return store
+
+    def _upgrade(self, from_version: int) -> None:
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            for statement in UPGRADES[version]:
+                self.execute(statement, [])
+        if from_version < 3:
+            self._chain_entries_written_before_the_chain()
+        self.set_setting("schema_version", str(SCHEMA_VERSION))
+
+    def snapshot(self, scratch: Path) -> bytes:
+        """A consistent copy of the whole database (VACUUM INTO a private scratch file)."""
+        try:
+            os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            with _translated(self.path):
+                self._db.conn.execute("VACUUM INTO ?", [str(scratch)])
+            return scratch.read_bytes()
+        except OSError as e:
+            raise StorageError(f"cannot copy the vault database: {e.strerror}") from e
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    @classmethod
+    def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
+        """A new database file (0600) holding ``snapshot``; refuses to replace one."""
+        try:
+            create_private_file(path, snapshot)
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        return cls.open(path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic write transaction; nested use joins the outer one."""
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            with _translated(self.path):
+                yield
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One consistent view for several reads (a deferred transaction; WAL
+        lets writers go on meanwhile).  Inside a write it is that write's view."""
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    @property
+    def in_write(self) -> bool:
+        return self._db.conn.in_transaction
+
+    # -- settings ---------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        with _translated(self.path):
+            rows = list(self._db.query("SELECT value FROM settings WHERE key = ?", [key]))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
+
+    # -- keys ---------------------------------------------------------------
+
+    def add_master_key(self, record: MasterKeyRecord) -> None:
+        self._insert("master_keys", asdict(record))
+
+    def master_key(self, version: int) -> MasterKeyRecord | None:
+        rows = self.rows("SELECT * FROM master_keys WHERE version = ?", [version])
+        return MasterKeyRecord(**rows[0]) if rows else None
+
+    def current_master_key(self) -> MasterKeyRecord | None:
+        rows = self.rows("SELECT * FROM master_keys WHERE state = 'current'", [])
+        return MasterKeyRecord(**rows[0]) if rows else None
+
+    def rebind_master_key(self, version: int, keystore_wrapped: bytes) -> None:
+        """Replace the keystore wrap of one GMK version (keystore migration)."""
+        self.execute(
+            "UPDATE master_keys SET keystore_wrapped = ? WHERE version = ?",
+            [keystore_wrapped, version],
+        )
+
+    def add_gateway_key(self, record: GatewayKeyRecord) -> None:
+        self._insert("gateway_keys", asdict(record))
+
+    def gateway_keys(self) -> list[GatewayKeyRecord]:
+        """Every gateway key pair version still held, current first."""
+        rows = self.rows(
+            "SELECT * FROM gateway_keys ORDER BY state = 'current' DESC, version DESC", []
+        )
+        return [GatewayKeyRecord(**row) for row in rows]
+
+    # -- credentials ----------------------------------------------------------
+
+    def credential(self, name: str) -> CredentialRecord | None:
+        rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?", [name])  # noqa: S608 - fixed column list
+        return _credential_from_row(rows[0], self._gateway_id) if rows else None
+
+    def credentials(self) -> list[CredentialRecord]:
+        rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
+        return [_credential_from_row(row, self._gateway_id) for row in rows]
+
+    def count_credentials(self) -> int:
+        return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
+
+    def save_credential(self, record: CredentialRecord) -> None:
+        """Insert, or replace the row with the same id (an update)."""
+        self.execute(
+            f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _credential_row(record),
+        )
+
+    def delete_credential(self, credential_id: str) -> None:
+        self.execute("DELETE FROM credentials WHERE id = ?", [credential_id])
+
+    # -- audit ------------------------------------------------------------------
+
+    def audit_tail(self) -> tuple[int, bytes] | None:
+        """Sequence number and digest of the last entry, if there is one."""
+        rows = self.rows("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [])
+        return (int(rows[0]["seq"]), bytes(rows[0]["hash"])) if rows else None
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        """Append one chained entry inside the current write."""
+        if not self.in_write:
+            raise StorageError("an audit entry must be written in the change's transaction")
+        try:
+            self._db.execute(
+                f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_PLACEHOLDERS})",  # noqa: S608 - fixed column list
+                [getattr(entry, column) for column in _AUDIT_FIELDS],
+            )
+        except sqlite3.Error as e:
+            # Fail closed: the caller's change rolls back with this error.
+            raise StorageError(
+                f"the audit entry could not be written to {self.path} ({e}); nothing was changed"
+            ) from e
+
+    def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
+        """Every entry after ``after_seq`` in order, read page by page (a trail may
+        hold millions); call inside ``reading()`` for one consistent view."""
+        while True:
+            batch = self._audit_rows(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE seq > ?"  # noqa: S608 - fixed column list
+                " ORDER BY seq LIMIT ?",
+                [after_seq, page],
+            )
+            yield from batch
+            if len(batch) < page:
+                return
+            after_seq = batch[-1].seq
+
+    def audit_events(self) -> list[AuditEntry]:
+        return list(self.audit_entries())
+
+    def find_audit(self, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
+        """Entries matching a WHERE clause the audit log composes from fixed
+        fragments (never from input); newest first."""
+        return self._audit_rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - fixed fragments, bound values
+            " ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+
+    def _audit_rows(self, sql: str, params: list[Any]) -> list[AuditEntry]:
+        # Plain tuples in AuditEntry's field order: verifying a million entries
+        # should spend its time hashing, not building dicts.
+        with _translated(self.path):
+            rows = self._db.conn.execute(sql, params).fetchall()
+        entries = []
+        for seq, at, actor, channel, action, target, outcome, rid, details, *chain in rows:
+            prev_hash, digest, mac = chain
+            entry = AuditEntry(
+                seq, at, actor, channel, action, target, outcome, rid, details,
+                prev_hash=prev_hash or b"", hash=digest or b"", mac=mac,
+            )  # fmt: skip
+            entries.append(entry)
+        return entries
+
+    def add_audit_checkpoint(self, checkpoint: Checkpoint, cert_pem: str) -> None:
+        self._insert("audit_checkpoints", asdict(checkpoint))
+        self.execute(
+            "INSERT OR IGNORE INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)",
+            [checkpoint.thumbprint, cert_pem],
+        )
+
+    def audit_checkpoints(self) -> list[Checkpoint]:
+        rows = self.rows(
+            "SELECT seq, head, at, reason, thumbprint, signature FROM audit_checkpoints"
+            " ORDER BY seq, id",
+            [],
+        )
+        return [Checkpoint(**row) for row in rows]
+
+    def last_audit_checkpoint_seq(self) -> int:
+        rows = self.rows("SELECT coalesce(max(seq), 0) AS seq FROM audit_checkpoints", [])
+        return int(rows[0]["seq"])
+
+    def audit_signers(self) -> dict[str, str]:
+        """Certificate PEM of every key that signed a checkpoint, by thumbprint."""
+        rows = self.rows("SELECT thumbprint, cert_pem FROM audit_signers", [])
+        return {row["thumbprint"]: row["cert_pem"] for row in rows}
+
+    def prune_audit(self, through_seq: int) -> int:
+        """Delete entries up to ``through_seq`` (a signed prune checkpoint there
+        must already be written: the triggers allow nothing else)."""
+        count = self.rows("SELECT count(*) AS n FROM audit_events WHERE seq <= ?", [through_seq])[
+            0
+        ]["n"]
+        self.execute("DELETE FROM audit_events WHERE seq <= ?", [through_seq])
+        self.execute("DELETE FROM audit_checkpoints WHERE seq < ?", [through_seq])
+        return int(count)
+
+    def _chain_entries_written_before_the_chain(self) -> None:
+        """Schema 3: give entries written before it their digests (no MAC:
+        no key is unlocked when a vault is opened), so the chain covers them,
+        and leave word that the audit key is still to be made (vault.audit.trail)."""
+        self.set_setting(AUDIT_KEY_PENDING, "1")
+        gateway_id = self.setting("gateway_id")
+        prev = genesis(gateway_id) if gateway_id is not None else b""
+        for row in self.rows(f"SELECT {_AUDIT_COLUMNS} FROM audit_events ORDER BY seq", []):  # noqa: S608 - fixed column list
+            fields = AuditFields(**{key: row[key] for key in _AUDIT_FIELDS[:9]})
+            digest = entry_digest(prev, fields)
+            self.execute(
+                "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                [prev, digest, fields.seq],
+            )
+            prev = digest
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Run a query inside the store's error translation."""
+        with _translated(self.path):
+            return list(self._db.query(sql, params))
+
+    def execute(self, sql: str, params: list[Any]) -> None:
+        """Run a write statement inside the store's error translation."""
+        with _translated(self.path):
+            self._db.execute(sql, params)
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        with _translated(self.path):
+            self._db.table(table).insert(row)
+
+    @functools.cached_property
+    def _gateway_id(self) -> str:
+        # Credential rows do not repeat the gateway id; it is bound into their
+        # AAD from the one setting, written at init before any credential.
+        gateway_id = self.setting("gateway_id")
+        if gateway_id is None:
+            raise StorageError(f"{self.path} has no gateway id: the vault was never initialised")
+        return gateway_id
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open {path}: {e}") from e
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    with _translated(path):
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are zeroed, so a deleted credential's wrapped data key
+        # does not linger in the file (crypto-shred, design.md "At rest").
+        conn.execute("PRAGMA secure_delete = ON")
+    return db
+
+
+@contextlib.contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise ConflictError(f"the change conflicts with what is stored in {path.name}") from e
+    except sqlite3.DatabaseError as e:
+        raise StorageError(
+            f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
+            " database"
+        ) from e
+
+
+def _credential_row(record: CredentialRecord) -> list[Any]:
+    b, s = record.binding, record.sealed
+    return [
+        b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
+        s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
+        record.owner,
+    ]  # fmt: skip
+
+
+def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialRecord:
+    return CredentialRecord(
+        binding=CredentialBinding(
+            gateway_id=gateway_id,
+            credential_id=row["id"],
+            name=row["name"],
+            version=row["version"],
+            type=row["type"],
+            server=row["server"],
+            database=row["database"],
+            auth=row["auth"],
+            username=row["username"],
+        ),
+        sealed=SealedSecret(row["gmk_version"], row["wrapped_dek"], row["ciphertext"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        owner=row["owner"],
+    )
