@@ -394,9 +394,9 @@ def _rsa_floor_case(public: rsa.RSAPublicKey, private: rsa.RSAPrivateKey, secret
 def _stored_open(secret: bytes, rounds: int, burst: float) -> list[Measurement]:
     from agent_keys.secret import Secret
     from vault.agent import GatewayAgent
-    from vault.connectors import DataSource
     from vault.context import RequestContext
     from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
     from vault.format.encrypted_credential import CredentialPayload
     from vault.format.envelope import open_at_rest
     from vault.gateway import Gateway

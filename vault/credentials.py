@@ -16,15 +16,9 @@ from dataclasses import dataclass
 from agent_keys.errors import IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.audit.trail import Outcome
-from vault.connectors import (
-    AuthType,
-    ConnectionCredential,
-    ConnectionTestResult,
-    DataSource,
-    parse_auth_type,
-    parse_data_source_type,
-)
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
+from vault.format.data_source import AuthType, DataSource, parse_auth_type, parse_data_source_type
 from vault.format.encrypted_credential import CredentialPayload, open_credential
 from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway

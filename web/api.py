@@ -20,9 +20,9 @@ from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundErro
 from agent_keys.secret import Secret
 from vault.access.grants import AccessGrants
 from vault.audit.log import AuditLog, AuditQuery, entry_view
-from vault.connectors import parse_auth_type
 from vault.credentials import CredentialService
 from vault.format.audit_chain import AuditEntry
+from vault.format.data_source import parse_auth_type
 from vault.format.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from agent_keys.errors import InvalidInputError
-from vault.connectors import DataSource, parse_data_source_type
+from vault.format.data_source import DataSource, parse_data_source_type
 from web.errors import UnsupportedMediaType
 
 

@@ -18,8 +18,8 @@ from agent_keys.secret import Secret
 from vault.access.accounts import Accounts
 from vault.access.policy import Principal, authorize
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
-from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.credentials import CredentialService
+from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name

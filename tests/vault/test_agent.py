@@ -8,8 +8,8 @@ from agent_keys.errors import NotFoundError
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from vault.agent import GatewayAgent
-from vault.connectors import DataSource
 from vault.credentials import CredentialService
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 

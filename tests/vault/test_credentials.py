@@ -11,8 +11,8 @@ from agent_keys.errors import InvalidInputError, NotFoundError, StorageError, Va
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.conftest import make_context
-from vault.connectors import DataSource
 from vault.credentials import CredentialService
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload, seal_credential
 from vault.gateway import Gateway
 

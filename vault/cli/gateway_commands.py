@@ -15,9 +15,9 @@ from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
 from vault.cli.input import pin_source, read_public_file, read_secret
 from vault.cli.main import EXIT_OK, data_dir, print_fields, print_json, report_failure
-from vault.connectors import DataSource, parse_auth_type, parse_data_source_type
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
+from vault.format.data_source import DataSource, parse_auth_type, parse_data_source_type
 from vault.format.encrypted_credential import MAX_TOKEN_CHARS, CredentialPayload, seal_credential
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec

@@ -14,7 +14,7 @@ from typing import NoReturn, TypeAlias
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
 from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
-from vault.connectors import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
 from vault.keys.keystore_binding import KEYSTORE_KINDS
 
 DEFAULT_DATA_DIR = "gwvault-data"

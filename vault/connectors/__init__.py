@@ -6,94 +6,10 @@ cheapest query that proves the login worked, and returns a
 unreachable server: those are results the person entering the credential must
 see.  The driver's message is shown, with the secret removed should a driver
 ever echo it.
+
+- ``dispatch``: ``test_connection`` and ``validate_data_source``, by type.
+- ``postgresql``, ``mysql``, ``sqlite``, ``http``: one tester per type.
+- ``connection``: ``ConnectionCredential`` and ``ConnectionTestResult``.
+
+What a data source and a login are is a format (``vault.format.data_source``).
 """
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Literal
-
-from agent_keys.errors import InvalidInputError
-from agent_keys.secret import Secret
-
-DataSourceType = Literal["postgresql", "mysql", "sqlite", "http"]
-AuthType = Literal["basic", "key", "anonymous"]
-
-DATA_SOURCE_TYPES: tuple[DataSourceType, ...] = ("postgresql", "mysql", "sqlite", "http")
-AUTH_TYPES: tuple[AuthType, ...] = ("basic", "key", "anonymous")
-MAX_SECRET_BYTES = 8192
-MAX_USERNAME_CHARS = 256
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where a credential is used: the kind of server, its address and database.
-
-    ``server`` is ``HOST[:PORT]`` for postgresql and mysql, a URL or
-    ``HOST[:PORT]`` (https assumed) for http, and the database file path for
-    sqlite.
-    """
-
-    type: DataSourceType
-    server: str
-    database: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectionCredential:
-    """The login presented to the data source."""
-
-    auth: AuthType
-    username: str | None
-    secret: Secret | None
-
-
-@dataclass(frozen=True)
-class ConnectionTestResult:
-    """``ok`` and a one-line message for a person; never contains the secret."""
-
-    ok: bool
-    message: str
-
-
-def parse_data_source_type(value: str) -> DataSourceType:
-    """``value`` as a data-source type; ``InvalidInputError`` if it is not one."""
-    for known in DATA_SOURCE_TYPES:
-        if value == known:
-            return known
-    raise InvalidInputError(f"data source type must be one of {', '.join(DATA_SOURCE_TYPES)}")
-
-
-def parse_auth_type(value: str) -> AuthType:
-    """``value`` as an auth type; ``InvalidInputError`` if it is not one."""
-    for known in AUTH_TYPES:
-        if value == known:
-            return known
-    raise InvalidInputError(f"auth must be one of {', '.join(AUTH_TYPES)}")
-
-
-def check_login_shape(auth: str, username: str | None, secret: Secret | None) -> None:
-    """The one rule set for a login, wherever it comes from (flags, a sealed
-    payload, the web form): raises ``InvalidInputError``, never quoting the secret."""
-    if auth not in AUTH_TYPES:
-        raise InvalidInputError(f"auth must be one of {', '.join(AUTH_TYPES)}")
-    if username is not None and not (0 < len(username) <= MAX_USERNAME_CHARS):
-        raise InvalidInputError(f"a user name is 1-{MAX_USERNAME_CHARS} characters")
-    if username is not None and not username.isprintable():
-        raise InvalidInputError("a user name must not contain control characters")
-    if secret is not None and len(secret) > MAX_SECRET_BYTES:
-        raise InvalidInputError(f"a secret is at most {MAX_SECRET_BYTES} bytes")
-    needs_secret = auth != "anonymous"
-    if needs_secret and not secret:
-        raise InvalidInputError(f"auth {auth} needs a secret")
-    if not needs_secret and (secret is not None or username is not None):
-        raise InvalidInputError("auth anonymous takes no user name and no secret")
-    if auth == "basic" and username is None:
-        raise InvalidInputError("auth basic needs a user name")
-    if secret is not None:
-        try:
-            text = secret.reveal_text()
-        except UnicodeDecodeError as e:
-            raise InvalidInputError("a secret must be UTF-8 text") from e
-        if "\x00" in text:
-            raise InvalidInputError("a secret cannot contain a NUL character")

@@ -20,12 +20,8 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from agent_keys.errors import InvalidInputError
-from vault.connectors import (
-    ConnectionCredential,
-    ConnectionTestResult,
-    DataSource,
-    check_login_shape,
-)
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
+from vault.format.data_source import DataSource, check_login_shape
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "http": 80, "https": 443}
 MAX_SERVER_CHARS = 2048

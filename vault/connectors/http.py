@@ -7,7 +7,7 @@ import http.client
 import ssl
 from urllib.parse import urljoin, urlsplit
 
-from vault.connectors import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult
 
 USER_AGENT = "gwvault-connection-test"
 

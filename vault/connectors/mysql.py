@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import pymysql
 
-from vault.connectors import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult
 
 # Plugins that make the client send the password as it is.  libmysqlclient
 # refuses them unless LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN is set; PyMySQL would

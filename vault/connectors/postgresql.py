@@ -6,7 +6,7 @@ import math
 
 import psycopg
 
-from vault.connectors import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult
 
 
 def attempt_login(

@@ -8,7 +8,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from vault.connectors import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult
 
 
 def attempt_open(path: str, timeout: float) -> ConnectionTestResult:

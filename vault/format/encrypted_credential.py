@@ -44,7 +44,7 @@ from agent_keys.gateway_identity import (
 )
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
-from vault.connectors import AUTH_TYPES, AuthType, check_login_shape
+from vault.format.data_source import AUTH_TYPES, AuthType, check_login_shape
 from vault.format.jose_codec import b64url_decode, compact_json, json_object
 
 ALG_ECDH = "ECDH-ES+A256KW"

@@ -20,10 +20,10 @@ from tests.vault.store.old_schemas import rewind_schema
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog, AuditQuery
 from vault.audit.verify import TrailReport
-from vault.connectors import DataSource
 from vault.context import RequestContext
 from vault.credentials import CredentialService
 from vault.format.audit_chain import CHECKPOINT_INTERVAL, checkpoint_message
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.keys.certificates import CertificateService

@@ -23,9 +23,9 @@ from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY
 from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, Run, private_file
 from vault.audit.export import MAX_LINE_BYTES
-from vault.connectors import DataSource
 from vault.credentials import CredentialService
 from vault.data_dir import DB_FILE
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 

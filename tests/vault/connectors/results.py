@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from agent_keys.secret import Secret
-from vault.connectors import ConnectionCredential, ConnectionTestResult, DataSource, dispatch
+from vault.connectors import dispatch
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
+from vault.format.data_source import DataSource
 
 
 def login(

@@ -7,7 +7,9 @@ import pytest
 from agent_keys.secret import Secret
 from tests.service_fixtures import HttpAuthServer, free_tcp_port
 from tests.vault.connectors.results import assert_presentable
-from vault.connectors import ConnectionCredential, ConnectionTestResult, DataSource, dispatch, http
+from vault.connectors import dispatch, http
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
+from vault.format.data_source import DataSource
 
 ANONYMOUS = ConnectionCredential("anonymous", None, None)
 

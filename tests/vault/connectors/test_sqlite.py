@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vault.connectors import ConnectionCredential, ConnectionTestResult, DataSource, dispatch
+from vault.connectors import dispatch
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
+from vault.format.data_source import DataSource
 
 ANONYMOUS = ConnectionCredential("anonymous", None, None)
 

@@ -6,7 +6,9 @@ import pytest
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
-from vault.connectors import ConnectionCredential, DataSource, DataSourceType, dispatch
+from vault.connectors import dispatch
+from vault.connectors.connection import ConnectionCredential
+from vault.format.data_source import DataSource, DataSourceType
 
 BASIC = ConnectionCredential("basic", "alice", Secret.from_text("s3cret-pw"))
 KEY = ConnectionCredential("key", None, Secret(b"t0k=="))

@@ -14,8 +14,8 @@ from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
 from tests.vault.keys.pkcs11_vaults import destroy_token_key, init_pkcs11_vault
-from vault.connectors import DataSource
 from vault.credentials import CredentialService
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec, no_pin

@@ -17,8 +17,8 @@ from tests.conftest import RECOVERY_KEY, make_context
 from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
 from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from tests.vault.keys.rotation_helpers import ciphertexts, insert_credentials, key_state, verify_all
-from vault.connectors import DataSource
 from vault.credentials import CredentialService
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec

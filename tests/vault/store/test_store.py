@@ -50,8 +50,8 @@ def test_a_failed_write_rolls_back_everything_in_it(gateway: Gateway) -> None:
 
 def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir: Path) -> None:
     from agent_keys.secret import Secret
-    from vault.connectors import DataSource
     from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
     from vault.format.encrypted_credential import CredentialPayload
 
     with Gateway.open(data_dir, make_context()) as gateway:
