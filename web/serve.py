@@ -1,16 +1,19 @@
-"""``gwvault serve``: unlock the vault once, then serve the page and API over HTTPS."""
+"""``gwvault serve``: unlock the vault once, then serve the page and API over HTTPS.
+
+The CLI parses the command and reads the PIN; it calls ``serve_endpoint`` by
+module name, so neither package imports the other.
+"""
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 from agent_keys.errors import ConflictError
+from agent_keys.keystore import PinSource
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint
-from vault.cli.input import pin_source
-from vault.cli.main import EXIT_OK, data_dir
 from vault.context import RequestContext
 from vault.gateway import Gateway
 from vault.keys.certificates import CertificateService
@@ -20,16 +23,20 @@ from web.app import create_app
 from web.server import make_server
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve_endpoint(
+    data_dir: Path, pin: PinSource, host: str | None, port: int | None, allow_remote: bool
+) -> None:
+    """Serve until SIGTERM or Ctrl-C; ``host``/``port``/``allow_remote`` override
+    the stored endpoint settings.  Raises ``VaultError`` when it cannot start."""
     context = RequestContext.for_cli()
-    with Gateway.open(data_dir(args), context, pin_source(args.pin_file)) as gateway:
+    with Gateway.open(data_dir, context, pin) as gateway:
         master_key = gateway.master_key  # the keystore (an HSM) is used here, once
         identity = TlsService(gateway).server_identity()
         stored = load_endpoint(gateway)
         settings = EndpointSettings(
-            host=args.host or stored.host,
-            port=args.port or stored.port,
-            allow_remote=args.allow_remote or stored.allow_remote,
+            host=host or stored.host,
+            port=port or stored.port,
+            allow_remote=allow_remote or stored.allow_remote,
         )
         warning = CertificateService(gateway).expiry_warning()
         gateway.audit.record("endpoint.started", gateway.gateway_id, url=settings.url)
@@ -41,7 +48,7 @@ def serve(args: argparse.Namespace) -> int:
             " in front of it",
             file=sys.stderr,
         )
-    app = create_app(VaultHandle(data_dir(args).resolve(), master_key))
+    app = create_app(VaultHandle(data_dir.resolve(), master_key))
     server = make_server(app, settings.host, settings.port, identity)
     try:
         server.prepare()
@@ -56,7 +63,6 @@ def serve(args: argparse.Namespace) -> int:
         print("stopping", flush=True)
     finally:
         server.stop()
-    return EXIT_OK
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

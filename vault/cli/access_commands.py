@@ -1,9 +1,11 @@
-"""``gwvault users|tokens|entry-link|endpoint|tls``: who may use the endpoint, where it listens."""
+"""``gwvault users|tokens|entry-link|endpoint|tls|serve``: who may use the endpoint, where
+it listens, and serving it."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +17,9 @@ from agent_keys.tls_identity import MAX_PEM_BYTES
 from vault.access.accounts import Accounts
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint, save_endpoint
 from vault.access.grants import AccessGrants
-from vault.cli.gateway_commands import open_for_cli
-from vault.cli.input import read_private_file, read_public_file, read_secret
-from vault.cli.main import EXIT_OK, print_fields, print_json
+from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
+from vault.cli.opening import data_dir, open_for_cli
+from vault.cli.output import EXIT_OK, print_fields, print_json
 from vault.keys.tls import TlsService
 
 _DURATION = re.compile(r"([1-9][0-9]{0,3})([smh])")
@@ -133,6 +135,16 @@ def tls_import(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         facts = TlsService(gateway).import_identity(chain, Secret(key))
     print_fields(facts)
+    return EXIT_OK
+
+
+def serve(args: argparse.Namespace) -> int:
+    # The endpoint belongs to the web package, an edge like this one: it is
+    # named, not imported, so neither edge depends on the other.
+    endpoint = importlib.import_module("web.serve")
+    endpoint.serve_endpoint(
+        data_dir(args), pin_source(args.pin_file), args.host, args.port, args.allow_remote
+    )
     return EXIT_OK
 
 

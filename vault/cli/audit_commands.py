@@ -11,15 +11,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vault.cli.flags import Commands
 from vault.cli.input import read_public_file, write_private_output
-from vault.cli.main import EXIT_OK, print_json, report_failure
+from vault.cli.output import EXIT_OK, print_json, report_failure
 
 if TYPE_CHECKING:
     from vault.audit.verify import TrailReport
-    from vault.cli.parser import _Commands
 
 
-def add_parsers(commands: _Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     audit = commands.add_parser("audit", help="the tamper-evident audit trail")
     actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="events, newest first")
@@ -52,7 +52,7 @@ def add_parsers(commands: _Commands) -> None:
 
 def audit_list(args: argparse.Namespace) -> int:
     from vault.audit.log import AuditLog, AuditQuery, entry_view
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
 
     query = AuditQuery.parse(
         credential=args.credential, action=args.action, since=args.since, limit=args.limit
@@ -74,7 +74,7 @@ def audit_list(args: argparse.Namespace) -> int:
 
 def audit_verify(args: argparse.Namespace) -> int:
     from vault.audit.log import AuditLog
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
 
     with open_for_cli(args) as gateway:
         report = AuditLog(gateway).verify()
@@ -83,7 +83,7 @@ def audit_verify(args: argparse.Namespace) -> int:
 
 def audit_export(args: argparse.Namespace) -> int:
     from vault.audit.log import AuditLog
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
 
     out = Path(args.out)
     written: list[Path] = []
@@ -119,7 +119,7 @@ def audit_verify_export(args: argparse.Namespace) -> int:
 
 def audit_prune(args: argparse.Namespace) -> int:
     from vault.audit.log import AuditLog, parse_utc_time
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
 
     before = parse_utc_time(args.before, "--before")
     with open_for_cli(args) as gateway:

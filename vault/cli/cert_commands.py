@@ -15,23 +15,23 @@ from typing import TYPE_CHECKING
 from agent_keys.errors import InvalidInputError
 from agent_keys.key_types import KEY_TYPES
 from agent_keys.secret import Secret
+from vault.cli.flags import Commands
 from vault.cli.input import (
     read_private_file,
     read_public_file,
     read_secret,
     write_private_output,
 )
-from vault.cli.main import EXIT_OK, print_fields, print_json
+from vault.cli.output import EXIT_OK, print_fields, print_json
 
 if TYPE_CHECKING:
     from agent_keys.gateway_identity import GatewayCertificate
-    from vault.cli.parser import _Commands
 
 _P12_PROMPT = "PKCS#12 password"
 _PKCS12_SUFFIXES = (".p12", ".pfx")
 
 
-def add_parsers(commands: _Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     cert = commands.add_parser("cert", help="the gateway certificate and its key pair versions")
     actions = cert.add_subparsers(dest="cert_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="print the current certificate and the held versions")
@@ -73,7 +73,7 @@ def _add_password_file(parser: argparse.ArgumentParser, otherwise: str) -> None:
 
 
 def cert_show(args: argparse.Namespace) -> int:
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.keys.certificates import CertificateService
 
     with open_for_cli(args) as gateway:
@@ -99,7 +99,7 @@ def cert_show(args: argparse.Namespace) -> int:
 
 def cert_export(args: argparse.Namespace) -> int:
     from agent_keys.recovery_key import check_passphrase_policy
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.keys.certificates import CertificateService
 
     out = Path(args.out)
@@ -132,7 +132,7 @@ def cert_export(args: argparse.Namespace) -> int:
 
 
 def cert_rotate(args: argparse.Namespace) -> int:
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.keys.certificates import CertificateService
 
     with open_for_cli(args) as gateway:
@@ -145,7 +145,7 @@ def cert_rotate(args: argparse.Namespace) -> int:
 
 def cert_import(args: argparse.Namespace) -> int:
     from agent_keys.pkcs12 import MAX_IMPORT_BYTES
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.keys.certificates import CertificateService
 
     pem_form = args.cert is not None or args.key is not None
@@ -169,7 +169,7 @@ def cert_import(args: argparse.Namespace) -> int:
 
 
 def cert_retire(args: argparse.Namespace) -> int:
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.keys.certificates import CertificateService
 
     with open_for_cli(args) as gateway:
@@ -179,7 +179,7 @@ def cert_retire(args: argparse.Namespace) -> int:
 
 
 def rewrap_value(args: argparse.Namespace) -> int:
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
     from vault.format.encrypted_credential import MAX_TOKEN_CHARS
     from vault.keys.certificates import CertificateService
 
@@ -213,7 +213,7 @@ def _facts(cert: GatewayCertificate) -> dict[str, str]:
 
 
 def _export_public(args: argparse.Namespace, out: Path) -> int:
-    from vault.cli.gateway_commands import open_for_cli
+    from vault.cli.opening import open_for_cli
 
     with open_for_cli(args) as gateway:
         pem = gateway.certificate().pem

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from vault.cli.gateway_commands import open_for_cli
+from vault.cli.flags import Commands
 from vault.cli.input import read_secret
-from vault.cli.main import EXIT_INTERRUPTED, EXIT_OK, report_failure
+from vault.cli.opening import open_for_cli
+from vault.cli.output import EXIT_INTERRUPTED, EXIT_OK, report_failure
 from vault.keys.rotation import (
     DEFAULT_BATCH_SIZE,
     MAX_BATCH_SIZE,
@@ -17,11 +17,8 @@ from vault.keys.rotation import (
     RotationResult,
 )
 
-if TYPE_CHECKING:
-    from vault.cli.parser import _Commands
 
-
-def add_parsers(commands: _Commands) -> None:
+def add_parsers(commands: Commands) -> None:
     keys = commands.add_parser("keys", help="the gateway master key")
     actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     rotate = actions.add_parser(

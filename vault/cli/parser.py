@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from typing import NoReturn, TypeAlias
 
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
 from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
+from vault.cli.flags import Commands, OneLineParser, add_keystore_flags
 from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
-from vault.keys.keystore_binding import KEYSTORE_KINDS
 
 DEFAULT_DATA_DIR = "gwvault-data"
-USAGE_EXIT = 2
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
-        raise SystemExit(USAGE_EXIT)
-
-
-_Commands: TypeAlias = "argparse._SubParsersAction[OneLineParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_init(commands: _Commands) -> None:
+def _add_init(commands: Commands) -> None:
     init = commands.add_parser("init", help="create the gateway's keys and an empty vault")
     init.add_argument("--name", required=True, help="gateway name (the certificate CN)")
     init.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256")
@@ -75,7 +61,7 @@ def _add_init(commands: _Commands) -> None:
     )
 
 
-def _add_encrypt_value(commands: _Commands) -> None:
+def _add_encrypt_value(commands: Commands) -> None:
     encrypt = commands.add_parser(
         "encrypt-value",
         help="seal a credential for a gateway from its certificate (needs no vault)",
@@ -93,7 +79,7 @@ def _add_login_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_credentials(commands: _Commands) -> None:
+def _add_credentials(commands: Commands) -> None:
     credentials = commands.add_parser("credentials", help="stored data-source credentials")
     actions = credentials.add_subparsers(
         dest="credentials_command", required=True, metavar="ACTION"
@@ -128,23 +114,7 @@ def _add_credentials(commands: _Commands) -> None:
     verify.add_argument("name", metavar="NAME", nargs="?")
 
 
-def add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str | None) -> None:
-    parser.add_argument(
-        flag,
-        dest="keystore_kind",
-        choices=KEYSTORE_KINDS,
-        default=default,
-        required=default is None,
-        help="where the key that unlocks the vault lives: a 0600 file, or a PKCS#11 token",
-    )
-    parser.add_argument("--pkcs11-module", metavar="PATH", help="the token's PKCS#11 library")
-    parser.add_argument("--token-label", metavar="LABEL")
-    parser.add_argument(
-        "--key-label", metavar="L", help="AES key to create or adopt (default gwvault-<gateway id>)"
-    )
-
-
-def _add_keystore(commands: _Commands) -> None:
+def _add_keystore(commands: Commands) -> None:
     keystore = commands.add_parser("keystore", help="the keystore that unlocks the vault")
     actions = keystore.add_subparsers(dest="keystore_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="which keystore, and where")
@@ -165,7 +135,7 @@ def _add_keystore(commands: _Commands) -> None:
     )
 
 
-def _add_web_access(commands: _Commands) -> None:
+def _add_web_access(commands: Commands) -> None:
     users = commands.add_parser("users", help="local accounts of the web page")
     actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a user (password prompted, piped or --password-file)")
@@ -197,7 +167,7 @@ def _add_web_access(commands: _Commands) -> None:
     )
 
 
-def _add_endpoint(commands: _Commands) -> None:
+def _add_endpoint(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="serve the HTTPS page and API")
     serve.add_argument("--host", help="address to bind (default: the endpoint setting, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: the endpoint setting, 8050)")

@@ -5,26 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agent_keys.errors import InvalidInputError
-from vault.cli.gateway_commands import keystore_spec, open_for_cli
+from vault.cli.flags import Commands, add_keystore_flags
 from vault.cli.input import pin_source, read_public_file, read_secret, write_private_output
-from vault.cli.main import EXIT_OK, data_dir, report_failure
+from vault.cli.opening import data_dir, keystore_spec, open_for_cli
+from vault.cli.output import EXIT_OK, report_failure
 from vault.context import RequestContext
 from vault.format.recovery_bundle import MAX_BUNDLE_BYTES
 from vault.keys.recovery import RecoveryService
 from vault.keys.relocation import export_bundle, restore_vault
 
-if TYPE_CHECKING:
-    from vault.cli.parser import _Commands
-
 _KEY_FILE_HELP = "file (mode 0600) with the recovery key; else prompted, or read from a pipe"
 
 
-def add_parsers(commands: _Commands) -> None:
-    from vault.cli.parser import add_keystore_flags
-
+def add_parsers(commands: Commands) -> None:
     recovery = commands.add_parser("recovery", help="the recovery key and recovery bundles")
     actions = recovery.add_subparsers(dest="recovery_command", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="write a bundle that moves this gateway")
