@@ -41,6 +41,7 @@ from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
 from vault.keys.keystore_binding import KeystoreSpec, create_keystore, no_pin, open_keystore
+from vault.keys.tls import generate_for, store_tls_identity
 from vault.names import check_gateway_name
 from vault.store.records import GatewayKeyRecord, MasterKeyRecord
 from vault.store.vault_store import VaultStore
@@ -141,9 +142,6 @@ class Gateway:
                     )
                 )
                 store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
-                # Imported here: vault.keys.tls builds on this module's Gateway.
-                from vault.keys.tls import generate_for, store_tls_identity
-
                 store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
                 gateway.audit.record(
                     "gateway.initialized",

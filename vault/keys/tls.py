@@ -7,13 +7,35 @@ and unwrapped only when ``gwvault serve`` starts.
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from agent_keys.errors import NotFoundError
 from agent_keys.master_key import MasterKey
 from agent_keys.secret import Secret
 from agent_keys.tls_identity import TlsIdentity, generate_tls_identity, parse_tls_import
-from vault.gateway import Gateway
+from vault.audit.trail import AuditTrail
+from vault.context import RequestContext
+from vault.store.vault_store import VaultStore
+
+
+class OpenedVault(Protocol):
+    """What the TLS identity needs of an opened vault (``vault.gateway.Gateway``).
+
+    A protocol, not an import: the gateway stores a TLS identity while it is
+    being initialised, so it imports this module.
+    """
+
+    store: VaultStore
+    context: RequestContext
+    audit: AuditTrail
+
+    @property
+    def gateway_id(self) -> str: ...
+
+    @property
+    def master_key(self) -> MasterKey: ...
+
+    def master_key_for(self, version: int) -> MasterKey: ...
 
 
 def tls_key_context(gateway_id: str) -> bytes:
@@ -21,7 +43,7 @@ def tls_key_context(gateway_id: str) -> bytes:
 
 
 def store_tls_identity(
-    gateway: Gateway, gmk: MasterKey, identity: TlsIdentity, source: str
+    gateway: OpenedVault, gmk: MasterKey, identity: TlsIdentity, source: str
 ) -> None:
     """Replace the endpoint's TLS identity (inside the caller's write, or its own)."""
     wrapped = gmk.wrap(
@@ -46,7 +68,7 @@ def store_tls_identity(
         )
 
 
-def generate_for(gateway: Gateway, gmk: MasterKey) -> TlsIdentity:
+def generate_for(gateway: OpenedVault, gmk: MasterKey) -> TlsIdentity:
     """A new self-signed identity for this machine's names."""
     names = [
         name for name in {socket.gethostname(), socket.getfqdn()} if name and name != "localhost"
@@ -57,7 +79,7 @@ def generate_for(gateway: Gateway, gmk: MasterKey) -> TlsIdentity:
 class TlsService:
     """``gwvault tls show|import|regenerate`` and the material ``serve`` loads."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: OpenedVault) -> None:
         self._gateway = gateway
 
     def show(self) -> dict[str, Any]:
