@@ -65,7 +65,7 @@ def test_agent_keys_imports_nothing_from_the_layers_above() -> None:
 
 
 def test_only_the_store_imports_sqlite_utils() -> None:
-    assert importers_of("sqlite_utils") == {"vault/store/vault_store.py"}
+    assert importers_of("sqlite_utils") == {"vault/store/sqlite_engine.py"}
 
 
 def test_only_web_imports_flask_and_at_most_one_module_imports_pkcs11() -> None:

@@ -1,33 +1,28 @@
-"""The vault database: one SQLite file, reached through sqlite-utils.
+"""The vault database as typed records, over a storage engine.
 
-This is the only module that imports sqlite-utils (design.md).  It stores and
-returns typed records and never sees a secret in clear.  Writes happen in
-``with store.write():`` blocks (``BEGIN IMMEDIATE``), so a change and its audit
-entry commit together or not at all.  Every ``sqlite3.Error`` leaves here as
-``StorageError``.
+It stores and returns typed records and never sees a secret in clear.  Writes
+happen in ``with store.write():`` blocks, so a change and its audit entry
+commit together or not at all.  The engine (``vault.store.engine``) owns the
+connection and turns driver errors into ``StorageError`` and ``ConflictError``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from agent_keys.errors import ConflictError, StorageError
-from agent_keys.private_files import create_private_file
 from vault.format.audit_chain import AuditEntry, AuditFields, Checkpoint, entry_digest, genesis
 from vault.format.envelope import CredentialBinding, SealedSecret
+from vault.store.engine import StoreEngine
 from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.store.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
+from vault.store.sqlite_engine import SqliteEngine
 
-_BUSY_TIMEOUT_MS = 10_000
 AUDIT_KEY_PENDING = "audit_key_pending"
 """Setting: this vault was upgraded to the chain and has no audit key yet."""
 _AUDIT_FIELDS = (
@@ -45,19 +40,17 @@ _CREDENTIAL_COLUMNS = (
 class VaultStore:
     """Typed access to the tables of one vault database file."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
-        self._db = db
-        self.path = path
+    def __init__(self, engine: StoreEngine) -> None:
+        self._engine = engine
+
+    @property
+    def location(self) -> str:
+        return self._engine.location
 
     @classmethod
     def create(cls, path: Path) -> VaultStore:
         """Create a new database file (mode 0600) with the current schema."""
-        try:
-            # O_EXCL: never adopt or clobber a file someone else put there.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-        except OSError as e:
-            raise StorageError(f"cannot create {path}: {e.strerror}") from e
-        store = cls(_connect(path), path)
+        store = cls(SqliteEngine.create(path))
         with store.write():
             for statement in STATEMENTS:
                 store.execute(statement, [])
@@ -67,19 +60,30 @@ class VaultStore:
     @classmethod
     def open(cls, path: Path) -> VaultStore:
         """Open an existing vault database; ``StorageError`` if it is not one."""
-        if not path.is_file():
-            raise StorageError(f"{path} is missing: this is not an initialised gwvault data dir")
-        store = cls(_connect(path), path)
-        with _translated(path):
+        return cls._checked(SqliteEngine.open(path))
+
+    @classmethod
+    def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
+        """A new database file (0600) holding ``snapshot``; refuses to replace one."""
+        return cls._checked(SqliteEngine.create_from_snapshot(path, snapshot))
+
+    @classmethod
+    def _checked(cls, engine: StoreEngine) -> VaultStore:
+        """The store over ``engine`` at the current schema, upgrading an older one."""
+        store = cls(engine)
+        try:
             version = store.setting("schema_version")
-        if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
-            with store.write():
-                store._upgrade(from_version=int(version))
-            version = str(SCHEMA_VERSION)
+            if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
+                with store.write():
+                    store._upgrade(from_version=int(version))
+                version = str(SCHEMA_VERSION)
+        except BaseException:
+            engine.close()
+            raise
         if version != str(SCHEMA_VERSION):
-            store.close()
+            engine.close()
             raise StorageError(
-                f"{path} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
+                f"{engine.location} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
             )
         return store
 
@@ -92,72 +96,29 @@ class VaultStore:
         self.set_setting("schema_version", str(SCHEMA_VERSION))
 
     def snapshot(self, scratch: Path) -> bytes:
-        """A consistent copy of the whole database (VACUUM INTO a private scratch file)."""
-        try:
-            os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-            with _translated(self.path):
-                self._db.conn.execute("VACUUM INTO ?", [str(scratch)])
-            return scratch.read_bytes()
-        except OSError as e:
-            raise StorageError(f"cannot copy the vault database: {e.strerror}") from e
-        finally:
-            scratch.unlink(missing_ok=True)
-
-    @classmethod
-    def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
-        """A new database file (0600) holding ``snapshot``; refuses to replace one."""
-        try:
-            create_private_file(path, snapshot)
-        except OSError as e:
-            raise StorageError(f"cannot create {path}: {e.strerror}") from e
-        return cls.open(path)
+        """A consistent copy of the whole database (``scratch``: a private path to use)."""
+        return self._engine.snapshot(scratch)
 
     def close(self) -> None:
-        self._db.close()
+        self._engine.close()
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
+    def write(self) -> AbstractContextManager[None]:
         """One atomic write transaction; nested use joins the outer one."""
-        conn = self._db.conn
-        if conn.in_transaction:
-            yield
-            return
-        with _translated(self.path):
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            with _translated(self.path):
-                yield
-                conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return self._engine.write()
 
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """One consistent view for several reads (a deferred transaction; WAL
-        lets writers go on meanwhile).  Inside a write it is that write's view."""
-        conn = self._db.conn
-        if conn.in_transaction:
-            yield
-            return
-        with _translated(self.path):
-            conn.execute("BEGIN")
-        try:
-            yield
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+    def reading(self) -> AbstractContextManager[None]:
+        """One consistent view for several reads (writers go on meanwhile).
+        Inside a write it is that write's view."""
+        return self._engine.reading()
 
     @property
     def in_write(self) -> bool:
-        return self._db.conn.in_transaction
+        return self._engine.in_write
 
     # -- settings ---------------------------------------------------------
 
     def setting(self, key: str) -> str | None:
-        with _translated(self.path):
-            rows = list(self._db.query("SELECT value FROM settings WHERE key = ?", [key]))
+        rows = self.rows("SELECT value FROM settings WHERE key = ?", [key])
         return str(rows[0]["value"]) if rows else None
 
     def set_setting(self, key: str, value: str) -> None:
@@ -229,14 +190,16 @@ class VaultStore:
         if not self.in_write:
             raise StorageError("an audit entry must be written in the change's transaction")
         try:
-            self._db.execute(
+            self._engine.execute(
                 f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_PLACEHOLDERS})",  # noqa: S608 - fixed column list
                 [getattr(entry, column) for column in _AUDIT_FIELDS],
             )
-        except sqlite3.Error as e:
-            # Fail closed: the caller's change rolls back with this error.
+        except (ConflictError, StorageError) as e:
+            # Fail closed: the caller's change rolls back with this error.  The
+            # driver's own words say why (a full disk, a trigger's refusal).
             raise StorageError(
-                f"the audit entry could not be written to {self.path} ({e}); nothing was changed"
+                f"the audit entry could not be written to {self.location} ({e.__cause__ or e});"
+                " nothing was changed"
             ) from e
 
     def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
@@ -268,10 +231,19 @@ class VaultStore:
     def _audit_rows(self, sql: str, params: list[Any]) -> list[AuditEntry]:
         # Plain tuples in AuditEntry's field order: verifying a million entries
         # should spend its time hashing, not building dicts.
-        with _translated(self.path):
-            rows = self._db.conn.execute(sql, params).fetchall()
         entries = []
-        for seq, at, actor, channel, action, target, outcome, rid, details, *chain in rows:
+        for (
+            seq,
+            at,
+            actor,
+            channel,
+            action,
+            target,
+            outcome,
+            rid,
+            details,
+            *chain,
+        ) in self._engine.tuples(sql, params):
             prev_hash, digest, mac = chain
             entry = AuditEntry(
                 seq, at, actor, channel, action, target, outcome, rid, details,
@@ -333,18 +305,15 @@ class VaultStore:
     # -- plumbing -----------------------------------------------------------------
 
     def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        """Run a query inside the store's error translation."""
-        with _translated(self.path):
-            return list(self._db.query(sql, params))
+        """Run a query (``?`` placeholders) through the engine."""
+        return self._engine.rows(sql, params)
 
     def execute(self, sql: str, params: list[Any]) -> None:
-        """Run a write statement inside the store's error translation."""
-        with _translated(self.path):
-            self._db.execute(sql, params)
+        """Run a write statement (``?`` placeholders) through the engine."""
+        self._engine.execute(sql, params)
 
     def _insert(self, table: str, row: dict[str, Any]) -> None:
-        with _translated(self.path):
-            self._db.table(table).insert(row)
+        self._engine.insert(table, row)
 
     @functools.cached_property
     def _gateway_id(self) -> str:
@@ -352,37 +321,10 @@ class VaultStore:
         # AAD from the one setting, written at init before any credential.
         gateway_id = self.setting("gateway_id")
         if gateway_id is None:
-            raise StorageError(f"{self.path} has no gateway id: the vault was never initialised")
+            raise StorageError(
+                f"{self.location} has no gateway id: the vault was never initialised"
+            )
         return gateway_id
-
-
-def _connect(path: Path) -> sqlite_utils.Database:
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as e:
-        raise StorageError(f"cannot open {path}: {e}") from e
-    db = sqlite_utils.Database(conn, execute_plugins=False)
-    with _translated(path):
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        # Freed pages are zeroed, so a deleted credential's wrapped data key
-        # does not linger in the file (crypto-shred, design.md "At rest").
-        conn.execute("PRAGMA secure_delete = ON")
-    return db
-
-
-@contextlib.contextmanager
-def _translated(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.IntegrityError as e:
-        raise ConflictError(f"the change conflicts with what is stored in {path.name}") from e
-    except sqlite3.DatabaseError as e:
-        raise StorageError(
-            f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
-            " database"
-        ) from e
 
 
 def _credential_row(record: CredentialRecord) -> list[Any]:

@@ -1,0 +1,58 @@
+"""The storage engine interface: what ``VaultStore`` needs of a database.
+
+An engine is one connection to one vault database.  It runs statements with
+``?`` placeholders, groups them in transactions, and turns every driver error
+into ``ConflictError`` (a constraint refused the change) or ``StorageError``
+(anything else), chained to the driver's exception.  SQLite
+(``sqlite_engine``) is the embedded engine; a shared engine for a gateway
+cluster stands beside it behind this same interface (design.md, "Storage
+engines").
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class StoreEngine(Protocol):
+    """One open connection to a vault database."""
+
+    @property
+    def location(self) -> str:
+        """Where the database is, for messages (a path; never a password)."""
+        ...
+
+    def write(self) -> AbstractContextManager[None]:
+        """One atomic write transaction, taken at once (no lost updates between
+        its reads and writes); nested use joins the outer one."""
+        ...
+
+    def reading(self) -> AbstractContextManager[None]:
+        """One consistent view for several reads; inside a write, that write's."""
+        ...
+
+    @property
+    def in_write(self) -> bool: ...
+
+    def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """The rows of a query, as column-name dicts."""
+        ...
+
+    def tuples(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a query as tuples in column order (for long scans)."""
+        ...
+
+    def execute(self, sql: str, params: list[Any]) -> None: ...
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        """Insert one row; ``table`` and the keys are the store's own names."""
+        ...
+
+    def snapshot(self, scratch: Path) -> bytes:
+        """A consistent copy of the whole database, as one file's bytes
+        (``scratch`` is a private path the engine may use on the way)."""
+        ...
+
+    def close(self) -> None: ...

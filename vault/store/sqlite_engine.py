@@ -1,0 +1,156 @@
+"""The SQLite engine: one vault database file, reached through sqlite-utils.
+
+This is the only module that imports sqlite-utils or sqlite3 (design.md).
+Writes take ``BEGIN IMMEDIATE``, so a transaction's reads and writes see no
+other writer in between; the file is in WAL mode, so readers go on meanwhile.
+Every ``sqlite3.Error`` leaves here as ``ConflictError`` or ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent_keys.errors import ConflictError, StorageError
+from agent_keys.private_files import create_private_file
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteEngine:
+    """A ``StoreEngine`` over one SQLite file."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path) -> SqliteEngine:
+        """A new, empty database file (mode 0600); refuses to adopt an existing file."""
+        try:
+            # O_EXCL: never adopt or clobber a file someone else put there.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        return cls(_connect(path), path)
+
+    @classmethod
+    def create_from_snapshot(cls, path: Path, snapshot: bytes) -> SqliteEngine:
+        """A new database file (0600) holding ``snapshot``; refuses to replace one."""
+        try:
+            create_private_file(path, snapshot)
+        except OSError as e:
+            raise StorageError(f"cannot create {path}: {e.strerror}") from e
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteEngine:
+        if not path.is_file():
+            raise StorageError(f"{path} is missing: this is not an initialised gwvault data dir")
+        return cls(_connect(path), path)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            with _translated(self.path):
+                yield
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        # A deferred transaction: one snapshot of the file for every read in it.
+        conn = self._db.conn
+        if conn.in_transaction:
+            yield
+            return
+        with _translated(self.path):
+            conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    @property
+    def in_write(self) -> bool:
+        return self._db.conn.in_transaction
+
+    def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with _translated(self.path):
+            return list(self._db.query(sql, params))
+
+    def tuples(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with _translated(self.path):
+            return self._db.conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: list[Any]) -> None:
+        with _translated(self.path):
+            self._db.execute(sql, params)
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        with _translated(self.path):
+            self._db.table(table).insert(row)
+
+    def snapshot(self, scratch: Path) -> bytes:
+        """VACUUM INTO a private scratch file, read back, removed."""
+        try:
+            os.close(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            with _translated(self.path):
+                self._db.conn.execute("VACUUM INTO ?", [str(scratch)])
+            return scratch.read_bytes()
+        except OSError as e:
+            raise StorageError(f"cannot copy the vault database: {e.strerror}") from e
+        finally:
+            scratch.unlink(missing_ok=True)
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open {path}: {e}") from e
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    with _translated(path):
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are zeroed, so a deleted credential's wrapped data key
+        # does not linger in the file (crypto-shred, design.md "At rest").
+        conn.execute("PRAGMA secure_delete = ON")
+    return db
+
+
+@contextlib.contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise ConflictError(f"the change conflicts with what is stored in {path.name}") from e
+    except sqlite3.DatabaseError as e:
+        raise StorageError(
+            f"{path} cannot be used ({e}); it is corrupt, locked, read-only or not a gwvault"
+            " database"
+        ) from e
