@@ -161,20 +161,25 @@ def _gateway_identity(key_type: str) -> tuple[Any, Any, Any]:
 def _gwvault_case(certificate: Any, keys: Any, secret: bytes, alg: str) -> _Case:
     from agent_keys.randomness import system_random
     from agent_keys.secret import Secret
+    from vault.format.data_source import DataSource
     from vault.format.encrypted_credential import (
         CredentialPayload,
+        SealedTarget,
         open_credential,
         seal_credential,
     )
 
     payload = CredentialPayload("basic", "alice", Secret(secret))
     issued_at = int(time.time())
+    target = SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))
 
     def seal() -> str:
-        return seal_credential(certificate, DATASOURCE, payload, issued_at, system_random)
+        return seal_credential(
+            certificate, DATASOURCE, target, payload, issued_at=issued_at, random=system_random
+        )
 
     def open_(token: str) -> bytes:
-        opened = open_credential(token, keys, certificate.gateway_id, DATASOURCE)
+        opened = open_credential(token, keys, certificate.gateway_id, DATASOURCE, target).payload
         return opened.secret.reveal() if opened.secret is not None else b""
 
     return _Case(

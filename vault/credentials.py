@@ -2,24 +2,38 @@
 
 Each operation runs in the request's context and records itself in the audit
 trail in the same transaction as its change.  Secrets go in as ``Secret`` or
-as an EncryptedCredential, are stored sealed (``vault.format.envelope``), and come out
-only to a connection test or to the gateway agent (``use``), never to a
-creator or a listing.
+as an EncryptedCredential, are stored sealed (``vault.format.envelope``), and
+come out only to a connection test or to the gateway agent (``use``), never
+to a creator or a listing.  An EncryptedCredential opens only for the target
+it was sealed for, so a secret is stored for, and tested against, exactly
+that target; a new server needs a new seal.
+
+For a caller of the endpoint (a ``Caller``) every decision is taken inside
+the transaction that acts on it; the CLI's local operator passes none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from agent_keys.errors import IntegrityError, InvalidInputError, NotFoundError
+from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
+from vault.access.callers import Caller
+from vault.access.policy import Action
+from vault.access.seal_policy import load_seal_policy
 from vault.audit.trail import Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
 from vault.format.data_source import AuthType, DataSource, parse_auth_type, parse_data_source_type
-from vault.format.encrypted_credential import CredentialPayload, open_credential
+from vault.format.encrypted_credential import (
+    CredentialPayload,
+    OpenedCredential,
+    SealedTarget,
+    open_credential,
+)
 from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
@@ -54,9 +68,10 @@ class ResolvedCredential:
 class CredentialService:
     """Credential operations on one opened gateway vault."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, caller: Caller | None = None) -> None:
         self._gateway = gateway
         self._store = gateway.store
+        self._caller = caller
 
     def put(self, name: str, source: DataSource, payload: CredentialPayload) -> PutResult:
         """Store (create or update) the credential ``name`` from a plaintext payload."""
@@ -64,25 +79,32 @@ class CredentialService:
         validate_data_source(
             source, _connection_credential(payload.auth, payload.username, payload.secret)
         )
-        return self._save(name, source, payload, sealed_input=False)
+        put_at = int(self._gateway.context.clock().timestamp())
+        return self._save(name, source, OpenedCredential(payload, put_at), sealed_input=False)
 
     def put_sealed(
         self, name: str, source: DataSource, token: str, also: Callable[[], None] | None = None
     ) -> PutResult:
-        """Store a credential from an EncryptedCredential sealed for ``name``.
+        """Store a credential from an EncryptedCredential sealed for ``name`` and ``source``.
 
         Refuses (``InvalidInputError``, recorded as refused) a blob that does not
-        open for this gateway and this data source.  ``also`` runs inside the
-        same write (an entry link is consumed with the credential it stored).
+        open for this gateway, data source and target, or that is stale (the
+        admin's seal policy, or older than the stored version).  ``also`` runs
+        inside the same write (an entry link is consumed with its credential).
         """
-        payload = self._open_sealed(name, source, token)
-        return self._save(name, source, payload, sealed_input=True, also=also)
+        opened = self._open_sealed(name, source, token)
+        return self._save(name, source, opened, sealed_input=True, also=also)
 
     def test_sealed(
         self, name: str, source: DataSource, token: str, timeout: float = 10.0
     ) -> ConnectionTestResult:
-        """Test an EncryptedCredential against its data source without storing it."""
-        payload = self._open_sealed(name, source, token)
+        """Test an EncryptedCredential against the target it was sealed for, unstored."""
+        opened = self._open_sealed(name, source, token)
+        with self._deciding("credential.test", name):
+            existing = self._store.credential(name)
+            self._authorize("credential.test", name, existing, source)
+            self._check_fresh(name, opened, existing)
+        payload = opened.payload
         login = _connection_credential(payload.auth, payload.username, payload.secret)
         result = test_connection(source, login, timeout)
         outcome: Outcome = "ok" if result.ok else "failed"
@@ -91,34 +113,51 @@ class CredentialService:
         )
         return result
 
-    def _open_sealed(self, name: str, source: DataSource, token: str) -> CredentialPayload:
+    def _open_sealed(self, name: str, source: DataSource, token: str) -> OpenedCredential:
         check_datasource_name(name)
         gateway = self._gateway
         try:
-            payload = open_credential(token, gateway.private_keys, gateway.gateway_id, name)
+            target = SealedTarget.of(source)
+            opened = open_credential(token, gateway.private_keys, gateway.gateway_id, name, target)
         except IntegrityError as e:
             gateway.audit.record(
                 "credential.rejected", name, "refused", reason="encrypted-credential"
             )
             raise InvalidInputError(str(e)) from e
+        payload = opened.payload
         validate_data_source(
             source, _connection_credential(payload.auth, payload.username, payload.secret)
         )
-        return payload
+        return opened
+
+    def _check_fresh(
+        self, name: str, opened: OpenedCredential, existing: CredentialRecord | None
+    ) -> None:
+        policy = load_seal_policy(self._gateway)
+        stored_at = existing.stored_at() if existing else None
+        try:
+            policy.check(opened.issued_at, self._gateway.context.clock(), stored_at)
+        except InvalidInputError:
+            self._gateway.audit.record("credential.rejected", name, "refused", reason="stale-seal")
+            raise
 
     def _save(
         self,
         name: str,
         source: DataSource,
-        payload: CredentialPayload,
+        opened: OpenedCredential,
         *,
         sealed_input: bool,
         also: Callable[[], None] | None = None,
     ) -> PutResult:
         gateway, now = self._gateway, self._gateway.context.now_iso()
         gmk = gateway.master_key
-        with self._store.write():
+        payload = opened.payload
+        with self._deciding("credential.write", name):
             existing = self._store.credential(name)
+            self._authorize("credential.write", name, existing, source)
+            if sealed_input:
+                self._check_fresh(name, opened, existing)
             binding = CredentialBinding(
                 gateway_id=gateway.gateway_id,
                 credential_id=existing.binding.credential_id if existing else str(uuid.uuid4()),
@@ -137,6 +176,7 @@ class CredentialService:
                 created_at=existing.created_at if existing else now,
                 updated_at=now,
                 owner=existing.owner if existing else gateway.context.actor,
+                issued_at=opened.issued_at,
             )
             self._store.save_credential(record)
             gateway.audit.record(
@@ -165,8 +205,9 @@ class CredentialService:
 
     def delete(self, name: str) -> None:
         """Delete the credential and its wrapped data key (crypto-shred)."""
-        with self._store.write():
+        with self._deciding("credential.write", name):
             record = self.get(name)
+            self._authorize("credential.write", name, record)
             self._store.delete_credential(record.binding.credential_id)
             self._gateway.audit.record(
                 "credential.deleted", name, credential_id=record.binding.credential_id
@@ -174,7 +215,10 @@ class CredentialService:
 
     def test(self, name: str, timeout: float = 10.0) -> ConnectionTestResult:
         """Connect to the data source with the stored credential; record the outcome."""
-        resolved = self._resolve(self.get(name))
+        with self._deciding("credential.test", name):
+            record = self.get(name)
+            self._authorize("credential.test", name, record)
+        resolved = self._resolve(record)
         result = test_connection(
             resolved.source,
             _connection_credential(resolved.auth, resolved.username, resolved.secret),
@@ -221,6 +265,35 @@ class CredentialService:
             "credential.used", name, credential_id=record.binding.credential_id, purpose=purpose
         )
         return resolved
+
+    @contextlib.contextmanager
+    def _deciding(self, action: Action, name: str) -> Iterator[None]:
+        """A write in which the caller's authorization is decided and acted on.
+
+        A refusal rolls the write back, so it is recorded after, on its own.
+        """
+        try:
+            with self._store.write():
+                yield
+        except AccessDeniedError as e:
+            if self._caller is not None:
+                self._gateway.audit.record(
+                    "access.refused", name, "refused", refused_action=action, reason=str(e)[:200]
+                )
+            raise
+
+    def _authorize(
+        self,
+        action: Action,
+        name: str,
+        record: CredentialRecord | None,
+        source: DataSource | None = None,
+    ) -> None:
+        if self._caller is not None:
+            owner = record.owner if record else None
+            self._caller.authorize(
+                self._gateway, action, datasource=name, owner=owner, source=source
+            )
 
     def _resolve(self, record: CredentialRecord) -> ResolvedCredential:
         b = record.binding

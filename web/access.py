@@ -17,6 +17,8 @@ from flask import current_app, g, request
 from agent_keys.errors import AccessDeniedError
 from agent_keys.master_key import MasterKey
 from vault.access.accounts import Accounts, WebSession
+from vault.access.bearer_secrets import bearer_hash
+from vault.access.callers import Caller, Grant
 from vault.access.grants import AccessGrants, EntryLink
 from vault.access.policy import Action, Principal, authorize
 from vault.context import Channel, RequestContext, new_request_id
@@ -83,16 +85,26 @@ def caller() -> Principal:
         return principal
     authorization = request.headers.get("Authorization", "")
     if authorization.startswith("Bearer "):
-        found = AccessGrants(gateway()).principal_for_token(authorization[7:].strip())
+        token = authorization[7:].strip()
+        found = AccessGrants(gateway()).principal_for_token(token)
         if found is None:
             raise Unauthenticated("the API token is unknown or revoked")
-        _become(found, "api")
+        _become(found, "api", Grant("token", bearer_hash(token)))
         return found
     session = current_session()
     if session is None:
         raise Unauthenticated("sign in first")
-    _become(session.principal, "web")
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    _become(session.principal, "web", Grant("session", bearer_hash(cookie)))
     return session.principal
+
+
+def web_caller() -> Caller:
+    """The authenticated caller with the grant it proved, for the service to
+    check again inside the transaction that acts (vault.access.callers)."""
+    principal = g.principal if "principal" in g else caller()
+    grant: Grant = g.grant
+    return Caller(principal, grant)
 
 
 def current_session() -> WebSession | None:
@@ -106,7 +118,7 @@ def current_session() -> WebSession | None:
 def entry_caller(secret: str) -> EntryLink:
     """The live entry link named by a URL secret; the request then acts as it."""
     link = AccessGrants(gateway()).entry_link(secret)
-    _become(link.principal(), "web")
+    _become(link.principal(), "web", Grant("entry-link", link.id))
     return link
 
 
@@ -134,11 +146,12 @@ def check_csrf() -> None:
         raise AccessDeniedError("the form is stale or came from another site; reload the page")
 
 
-def _become(principal: Principal, channel: Channel) -> None:
+def _become(principal: Principal, channel: Channel, grant: Grant) -> None:
     # The vault was opened anonymously (to look the caller up): from here on it
     # acts as the caller, so audit entries name who acted.  The same connection
     # serves: reopening it cost a third of a request.
     g.principal = principal
     g.channel = channel
+    g.grant = grant
     if "gateway" in g:
         g.gateway = g.gateway.acting_as(_caller_context())

@@ -20,13 +20,21 @@ from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundErro
 from agent_keys.secret import Secret
 from vault.access.grants import AccessGrants
 from vault.audit.log import AuditLog, AuditQuery, entry_view
+from vault.connectors.connection import ConnectionCredential
+from vault.connectors.dispatch import validate_data_source
 from vault.credentials import CredentialService
 from vault.format.audit_chain import AuditEntry
-from vault.format.data_source import parse_auth_type
-from vault.format.encrypted_credential import ALG_ECDH, ALG_RSA, CredentialPayload, seal_credential
+from vault.format.data_source import DataSource, parse_auth_type
+from vault.format.encrypted_credential import (
+    ALG_ECDH,
+    ALG_RSA,
+    CredentialPayload,
+    SealedTarget,
+    seal_credential,
+)
 from vault.names import check_datasource_name
-from web.access import caller, entry_caller, gateway, require
-from web.json_body import json_object, sealed_credential_body
+from web.access import caller, entry_caller, gateway, require, web_caller
+from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -84,9 +92,11 @@ def show_credential(name: str) -> Response:
 
 @api.put("/credentials/<name>")
 def put_credential(name: str) -> Response:
+    # The early check refuses a caller who may never write this; the service
+    # decides again, with the owner, inside the write (vault.access.callers).
     require("credential.write", datasource=name, owner=_owner(name))
     source, token = sealed_credential_body()
-    result = CredentialService(gateway()).put_sealed(name, source, token)
+    result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token)
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
     return response
@@ -94,8 +104,8 @@ def put_credential(name: str) -> Response:
 
 @api.post("/credentials/<name>/test")
 def test_credential(name: str) -> Response:
-    require("credential.write", datasource=name, owner=_owner(name))
-    service = CredentialService(gateway())
+    require("credential.test", datasource=name, owner=_owner(name))
+    service = CredentialService(gateway(), web_caller())
     # A body (sized or chunked) is an unsaved credential from the form.
     if request.get_data(cache=True):
         source, token = sealed_credential_body()
@@ -109,7 +119,7 @@ def test_credential(name: str) -> Response:
 def delete_credential(name: str) -> Response:
     owner = _owner(name)
     require("credential.write", datasource=name, owner=owner)
-    CredentialService(gateway()).delete(name)
+    CredentialService(gateway(), web_caller()).delete(name)
     return Response(status=204)
 
 
@@ -120,20 +130,26 @@ def encrypt_value() -> Response:
         # The page seals in the browser; only programs send a secret here.
         raise AccessDeniedError("encrypt-value takes an API token; the page seals in the browser")
     body = json_object(
-        frozenset({"datasource", "auth", "username", "secret"}), frozenset({"datasource"})
+        frozenset({"datasource", "auth", "username", "secret"}) | TARGET_MEMBERS,
+        frozenset({"datasource", "type", "server"}),
     )
     payload = CredentialPayload(
         auth=parse_auth_type(body.get("auth") or "basic"),
         username=body.get("username"),
-        secret=Secret.from_text(body["secret"]) if body.get("secret") is not None else None,
+        secret=_secret_of(body.get("secret")),
+    )
+    target = target_of(body)
+    validate_data_source(
+        target, ConnectionCredential(payload.auth, payload.username, payload.secret)
     )
     context = gateway().context
     token = seal_credential(
         gateway().certificate(),
         check_datasource_name(body["datasource"] or ""),
+        SealedTarget.of(target),
         payload,
-        int(context.clock().timestamp()),
-        context.random,
+        issued_at=int(context.clock().timestamp()),
+        random=context.random,
     )
     return jsonify({"encrypted_credential": token})
 
@@ -141,7 +157,24 @@ def encrypt_value() -> Response:
 @api.get("/entry/<secret>")
 def entry_link(secret: str) -> Response:
     link = entry_caller(secret)
-    return jsonify({"datasource": link.datasource, "expires_at": link.expires_at.isoformat()})
+    return jsonify(
+        {
+            "datasource": link.datasource,
+            "expires_at": link.expires_at.isoformat(),
+            "target": target_json(link.target),
+        }
+    )
+
+
+def target_json(target: DataSource) -> dict[str, object]:
+    """A data source as the JSON body members that name it."""
+    return {
+        "type": target.type,
+        "server": target.server,
+        "database": target.database,
+        "tls": target.tls,
+        "ca_pem": target.ca_pem,
+    }
 
 
 @api.get("/entry/<secret>/certificate.json")
@@ -154,7 +187,7 @@ def entry_certificate(secret: str) -> Response:
 def entry_test(secret: str) -> Response:
     link = entry_caller(secret)
     source, token = sealed_credential_body()
-    result = CredentialService(gateway()).test_sealed(link.datasource, source, token)
+    result = CredentialService(gateway(), web_caller()).test_sealed(link.datasource, source, token)
     return jsonify({"ok": result.ok, "message": result.message})
 
 
@@ -163,7 +196,7 @@ def entry_put(secret: str) -> Response:
     link = entry_caller(secret)
     source, token = sealed_credential_body()
     grants = AccessGrants(gateway())
-    result = CredentialService(gateway()).put_sealed(
+    result = CredentialService(gateway(), web_caller()).put_sealed(
         link.datasource, source, token, also=lambda: grants.consume_entry_link(link)
     )
     response = jsonify(result.record.metadata())
@@ -235,6 +268,15 @@ def next_before(found: list[AuditEntry], query: AuditQuery) -> int | None:
     cost a second query on every call.
     """
     return found[-1].seq if found and len(found) == query.limit else None
+
+
+def _secret_of(value: str | None) -> Secret | None:
+    if value is None:
+        return None
+    try:
+        return Secret.from_text(value)
+    except UnicodeEncodeError as e:  # a lone surrogate such as "\ud800" is not text
+        raise InvalidInputError("the secret is not valid Unicode text") from e
 
 
 def _owner(name: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from agent_keys.errors import InvalidInputError
-from vault.format.data_source import DataSource, parse_data_source_type
+from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 from web.errors import UnsupportedMediaType
 
 
@@ -34,16 +34,23 @@ def json_object(allowed: frozenset[str], required: frozenset[str]) -> dict[str, 
     return body
 
 
-SEALED_MEMBERS = frozenset({"type", "server", "database", "encrypted_credential"})
+SEALED_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem", "encrypted_credential"})
 SEALED_REQUIRED = frozenset({"type", "server", "encrypted_credential"})
+TARGET_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem"})
 
 
 def sealed_credential_body() -> tuple[DataSource, str]:
     """A data source and an EncryptedCredential, as the page and API clients send them."""
     body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
-    source = DataSource(
+    return target_of(body), body["encrypted_credential"] or ""
+
+
+def target_of(body: dict[str, Any]) -> DataSource:
+    """The data source a body's ``type server database tls ca_pem`` name."""
+    return DataSource(
         type=parse_data_source_type(body["type"] or ""),
         server=body["server"] or "",
         database=body.get("database") or None,
+        tls=parse_tls_mode(body.get("tls") or "verify-full"),
+        ca_pem=body.get("ca_pem") or None,
     )
-    return source, body["encrypted_credential"] or ""

@@ -19,12 +19,12 @@ from vault.access.accounts import Accounts
 from vault.access.policy import Principal, authorize
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
 from vault.credentials import CredentialService
-from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
-from web.access import SESSION_COOKIE, entry_caller, gateway, require
-from web.api import audit_query, next_before
+from web.access import SESSION_COOKIE, entry_caller, gateway, require, web_caller
+from web.api import audit_query, next_before, target_json
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
@@ -122,14 +122,15 @@ def delete_credential(name: str) -> BaseResponse:
     require("credential.write")  # first: an anonymous caller learns nothing about names
     record = CredentialService(gateway()).get(name)
     require("credential.write", datasource=name, owner=record.owner)
-    CredentialService(gateway()).delete(name)
+    CredentialService(gateway(), web_caller()).delete(name)
     return redirect(url_for("pages.credentials"))
 
 
 @pages.get("/entry/<secret>")
 def entry(secret: str) -> str:
     link = entry_caller(secret)
-    return _form(name=link.datasource, record=None, entry_secret=secret)
+    target = target_json(link.target)
+    return _form(name=link.datasource, record=target, entry_secret=secret, fixed_target=True)
 
 
 @pages.route("/users", methods=["GET", "POST"])
@@ -193,7 +194,11 @@ def _older_url(query: AuditQuery, before: int) -> str:
 
 
 def _form(
-    name: str | None, record: dict[str, object] | None, entry_secret: str | None = None
+    name: str | None,
+    record: dict[str, object] | None,
+    entry_secret: str | None = None,
+    *,
+    fixed_target: bool = False,
 ) -> str:
     if name is not None:
         check_datasource_name(name)
@@ -203,5 +208,7 @@ def _form(
         record=record,
         types=DATA_SOURCE_TYPES,
         auths=AUTH_TYPES,
+        tls_modes=TLS_MODES,
         entry_secret=entry_secret,
+        fixed_target=fixed_target,
     )

@@ -103,7 +103,14 @@ def write_seeds(directory: Path) -> dict[str, Path]:
         (identity / f"{key_type}.key").write_bytes(key.to_pkcs8().reveal())
         (identity / f"{key_type}.pem").write_bytes(cert.pem)
         for i, payload in enumerate(payloads):
-            token = seal_credential(cert, DATASOURCE, payload, int(NOW.timestamp()), system_random)
+            token = seal_credential(
+                cert,
+                DATASOURCE,
+                _fuzz_target(),
+                payload,
+                issued_at=int(NOW.timestamp()),
+                random=system_random,
+            )
             (corpora["credential"] / f"{key_type}-{i}").write_bytes(token.encode("ascii"))
     bundles = [build_bundle(1, b"SQLite format 3\x00" + bytes(64)), build_bundle(3, b"x" * 40)]
     for i, bundle in enumerate(bundles):
@@ -126,9 +133,11 @@ def credential_target(identity: Path) -> Callable[[bytes], None]:
         )
         keys[cert.thumbprint] = GatewayPrivateKey(private, cert.key_type)  # type: ignore[arg-type]
 
+    target = _fuzz_target()
+
     def test_one_input(data: bytes) -> None:
         with contextlib.suppress(IntegrityError):
-            open_credential(data.decode("latin-1"), keys, GATEWAY_ID, DATASOURCE)
+            open_credential(data.decode("latin-1"), keys, GATEWAY_ID, DATASOURCE, target)
 
     return test_one_input
 
@@ -173,3 +182,11 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv)
+
+
+def _fuzz_target() -> Any:
+    """The target the seed tokens are sealed for (imported late, for atheris)."""
+    from vault.format.data_source import DataSource
+    from vault.format.encrypted_credential import SealedTarget
+
+    return SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))

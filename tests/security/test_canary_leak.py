@@ -56,8 +56,8 @@ def test_the_canary_leaks_nowhere(
     cli("cert", "export", "--public", "--out", cert)
     secret_file = private_file(tmp_path / "canary.txt", CANARY + "\n")
     pg = f"{private_postgres.host}:{private_postgres.port}"
-    token = cli("encrypt-value", "--cert", cert, "--datasource", "sealed", "--username", "u",
-                stdin=CANARY).out.strip()  # fmt: skip
+    token = cli("encrypt-value", "--cert", cert, "--datasource", "sealed", "--type", "mysql",
+                "--server", "127.0.0.1:1", "--username", "u", stdin=CANARY).out.strip()  # fmt: skip
     assert_absent(token.encode(), "the EncryptedCredential")
     steps: list[tuple[list[str], str]] = [
         (["credentials", "put", "from-file", "--type", "postgresql", "--server", pg, "--database",
@@ -170,8 +170,11 @@ def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer) -> list[byt
         return response.status, json.loads(raw) if raw.startswith((b"{", b"[")) else raw
 
     status, sealed = call(
-        "POST", "/encrypt-value", {"datasource": "web-http", "username": "u", "secret": CANARY}
-    )
+        "POST",
+        "/encrypt-value",
+        {"datasource": "web-http", "type": "http", "server": f"{http_auth.base_url}/basic",
+         "username": "u", "secret": CANARY},
+    )  # fmt: skip
     assert status == 200
     token_value = sealed["encrypted_credential"]
     put = {"type": "http", "server": f"{http_auth.base_url}/basic"}

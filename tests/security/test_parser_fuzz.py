@@ -47,7 +47,13 @@ from agent_keys.secret import Secret
 from agent_keys.tls_identity import generate_tls_identity, parse_tls_import
 from tests.security.fuzz_targets import build_bundle, fast_kek
 from tests.security.scale import scaled
-from vault.format.encrypted_credential import CredentialPayload, open_credential, seal_credential
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import (
+    CredentialPayload,
+    SealedTarget,
+    open_credential,
+    seal_credential,
+)
 from vault.format.recovery_bundle import (
     open_bundle,
     read_header,
@@ -134,13 +140,14 @@ _IDENTITIES: dict[KeyType, tuple[GatewayPrivateKey, GatewayCertificate]] = {
     for key_type in ("ec-p256", "rsa-3072")
 }
 _KEYS = {cert.thumbprint: key for key, cert in _IDENTITIES.values()}
+_TARGET = SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))
 _PAYLOADS = [
     CredentialPayload("basic", "alice", Secret.from_text("s3cret")),
     CredentialPayload("key", None, Secret.from_text("api-key-123")),
     CredentialPayload("anonymous", None, None),
 ]
 _TOKENS = [
-    seal_credential(cert, DS, payload, IAT, system_random)
+    seal_credential(cert, DS, _TARGET, payload, issued_at=IAT, random=system_random)
     for _key, cert in _IDENTITIES.values()
     for payload in _PAYLOADS
 ]
@@ -148,14 +155,14 @@ _TOKEN_BYTES = [token.encode("ascii") for token in _TOKENS]
 
 
 def _open(token: str) -> None:
-    _refused_only(IntegrityError, lambda: open_credential(token, _KEYS, GATEWAY_ID, DS))
+    _refused_only(IntegrityError, lambda: open_credential(token, _KEYS, GATEWAY_ID, DS, _TARGET))
 
 
 def test_the_seed_tokens_open() -> None:
     for token in _TOKENS:
-        open_credential(token, _KEYS, GATEWAY_ID, DS)
+        open_credential(token, _KEYS, GATEWAY_ID, DS, _TARGET)
     with pytest.raises(IntegrityError):
-        open_credential(_TOKENS[0][:-2], _KEYS, GATEWAY_ID, DS)
+        open_credential(_TOKENS[0][:-2], _KEYS, GATEWAY_ID, DS, _TARGET)
 
 
 def test_arbitrary_text_is_not_an_encrypted_credential(record_property: Recorder) -> None:
@@ -180,10 +187,10 @@ def _check_splice(picks: list[tuple[int, int]]) -> None:
     sources = {t for t, _ in picks}
     positions = [s for _, s in picks]
     if len(sources) == 1 and positions == [0, 1, 2, 3, 4]:
-        open_credential(token, _KEYS, GATEWAY_ID, DS)  # unchanged: it opens
+        open_credential(token, _KEYS, GATEWAY_ID, DS, _TARGET)  # unchanged: it opens
     else:
         with pytest.raises(IntegrityError):
-            open_credential(token, _KEYS, GATEWAY_ID, DS)
+            open_credential(token, _KEYS, GATEWAY_ID, DS, _TARGET)
 
 
 # -- recovery bundles ------------------------------------------------------------

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from agent_keys.errors import InvalidInputError, NotFoundError, StorageError, VaultError
-from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.conftest import make_context
+from tests.sealing import seal
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
-from vault.format.encrypted_credential import CredentialPayload, seal_credential
+from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 
 PG = DataSource("postgresql", "127.0.0.1:5432", "sales")
@@ -51,9 +51,7 @@ def test_list_and_show_carry_metadata_only(gateway: Gateway) -> None:
 
 
 def test_a_sealed_credential_for_this_data_source_is_stored(gateway: Gateway) -> None:
-    token = seal_credential(
-        gateway.certificate(), "sales", alice("sealed-pw"), 1_800_000_000, system_random
-    )
+    token = seal(gateway.certificate(), "sales", PG, alice("sealed-pw"))
     CredentialService(gateway).put_sealed("sales", PG, token)
     assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text("sealed-pw")
 
@@ -61,7 +59,7 @@ def test_a_sealed_credential_for_this_data_source_is_stored(gateway: Gateway) ->
 def test_a_sealed_credential_for_another_data_source_is_refused_and_recorded(
     gateway: Gateway,
 ) -> None:
-    token = seal_credential(gateway.certificate(), "hr", alice(), 1_800_000_000, system_random)
+    token = seal(gateway.certificate(), "hr", PG, alice())
     with pytest.raises(InvalidInputError, match="does not open"):
         CredentialService(gateway).put_sealed("sales", PG, token)
     assert gateway.store.count_credentials() == 0

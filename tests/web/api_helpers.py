@@ -18,16 +18,19 @@ from agent_keys.gateway_identity import (
 )
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
+from tests.sealing import seal
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.access.grants import AccessGrants
 from vault.context import Clock, RequestContext, utc_now
-from vault.format.encrypted_credential import CredentialPayload, seal_credential
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 
 API = "/api/v1"
 ORIGIN = {"Origin": BASE_URL}
 # A PostgreSQL server nobody listens on: port 1 on loopback refuses at once.
 UNREACHABLE_PG = "127.0.0.1:1"
+UNREACHABLE_TARGET = DataSource("postgresql", UNREACHABLE_PG)
 # Tables whose rows only a successful change may touch.  The audit trail grows
 # with refusals on purpose, and sessions are the callers' own state.
 # Refusals are recorded on purpose: the trail (its entries, checkpoints, signers
@@ -52,12 +55,19 @@ def new_token(web_vault: WebVault, role: str, name: str | None = None) -> str:
         return AccessGrants(gateway).create_token(name or f"{role}-token", role)
 
 
-def new_entry_link(web_vault: WebVault, datasource: str, *, clock: Clock | None = None) -> str:
-    """An entry-link secret for ``datasource``, made by an admin whose clock may be moved."""
+def new_entry_link(
+    web_vault: WebVault,
+    datasource: str,
+    *,
+    clock: Clock | None = None,
+    target: DataSource = UNREACHABLE_TARGET,
+) -> str:
+    """An entry-link secret for ``datasource`` and ``target`` (by default what
+    ``sealed_body`` names), made by an admin whose clock may be moved."""
     context = RequestContext(actor="user:ada", channel="cli", clock=clock or utc_now)
     with Gateway.open(web_vault.data_dir, context, unlocked=web_vault.handle.master_key) as gw:
         secret, _link = AccessGrants(gw).create_entry_link(
-            datasource, datetime.timedelta(minutes=15)
+            datasource, target, datetime.timedelta(minutes=15)
         )
     return secret
 
@@ -75,11 +85,12 @@ def foreign_certificate(web_vault: WebVault, *, same_gateway_id: bool) -> Gatewa
     return generate_gateway_identity("other", gateway_id, "ec-p256", now, system_random)[1]
 
 
-def seal_for(certificate: GatewayCertificate, datasource: str) -> str:
-    """Alice's PostgreSQL login sealed now to ``certificate`` for ``datasource``."""
+def seal_for(
+    certificate: GatewayCertificate, datasource: str, target: DataSource = UNREACHABLE_TARGET
+) -> str:
+    """Alice's PostgreSQL login sealed now to ``certificate`` for ``datasource`` and ``target``."""
     payload = CredentialPayload("basic", "alice", Secret.from_text("alice's pa55word"))
-    issued_at = int(datetime.datetime.now(datetime.UTC).timestamp())
-    return seal_credential(certificate, datasource, payload, issued_at, system_random)
+    return seal(certificate, datasource, target, payload)
 
 
 def sealed_body(web_vault: WebVault, datasource: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from tests.service_fixtures import ServiceLogin
 from tests.web_fixtures import PASSWORDS, LiveServer
 from vault.access.grants import AccessGrants
+from vault.format.data_source import DataSource
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -98,10 +99,22 @@ def test_an_entry_link_enters_one_credential_once(
     page: Page, live_server: LiveServer, private_postgres: ServiceLogin
 ) -> None:
     with live_server.web_vault.gateway() as gateway:
-        secret, _ = AccessGrants(gateway).create_entry_link("hr-pg", datetime.timedelta(minutes=15))
+        target = DataSource(
+            "postgresql",
+            f"{private_postgres.host}:{private_postgres.port}",
+            private_postgres.database,
+        )
+        secret, _ = AccessGrants(gateway).create_entry_link(
+            "hr-pg", target, datetime.timedelta(minutes=15)
+        )
     page.goto(f"{live_server.url}/entry/{secret}")
     expect(page.locator("#name")).to_have_value("hr-pg")
-    fill_form(page, None, private_postgres, private_postgres.password)
+    # The link fixed the target: the page shows it and does not let it change.
+    expect(page.locator("#server")).to_have_value(target.server)
+    expect(page.locator("#server")).to_have_attribute("readonly", "")
+    page.select_option("#auth", "basic")
+    page.fill("#username", private_postgres.user)
+    page.fill("#secret", private_postgres.password)
     page.click("#save")
     expect(page.locator("#result")).to_contain_text("Saved hr-pg")
     page.goto(f"{live_server.url}/entry/{secret}")

@@ -161,7 +161,13 @@ def test_credential_lifecycle_answers_fit_the_document(
         ),
         client.post(
             f"{API}/encrypt-value",
-            json={"datasource": "hr-db", "username": "bob", "secret": "bob's secret"},
+            json={
+                "datasource": "hr-db",
+                "type": "mysql",
+                "server": "db",
+                "username": "bob",
+                "secret": "bob's secret",
+            },
             base_url=BASE_URL,
             headers=admin,
         ),

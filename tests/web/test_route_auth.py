@@ -41,7 +41,8 @@ _ROUTES_ONLY = create_app(VaultHandle(Path("/nonexistent"), MasterKey(1, Secret(
 OPEN_ENDPOINTS = {"pages.sign_in_form", "pages.sign_in", "static"}
 STORED = "sales-db"  # stored by ada before each walk, so routes that look it up find it
 STORED_URL = f"{API}/credentials/{STORED}"
-SEAL_ME = {"datasource": "hr-db", "username": "bob", "secret": "bob's pa55word"}
+SEAL_ME = {"datasource": "hr-db", "type": "postgresql", "server": UNREACHABLE_PG,
+           "username": "bob", "secret": "bob's pa55word"}  # fmt: skip
 PLAUSIBLE = {
     "name": STORED,
     # The shape of a real entry-link secret (43 base64url characters), never issued.
@@ -238,6 +239,8 @@ def test_encrypt_value_seals_for_api_tokens(
     response = client.post(f"{API}/encrypt-value", json=SEAL_ME, base_url=BASE_URL, headers=headers)
     assert response.status_code == 200 and set(response.get_json()) == {"encrypted_credential"}
     body = {"type": "postgresql", "server": UNREACHABLE_PG, **response.get_json()}
+    elsewhere = {**body, "server": "attacker.example:5432"}
+    assert put_credential(client, "hr-db", elsewhere, admin).status_code == 400
     assert put_credential(client, "hr-db", body, admin).status_code == 201
 
 
@@ -246,7 +249,8 @@ def test_encrypt_value_refuses_a_name_no_credential_can_have(
     client: FlaskClient, web_vault: WebVault, datasource: str | None
 ) -> None:
     headers = bearer(new_token(web_vault, "creator", "sealer"))
-    request = {"datasource": datasource, "auth": "key", "secret": "an API key"}
+    request = {"datasource": datasource, "type": "http", "server": "https://api.example",
+               "auth": "key", "secret": "an API key"}  # fmt: skip
     response = client.post(f"{API}/encrypt-value", json=request, base_url=BASE_URL, headers=headers)
     assert_api_error(response, 400, "invalid_input")
 

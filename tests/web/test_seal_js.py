@@ -26,7 +26,8 @@ from agent_keys.gateway_identity import (
     generate_gateway_identity,
 )
 from agent_keys.randomness import system_random
-from vault.format.encrypted_credential import open_credential
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import SealedTarget, open_credential
 
 STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
 GATEWAY_ID = "3f6c2a9e-8d41-4b7a-9e25-c0d1f7a86b13"
@@ -48,11 +49,14 @@ BAD_PAYLOADS: list[dict[str, str | None]] = [
 ]
 # The page runs with no inline script and no eval allowed: seal.js must need neither.
 PAGE = b"<!doctype html><meta http-equiv=Content-Security-Policy content=\"script-src 'self'\">"
-SEAL = """async ([gateway, datasource, payload]) => {
+SEAL = """async ([gateway, datasource, target, payload]) => {
   const { sealCredential } = await import("/seal.js");
-  try { return { token: await sealCredential(gateway, datasource, payload) }; }
+  try { return { token: await sealCredential(gateway, datasource, target, payload) }; }
   catch (e) { return { error: e.message }; }
 }"""
+TARGET = DataSource("postgresql", "db.example:5432", "sales")
+TARGET_JSON = {"type": "postgresql", "server": "db.example:5432", "database": "sales",
+               "tls": "verify-full", "ca_pem": None}  # fmt: skip
 # Each alg on the other key type's key, and names the profile leaves out
 # ("toString": a prototype member of a lookup table is no alg either).
 REFUSED_ALGS: dict[KeyType, list[str]] = {
@@ -109,8 +113,8 @@ def gateway_facts(cert: GatewayCertificate) -> dict[str, Any]:
             "alg": ALGS[cert.key_type], "jwk": cert.public_jwk()}  # fmt: skip
 
 
-def seal(page: Page, gateway: dict[str, Any], payload: object = None) -> Any:
-    return page.evaluate(SEAL, [gateway, DS, payload or PAYLOADS[0]])
+def seal(page: Page, gateway: dict[str, Any], payload: object = None, target: object = None) -> Any:
+    return page.evaluate(SEAL, [gateway, DS, target or TARGET_JSON, payload or PAYLOADS[0]])
 
 
 def token_of(page: Page, key_type: KeyType, payload: object = None) -> str:
@@ -145,7 +149,9 @@ def test_gwvault_opens_each_auth_type(
 ) -> None:
     key, cert = IDENTITIES[key_type]
     token = token_of(seal_page, key_type, payload)
-    opened = open_credential(token, {cert.thumbprint: key}, GATEWAY_ID, DS)
+    opened = open_credential(
+        token, {cert.thumbprint: key}, GATEWAY_ID, DS, SealedTarget.of(TARGET)
+    ).payload
     secret = opened.secret.reveal_text() if opened.secret is not None else None
     assert (opened.auth, opened.username, secret) == tuple(payload.values())
 
@@ -164,7 +170,8 @@ def test_jwcrypto_opens_it_and_the_header_is_the_profile(
     protected, encrypted_key, iv, _, tag = token.split(".")
     header = b64url_json(protected)
     profile = {"alg": ALGS[key_type], "enc": "A256GCM", "kid": cert.thumbprint,
-               "gw": GATEWAY_ID, "ds": DS}  # fmt: skip
+               "gw": GATEWAY_ID, "ds": DS, "ver": 2,
+               "tgt": SealedTarget.of(TARGET).to_json()}  # fmt: skip
     assert {k: header.pop(k) for k in profile} == profile
     assert before <= header.pop("iat") <= time.time()
     if key_type == "ec-p256":
@@ -172,6 +179,36 @@ def test_jwcrypto_opens_it_and_the_header_is_the_profile(
     assert header == {}
     lengths = {"ec-p256": 54, "rsa-3072": 512}  # 40-byte AES-KW, 384-byte RSA-OAEP
     assert (len(encrypted_key), len(iv), len(tag)) == (lengths[key_type], 16, 22)
+
+
+def test_the_sealed_target_and_its_ca_digest_are_the_ones_python_computes(
+    seal_page: Page,
+) -> None:
+    key, cert = IDENTITIES["ec-p256"]
+    ca_pem = cert.pem.decode("ascii") + "\n" + IDENTITIES["rsa-3072"][1].pem.decode("ascii")
+    target = DataSource("mysql", "db.example:3306", None, tls="verify-ca", ca_pem=ca_pem)
+    as_json = {"type": "mysql", "server": "db.example:3306", "database": None,
+               "tls": "verify-ca", "ca_pem": ca_pem}  # fmt: skip
+    result = seal(seal_page, gateway_facts(cert), target=as_json)
+    header = b64url_json(result["token"].split(".")[0])
+    assert header["tgt"] == SealedTarget.of(target).to_json()
+    assert header["tgt"]["ca"] == target.ca_digest() is not None
+    opened = open_credential(
+        result["token"], {cert.thumbprint: key}, GATEWAY_ID, DS, SealedTarget.of(target)
+    )
+    assert opened.payload.username == "alice"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [{**TARGET_JSON, "type": "oracle"}, {**TARGET_JSON, "server": ""},
+     {**TARGET_JSON, "tls": "prefer"}, {**TARGET_JSON, "ca_pem": "not a certificate"}],
+    ids=["type", "server", "tls", "ca"],
+)  # fmt: skip
+def test_a_target_the_gateway_would_refuse_seals_nothing(
+    seal_page: Page, target: dict[str, Any]
+) -> None:
+    assert set(seal(seal_page, gateway_facts(IDENTITIES["ec-p256"][1]), target=target)) == {"error"}
 
 
 def test_every_seal_has_a_fresh_key_and_iv(seal_page: Page) -> None:

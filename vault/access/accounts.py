@@ -157,10 +157,14 @@ class Accounts:
 
     def session(self, session_id: str) -> WebSession | None:
         """The live session for a cookie value, or None (unknown, expired, user gone)."""
+        return self.session_by_hash(bearer_hash(session_id))
+
+    def session_by_hash(self, id_hash: bytes) -> WebSession | None:
+        """The live session by its stored hash (re-checked where a change is made)."""
         rows = self._store.rows(
             "SELECT s.csrf_token, s.expires_at, u.name, u.role FROM web_sessions s"
             " JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?",
-            [bearer_hash(session_id)],
+            [id_hash],
         )
         if not rows or _parse(rows[0]["expires_at"]) <= self._gateway.context.clock():
             return None

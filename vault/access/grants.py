@@ -2,7 +2,10 @@
 
 An API token acts with a role until revoked.  An entry link lets one person
 enter the credential of one named data source, once, within its lifetime (at
-most an hour), without an account.  Both are shown once and stored hashed.
+most an hour), without an account.  The admin fixes the link's target (type,
+server, database, TLS policy) when making it, so its holder can seal for and
+test against that server only, and at most ``ENTRY_LINK_TESTS`` times: a link
+is not a port scanner (T-WEB-13).  Both are shown once and stored hashed.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from typing import Any
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
 from vault.access.policy import Principal, parse_role
+from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
 
 TOKEN_PREFIX = "gwv_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for
 LONGEST_ENTRY_LINK = datetime.timedelta(hours=1)
+ENTRY_LINK_TESTS = 5
 _LINK_REFUSED = "this entry link is unknown, expired or already used; ask for a new one"
+_LINK_COLUMNS = "id, datasource, expires_at, used_at, type, server, database, tls, ca_pem"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class EntryLink:
     id: str
     datasource: str
     expires_at: datetime.datetime
+    target: DataSource
 
     def principal(self) -> Principal:
         return Principal("entry-link", self.id, None, self.datasource)
@@ -83,70 +90,118 @@ class AccessGrants:
         """The caller a bearer token stands for, or None (unknown or revoked)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
+        return self.principal_for_token_hash(bearer_hash(token))
+
+    def principal_for_token_hash(self, token_hash: bytes) -> Principal | None:
+        """The caller of a live token by its stored hash (re-checked where a change is made)."""
         rows = self._store.rows(
             "SELECT name, role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-            [bearer_hash(token)],
+            [token_hash],
         )
         return Principal("token", rows[0]["name"], parse_role(rows[0]["role"])) if rows else None
 
     # -- entry links ------------------------------------------------------------
 
     def create_entry_link(
-        self, datasource: str, lifetime: datetime.timedelta
+        self, datasource: str, target: DataSource, lifetime: datetime.timedelta
     ) -> tuple[str, EntryLink]:
-        """A single-use secret for entering ``datasource``'s credential, and the link."""
+        """A single-use secret for entering ``datasource``'s credential, sealed for
+        ``target`` only, and the link.  The caller validates ``target``."""
         check_datasource_name(datasource)
         if not datetime.timedelta(0) < lifetime <= LONGEST_ENTRY_LINK:
             raise InvalidInputError("an entry link expires within an hour (--expires 1m to 60m)")
         secret, link_hash = new_bearer_secret(self._gateway.context.random)
-        link = EntryLink(str(uuid.uuid4()), datasource, self._gateway.context.clock() + lifetime)
+        expires_at = self._gateway.context.clock() + lifetime
+        link = EntryLink(str(uuid.uuid4()), datasource, expires_at, target)
         with self._store.write():
             self._store.execute(
                 "INSERT INTO entry_links (id, datasource, link_hash, created_by, created_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " expires_at, type, server, database, tls, ca_pem)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [link.id, datasource, link_hash, self._gateway.context.actor, self._now(),
-                 link.expires_at.isoformat()],
+                 expires_at.isoformat(), target.type, target.server, target.database,
+                 target.tls, target.ca_pem],
             )  # fmt: skip
             self._audit.record(
                 "entry-link.created",
                 datasource,
                 link_id=link.id,
-                expires_at=link.expires_at.isoformat(),
+                expires_at=expires_at.isoformat(),
+                type=target.type,
+                server=target.server,
+                database=target.database,
+                tls=target.tls,
             )
         return secret, link
 
     def entry_link(self, secret: str) -> EntryLink:
         """The live link for ``secret``; ``AccessDeniedError`` if unknown, used or expired."""
         rows = self._store.rows(
-            "SELECT id, datasource, expires_at, used_at FROM entry_links WHERE link_hash = ?",
+            f"SELECT {_LINK_COLUMNS} FROM entry_links WHERE link_hash = ?",  # noqa: S608 - fixed columns
             [bearer_hash(secret)],
         )
-        if not rows or rows[0]["used_at"] is not None:
-            raise AccessDeniedError(_LINK_REFUSED)
-        link = EntryLink(
-            rows[0]["id"],
-            rows[0]["datasource"],
-            datetime.datetime.fromisoformat(rows[0]["expires_at"]),
+        return self._live(rows)
+
+    def live_entry_link(self, link_id: str) -> EntryLink:
+        """The link ``link_id`` if it is still unused and unexpired; ``AccessDeniedError``
+        otherwise.  Called inside the transaction that acts for the link."""
+        rows = self._store.rows(
+            f"SELECT {_LINK_COLUMNS} FROM entry_links WHERE id = ?",  # noqa: S608 - fixed columns
+            [link_id],
         )
-        if link.expires_at <= self._gateway.context.clock():
-            self._audit.record("entry-link.expired", link.datasource, "refused", link_id=link.id)
-            raise AccessDeniedError(_LINK_REFUSED)
-        return link
+        return self._live(rows)
+
+    def count_entry_link_test(self, link: EntryLink) -> None:
+        """Spend one of the link's connection tests (inside the caller's write);
+        ``AccessDeniedError`` once they are used up."""
+        rows = self._store.rows("SELECT tests_used FROM entry_links WHERE id = ?", [link.id])
+        if not rows or int(rows[0]["tests_used"]) >= ENTRY_LINK_TESTS:
+            self._audit.record(
+                "entry-link.tests-used-up", link.datasource, "refused", link_id=link.id
+            )
+            raise AccessDeniedError(
+                f"this entry link has made its {ENTRY_LINK_TESTS} connection tests;"
+                " save the credential, or ask for a new link"
+            )
+        self._store.execute(
+            "UPDATE entry_links SET tests_used = tests_used + 1 WHERE id = ?", [link.id]
+        )
 
     def consume_entry_link(self, link: EntryLink) -> None:
         """Mark the link used; call inside the write that stores its credential.
 
-        Checked again inside that write, so two uses racing each other cannot
-        both succeed.
+        Checked again inside that write (unused and unexpired), so two uses
+        racing each other, or a use begun before the link expired, cannot succeed.
         """
-        used = self._store.rows("SELECT used_at FROM entry_links WHERE id = ?", [link.id])
-        if not used or used[0]["used_at"] is not None:
-            raise AccessDeniedError(_LINK_REFUSED)
+        self.live_entry_link(link.id)
         self._store.execute(
             "UPDATE entry_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
             [self._now(), link.id],
         )
         self._audit.record("entry-link.used", link.datasource, link_id=link.id)
+
+    def _live(self, rows: list[dict[str, Any]]) -> EntryLink:
+        if not rows or rows[0]["used_at"] is not None:
+            raise AccessDeniedError(_LINK_REFUSED)
+        row = rows[0]
+        expires_at = datetime.datetime.fromisoformat(row["expires_at"])
+        if expires_at <= self._gateway.context.clock():
+            self._audit.record(
+                "entry-link.expired", row["datasource"], "refused", link_id=row["id"]
+            )
+            raise AccessDeniedError(_LINK_REFUSED)
+        if row["type"] is None:
+            # Made before links named their target (schema 4): it could be used
+            # against any server, so it is not honoured.
+            raise AccessDeniedError(_LINK_REFUSED)
+        target = DataSource(
+            type=parse_data_source_type(row["type"]),
+            server=row["server"],
+            database=row["database"],
+            tls=parse_tls_mode(row["tls"]),
+            ca_pem=row["ca_pem"],
+        )
+        return EntryLink(row["id"], row["datasource"], expires_at, target)
 
     def _now(self) -> str:
         return self._gateway.context.now_iso()

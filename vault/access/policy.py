@@ -22,6 +22,7 @@ Action = Literal[
     "certificate.read",
     "credentials.read",
     "credential.write",
+    "credential.test",
     "encrypt",
     "users.manage",
     "audit.read",
@@ -30,10 +31,21 @@ Action = Literal[
 _ALLOWED: dict[Role, frozenset[Action]] = {
     "admin": frozenset(get_args(Action)),
     "creator": frozenset(
-        {"status.read", "certificate.read", "credentials.read", "credential.write", "encrypt"}
+        {
+            "status.read",
+            "certificate.read",
+            "credentials.read",
+            "credential.write",
+            "credential.test",
+            "encrypt",
+        }
     ),
     "auditor": frozenset({"status.read", "certificate.read", "credentials.read", "audit.read"}),
 }
+
+
+# What a creator may do to its own credentials and an entry link to its one.
+_CREDENTIAL_ACTIONS = frozenset({"credential.write", "credential.test"})
 
 
 def parse_role(value: str) -> Role:
@@ -69,13 +81,13 @@ def authorize(
     if principal.kind == "entry-link":
         if action == "certificate.read":
             return
-        if action == "credential.write" and datasource == principal.datasource:
+        if action in _CREDENTIAL_ACTIONS and datasource == principal.datasource:
             return
         raise AccessDeniedError("this entry link is for one data source only")
     if principal.role is None or action not in _ALLOWED[principal.role]:
         raise AccessDeniedError(f"a {principal.role or 'caller'} may not do that ({action})")
     if (
-        action == "credential.write"
+        action in _CREDENTIAL_ACTIONS
         and principal.role == "creator"
         and owner is not None
         and owner != principal.actor

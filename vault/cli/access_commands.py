@@ -1,5 +1,5 @@
-"""``gwvault users|tokens|entry-link|endpoint|tls|serve``: who may use the endpoint, where
-it listens, and serving it."""
+"""``gwvault users|tokens|entry-link|policy|endpoint|tls|serve``: who may use the
+endpoint and what it accepts, where it listens, and serving it."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from agent_keys.secret import Secret
 from agent_keys.tls_identity import MAX_PEM_BYTES
 from vault.access.accounts import Accounts
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint, save_endpoint
-from vault.access.grants import AccessGrants
+from vault.access.grants import ENTRY_LINK_TESTS, AccessGrants
+from vault.access.seal_policy import SealPolicy, load_seal_policy, save_seal_policy
+from vault.cli.flags import target_from_flags
 from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
 from vault.keys.tls import TlsService
 
-_DURATION = re.compile(r"([1-9][0-9]{0,3})([smh])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}
+_DURATION = re.compile(r"([1-9][0-9]{0,3})([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def users_add(args: argparse.Namespace) -> int:
@@ -86,9 +88,15 @@ def tokens_revoke(args: argparse.Namespace) -> int:
 def entry_link_create(args: argparse.Namespace) -> int:
     lifetime = parse_duration(args.expires)
     with open_for_cli(args) as gateway:
-        secret, link = AccessGrants(gateway).create_entry_link(args.datasource, lifetime)
+        secret, link = AccessGrants(gateway).create_entry_link(
+            args.datasource, target_from_flags(args), lifetime
+        )
         endpoint = load_endpoint(gateway)
-    print(f"entry link for {link.datasource}, single use, expires {link.expires_at.isoformat()}:")
+    target = f"{link.target.type} {link.target.server}"
+    print(
+        f"entry link for {link.datasource} ({target}), single use, at most"
+        f" {ENTRY_LINK_TESTS} tests, expires {link.expires_at.isoformat()}:"
+    )
     print(f"{endpoint.url}/entry/{secret}")
     return EXIT_OK
 
@@ -138,6 +146,24 @@ def tls_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def policy_show(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        seals = load_seal_policy(gateway)
+    facts = {"sealed_max_age_seconds": int(seals.max_age.total_seconds())}
+    print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def policy_set(args: argparse.Namespace) -> int:
+    if args.sealed_max_age is None:
+        raise InvalidInputError("nothing to set: give --sealed-max-age DURATION")
+    policy = SealPolicy(parse_duration(args.sealed_max_age))
+    with open_for_cli(args) as gateway:
+        save_seal_policy(gateway, policy)
+    print(f"an EncryptedCredential is now accepted up to {args.sealed_max_age} after sealing")
+    return EXIT_OK
+
+
 def serve(args: argparse.Namespace) -> int:
     # The endpoint belongs to the web package, an edge like this one: it is
     # named, not imported, so neither edge depends on the other.
@@ -151,7 +177,7 @@ def serve(args: argparse.Namespace) -> int:
 def parse_duration(text: str) -> datetime.timedelta:
     match = _DURATION.fullmatch(text)
     if match is None:
-        raise InvalidInputError("a duration is a number and s, m or h, like 15m")
+        raise InvalidInputError("a duration is a number and s, m, h or d, like 15m")
     return datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

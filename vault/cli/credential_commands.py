@@ -12,13 +12,23 @@ from pathlib import Path
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
+from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
 from vault.cli.opening import open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json, report_failure
+from vault.connectors.connection import ConnectionCredential
+from vault.connectors.dispatch import validate_data_source
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
-from vault.format.data_source import DataSource, parse_auth_type, parse_data_source_type
-from vault.format.encrypted_credential import MAX_TOKEN_CHARS, CredentialPayload, seal_credential
+from vault.format.data_source import (
+    parse_auth_type,
+)
+from vault.format.encrypted_credential import (
+    MAX_TOKEN_CHARS,
+    CredentialPayload,
+    SealedTarget,
+    seal_credential,
+)
 from vault.names import check_datasource_name
 
 
@@ -26,17 +36,26 @@ def encrypt_value(args: argparse.Namespace) -> int:
     pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)
     certificate = GatewayCertificate.from_pem(pem)
     datasource = check_datasource_name(args.datasource)
+    target = target_from_flags(args)
     payload = _payload_from_flags(args)
+    validate_data_source(
+        target, ConnectionCredential(payload.auth, payload.username, payload.secret)
+    )
     context = RequestContext.for_cli()
-    issued_at = int(context.clock().timestamp())
-    print(seal_credential(certificate, datasource, payload, issued_at, context.random))
+    sealed = seal_credential(
+        certificate,
+        datasource,
+        SealedTarget.of(target),
+        payload,
+        issued_at=int(context.clock().timestamp()),
+        random=context.random,
+    )
+    print(sealed)
     return EXIT_OK
 
 
 def credentials_put(args: argparse.Namespace) -> int:
-    source = DataSource(
-        type=parse_data_source_type(args.type), server=args.server, database=args.database
-    )
+    source = target_from_flags(args)
     with open_for_cli(args) as gateway:
         service = CredentialService(gateway)
         if args.encrypted_credential is not None:

@@ -1,4 +1,5 @@
-"""Pieces the parser and the command groups share: the parser class, the keystore flags.
+"""Pieces the parser and the command groups share: the parser class, the keystore
+and target flags, and what the target flags mean.
 
 Command groups register their own subcommands (``add_parsers``) with what is
 here, so they never import the parser that calls them.
@@ -8,9 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import NoReturn, TypeAlias
 
+from agent_keys.errors import InvalidInputError
+from vault.cli.input import read_public_file
 from vault.cli.output import EXIT_USAGE
+from vault.connectors.dispatch import validate_target
+from vault.format.data_source import (
+    DATA_SOURCE_TYPES,
+    MAX_CA_PEM_CHARS,
+    TLS_MODES,
+    DataSource,
+    parse_data_source_type,
+    parse_tls_mode,
+)
 from vault.keys.keystore_binding import KEYSTORE_KINDS
 
 
@@ -40,3 +53,41 @@ def add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str 
     parser.add_argument(
         "--key-label", metavar="L", help="AES key to create or adopt (default gwvault-<gateway id>)"
     )
+
+
+def add_target_flags(parser: argparse.ArgumentParser, why: str) -> None:
+    """Where the secret may be sent: a sealed value names it, a stored credential keeps it."""
+    parser.add_argument("--type", required=True, choices=DATA_SOURCE_TYPES, help=why)
+    parser.add_argument(
+        "--server",
+        required=True,
+        metavar="HOST[:PORT]",
+        help="host, URL (http) or file path (sqlite)",
+    )
+    parser.add_argument("--database", metavar="DB")
+    parser.add_argument(
+        "--tls", choices=TLS_MODES, default="verify-full", help="TLS policy (default verify-full)"
+    )
+    parser.add_argument(
+        "--tls-ca", metavar="CA.pem", help="the CA certificate(s) a verifying policy trusts"
+    )
+
+
+def target_from_flags(args: argparse.Namespace) -> DataSource:
+    """The data source of ``--type --server --database --tls --tls-ca`` (the CA read once)."""
+    ca_pem = None
+    if args.tls_ca is not None:
+        raw = read_public_file(Path(args.tls_ca), "CA file", MAX_CA_PEM_CHARS)
+        try:
+            ca_pem = raw.decode("ascii")
+        except UnicodeDecodeError as e:
+            raise InvalidInputError("the CA file is not PEM text") from e
+    source = DataSource(
+        type=parse_data_source_type(args.type),
+        server=args.server,
+        database=args.database,
+        tls=parse_tls_mode(args.tls),
+        ca_pem=ca_pem,
+    )
+    validate_target(source)
+    return source

@@ -58,6 +58,7 @@ _HANDLER_MODULES = {
     "users": "vault.cli.access_commands",
     "tokens": "vault.cli.access_commands",
     "entry-link": "vault.cli.access_commands",
+    "policy": "vault.cli.access_commands",
     "endpoint": "vault.cli.access_commands",
     "tls": "vault.cli.access_commands",
     "serve": "vault.cli.access_commands",

@@ -12,8 +12,8 @@ import os
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
 from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
-from vault.cli.flags import Commands, OneLineParser, add_keystore_flags
-from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
+from vault.format.data_source import AUTH_TYPES
 
 DEFAULT_DATA_DIR = "gwvault-data"
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_credentials(commands)
     _add_keystore(commands)
     _add_web_access(commands)
+    _add_policy(commands)
     _add_endpoint(commands)
     # Key lifecycle commands live beside their handlers.
     for module in (cert_commands, key_commands, recovery_commands, audit_commands):
@@ -68,6 +69,7 @@ def _add_encrypt_value(commands: Commands) -> None:
     )
     encrypt.add_argument("--cert", required=True, metavar="FILE.pem", help="gateway certificate")
     encrypt.add_argument("--datasource", required=True, metavar="NAME")
+    add_target_flags(encrypt, "the value opens only for this target")
     _add_login_flags(encrypt)
 
 
@@ -86,14 +88,7 @@ def _add_credentials(commands: Commands) -> None:
     )
     put = actions.add_parser("put", help="store or update a credential")
     put.add_argument("name", metavar="NAME", help="data-source name")
-    put.add_argument("--type", required=True, choices=DATA_SOURCE_TYPES)
-    put.add_argument(
-        "--server",
-        required=True,
-        metavar="HOST[:PORT]",
-        help="host, URL (http) or file path (sqlite)",
-    )
-    put.add_argument("--database", metavar="DB")
+    add_target_flags(put, "a sealed value must be sealed for this same target")
     _add_login_flags(put)
     put.add_argument(
         "--encrypted-credential",
@@ -162,8 +157,21 @@ def _add_web_access(commands: Commands) -> None:
     actions = link.add_subparsers(dest="entry_link_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="a link for one data source, valid up to an hour")
     create.add_argument("--datasource", required=True, metavar="NAME")
+    add_target_flags(create, "the link's holder may seal for and test this target only")
     create.add_argument(
         "--expires", default="15m", metavar="DURATION", help="e.g. 15m, 1h (max 1h)"
+    )
+
+
+def _add_policy(commands: Commands) -> None:
+    policy = commands.add_parser("policy", help="what the vault accepts from callers")
+    actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    actions.add_parser("show", help="show the policy").add_argument("--json", action="store_true")
+    set_ = actions.add_parser("set", help="change it")
+    set_.add_argument(
+        "--sealed-max-age",
+        metavar="DURATION",
+        help="how long after sealing an EncryptedCredential is accepted (5m-7d; default 4h)",
     )
 
 

@@ -43,20 +43,30 @@ def validate_data_source(source: DataSource, credential: ConnectionCredential) -
     Raises ``InvalidInputError`` with a one-line message naming the problem;
     the message never contains the secret.
     """
+    validate_target(source)
     if source.type == "sqlite":
-        _check_sqlite_path(source.server)
         _require_auth(credential, "anonymous", source.type)
     elif source.type == "http":
-        http_url(source.server)
         if credential.auth == "key":
             _check_bearer_token(_secret_text(credential))
         elif credential.auth == "basic" and ":" in (credential.username or ""):
             raise InvalidInputError("an HTTP Basic user name cannot contain ':' (RFC 7617)")
     else:
-        parse_host_port(source.server, DEFAULT_PORTS[source.type])
         _require_auth(credential, "basic", source.type)
-        _check_database_name(source.database)
     check_login_shape(credential.auth, credential.username, credential.secret)
+
+
+def validate_target(source: DataSource) -> None:
+    """Refuse a server string or database name that can never work for its type
+    (``InvalidInputError``); what an entry link fixes before any login exists."""
+    if source.type == "sqlite":
+        _check_sqlite_path(source.server)
+    elif source.type == "http":
+        http_url(source.server)
+    else:
+        parse_host_port(source.server, DEFAULT_PORTS[source.type])
+        _check_database_name(source.database)
+    source.ca_digest()  # a CA that does not parse is refused here, not at the first test
 
 
 def test_connection(

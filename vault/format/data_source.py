@@ -8,17 +8,25 @@ web form are checked the same way.  Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from agent_keys.errors import InvalidInputError
+from agent_keys.gateway_identity import b64url
 from agent_keys.secret import Secret
 
 DataSourceType = Literal["postgresql", "mysql", "sqlite", "http"]
 AuthType = Literal["basic", "key", "anonymous"]
+TlsMode = Literal["verify-full", "verify-ca", "require", "disable"]
 
 DATA_SOURCE_TYPES: tuple[DataSourceType, ...] = ("postgresql", "mysql", "sqlite", "http")
 AUTH_TYPES: tuple[AuthType, ...] = ("basic", "key", "anonymous")
+TLS_MODES: tuple[TlsMode, ...] = ("verify-full", "verify-ca", "require", "disable")
+MAX_CA_PEM_CHARS = 65536
 MAX_SECRET_BYTES = 8192
 MAX_USERNAME_CHARS = 256
 
@@ -35,6 +43,13 @@ class DataSource:
     type: DataSourceType
     server: str
     database: str | None = None
+    tls: TlsMode = "verify-full"
+    ca_pem: str | None = None  # the CA certificate(s) a verifying TLS policy trusts
+
+    def ca_digest(self) -> str | None:
+        """base64url SHA-256 over the DER of each CA certificate, in order (None
+        without a CA): how the sealed target names the CA (README)."""
+        return ca_digest(self.ca_pem)
 
 
 def parse_data_source_type(value: str) -> DataSourceType:
@@ -43,6 +58,33 @@ def parse_data_source_type(value: str) -> DataSourceType:
         if value == known:
             return known
     raise InvalidInputError(f"data source type must be one of {', '.join(DATA_SOURCE_TYPES)}")
+
+
+def parse_tls_mode(value: str) -> TlsMode:
+    """``value`` as a TLS policy; ``InvalidInputError`` if it is not one."""
+    for known in TLS_MODES:
+        if value == known:
+            return known
+    raise InvalidInputError(f"tls must be one of {', '.join(TLS_MODES)}")
+
+
+def ca_digest(ca_pem: str | None) -> str | None:
+    """The SHA-256 (base64url) over the DER of the certificates in ``ca_pem``.
+
+    Raises ``InvalidInputError`` for text that is not one or more PEM certificates.
+    """
+    if ca_pem is None:
+        return None
+    if len(ca_pem) > MAX_CA_PEM_CHARS:
+        raise InvalidInputError(f"a CA file is at most {MAX_CA_PEM_CHARS} characters")
+    try:
+        certificates = x509.load_pem_x509_certificates(ca_pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as e:
+        raise InvalidInputError("the CA file is not PEM certificates") from e
+    digest = hashlib.sha256()
+    for certificate in certificates:
+        digest.update(certificate.public_bytes(Encoding.DER))
+    return b64url(digest.digest())
 
 
 def parse_auth_type(value: str) -> AuthType:

@@ -5,15 +5,21 @@ language; only the gateway opens it.  The profile (design.md):
 
 * ``alg`` ``ECDH-ES+A256KW`` for a P-256 gateway key, ``RSA-OAEP-256`` for RSA;
   ``enc`` ``A256GCM``; nothing else (no ``zip``, ``dir``, RSA1_5, PBES2, ``crit``).
-* protected header members exactly ``alg enc kid gw ds iat`` (+ ``epk`` for
-  ECDH-ES): ``kid`` is the certificate's SHA-256 thumbprint, ``gw`` the gateway
-  id, ``ds`` the data source it was entered for.  The header is the GCM
-  associated data (RFC 7516 section 5.1 step 14), so it cannot be changed, and
-  opening checks ``gw``/``ds`` against the target: a blob for one data source or
-  gateway cannot be replayed into another.
+* protected header members exactly ``alg enc kid gw ds tgt iat ver`` (+ ``epk``
+  for ECDH-ES): ``kid`` is the certificate's SHA-256 thumbprint, ``gw`` the
+  gateway id, ``ds`` the data source it was entered for, ``tgt`` where it may be
+  used (``{"type", "server", "database", "tls", "ca"}``, ``SealedTarget``),
+  ``ver`` the profile version (2).  The header is the GCM associated data (RFC
+  7516 section 5.1 step 14), so it cannot be changed, and opening checks ``gw``,
+  ``ds`` and ``tgt`` against what the blob is being stored or tested for: a blob
+  for one data source, server or gateway cannot be replayed into another, and
+  "test connection" never sends the secret anywhere but where it was sealed for.
+  Profile 1 blobs (no ``tgt``) are refused with ``OutdatedProfileError``.
 * payload ``{"type": ..., "username": ..., "secret": ...}``.
 
-Opening fails with one ``IntegrityError`` and one message whatever the cause.
+Opening fails with one ``IntegrityError`` and one message whatever the cause
+(only a profile-1 header, readable by anyone, gets a message of its own).  How
+old a blob may be is the caller's policy: ``open_credential`` returns ``iat``.
 Pure: no I/O; time and randomness are handed in.
 """
 
@@ -44,26 +50,86 @@ from agent_keys.gateway_identity import (
 )
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
-from vault.format.data_source import AUTH_TYPES, AuthType, check_login_shape
+from vault.format.data_source import AUTH_TYPES, AuthType, DataSource, check_login_shape
 from vault.format.jose_codec import b64url_decode, compact_json, json_object
 
 ALG_ECDH = "ECDH-ES+A256KW"
 ALG_RSA = "RSA-OAEP-256"
 ENC = "A256GCM"
+PROFILE_VERSION = 2
 MAX_TOKEN_CHARS = 32768
-_MAX_HEADER_BYTES = 1024
+_MAX_HEADER_BYTES = 4096  # a target's server (2048) and database (255) are in it
 _MAX_RSA_KEY_BYTES = 512  # RSA-4096; larger gateway keys are refused at import
 _MAX_CIPHERTEXT_BYTES = 12288
-_HEADER_MEMBERS = frozenset({"alg", "enc", "kid", "gw", "ds", "iat"})
+_HEADER_MEMBERS = frozenset({"alg", "enc", "kid", "gw", "ds", "tgt", "iat", "ver"})
+_PROFILE_1_MEMBERS = frozenset({"alg", "enc", "kid", "gw", "ds", "iat"})
+_TARGET_MEMBERS = frozenset({"type", "server", "database", "tls", "ca"})
 _EPK_MEMBERS = frozenset({"kty", "crv", "x", "y"})
 _PAYLOAD_MEMBERS = frozenset({"type", "username", "secret"})
 _MAX_IAT = 2**53 - 1  # the largest integer every JSON implementation keeps exact
 
 _OPEN_FAILED = (
     "the EncryptedCredential does not open for this gateway and data source"
-    " (changed or truncated, sealed for another gateway or data source,"
-    " or sealed to a certificate this gateway no longer holds)"
+    " (changed or truncated, sealed for another gateway, data source, type, server,"
+    " database or TLS policy, or sealed to a certificate this gateway no longer holds)"
 )
+_PROFILE_1 = (
+    "the EncryptedCredential uses profile 1, which does not name the server it may be"
+    " sent to; seal it again (gwvault encrypt-value --type --server, or the page)"
+)
+
+
+class OutdatedProfileError(IntegrityError):
+    """A blob sealed with profile 1: refused, with a message that says to reseal."""
+
+
+@dataclass(frozen=True)
+class SealedTarget:
+    """The ``tgt`` header member: exactly what decides where and how the secret
+    may be sent (README, "The EncryptedCredential format").  ``ca`` is the CA's
+    digest (``DataSource.ca_digest``), not the CA itself."""
+
+    type: str
+    server: str
+    database: str | None
+    tls: str
+    ca: str | None
+
+    @classmethod
+    def of(cls, source: DataSource) -> SealedTarget:
+        return cls(source.type, source.server, source.database, source.tls, source.ca_digest())
+
+    @classmethod
+    def claimed(cls, header: dict[str, Any]) -> SealedTarget:
+        """The target an unauthenticated header claims (``rewrap-value`` reseals a
+        blob for the target it names; opening then authenticates it).  Raises
+        ``IntegrityError`` for a header without a well-formed one."""
+        tgt = header.get("tgt")
+        if not isinstance(tgt, dict) or set(tgt) != _TARGET_MEMBERS:
+            raise IntegrityError(_OPEN_FAILED)
+        text, optional = (tgt["type"], tgt["server"], tgt["tls"]), (tgt["database"], tgt["ca"])
+        if not all(isinstance(v, str) for v in text) or not all(
+            v is None or isinstance(v, str) for v in optional
+        ):
+            raise IntegrityError(_OPEN_FAILED)
+        return cls(tgt["type"], tgt["server"], tgt["database"], tgt["tls"], tgt["ca"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "server": self.server,
+            "database": self.database,
+            "tls": self.tls,
+            "ca": self.ca,
+        }
+
+
+@dataclass(frozen=True)
+class OpenedCredential:
+    """What opening gives: the payload, and when the sealer says it was sealed."""
+
+    payload: CredentialPayload
+    issued_at: int
 
 
 @dataclass(frozen=True)
@@ -81,15 +147,20 @@ class CredentialPayload:
 def seal_credential(
     certificate: GatewayCertificate,
     datasource: str,
+    target: SealedTarget,
     payload: CredentialPayload,
+    *,
     issued_at: int,
     random: RandomSource,
+    valid_at: int | None = None,
 ) -> str:
-    """Seal ``payload`` for the gateway of ``certificate`` and one data source.
+    """Seal ``payload`` for the gateway of ``certificate``, one data source and its target.
 
-    Raises ``InvalidInputError`` if the certificate is not valid at ``issued_at``.
+    Raises ``InvalidInputError`` if the certificate is not valid at ``valid_at``
+    (default ``issued_at``; a rewrap keeps the original ``iat``).
     """
-    if not certificate.not_before.timestamp() <= issued_at <= certificate.not_after.timestamp():
+    checked_at = issued_at if valid_at is None else valid_at
+    if not certificate.not_before.timestamp() <= checked_at <= certificate.not_after.timestamp():
         raise InvalidInputError("the gateway certificate is not valid now; get the current one")
     header: dict[str, Any] = {
         "alg": ALG_ECDH if certificate.key_type == "ec-p256" else ALG_RSA,
@@ -97,7 +168,9 @@ def seal_credential(
         "kid": certificate.thumbprint,
         "gw": certificate.gateway_id,
         "ds": datasource,
+        "tgt": target.to_json(),
         "iat": issued_at,
+        "ver": PROFILE_VERSION,
     }
     cek = random(32)
     recipient = certificate.public_key()
@@ -126,22 +199,42 @@ def open_credential(
     keys: Mapping[str, GatewayPrivateKey],
     gateway_id: str,
     datasource: str,
-) -> CredentialPayload:
-    """Open an EncryptedCredential sealed for ``gateway_id`` and ``datasource``.
+    target: SealedTarget,
+) -> OpenedCredential:
+    """Open an EncryptedCredential sealed for ``gateway_id``, ``datasource`` and ``target``.
 
     ``keys`` maps certificate thumbprints (``kid``) to the gateway's private keys,
-    current and legacy.  Raises ``IntegrityError`` for any failure.
+    current and legacy.  Raises ``OutdatedProfileError`` for a profile-1 blob and
+    ``IntegrityError`` for any other failure.
     """
     try:
-        return _open(token, keys, gateway_id, datasource)
+        return _open(token, keys, gateway_id, datasource, target.to_json())
+    except OutdatedProfileError:
+        raise
     except (ValueError, TypeError, KeyError, InvalidTag, InvalidUnwrap, VaultError) as e:
         # VaultError: a failed RSA decrypt, or a payload of the wrong shape.
         raise IntegrityError(_OPEN_FAILED) from e
 
 
+def claimed_header(token: str) -> dict[str, Any]:
+    """The protected header as it claims to be, before anything is checked
+    (``rewrap-value`` learns ``ds`` and ``tgt`` from it, then opens the blob
+    for exactly those).  Raises ``IntegrityError`` when it does not parse."""
+    try:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+            raise ValueError("size")
+        return json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
+    except (ValueError, TypeError, VaultError) as e:
+        raise IntegrityError(_OPEN_FAILED) from e
+
+
 def _open(
-    token: str, keys: Mapping[str, GatewayPrivateKey], gateway_id: str, datasource: str
-) -> CredentialPayload:
+    token: str,
+    keys: Mapping[str, GatewayPrivateKey],
+    gateway_id: str,
+    datasource: str,
+    target: dict[str, Any],
+) -> OpenedCredential:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         raise ValueError("size")
     parts = token.split(".")
@@ -149,7 +242,7 @@ def _open(
         raise ValueError("not compact JWE")
     protected, ek_b64, iv_b64, ct_b64, tag_b64 = parts
     header = json_object(b64url_decode(protected, _MAX_HEADER_BYTES))
-    key = _check_header(header, keys, gateway_id, datasource)
+    key = _check_header(header, keys, gateway_id, datasource, target)
     encrypted_key = b64url_decode(ek_b64, _MAX_RSA_KEY_BYTES)
     iv = b64url_decode(iv_b64, 12)
     ciphertext = b64url_decode(ct_b64, _MAX_CIPHERTEXT_BYTES)
@@ -158,17 +251,26 @@ def _open(
         raise ValueError("iv or tag length")
     cek = _content_key(header, key, encrypted_key)
     plaintext = AESGCM(cek.reveal()).decrypt(iv, ciphertext + tag, protected.encode("ascii"))
-    return _parse_payload(plaintext)
+    return OpenedCredential(_parse_payload(plaintext), header["iat"])
 
 
 def _check_header(
-    header: dict[str, Any], keys: Mapping[str, GatewayPrivateKey], gateway_id: str, ds: str
+    header: dict[str, Any],
+    keys: Mapping[str, GatewayPrivateKey],
+    gateway_id: str,
+    ds: str,
+    target: dict[str, Any],
 ) -> GatewayPrivateKey:
     alg = header.get("alg")
+    members = set(header) - {"epk"} if alg == ALG_ECDH else set(header)
+    if members == _PROFILE_1_MEMBERS:
+        raise OutdatedProfileError(_PROFILE_1)
     expected = _HEADER_MEMBERS | {"epk"} if alg == ALG_ECDH else _HEADER_MEMBERS
     if set(header) != expected or header["enc"] != ENC:
         raise ValueError("header members")
-    if header["gw"] != gateway_id or header["ds"] != ds:
+    if type(header["ver"]) is not int or header["ver"] != PROFILE_VERSION:
+        raise ValueError("profile version")
+    if header["gw"] != gateway_id or header["ds"] != ds or not _same_target(header["tgt"], target):
         raise ValueError("sealed for another target")
     iat = header["iat"]
     if type(iat) is not int or not 0 <= iat <= _MAX_IAT:
@@ -180,6 +282,15 @@ def _check_header(
     if alg != (ALG_ECDH if key.key_type == "ec-p256" else ALG_RSA):
         raise ValueError("alg does not match the key")
     return key
+
+
+def _same_target(claimed: object, target: dict[str, Any]) -> bool:
+    # Exact members and exact JSON types: 5432 is not "5432", true is not "true".
+    return (
+        isinstance(claimed, dict)
+        and set(claimed) == _TARGET_MEMBERS
+        and all(type(claimed[k]) is type(v) and claimed[k] == v for k, v in target.items())
+    )
 
 
 def _content_key(header: dict[str, Any], key: GatewayPrivateKey, encrypted_key: bytes) -> Secret:

@@ -34,13 +34,16 @@ from agent_keys.pkcs12 import (
 )
 from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
-from vault.format.encrypted_credential import MAX_TOKEN_CHARS, open_credential, seal_credential
-from vault.format.jose_codec import b64url_decode, json_object
+from vault.format.encrypted_credential import (
+    SealedTarget,
+    claimed_header,
+    open_credential,
+    seal_credential,
+)
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
 
 EXPIRY_WARNING = datetime.timedelta(days=30)
-_MAX_HEADER_BYTES = 1024
 
 
 class CertificateService:
@@ -157,18 +160,20 @@ class CertificateService:
     def rewrap_value(self, token: str) -> str:
         """Reseal an EncryptedCredential sealed to any held certificate to the current one.
 
-        Same payload, same data source.  Raises ``InvalidInputError`` (recorded as
+        Same payload, data source, target and ``iat``.  Raises ``InvalidInputError`` (recorded as
         refused) when the value does not open for this gateway.
         """
         gateway = self._gateway
         # The header is read before it is authenticated; ``ds`` and ``kid`` are
         # trusted only because open_credential then checks them as the GCM AAD.
-        header = _claimed_header(token)
-        datasource = header.get("ds")
         try:
+            header = claimed_header(token)
+            datasource, target = header.get("ds"), SealedTarget.claimed(header)
             if not isinstance(datasource, str):
                 raise IntegrityError("no data source")
-            payload = open_credential(token, gateway.private_keys, gateway.gateway_id, datasource)
+            opened = open_credential(
+                token, gateway.private_keys, gateway.gateway_id, datasource, target
+            )
         except IntegrityError as e:
             gateway.audit.record(
                 "credential.value-rewrapped", None, "refused", reason="encrypted-credential"
@@ -179,9 +184,16 @@ class CertificateService:
             ) from e
         check_datasource_name(datasource)
         certificate = gateway.certificate()
-        issued_at = int(gateway.context.clock().timestamp())
+        # The original iat stays: a rewrap moves a blob to the current key, it
+        # does not make an old seal fresh (vault.access.seal_policy).
         rewrapped = seal_credential(
-            certificate, datasource, payload, issued_at, gateway.context.random
+            certificate,
+            datasource,
+            target,
+            opened.payload,
+            issued_at=opened.issued_at,
+            random=gateway.context.random,
+            valid_at=int(gateway.context.clock().timestamp()),
         )
         gateway.audit.record(
             "credential.value-rewrapped",
@@ -223,13 +235,3 @@ class CertificateService:
             )
         gateway.__dict__.pop("private_keys", None)  # the cached_property now lacks a key
         return certificate
-
-
-def _claimed_header(token: str) -> dict[str, Any]:
-    """The protected header as claimed (unauthenticated); empty when unreadable."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
-        return {}
-    try:
-        return json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
-    except ValueError:
-        return {}

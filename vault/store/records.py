@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ class CredentialRecord:
     created_at: str
     updated_at: str
     owner: str | None = None  # the actor that created it; a creator may change only its own
+    issued_at: int | None = None  # when this version was sealed or put (None: before schema 4)
 
     @property
     def name(self) -> str:
@@ -75,3 +77,9 @@ class CredentialRecord:
             "updated_at": self.updated_at,
             "owner": self.owner,
         }
+
+    def stored_at(self) -> int:
+        """When this version was sealed or put, in seconds: what a newer seal must not predate."""
+        if self.issued_at is not None:
+            return self.issued_at
+        return int(datetime.datetime.fromisoformat(self.updated_at).timestamp())

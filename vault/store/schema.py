@@ -154,6 +154,21 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             WHEN OLD.seq >= {_PRUNED_THROUGH}
             BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
     ),
+    # 4: the trust review (issue 14).
+    4: (
+        # When the stored version was sealed (its EncryptedCredential's iat, or the
+        # time of a plain put): a blob sealed before it is a replayed old secret.
+        "ALTER TABLE credentials ADD COLUMN issued_at INTEGER",
+        # An entry link names the one target its credential may be sealed for and
+        # tested against (the admin's choice, not the link holder's), and counts
+        # the connection tests made with it.
+        "ALTER TABLE entry_links ADD COLUMN type TEXT",
+        "ALTER TABLE entry_links ADD COLUMN server TEXT",
+        "ALTER TABLE entry_links ADD COLUMN database TEXT",
+        "ALTER TABLE entry_links ADD COLUMN tls TEXT",
+        "ALTER TABLE entry_links ADD COLUMN ca_pem TEXT",
+        "ALTER TABLE entry_links ADD COLUMN tests_used INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 SCHEMA_VERSION = max(UPGRADES)

@@ -33,7 +33,7 @@ _AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
 _AUDIT_PLACEHOLDERS = ", ".join("?" * len(_AUDIT_FIELDS))
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
-    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at"
 )
 
 
@@ -171,7 +171,7 @@ class VaultStore:
         """Insert, or replace the row with the same id (an update)."""
         self.execute(
             f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _credential_row(record),
         )
 
@@ -332,7 +332,7 @@ def _credential_row(record: CredentialRecord) -> list[Any]:
     return [
         b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
         s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
-        record.owner,
+        record.owner, record.issued_at,
     ]  # fmt: skip
 
 
@@ -353,4 +353,5 @@ def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialReco
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         owner=row["owner"],
+        issued_at=row["issued_at"],
     )

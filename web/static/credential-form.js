@@ -35,13 +35,15 @@ async function sealedBody() {
     username: auth === "anonymous" ? null : field("username") || null,
     secret: auth === "anonymous" ? null : secret,
   };
-  const sealed = await sealCredential(await gateway(), field("name"), payload);
-  return JSON.stringify({
+  const target = {
     type: field("type"),
     server: field("server"),
     database: field("database") || null,
-    encrypted_credential: sealed,
-  });
+    tls: field("tls"),
+    ca_pem: field("ca_pem") || null,
+  };
+  const sealed = await sealCredential(await gateway(), field("name"), target, payload);
+  return JSON.stringify({ ...target, encrypted_credential: sealed });
 }
 
 async function send(kind, method) {

@@ -1,5 +1,5 @@
 // Seal an EncryptedCredential in the browser: the JWE profile of
-// vault/encrypted_credential.py (README "The EncryptedCredential format"),
+// vault/format/encrypted_credential.py (README "The EncryptedCredential format"),
 // built only on WebCrypto so the secret is encrypted before it leaves the page.
 //
 // The gateway's public key is taken from the certificate whose SHA-256 is the
@@ -11,6 +11,9 @@ const ALG_RSA = "RSA-OAEP-256";
 const KEY_TYPE_OF_ALG = { [ALG_ECDH]: "ec-p256", [ALG_RSA]: "rsa-3072" };
 const MIN_RSA_BITS = 3072; // agent_keys.gateway_identity refuses smaller keys
 const AUTH_TYPES = ["basic", "key", "anonymous"];
+const DATA_SOURCE_TYPES = ["postgresql", "mysql", "sqlite", "http"];
+const TLS_MODES = ["verify-full", "verify-ca", "require", "disable"];
+const PROFILE_VERSION = 2;
 const subtle = globalThis.crypto.subtle;
 const utf8 = new TextEncoder();
 
@@ -40,6 +43,27 @@ function certificateDer(pem) {
   if (!blocks || blocks.length !== 1) throw new Error("the gateway certificate is not one PEM certificate");
   const body = blocks[0].replace(/-----[A-Z ]+-----|\s/g, "");
   return Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+}
+
+// The DER of every PEM "CERTIFICATE" block in a CA file, in order.
+function caCertificatesDer(pem) {
+  const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g);
+  if (!blocks) throw new Error("the CA file holds no PEM certificate");
+  return blocks.map((block) => Uint8Array.from(atob(block.replace(/-----[A-Z ]+-----|\s/g, "")), (c) => c.charCodeAt(0)));
+}
+
+// The header's `tgt`: where the secret may be sent (README, "The
+// EncryptedCredential format"). `ca` is base64url SHA-256 over the CA
+// certificates' DER, concatenated in order, or null.
+async function sealedTarget(target) {
+  const { type, server, database = null, tls = "verify-full", ca_pem: caPem = null } = target ?? {};
+  const text = (v) => typeof v === "string" && v.length > 0;
+  if (!DATA_SOURCE_TYPES.includes(type) || !text(server) || !(database === null || text(database))) {
+    throw new Error("the credential needs a data-source type and a server");
+  }
+  if (!TLS_MODES.includes(tls)) throw new Error(`tls must be one of ${TLS_MODES.join(", ")}`);
+  const ca = caPem === null ? null : b64url(await subtle.digest("SHA-256", concatBytes(...caCertificatesDer(caPem))));
+  return { type, server, database, tls, ca };
 }
 
 export async function certificateThumbprint(pem) {
@@ -154,10 +178,12 @@ async function wrapForEcdh(cek, gatewayKey) {
 
 /**
  * Seal `payload` ({type, username, secret}) for the gateway described by
- * `gateway` ({pem, thumbprint, gateway_id, key_type, alg, jwk}) and the data
- * source `datasource`. Returns the compact JWE; throws Error on any mismatch.
+ * `gateway` ({pem, thumbprint, gateway_id, key_type, alg, jwk}), the data
+ * source `datasource` and its `target` ({type, server, database, tls, ca_pem}:
+ * the gateway opens it only to store or test it for exactly that target).
+ * Returns the compact JWE; throws Error on any mismatch.
  */
-export async function sealCredential(gateway, datasource, payload, issuedAt = Math.floor(Date.now() / 1000)) {
+export async function sealCredential(gateway, datasource, target, payload, issuedAt = Math.floor(Date.now() / 1000)) {
   const kid = await certificateThumbprint(gateway.pem);
   if (kid !== gateway.thumbprint) throw new Error("the gateway certificate does not match its thumbprint");
   const alg = gateway.alg;
@@ -172,12 +198,13 @@ export async function sealCredential(gateway, datasource, payload, issuedAt = Ma
   const { validity, spki } = tbsFields(der);
   checkValidity(der, validity, issuedAt);
   const gatewayKey = await gatewayPublicKey(der, spki, alg, gateway.jwk);
+  const tgt = await sealedTarget(target);
   const plaintext = payloadJson(payload);
 
   // The CEK is extractable only so wrapKey may export it wrapped (WebCrypto
   // refuses to wrap a non-extractable key); its raw bytes never reach JS.
   const cek = await subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
-  const header = { alg, enc: "A256GCM", kid, gw: gateway.gateway_id, ds: datasource, iat: issuedAt };
+  const header = { alg, enc: "A256GCM", kid, gw: gateway.gateway_id, ds: datasource, tgt, iat: issuedAt, ver: PROFILE_VERSION };
   let encryptedKey;
   if (alg === ALG_ECDH) {
     ({ encryptedKey, epk: header.epk } = await wrapForEcdh(cek, gatewayKey));
@@ -186,7 +213,7 @@ export async function sealCredential(gateway, datasource, payload, issuedAt = Ma
   }
 
   // The base64url protected header is the GCM additional data (RFC 7516
-  // section 5.1 step 14), so gw/ds/kid cannot be changed without failing the tag.
+  // section 5.1 step 14), so gw/ds/tgt/kid cannot be changed without failing the tag.
   const protectedHeader = b64url(utf8.encode(JSON.stringify(header)));
   const iv = globalThis.crypto.getRandomValues(new Uint8Array(12)); // 96-bit (RFC 7518 section 5.3)
   const sealed = new Uint8Array(await subtle.encrypt(

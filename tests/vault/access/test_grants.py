@@ -11,7 +11,10 @@ from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputErro
 from tests.vault.access.test_accounts import START, Clock
 from vault.access.grants import AccessGrants
 from vault.context import RequestContext
+from vault.format.data_source import DataSource
 from vault.gateway import Gateway
+
+SALES = DataSource("postgresql", "db.example:5432", "sales")
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def test_a_token_acts_until_revoked_and_is_never_stored(
 
 
 def test_an_entry_link_is_single_use_and_expires(grants: AccessGrants, clock: Clock) -> None:
-    secret, link = grants.create_entry_link("sales", datetime.timedelta(minutes=15))
+    secret, link = grants.create_entry_link("sales", SALES, datetime.timedelta(minutes=15))
     assert link.expires_at == START + datetime.timedelta(minutes=15)
     assert grants.entry_link(secret).datasource == "sales"
     with grants._store.write():
@@ -57,7 +60,7 @@ def test_an_entry_link_is_single_use_and_expires(grants: AccessGrants, clock: Cl
     with pytest.raises(AccessDeniedError), grants._store.write():
         grants.consume_entry_link(link)
 
-    secret, _ = grants.create_entry_link("sales", datetime.timedelta(minutes=1))
+    secret, _ = grants.create_entry_link("sales", SALES, datetime.timedelta(minutes=1))
     clock.now += datetime.timedelta(minutes=1)
     with pytest.raises(AccessDeniedError, match="expired"):
         grants.entry_link(secret)
@@ -66,4 +69,4 @@ def test_an_entry_link_is_single_use_and_expires(grants: AccessGrants, clock: Cl
 @pytest.mark.parametrize("minutes", [0, -5, 61, 24 * 60])
 def test_entry_links_live_at_most_an_hour(grants: AccessGrants, minutes: int) -> None:
     with pytest.raises(InvalidInputError, match="within an hour"):
-        grants.create_entry_link("sales", datetime.timedelta(minutes=minutes))
+        grants.create_entry_link("sales", SALES, datetime.timedelta(minutes=minutes))

@@ -91,6 +91,10 @@ def test_cert_show_and_public_export_agree(cli: GwvaultCli, tmp_path: Path) -> N
     assert "PRIVATE" not in out.read_text()
 
 
+SALES_PG = ("--type", "postgresql", "--server", "127.0.0.1:5432", "--database", "sales")
+MYSQL_DB = ("--type", "mysql", "--server", "db")
+
+
 def _encrypt(cli: GwvaultCli, cert: Path, datasource: str, secret: str, *flags: str) -> str:
     # encrypt-value needs no vault: run it against a data dir that does not exist.
     nowhere = GwvaultCli(cli.data_dir.parent / "no-vault-here")
@@ -102,15 +106,14 @@ def _encrypt(cli: GwvaultCli, cert: Path, datasource: str, secret: str, *flags: 
 def test_sealed_credentials_go_in_by_value_and_by_file(cli: GwvaultCli, tmp_path: Path) -> None:
     cert = tmp_path / "gw.pem"
     cli("cert", "export", "--public", "--out", cert)
-    token = _encrypt(cli, cert, "sales", "pw-sales", "--username", "alice")
+    token = _encrypt(cli, cert, "sales", "pw-sales", *SALES_PG, "--username", "alice")
     assert token.count(".") == 4 and "pw-sales" not in token
-    put = cli("credentials", "put", "sales", "--type", "postgresql", "--server", "127.0.0.1:5432",
-              "--database", "sales", "--encrypted-credential", token)  # fmt: skip
+    put = cli("credentials", "put", "sales", *SALES_PG, "--encrypted-credential", token)
     assert put.code == 0 and "created credential sales" in put.out
     token_file = tmp_path / "hr.jwe"
-    token_file.write_text(_encrypt(cli, cert, "hr", "pw-hr", "--auth", "key") + "\n")
-    put = cli("credentials", "put", "hr", "--type", "http", "--server", "https://hr.internal/api",
-              "--encrypted-credential", f"@{token_file}")  # fmt: skip
+    hr_api = ("--type", "http", "--server", "https://hr.internal/api")
+    token_file.write_text(_encrypt(cli, cert, "hr", "pw-hr", *hr_api, "--auth", "key") + "\n")
+    put = cli("credentials", "put", "hr", *hr_api, "--encrypted-credential", f"@{token_file}")
     assert put.code == 0, put.err
     rows = cli("credentials", "list", "--json").json()
     assert [row["name"] for row in rows] == ["hr", "sales"]
@@ -125,7 +128,7 @@ def test_a_sealed_credential_for_another_data_source_or_gateway_is_refused(
 ) -> None:
     cert = tmp_path / "gw.pem"
     cli("cert", "export", "--public", "--out", cert)
-    token = _encrypt(cli, cert, "hr", "pw", "--username", "u")
+    token = _encrypt(cli, cert, "hr", "pw", *MYSQL_DB, "--username", "u")
     run = cli("credentials", "put", "sales", "--type", "mysql", "--server", "db",
               "--encrypted-credential", token, "--username", "x")  # fmt: skip
     assert run.code == 2  # mixing flags with a sealed value
@@ -135,7 +138,7 @@ def test_a_sealed_credential_for_another_data_source_or_gateway_is_refused(
     other = GwvaultCli(tmp_path / "other")
     other("init", "--name", "gw-other", stdin=RECOVERY_KEY)
     other("cert", "export", "--public", "--out", tmp_path / "other.pem")
-    foreign = _encrypt(cli, tmp_path / "other.pem", "sales", "pw", "--username", "u")
+    foreign = _encrypt(cli, tmp_path / "other.pem", "sales", "pw", *MYSQL_DB, "--username", "u")
     run = cli("credentials", "put", "sales", "--type", "mysql", "--server", "db",
               "--encrypted-credential", foreign)  # fmt: skip
     assert run.code == 2
@@ -179,7 +182,7 @@ def test_a_secret_file_others_can_read_is_refused(cli: GwvaultCli, tmp_path: Pat
         ["credentials", "put", "x", "--type", "mysql"],
         ["credentials", "put", "x", "--type", "mysql", "--server", "db", "--secret", "pw"],
         ["cert", "export", "--out", "x.pem"],
-        ["encrypt-value", "--datasource", "x"],
+        ["encrypt-value", "--datasource", "x", *MYSQL_DB],
     ],
 )
 def test_bad_usage_exits_2_with_one_line(cli: GwvaultCli, args: list[str]) -> None:
@@ -226,8 +229,8 @@ def test_bad_usage_exits_2_with_one_line(cli: GwvaultCli, args: list[str]) -> No
             ],
             "",
         ),
-        (["encrypt-value", "--cert", "/etc/hostname", "--datasource", "x"], "pw"),
-        (["encrypt-value", "--cert", "/nonexistent.pem", "--datasource", "x"], "pw"),
+        (["encrypt-value", "--cert", "/etc/hostname", "--datasource", "x", *MYSQL_DB], "pw"),
+        (["encrypt-value", "--cert", "/nonexistent.pem", "--datasource", "x", *MYSQL_DB], "pw"),
     ],
 )
 def test_bad_input_exits_2_and_changes_nothing(
@@ -320,3 +323,30 @@ def test_connection_test_of_a_sqlite_file(cli: GwvaultCli, tmp_path: Path) -> No
     )
     assert cli("credentials", "test", "gone").code == 1
     assert not (tmp_path / "gone.db").exists()
+
+
+def test_a_sealed_credential_opens_only_for_the_target_it_names(
+    cli: GwvaultCli, tmp_path: Path
+) -> None:
+    cert = tmp_path / "gw.pem"
+    cli("cert", "export", "--public", "--out", cert)
+    token = _encrypt(cli, cert, "sales", "pw", *SALES_PG, "--username", "alice")
+    for elsewhere in (
+        ("--type", "http", "--server", "http://127.0.0.1:9/"),
+        ("--type", "postgresql", "--server", "attacker.example:5432", "--database", "sales"),
+        ("--type", "postgresql", "--server", "127.0.0.1:5432", "--database", "postgres"),
+        (*SALES_PG, "--tls", "disable"),
+    ):
+        run = cli("credentials", "put", "sales", *elsewhere, "--encrypted-credential", token)
+        assert run.code == 2 and "does not open" in run.err, elsewhere
+    assert cli("credentials", "put", "sales", *SALES_PG, "--encrypted-credential", token).code == 0
+
+
+def test_the_seal_policy_is_shown_set_and_bounded(cli: GwvaultCli) -> None:
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 4 * 3600}
+    assert cli("policy", "set", "--sealed-max-age", "30m").code == 0
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800}
+    for refused in ("1m", "8d", "forever", "-5m"):
+        assert cli("policy", "set", "--sealed-max-age", refused).code == 2
+    assert cli("policy", "set").code == 2
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800}

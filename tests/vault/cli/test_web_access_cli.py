@@ -51,15 +51,19 @@ def test_a_token_is_printed_once_alone_on_the_last_line(cli: GwvaultCli) -> None
 
 
 def test_entry_links_and_endpoint_settings(cli: GwvaultCli) -> None:
-    link = cli("entry-link", "create", "--datasource", "sales", "--expires", "15m")
+    sales = ("entry-link", "create", "--datasource", "sales", "--type", "mysql", "--server", "db")
+    link = cli(*sales, "--expires", "15m")
     assert link.code == 0 and link.out.splitlines()[-1].startswith("https://127.0.0.1:8050/entry/")
+    assert "(mysql db)" in link.out
     for expires in ("2h", "0m", "15", "forever"):
-        assert cli("entry-link", "create", "--datasource", "sales", "--expires", expires).code == 2
+        assert cli(*sales, "--expires", expires).code == 2
+    assert cli("entry-link", "create", "--datasource", "sales").code == 2  # no target: refused
+    assert cli(*sales[:-1], "db/../x:99999").code == 2  # a server that can never work
     assert cli("endpoint", "set", "--port", "9443").code == 0
     assert cli("endpoint", "show", "--json").json()["url"] == "https://127.0.0.1:9443"
     assert cli("endpoint", "set", "--host", "0.0.0.0").code == 2  # noqa: S104 - refused is the point
     assert cli("endpoint", "set", "--host", "0.0.0.0", "--allow-remote").code == 0  # noqa: S104
-    assert "9443/entry/" in cli("entry-link", "create", "--datasource", "x").out
+    assert "9443/entry/" in cli(*sales).out
 
 
 def test_tls_show_regenerate_and_import(cli: GwvaultCli, tmp_path: Path) -> None:

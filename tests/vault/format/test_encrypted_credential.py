@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,12 +26,20 @@ from agent_keys.gateway_identity import (
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.vault.format.jwe_reference import b64, ecdh_epk, seal_raw
-from vault.format.encrypted_credential import CredentialPayload, open_credential, seal_credential
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import (
+    CredentialPayload,
+    OutdatedProfileError,
+    SealedTarget,
+    open_credential,
+    seal_credential,
+)
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 IAT = int(NOW.timestamp())
 GATEWAY_ID = "6d1f3c9e-2b4a-4f8e-9c1d-7a5b3e2f1d0c"
 DS = "sales-db"
+TARGET = DataSource("postgresql", "db.example:5432", "sales")
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[2] / "vectors" / "hostile_headers.json").read_text()
 )
@@ -52,12 +63,31 @@ def basic(secret: str = "s3cret") -> CredentialPayload:
     return CredentialPayload("basic", "alice", Secret.from_text(secret))
 
 
-def seal(key_type: KeyType = "ec-p256", payload: CredentialPayload | None = None) -> str:
-    return seal_credential(identity(key_type)[1], DS, payload or basic(), IAT, system_random)
+def seal(
+    key_type: KeyType = "ec-p256",
+    payload: CredentialPayload | None = None,
+    target: DataSource = TARGET,
+) -> str:
+    return seal_credential(
+        identity(key_type)[1],
+        DS,
+        SealedTarget.of(target),
+        payload or basic(),
+        issued_at=IAT,
+        random=system_random,
+    )
+
+
+def open_for(
+    token: str, key_type: KeyType = "ec-p256", target: DataSource = TARGET
+) -> CredentialPayload:
+    return open_credential(
+        token, keys_of(key_type), GATEWAY_ID, DS, SealedTarget.of(target)
+    ).payload
 
 
 def open_ec(token: str) -> CredentialPayload:
-    return open_credential(token, keys_of("ec-p256"), GATEWAY_ID, DS)
+    return open_for(token)
 
 
 @pytest.mark.parametrize("key_type", ["ec-p256", "rsa-3072"])
@@ -74,28 +104,45 @@ def test_seal_then_open_gives_the_payload_back(
     key_type: KeyType, payload: CredentialPayload
 ) -> None:
     token = seal(key_type, payload)
-    assert open_credential(token, keys_of(key_type), GATEWAY_ID, DS) == payload
+    opened = open_credential(token, keys_of(key_type), GATEWAY_ID, DS, SealedTarget.of(TARGET))
+    assert (opened.payload, opened.issued_at) == (payload, IAT)
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header["kid"] == identity(key_type)[1].thumbprint
-    assert (header["gw"], header["ds"], header["iat"], header["enc"]) == (
+    assert (header["gw"], header["ds"], header["iat"], header["enc"], header["ver"]) == (
         GATEWAY_ID,
         DS,
         IAT,
         "A256GCM",
+        2,
     )
+    assert header["tgt"] == {
+        "type": "postgresql",
+        "server": "db.example:5432",
+        "database": "sales",
+        "tls": "verify-full",
+        "ca": None,
+    }
 
 
 def test_a_token_for_a_legacy_certificate_still_opens() -> None:
     old_key, old_cert = generate_gateway_identity("gw", GATEWAY_ID, "ec-p256", NOW, system_random)
-    token = seal_credential(old_cert, DS, basic(), IAT, system_random)
+    target = SealedTarget.of(TARGET)
+    token = seal_credential(old_cert, DS, target, basic(), issued_at=IAT, random=system_random)
     keys = {**keys_of("ec-p256"), old_cert.thumbprint: old_key}
-    assert open_credential(token, keys, GATEWAY_ID, DS).username == "alice"
+    assert open_credential(token, keys, GATEWAY_ID, DS, target).payload.username == "alice"
 
 
 def test_sealing_to_an_expired_certificate_is_refused() -> None:
     later = int((NOW + datetime.timedelta(days=800)).timestamp())
     with pytest.raises(InvalidInputError, match="not valid now"):
-        seal_credential(identity("ec-p256")[1], DS, basic(), later, system_random)
+        seal_credential(
+            identity("ec-p256")[1],
+            DS,
+            SealedTarget.of(TARGET),
+            basic(),
+            issued_at=later,
+            random=system_random,
+        )
 
 
 def _valid_header() -> tuple[dict[str, Any], bytes]:
@@ -104,7 +151,8 @@ def _valid_header() -> tuple[dict[str, Any], bytes]:
     assert isinstance(recipient, ec.EllipticCurvePublicKey)
     epk, kek = ecdh_epk(recipient)
     header = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": cert.thumbprint,
-              "gw": GATEWAY_ID, "ds": DS, "iat": IAT, "epk": epk}  # fmt: skip
+              "gw": GATEWAY_ID, "ds": DS, "tgt": SealedTarget.of(TARGET).to_json(),
+              "iat": IAT, "ver": 2, "epk": epk}  # fmt: skip
     return header, kek
 
 
@@ -120,6 +168,8 @@ def test_the_reference_sealer_makes_tokens_we_open() -> None:
 def test_correctly_sealed_tokens_with_hostile_headers_are_refused(case: dict[str, Any]) -> None:
     header, kek = _valid_header()
     header.update(case.get("set", {}))
+    if "tgt_set" in case:
+        header["tgt"] = {**header["tgt"], **case["tgt_set"]}
     header["epk"] = {**header["epk"], **case.get("epk_set", {})} if "epk" in header else None
     for member in case.get("drop", []):
         header.pop(member, None)
@@ -193,12 +243,83 @@ def test_malformed_tokens_fail_with_the_one_error(mangle: Any) -> None:
 
 def test_a_token_for_another_target_is_refused() -> None:
     token = seal()
+    target = SealedTarget.of(TARGET)
     with pytest.raises(IntegrityError):
-        open_credential(token, keys_of("ec-p256"), GATEWAY_ID, "hr-db")
+        open_credential(token, keys_of("ec-p256"), GATEWAY_ID, "hr-db", target)
     with pytest.raises(IntegrityError):
-        open_credential(token, keys_of("ec-p256"), "0" * 8 + GATEWAY_ID[8:], DS)
+        open_credential(token, keys_of("ec-p256"), "0" * 8 + GATEWAY_ID[8:], DS, target)
     with pytest.raises(IntegrityError):
-        open_credential(token, keys_of("rsa-3072"), GATEWAY_ID, DS)
+        open_credential(token, keys_of("rsa-3072"), GATEWAY_ID, DS, target)
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        DataSource("http", "http://listener.attacker.example/"),
+        DataSource("postgresql", "attacker.example:5432", "sales"),
+        DataSource("postgresql", "db.example:5433", "sales"),
+        DataSource("postgresql", "db.example:5432", "postgres"),
+        DataSource("postgresql", "db.example:5432", None),
+        DataSource("mysql", "db.example:5432", "sales"),
+        DataSource("postgresql", "db.example:5432", "sales", tls="disable"),
+        DataSource("postgresql", "db.example:5432", "sales", tls="require"),
+    ],
+    ids=[
+        "http-listener",
+        "server",
+        "port",
+        "database",
+        "no-database",
+        "type",
+        "tls-off",
+        "tls-require",
+    ],
+)
+def test_a_token_opens_only_for_the_target_it_was_sealed_for(elsewhere: DataSource) -> None:
+    # The review's attack: a blob sealed for a database, submitted to "test" with
+    # another type or server, made the gateway send the secret there.
+    token = seal()
+    with pytest.raises(IntegrityError) as refused:
+        open_for(token, target=elsewhere)
+    assert str(refused.value) == _one_message()
+    assert open_for(token).username == "alice"
+
+
+def _self_signed_ca(name: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def test_a_token_sealed_with_a_ca_opens_only_with_that_ca() -> None:
+    mine, other = _self_signed_ca("db CA"), _self_signed_ca("attacker CA")
+    with_ca = DataSource("postgresql", "db.example:5432", "sales", tls="verify-ca", ca_pem=mine)
+    token = seal(target=with_ca)
+    assert open_for(token, target=with_ca).username == "alice"
+    for elsewhere in (
+        DataSource("postgresql", "db.example:5432", "sales", tls="verify-ca", ca_pem=other),
+        DataSource("postgresql", "db.example:5432", "sales", tls="verify-ca"),
+    ):
+        with pytest.raises(IntegrityError):
+            open_for(token, target=elsewhere)
+
+
+def test_a_profile_1_token_is_refused_with_a_message_that_says_to_seal_again() -> None:
+    header, kek = _valid_header()
+    del header["tgt"], header["ver"]
+    with pytest.raises(OutdatedProfileError, match=r"profile 1.*seal it again"):
+        open_ec(seal_raw(header, kek, PAYLOAD))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

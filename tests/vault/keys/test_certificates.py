@@ -61,16 +61,18 @@ def export_public(cli: GwvaultCli, out: Path) -> Path:
     return out
 
 
+MYSQL_DB = ("--type", "mysql", "--server", "db")  # the one target these values are sealed for
+
+
 def seal(cli: GwvaultCli, cert: Path, datasource: str, secret: str = CANARY) -> str:
-    run = cli("encrypt-value", "--cert", cert, "--datasource", datasource, "--username", "u",
-              stdin=secret)  # fmt: skip
+    run = cli("encrypt-value", "--cert", cert, "--datasource", datasource, *MYSQL_DB,
+              "--username", "u", stdin=secret)  # fmt: skip
     assert run.code == 0, run.err
     return run.out.strip()
 
 
 def put(cli: GwvaultCli, datasource: str, token: str) -> Run:
-    return cli("credentials", "put", datasource, "--type", "mysql", "--server", "db",
-               "--encrypted-credential", token)  # fmt: skip
+    return cli("credentials", "put", datasource, *MYSQL_DB, "--encrypted-credential", token)
 
 
 def header(token: str) -> dict[str, Any]:

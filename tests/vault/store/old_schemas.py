@@ -11,6 +11,10 @@ from vault.store.schema import STATEMENTS
 def rewind_schema(db_path: Path, to_version: int) -> None:
     """Undo the schema upgrades above ``to_version`` (the data they added goes too)."""
     with sqlite3.connect(db_path) as db:
+        if to_version < 4:
+            db.execute("ALTER TABLE credentials DROP COLUMN issued_at")
+            for column in ("type", "server", "database", "tls", "ca_pem", "tests_used"):
+                db.execute(f"ALTER TABLE entry_links DROP COLUMN {column}")
         if to_version < 3:
             for trigger in ("audit_events_no_update", "audit_events_no_delete"):
                 db.execute(f"DROP TRIGGER {trigger}")
