@@ -162,6 +162,14 @@ def bundle_target() -> Callable[[bytes], None]:
     return test_one_input
 
 
+def _fuzz_target() -> Any:
+    """The target the seed tokens are sealed for (imported late, for atheris)."""
+    from vault.format.data_source import DataSource
+    from vault.format.encrypted_credential import SealedTarget
+
+    return SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[1] == "seed":
         write_seeds(Path(argv[2]))
@@ -182,11 +190,3 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv)
-
-
-def _fuzz_target() -> Any:
-    """The target the seed tokens are sealed for (imported late, for atheris)."""
-    from vault.format.data_source import DataSource
-    from vault.format.encrypted_credential import SealedTarget
-
-    return SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))
