@@ -172,6 +172,9 @@ class Gateway:
     ) -> Gateway:
         """Open an existing vault (the keys are unwrapped on first use).
 
+        The keystore is the one the data dir's binding file names
+        (``vault.keys.binding_file``); the database never names one.
+
         ``pin`` is asked for a PKCS#11 token's PIN only when the GMK is needed.
         ``unlocked`` is a GMK a long-running server unwrapped once at start, so
         the keystore (and an HSM) stays off the per-request path.

@@ -79,22 +79,13 @@ def migrate_keystore(
             )
             for gmk in held
         }
-
-        def store_new_wraps() -> None:
-            if set(wrapped) != set(held_versions(gateway)):
-                raise ConflictError("the master keys changed meanwhile; run the command again")
-            for version, keystore_wrapped in wrapped.items():
-                gateway.store.rebind_master_key(version, keystore_wrapped)
-            gateway.audit.record(
-                "keystore.migrated",
-                gateway.gateway_id,
-                from_kind=old.kind,
-                to_kind=new.kind,
-                via="recovery-key" if recovery_key is not None else "keystore",
-                module_sha256=new.settings().get("module_sha256"),
-            )
-
-        rebind(gateway.data_dir, gateway.store, new, store_new_wraps)
+        via = "recovery-key" if recovery_key is not None else "keystore"
+        rebind(
+            gateway.data_dir,
+            gateway.store,
+            new,
+            lambda: _store_new_wraps(gateway, wrapped, old.kind, new, via),
+        )
     except BaseException:
         # Never retire a keystore the vault now depends on (a failure after the
         # commit, an interrupt between two lines): only one it does not record.
@@ -107,6 +98,24 @@ def migrate_keystore(
         new.kind,
         "recovery key" if recovery_key is not None else "keystore",
         _retire_old(old, new),
+    )
+
+
+def _store_new_wraps(
+    gateway: Gateway, wrapped: dict[int, bytes], from_kind: str, new: Keystore, via: str
+) -> None:
+    """The database half of the rebind, inside its transaction."""
+    if set(wrapped) != set(held_versions(gateway)):
+        raise ConflictError("the master keys changed meanwhile; run the command again")
+    for version, keystore_wrapped in wrapped.items():
+        gateway.store.rebind_master_key(version, keystore_wrapped)
+    gateway.audit.record(
+        "keystore.migrated",
+        gateway.gateway_id,
+        from_kind=from_kind,
+        to_kind=new.kind,
+        via=via,
+        module_sha256=new.settings().get("module_sha256"),
     )
 
 

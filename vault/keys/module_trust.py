@@ -20,7 +20,7 @@ from agent_keys.keystore import Keystore, PinSource
 from agent_keys.master_key import MasterKey, master_key_context
 from vault.gateway import Gateway
 from vault.keys.binding_file import rebind
-from vault.keys.keystore_binding import KeystoreSpec, default_key_label
+from vault.keys.keystore_binding import TRUST_MODULE_COMMAND, KeystoreSpec, default_key_label
 from vault.keys.keystore_migration import held_versions
 
 
@@ -50,6 +50,37 @@ def trust_module(
     vault's master keys; the location errors of ``inspect_module``; then
     nothing changed.
     """
+    spec = _requested(gateway, module, token_label, key_label)
+    assert spec.pkcs11_module and spec.token_label and spec.key_label  # noqa: S101 - _requested
+    candidate = _candidate(gateway, pin, spec.pkcs11_module, spec.token_label, spec.key_label)
+    bound, new = gateway.keystore.settings(), candidate.settings()
+    result = TrustResult(
+        spec.pkcs11_module, new["module_sha256"], bound.get("module_sha256"), new != bound
+    )
+    if not result.changed:
+        return result
+    gateway.adopt_master_keys(_open_every_master_key(gateway, candidate))
+
+    def record() -> None:
+        gateway.audit.record(
+            "keystore.module-trusted",
+            gateway.gateway_id,
+            module=result.module,
+            module_sha256=result.module_sha256,
+            previous_sha256=result.previous_sha256,
+            token_label=spec.token_label,
+            key_label=spec.key_label,
+        )
+
+    rebind(gateway.data_dir, gateway.store, candidate, record)
+    gateway.keystore = candidate
+    return result
+
+
+def _requested(
+    gateway: Gateway, module: str | None, token_label: str | None, key_label: str | None
+) -> KeystoreSpec:
+    """The binding asked for: the flags, else what is bound now."""
     bound = gateway.keystore.settings()
     if bound["kind"] == "file":
         raise InvalidInputError(
@@ -61,35 +92,9 @@ def trust_module(
     module = module or bound.get("module")
     token_label = token_label or bound.get("token_label")
     if not (module and token_label):
-        raise InvalidInputError(f"name the module: {_COMMAND}")
+        raise InvalidInputError(f"name the module: {TRUST_MODULE_COMMAND}")
     key_label = key_label or bound.get("key_label") or default_key_label(gateway.gateway_id)
-    KeystoreSpec("pkcs11", module, token_label, key_label)  # the same checks as init's flags
-    candidate = _candidate(gateway, pin, module, token_label, key_label)
-    new = candidate.settings()
-    result = TrustResult(
-        module, new["module_sha256"], bound.get("module_sha256"), changed=new != bound
-    )
-    if not result.changed:
-        return result
-    gateway.adopt_master_keys(_open_every_master_key(gateway, candidate))
-
-    def record() -> None:
-        gateway.audit.record(
-            "keystore.module-trusted",
-            gateway.gateway_id,
-            module=module,
-            module_sha256=result.module_sha256,
-            previous_sha256=result.previous_sha256,
-            token_label=token_label,
-            key_label=key_label,
-        )
-
-    rebind(gateway.data_dir, gateway.store, candidate, record)
-    gateway.keystore = candidate
-    return result
-
-
-_COMMAND = "gwvault keystore trust-module --pkcs11-module PATH --token-label L [--key-label K]"
+    return KeystoreSpec("pkcs11", module, token_label, key_label)  # the checks of init's flags
 
 
 def _candidate(

@@ -127,3 +127,20 @@ def test_a_changed_module_is_refused_until_an_admin_trusts_it(
     new_hash = cli("keystore", "show", "--json").json()["module_sha256"]
     assert new_hash != trusted_hash and new_hash in json.dumps(entries[0])
     assert trusted_hash in json.dumps(entries[0])
+
+
+def test_trust_module_on_a_file_vault_or_without_a_module_is_bad_usage(
+    vault_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    shutil.copytree(vault_templates["ec-p256"], tmp_path / "data")
+    cli = GwvaultCli(tmp_path / "data")
+    before = (tmp_path / "data" / "keystore.json").read_bytes()
+    on_a_file_vault = cli("keystore", "trust-module")
+    assert on_a_file_vault.code == 2 and "keystore migrate --to pkcs11" in on_a_file_vault.err
+    assert (tmp_path / "data" / "keystore.json").read_bytes() == before
+    (tmp_path / "data" / "keystore.json").unlink()  # now unbound: the module must be named
+    labels_only = cli("keystore", "trust-module", "--token-label", "t")
+    assert labels_only.code == 2 and "need --pkcs11-module" in labels_only.err
+    unnamed = cli("keystore", "trust-module")
+    assert unnamed.code == 2 and "--pkcs11-module PATH" in unnamed.err
+    assert not (tmp_path / "data" / "keystore.json").exists()  # nothing was bound
