@@ -54,7 +54,7 @@ def keystore_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         facts = {
             "keystore": gateway.keystore.kind,
-            "binding_file": str(gateway.data_dir.binding_path),
+            "binding_file": str(gateway.data_dir.binding_path.resolve()),
             **gateway.keystore.describe(),
         }
     print_json(facts) if args.json else print_fields(facts)
