@@ -2,7 +2,8 @@
 
 The file is created with O_EXCL and mode 0600, and refused at every read when
 it is a symlink, owned by another user, or readable or writable by group or
-others (threat T-KS-1: another local user copies the key file).
+others (threat T-KS-1: another local user copies the key file); the checks are
+``agent_keys.private_files``, shared with the keystore binding file.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import stat
 from pathlib import Path
 
-from agent_keys.errors import AccessDeniedError, KeyBackendError
+from agent_keys.errors import KeyBackendError
 from agent_keys.keywrap import KEY_BYTES, unwrap_key, wrap_key
-from agent_keys.private_files import create_private_file
+from agent_keys.private_files import create_private_file, read_private_file
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -83,7 +83,7 @@ class FileKeystore:
 
     def _read_kek(self) -> Secret:
         try:
-            fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW)
+            content = read_private_file(self._path, _MAX_FILE_BYTES, "key file")
         except FileNotFoundError as e:
             raise KeyBackendError(
                 f"key file {self._path} is missing; restore it from backup or"
@@ -91,22 +91,7 @@ class FileKeystore:
             ) from e
         except OSError as e:
             raise KeyBackendError(f"cannot open key file {self._path}: {e.strerror}") from e
-        with os.fdopen(fd, "rb") as f:
-            _check_private(os.fstat(f.fileno()), self._path)
-            content = f.read(_MAX_FILE_BYTES + 1)
         return _parse_key_file(content, self._path)
-
-
-def _check_private(st: os.stat_result, path: Path) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyBackendError(f"key file {path} is not a regular file")
-    if st.st_uid != os.geteuid():
-        raise AccessDeniedError(f"key file {path} is owned by another user; refusing to use it")
-    if st.st_mode & 0o077:
-        raise AccessDeniedError(
-            f"key file {path} is accessible to group or others (mode"
-            f" {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
-        )
 
 
 def _parse_key_file(content: bytes, path: Path) -> Secret:

@@ -11,13 +11,17 @@ token, offers RSA-OAEP only with SHA-1, which is one reason not to wrap with an
 RSA key here.
 
 The PIN is asked of ``pin`` at each use and never stored.  This is the only
-module that imports ``pkcs11`` (design.md).
+module that imports ``pkcs11`` (design.md).  The module is loaded only after
+``agent_keys.pkcs11_module`` checked where it lies and that its SHA-256 is the
+one recorded in the vault's binding (threat T-HSM-8); describing the keystore
+never loads it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,9 +30,16 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
 
-from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, KeyBackendError
+from agent_keys.errors import (
+    AccessDeniedError,
+    IntegrityError,
+    InvalidInputError,
+    KeyBackendError,
+    VaultError,
+)
 from agent_keys.keystore import PinSource
 from agent_keys.keywrap import KEY_BYTES, NONCE_BYTES, TAG_BYTES, WRAP_FORMAT
+from agent_keys.pkcs11_module import check_module, inspect_module
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
@@ -45,6 +56,7 @@ _KEY_TEMPLATE: dict[Attribute, Any] = {
     Attribute.WRAP: False,
     Attribute.UNWRAP: False,
 }
+_CHANGED = "CHANGED since it was trusted; check it, then run: gwvault keystore trust-module"
 _UNWRAP_FAILED = "the wrapped master key did not unwrap with the token's key"
 _PIN_REFUSED = (
     "the token refused the PIN; nothing was changed. Check it before trying again:"
@@ -63,14 +75,44 @@ class Pkcs11Keystore:
         pin: PinSource,
         random: RandomSource,
         *,
+        module_sha256: str,
         created_key: bool = False,
     ) -> None:
+        """A binding to a token key; ``module_sha256`` is the module the admin trusted."""
         self.module = module
+        self.module_sha256 = module_sha256
         self.token_label = token_label
         self.key_label = key_label
         self._pin = pin
         self._random = random
         self._created_key = created_key
+
+    @classmethod
+    def trusting_module_now(
+        cls,
+        module: str,
+        token_label: str,
+        key_label: str,
+        pin: PinSource,
+        random: RandomSource,
+        *,
+        created_key: bool = False,
+    ) -> Pkcs11Keystore:
+        """A binding that trusts the module's bytes as they are now, on an admin's
+        word (``init``, ``keystore migrate``, ``keystore trust-module``).
+
+        Raises what ``inspect_module`` raises; nothing is loaded.
+        """
+        found = inspect_module(module)
+        return cls(
+            module,
+            token_label,
+            key_label,
+            pin,
+            random,
+            module_sha256=found.sha256,
+            created_key=created_key,
+        )
 
     @classmethod
     def create_or_adopt(
@@ -81,7 +123,7 @@ class Pkcs11Keystore:
         An adopted key must already be a sensitive, non-extractable AES-256 key.
         """
         created = False
-        keystore = cls(module, token_label, key_label, pin, random)
+        keystore = cls.trusting_module_now(module, token_label, key_label, pin, random)
         with keystore._session(rw=True) as session:
             try:
                 _check_key_attributes(_find_key(session, key_label), key_label)
@@ -97,10 +139,15 @@ class Pkcs11Keystore:
     def kind(self) -> str:
         return "pkcs11"
 
+    @property
+    def created_key(self) -> bool:
+        return self._created_key
+
     def settings(self) -> dict[str, str]:
         return {
             "kind": "pkcs11",
             "module": self.module,
+            "module_sha256": self.module_sha256,
             "token_label": self.token_label,
             "key_label": self.key_label,
             "created_key": "yes" if self._created_key else "no",
@@ -127,14 +174,23 @@ class Pkcs11Keystore:
                 raise IntegrityError(_UNWRAP_FAILED) from e
 
     def describe(self) -> dict[str, str]:
-        """Facts about the token and key for ``keystore show`` (no PIN needed)."""
-        token = self._token()
+        """Facts about the binding for ``keystore show``, and whether the module
+        file still has the trusted bytes: read from the file, never by loading
+        the module (a changed module must not run to be described)."""
+        try:
+            found = inspect_module(self.module)
+            if hmac.compare_digest(found.sha256, self.module_sha256):
+                check, module_file = "trusted (SHA-256 matches)", found.resolved
+            else:
+                check, module_file = _CHANGED + f" (now {found.sha256})", found.resolved
+        except VaultError as e:
+            check, module_file = f"refused: {e}", ""
         return {
             "module": self.module,
+            "module_file": module_file,
+            "module_sha256": self.module_sha256,
+            "module_check": check,
             "token_label": self.token_label,
-            "token_manufacturer": token.manufacturer_id,
-            "token_model": token.model,
-            "token_serial": _text(token.serial),
             "key_label": self.key_label,
             "key_created_by_gwvault": "yes" if self._created_key else "no",
             "mechanism": "CKM_AES_GCM",
@@ -189,7 +245,7 @@ class Pkcs11Keystore:
             ) from e
 
     def _token(self) -> Any:
-        library = _library(self.module)
+        library = _library(self.module, self.module_sha256)
         try:
             return library.get_token(token_label=self.token_label)
         except (p11.NoSuchToken, p11.GeneralError, p11.DeviceRemoved, p11.TokenNotPresent):
@@ -212,7 +268,10 @@ class Pkcs11Keystore:
 
 
 @functools.cache
-def _library(module: str) -> Any:
+def _library(module: str, sha256: str) -> Any:
+    # Checked once per process: once loaded, the code that runs is the code
+    # that was checked, whatever happens to the file afterwards.
+    check_module(module, sha256)
     try:
         return pkcs11.lib(module)
     except p11.PKCS11Error as e:
@@ -246,7 +305,3 @@ def _check_key_attributes(key: Any, label: str) -> None:
 
 def _gcm(operation: Callable[..., bytes], data: bytes, nonce: bytes, aad: bytes) -> bytes:
     return operation(data, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad))
-
-
-def _text(value: object) -> str:
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)

@@ -83,3 +83,65 @@ def softhsm() -> Iterator[SoftHsm]:
         else:
             os.environ["SOFTHSM2_CONF"] = before
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- modules an attacker would plant ---------------------------------------------
+
+PLANTED_SOURCE = """#include <fcntl.h>
+#include <unistd.h>
+/* Runs inside dlopen, before any PKCS#11 call: what a planted module gets. */
+__attribute__((constructor)) static void planted(void) {
+    int fd = open(MARKER, O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0) close(fd);
+}
+"""
+
+
+@dataclass(frozen=True)
+class PlantedModule:
+    """A shared library that creates ``marker`` the moment it is loaded."""
+
+    library: Path
+    marker: Path
+
+    def was_loaded(self) -> bool:
+        return self.marker.exists()
+
+
+def build_planted_module(directory: Path, name: str = "libplanted.so") -> PlantedModule:
+    """Compile a planted module (gcc) into ``directory``."""
+    if shutil.which("gcc") is None:
+        require_service("gcc is not installed; it builds the planted PKCS#11 module")
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / f"{name}.loaded"
+    source = directory / f"{name}.c"
+    source.write_text(PLANTED_SOURCE)
+    library = directory / name
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", f'-DMARKER="{marker}"', "-o", str(library), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return PlantedModule(library, marker)
+
+
+@pytest.fixture
+def planted_module(tmp_path: Path) -> PlantedModule:
+    """A planted module under the test's tmp dir (in /tmp, which anyone may write)."""
+    return build_planted_module(tmp_path / "planted")
+
+
+@pytest.fixture
+def trusted_dir() -> Iterator[Path]:
+    """A new directory that only root or this user can change, all the way up
+    (the test's tmp dir is under /tmp, which others may write): where an admin
+    would install a module."""
+    root = Path(tempfile.mkdtemp(prefix=".gwvault-test-modules-", dir=Path.home()))
+    try:
+        for path in (root, *root.parents):
+            st = path.stat()
+            if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+                pytest.skip(f"{path} may be changed by others, so no module there is trusted")
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The gateway's data directory: where the vault database and key file live.
+"""The gateway's data directory: the vault database, the keystore binding, the key file.
 
 Created 0700 and refused when group or others may write to it (threat T-DD-1:
 another local user swaps the database or the key file).
@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
+from agent_keys.private_files import sync_directory
 
 DB_FILE = "vault.db"
 KEY_FILE = "keystore.key"
+# Which keystore unlocks the vault (vault.keys.binding_file); never the database.
+BINDING_FILE = "keystore.json"
+# A binding a keystore command wrote but may not have committed yet.
+PENDING_BINDING_FILE = "keystore.json.pending"
 # Present from the start of an init or restore until the vault is complete: a
 # process killed in between leaves it, so its half-made files are known to be
 # leftovers (removed by the next init or restore), never mistaken for a vault.
@@ -36,11 +41,19 @@ class DataDir:
         return self.path / KEY_FILE
 
     @property
+    def binding_path(self) -> Path:
+        return self.path / BINDING_FILE
+
+    @property
+    def pending_binding_path(self) -> Path:
+        return self.path / PENDING_BINDING_FILE
+
+    @property
     def marker(self) -> Path:
         return self.path / CREATING_MARKER
 
     def has_vault(self) -> bool:
-        return self.db_path.exists() or self.key_file.exists()
+        return any(p.exists() for p in (self.db_path, self.key_file, self.binding_path))
 
     @classmethod
     def create(cls, path: Path) -> DataDir:
@@ -70,7 +83,7 @@ class DataDir:
         """The vault is complete: from now on it is opened, never cleaned away."""
         try:
             self.marker.unlink()
-            _sync_directory(self.path)
+            sync_directory(self.path)
         except OSError as e:
             raise StorageError(f"cannot finish the vault in {self.path}: {e.strerror}") from e
 
@@ -101,14 +114,7 @@ class DataDir:
 
     def remove_new_files(self) -> None:
         """Undo a failed init: remove the files it created (never anything else)."""
-        for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE, CREATING_MARKER):
+        bindings = (BINDING_FILE, PENDING_BINDING_FILE)
+        for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE, CREATING_MARKER,
+                     *bindings, *(name + ".tmp" for name in bindings)):  # fmt: skip
             (self.path / name).unlink(missing_ok=True)
-
-
-def _sync_directory(path: Path) -> None:
-    """Make the directory's entries (the removed marker) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,13 @@ from agent_keys.secret import Secret
 from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
-from vault.keys.keystore_binding import KeystoreSpec, create_keystore, no_pin, open_keystore
+from vault.keys.binding_file import write_new_binding
+from vault.keys.keystore_binding import (
+    KeystoreSpec,
+    create_keystore,
+    no_pin,
+    open_bound_keystore,
+)
 from vault.keys.tls import generate_for, store_tls_identity
 from vault.names import check_gateway_name
 from vault.store.records import GatewayKeyRecord, MasterKeyRecord
@@ -125,10 +130,10 @@ class Gateway:
                     "gateway_id": gateway_id,
                     "name": name,
                     "epoch": "1",
-                    "keystore": json.dumps(keystore.settings()),
                     "created_at": context.now_iso(),
                 }.items():
                     store.set_setting(key, value)
+                write_new_binding(data_dir, store, keystore)
                 store.add_master_key(
                     MasterKeyRecord(
                         version=gmk.version,
@@ -149,6 +154,7 @@ class Gateway:
                     name=name,
                     key_type=key_type,
                     keystore=keystore.kind,
+                    module_sha256=keystore.settings().get("module_sha256"),
                     cert_thumbprint=identity[1].thumbprint,
                 )
         except BaseException:
@@ -166,6 +172,9 @@ class Gateway:
     ) -> Gateway:
         """Open an existing vault (the keys are unwrapped on first use).
 
+        The keystore is the one the data dir's binding file names
+        (``vault.keys.binding_file``); the database never names one.
+
         ``pin`` is asked for a PKCS#11 token's PIN only when the GMK is needed.
         ``unlocked`` is a GMK a long-running server unwrapped once at start, so
         the keystore (and an HSM) stays off the per-request path.
@@ -173,7 +182,7 @@ class Gateway:
         data_dir = DataDir.open(path)
         store = VaultStore.open(data_dir.db_path)
         try:
-            keystore = open_keystore(store.setting("keystore"), data_dir, context.random, pin)
+            keystore = open_bound_keystore(data_dir, store, context.random, pin)
         except BaseException:
             store.close()
             raise

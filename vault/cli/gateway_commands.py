@@ -1,4 +1,4 @@
-"""``gwvault init``, ``status`` and ``keystore ...``: the gateway itself.
+"""``gwvault init``, ``status`` and ``keystore show|migrate|trust-module``: the gateway itself.
 
 Each handler opens the vault for one CLI request context, calls the service
 layer and prints.  Errors propagate to ``vault.cli.main``, which prints them.
@@ -17,6 +17,7 @@ from vault.context import RequestContext
 from vault.credentials import CredentialService
 from vault.gateway import Gateway
 from vault.keys.keystore_migration import migrate_keystore
+from vault.keys.module_trust import trust_module
 
 
 def init(args: argparse.Namespace) -> int:
@@ -51,8 +52,24 @@ def status(args: argparse.Namespace) -> int:
 
 def keystore_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
-        facts = {"keystore": gateway.keystore.kind, **gateway.keystore.describe()}
+        facts = {
+            "keystore": gateway.keystore.kind,
+            "binding_file": str(gateway.data_dir.binding_path.resolve()),
+            **gateway.keystore.describe(),
+        }
     print_json(facts) if args.json else print_fields(facts)
+    return EXIT_OK
+
+
+def keystore_trust_module(args: argparse.Namespace) -> int:
+    pin = pin_source(args.pin_file)
+    with Gateway.open(data_dir(args), RequestContext.for_cli(), pin) as gateway:
+        result = trust_module(gateway, pin, args.pkcs11_module, args.token_label, args.key_label)
+    if not result.changed:
+        print(f"the vault already trusts {result.module} (sha256 {result.module_sha256})")
+        return EXIT_OK
+    print(f"the vault now trusts the PKCS#11 module {result.module}")
+    print(f"sha256 {result.module_sha256} (was {result.previous_sha256 or 'not recorded'})")
     return EXIT_OK
 
 

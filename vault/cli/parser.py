@@ -112,7 +112,9 @@ def _add_credentials(commands: Commands) -> None:
 def _add_keystore(commands: Commands) -> None:
     keystore = commands.add_parser("keystore", help="the keystore that unlocks the vault")
     actions = keystore.add_subparsers(dest="keystore_command", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="which keystore, and where")
+    show = actions.add_parser(
+        "show", help="which keystore, and where (never loads a PKCS#11 module)"
+    )
     show.add_argument("--json", action="store_true")
     migrate = actions.add_parser(
         "migrate", help="rebind the master key to another keystore; credentials are untouched"
@@ -128,6 +130,16 @@ def _add_keystore(commands: Commands) -> None:
         action="store_true",
         help="unlock with the recovery key, prompted (for when the current keystore is lost)",
     )
+    trust = actions.add_parser(
+        "trust-module",
+        help="accept the PKCS#11 module at its current bytes (after an upgrade), or name the"
+        " module of a vault that has no binding file",
+    )
+    trust.add_argument(
+        "--pkcs11-module", metavar="PATH", help="the module to bind (default: the bound one)"
+    )
+    trust.add_argument("--token-label", metavar="LABEL", help="default: the bound one")
+    trust.add_argument("--key-label", metavar="L", help="default: the bound one")
 
 
 def _add_web_access(commands: Commands) -> None:

@@ -8,4 +8,5 @@ it was not handed (design.md; ``tests/test_layering.py`` holds it to that).
 - ``envelope``: the at-rest envelope of a stored secret (DEK, AAD binding).
 - ``recovery_bundle``: the self-describing file that moves a gateway.
 - ``audit_chain``: how an audit entry is hashed, MACed and checkpointed.
+- ``keystore_binding``: the keystore binding file (which key file or PKCS#11 module).
 """

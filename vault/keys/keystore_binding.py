@@ -1,27 +1,38 @@
-"""Which keystore a vault is bound to: chosen at init, stored as settings, reopened.
+"""Which keystore a vault is bound to: chosen at init, kept in the binding file, reopened.
 
-The vault database keeps only non-secret settings that find the keystore again
-(``{"kind": "file", "key_file": "keystore.key"}`` or the PKCS#11 module, token
-and key labels); never a key or a PIN.
+The binding file (``keystore.json`` in the data dir, ``vault.keys.binding_file``)
+names the key file, or the PKCS#11 module (with the SHA-256 it was trusted
+at), token and key labels; never a key or a PIN.  The vault database is never
+asked which library to load (threat T-HSM-8).
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from agent_keys.errors import InvalidInputError, KeyBackendError, StorageError
+from agent_keys.errors import InvalidInputError, KeyBackendError
 from agent_keys.file_keystore import FileKeystore
 from agent_keys.keystore import Keystore, PinSource
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 from vault.data_dir import KEY_FILE, DataDir
+from vault.format.keystore_binding import check_key_label, check_module_path, check_token_label
+from vault.keys.binding_file import (
+    BINDING_DIGEST,
+    LEGACY_SETTING,
+    adopt_legacy_file_binding,
+    committed_binding,
+)
+from vault.store.vault_store import VaultStore
 
 KeystoreKind = Literal["file", "pkcs11"]
 KEYSTORE_KINDS: tuple[KeystoreKind, ...] = ("file", "pkcs11")
 PIN_ENV = "GWVAULT_PKCS11_PIN"
+TRUST_MODULE_COMMAND = (
+    "gwvault keystore trust-module --pkcs11-module PATH --token-label L [--key-label K]"
+)
 
 
 def no_pin() -> Secret:
@@ -51,10 +62,16 @@ class KeystoreSpec:
             raise InvalidInputError(
                 "--keystore pkcs11 needs --pkcs11-module PATH and --token-label LABEL"
             )
-        if self.pkcs11_module and not os.path.isabs(self.pkcs11_module):
-            # A relative module path would load whatever library sits in the
-            # current directory of a later command.
-            raise InvalidInputError("--pkcs11-module must be an absolute path")
+        if self.pkcs11_module is not None:
+            check_module_path(self.pkcs11_module)
+        if self.token_label is not None:
+            check_token_label(self.token_label)
+        if self.key_label is not None:
+            check_key_label(self.key_label)
+
+
+def default_key_label(gateway_id: str) -> str:
+    return f"gwvault-{gateway_id}"
 
 
 def create_keystore(
@@ -66,7 +83,8 @@ def create_keystore(
     *,
     key_file: str = KEY_FILE,
 ) -> Keystore:
-    """Make a new keystore binding for the vault of ``gateway_id``."""
+    """Make a new keystore for the vault of ``gateway_id`` (a PKCS#11 module is
+    trusted at its bytes of now, after its location checks)."""
     if spec.kind == "file":
         return FileKeystore.create(data_dir.path / key_file, random)
     from agent_keys.pkcs11_keystore import Pkcs11Keystore
@@ -75,37 +93,85 @@ def create_keystore(
     return Pkcs11Keystore.create_or_adopt(
         spec.pkcs11_module,
         spec.token_label,
-        spec.key_label or f"gwvault-{gateway_id}",
+        spec.key_label or default_key_label(gateway_id),
         pin,
         random,
     )
 
 
 def open_keystore(
-    raw: str | None, data_dir: DataDir, random: RandomSource, pin: PinSource
+    settings: Mapping[str, str], data_dir: DataDir, random: RandomSource, pin: PinSource
 ) -> Keystore:
-    """The keystore named by a vault's stored settings."""
-    try:
-        settings = json.loads(raw or "")
-    except json.JSONDecodeError as e:
-        raise StorageError("the vault's keystore setting is damaged") from e
-    if not isinstance(settings, dict) or not all(isinstance(v, str) for v in settings.values()):
-        raise StorageError("the vault's keystore setting is damaged")
-    kind = settings.get("kind")
-    if kind == "file":
-        name = settings.get("key_file", KEY_FILE)
-        if "/" in name or name.startswith("."):
-            raise StorageError("the vault's key file setting points outside its data dir")
-        return FileKeystore(data_dir.path / name, random)
-    if kind == "pkcs11":
-        from agent_keys.pkcs11_keystore import Pkcs11Keystore
+    """The keystore a checked binding (``parse_binding``) names; loads nothing."""
+    if settings["kind"] == "file":
+        return FileKeystore(data_dir.path / settings["key_file"], random)
+    from agent_keys.pkcs11_keystore import Pkcs11Keystore
 
-        return Pkcs11Keystore(
-            settings["module"],
-            settings["token_label"],
-            settings["key_label"],
-            pin,
-            random,
-            created_key=settings.get("created_key") == "yes",
+    return Pkcs11Keystore(
+        settings["module"],
+        settings["token_label"],
+        settings["key_label"],
+        pin,
+        random,
+        module_sha256=settings["module_sha256"],
+        created_key=settings["created_key"] == "yes",
+    )
+
+
+def open_bound_keystore(
+    data_dir: DataDir, store: VaultStore, random: RandomSource, pin: PinSource
+) -> Keystore:
+    """The keystore the vault's binding file names.
+
+    A file-keystore vault made before the binding file gets one now; a vault
+    without a binding otherwise opens with an ``UnboundKeystore`` that unlocks
+    nothing and says what to do.  Raises ``AccessDeniedError`` or
+    ``StorageError`` for a binding file that is not private or well formed.
+    """
+    settings = committed_binding(data_dir, store)
+    if settings is None and store.setting(BINDING_DIGEST) is None:
+        settings = adopt_legacy_file_binding(data_dir, store)
+    if settings is not None:
+        return open_keystore(settings, data_dir, random, pin)
+    if store.setting(LEGACY_SETTING) is not None:
+        return UnboundKeystore(
+            "pkcs11",
+            "this vault was made before gwvault kept its PKCS#11 binding in"
+            f" {data_dir.binding_path}, and the module the database names is never loaded;"
+            f" name the module yourself: {TRUST_MODULE_COMMAND}",
         )
-    raise StorageError(f"the vault names a keystore this gwvault does not support: {kind!r}")
+    return UnboundKeystore(
+        "unbound",
+        f"the keystore binding {data_dir.binding_path} is missing; restore it from a backup,"
+        f" rebind a PKCS#11 vault with: {TRUST_MODULE_COMMAND}, or rebind with the recovery"
+        " key: gwvault keystore migrate --to file --recovery-key-file F",
+    )
+
+
+class UnboundKeystore:
+    """The keystore of a vault without a binding file: it unlocks nothing and
+    says what to do.  The vault still opens, so the recovery key can rebind it
+    (``keystore migrate``) or an admin can name its module (``trust-module``)."""
+
+    def __init__(self, kind: str, advice: str) -> None:
+        self._kind = kind
+        self.advice = advice
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    def wrap_master_key(self, master_key: Secret, context: bytes) -> bytes:
+        raise KeyBackendError(self.advice)
+
+    def unwrap_master_key(self, wrapped: bytes, context: bytes) -> Secret:
+        raise KeyBackendError(self.advice)
+
+    def settings(self) -> dict[str, str]:
+        return {"kind": self._kind}
+
+    def describe(self) -> dict[str, str]:
+        return {"binding": "missing", "what_to_do": self.advice}
+
+    def retire(self) -> str:
+        return "the vault had no keystore binding to retire"

@@ -7,19 +7,21 @@ changes.  The order makes every interruption safe:
 1. get every GMK version the vault holds (two while a rotation is under way),
    through the current keystore, or the recovery key when that keystore is
    gone for good;
-2. create the new binding and wrap each version with it;
-3. prove the new binding opens each version again;
-4. in one transaction: store the new wraps, the new keystore settings and the
-   audit entry;
-5. only then retire the old binding (destroy a key file or a token key that
+2. create the new keystore (a new key file, or a token key; a module is
+   trusted at its bytes of now) and wrap each version with it;
+3. prove the new keystore opens each version again;
+4. rebind (``vault.keys.binding_file.rebind``): the new binding file written
+   as pending, then one transaction with the new wraps, the binding's digest
+   and the audit entry, then the pending binding renamed into place;
+5. only then retire the old keystore (destroy a key file or a token key that
    gwvault made).
 
-Before step 4 commits, the vault is untouched and the new binding is removed.
+Before step 4 commits, the vault is untouched and the new keystore is retired;
+killed anywhere, the vault opens with the old keystore or the new one.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import unwrap_with_recovery_key
 from agent_keys.secret import Secret
 from vault.gateway import Gateway
+from vault.keys.binding_file import is_bound_to, rebind
 from vault.keys.keystore_binding import KeystoreSpec, create_keystore
 
 
@@ -76,39 +79,55 @@ def migrate_keystore(
             )
             for gmk in held
         }
-        with gateway.store.write():
-            if set(wrapped) != set(_held_versions(gateway)):
-                raise ConflictError("the master keys changed meanwhile; run the command again")
-            for version, keystore_wrapped in wrapped.items():
-                gateway.store.rebind_master_key(version, keystore_wrapped)
-            gateway.store.set_setting("keystore", json.dumps(new.settings()))
-            gateway.audit.record(
-                "keystore.migrated",
-                gateway.gateway_id,
-                from_kind=old.kind,
-                to_kind=new.kind,
-                via="recovery-key" if recovery_key is not None else "keystore",
-            )
+        via = "recovery-key" if recovery_key is not None else "keystore"
+        rebind(
+            gateway.data_dir,
+            gateway.store,
+            new,
+            lambda: _store_new_wraps(gateway, wrapped, old.kind, new, via),
+        )
     except BaseException:
-        new.retire()
+        # Never retire a keystore the vault now depends on (a failure after the
+        # commit, an interrupt between two lines): only one it does not record.
+        if not is_bound_to(gateway.store, new):
+            new.retire()
         raise
     gateway.keystore = new
     return MigrationResult(
         old.kind,
         new.kind,
         "recovery key" if recovery_key is not None else "keystore",
-        _retire_old(old),
+        _retire_old(old, new),
     )
 
 
-def _held_versions(gateway: Gateway) -> list[int]:
+def _store_new_wraps(
+    gateway: Gateway, wrapped: dict[int, bytes], from_kind: str, new: Keystore, via: str
+) -> None:
+    """The database half of the rebind, inside its transaction."""
+    if set(wrapped) != set(held_versions(gateway)):
+        raise ConflictError("the master keys changed meanwhile; run the command again")
+    for version, keystore_wrapped in wrapped.items():
+        gateway.store.rebind_master_key(version, keystore_wrapped)
+    gateway.audit.record(
+        "keystore.migrated",
+        gateway.gateway_id,
+        from_kind=from_kind,
+        to_kind=new.kind,
+        via=via,
+        module_sha256=new.settings().get("module_sha256"),
+    )
+
+
+def held_versions(gateway: Gateway) -> list[int]:
+    """Every GMK version the vault holds (two while a rotation is under way)."""
     rows = gateway.store.rows("SELECT version FROM master_keys ORDER BY version", [])
     return [int(row["version"]) for row in rows]
 
 
 def _held_master_keys(gateway: Gateway, recovery_key: Secret | None) -> list[MasterKey]:
     """Every GMK version the vault holds, through the keystore or the recovery key."""
-    versions = _held_versions(gateway)
+    versions = held_versions(gateway)
     if recovery_key is None:
         return [gateway.master_key_for(version) for version in versions]
     current = gateway.master_key_from_recovery_key(recovery_key)  # checks the key, audited
@@ -130,6 +149,11 @@ def _wrap_and_prove(keystore: Keystore, gmk: MasterKey, context: bytes) -> bytes
     return wrapped
 
 
+def _same_key(old: dict[str, str], new: dict[str, str]) -> bool:
+    names = ("kind", "key_file", "token_label", "key_label")
+    return all(old.get(name) == new.get(name) for name in names)
+
+
 def _refuse_same_binding(old: Keystore, target: KeystoreSpec) -> None:
     settings = old.settings()
     same_pkcs11_key = (
@@ -142,9 +166,13 @@ def _refuse_same_binding(old: Keystore, target: KeystoreSpec) -> None:
         raise InvalidInputError(f"the vault is already bound to this {target.kind} keystore")
 
 
-def _retire_old(old: Keystore) -> str:
+def _retire_old(old: Keystore, new: Keystore) -> str:
     # The vault no longer needs the old binding; failing to destroy it must not
     # undo a committed migration, so report it instead.
+    if _same_key(old.settings(), new.settings()):
+        # The recovery key rebound the vault to the very token key it had (an
+        # adopted one): destroying it would lock the vault out again.
+        return "kept the old key: the new binding uses it"
     try:
         return old.retire()
     except VaultError as e:

@@ -10,7 +10,6 @@ not move), records the restore, and verifies every credential.
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from vault.credentials import CredentialService, VerifyReport
 from vault.data_dir import DataDir
 from vault.format.recovery_bundle import FORMAT_VERSION, open_bundle, seal_bundle, wrap_entry
 from vault.gateway import Gateway
+from vault.keys.binding_file import LEGACY_SETTING, write_new_binding
 from vault.keys.keystore_binding import KeystoreSpec, create_keystore
 from vault.keys.recovery import RecoveryService
 from vault.store.vault_store import VaultStore
@@ -110,11 +110,19 @@ def _rebind(
                 store.rebind_master_key(version, wrapped)
             epoch = int(store.setting("epoch") or "1") + 1
             store.set_setting("epoch", str(epoch))
-            store.set_setting("keystore", json.dumps(new_keystore.settings()))
+            # The old machine's binding never applies here (its module, its key file).
+            store.delete_setting(LEGACY_SETTING)
+            write_new_binding(data_dir, store, new_keystore)
             store.execute("DELETE FROM web_sessions", [])
             Gateway.with_master_keys(
                 data_dir, store, new_keystore, context, master_keys
-            ).audit.record("gateway.restored", gateway_id, epoch=epoch, keystore=new_keystore.kind)
+            ).audit.record(
+                "gateway.restored",
+                gateway_id,
+                epoch=epoch,
+                keystore=new_keystore.kind,
+                module_sha256=new_keystore.settings().get("module_sha256"),
+            )
     except BaseException:
         new_keystore.retire()
         raise

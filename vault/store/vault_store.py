@@ -124,6 +124,9 @@ class VaultStore:
     def set_setting(self, key: str, value: str) -> None:
         self.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
 
+    def delete_setting(self, key: str) -> None:
+        self.execute("DELETE FROM settings WHERE key = ?", [key])
+
     # -- keys ---------------------------------------------------------------
 
     def add_master_key(self, record: MasterKeyRecord) -> None:

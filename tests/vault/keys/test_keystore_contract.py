@@ -20,6 +20,7 @@ from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
 from vault.data_dir import DataDir
+from vault.format.keystore_binding import encode_binding, parse_binding
 from vault.keys.keystore_binding import no_pin, open_keystore
 
 GMK = Secret(secrets.token_bytes(32))
@@ -55,14 +56,15 @@ class KeystoreContract:
         with pytest.raises(IntegrityError):
             keystore.unwrap_master_key(damage(wrapped), CONTEXT)  # type: ignore[operator]
 
-    def test_stored_settings_find_the_same_keystore_again(
+    def test_its_binding_file_finds_the_same_keystore_again(
         self, keystore: Keystore, pin: PinSource, tmp_path: Path
     ) -> None:
         wrapped = keystore.wrap_master_key(GMK, CONTEXT)
         settings = keystore.settings()
         assert settings["kind"] == keystore.kind
-        assert all(isinstance(value, str) for value in settings.values())
-        again = open_keystore(json.dumps(settings), DataDir(tmp_path), system_random, pin)
+        content = encode_binding(settings)
+        assert parse_binding(content, "keystore.json") == settings
+        again = open_keystore(parse_binding(content, "x"), DataDir(tmp_path), system_random, pin)
         assert again.unwrap_master_key(wrapped, CONTEXT) == GMK
 
     def test_describe_and_settings_hold_no_key_material(self, keystore: Keystore) -> None:

@@ -17,6 +17,7 @@ from tests.vault.keys.pkcs11_vaults import destroy_token_key, init_pkcs11_vault
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
+from vault.format.keystore_binding import parse_binding
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec, no_pin
 from vault.keys.keystore_migration import migrate_keystore
@@ -48,7 +49,8 @@ def test_file_to_pkcs11_to_file_keeps_every_credential(data_dir: Path, softhsm: 
         to_hsm = KeystoreSpec("pkcs11", softhsm.module, MAIN_TOKEN, key_label=label)
         result = migrate_keystore(gateway, to_hsm, softhsm.pin_source)
     assert (result.from_kind, result.to_kind) == ("file", "pkcs11")
-    assert sorted(p.name for p in data_dir.iterdir()) == ["vault.db"]  # the key file is gone
+    # The key file is gone; the binding names the token.
+    assert sorted(p.name for p in data_dir.iterdir()) == ["keystore.json", "vault.db"]
     assert gmk not in (data_dir / "vault.db").read_bytes()
     assert all_open(data_dir, softhsm.pin_source) == sorted(NAMES)
 
@@ -71,7 +73,7 @@ def test_a_pkcs11_vault_keeps_no_key_bytes_in_its_data_dir(
         status = gateway.status()
     assert (status["keystore"], status["keystore_token"]) == ("pkcs11", MAIN_TOKEN)
     files = sorted((tmp_path / "data").iterdir())
-    assert [p.name for p in files] == ["vault.db"]
+    assert [p.name for p in files] == ["keystore.json", "vault.db"]
     for path in files:
         assert gmk not in path.read_bytes()
     settings = _keystore_settings(tmp_path / "data")
@@ -146,13 +148,13 @@ def test_a_failed_migration_changes_nothing(data_dir: Path, softhsm: SoftHsm) ->
             lambda: Secret(b"0000"),
         )
     assert ((data_dir / "keystore.key").read_bytes(), _keystore_settings(data_dir)) == before
-    assert sorted(p.name for p in data_dir.iterdir()) == ["keystore.key", "vault.db"]
+    assert sorted(p.name for p in data_dir.iterdir()) == [
+        "keystore.json",
+        "keystore.key",
+        "vault.db",
+    ]
     assert all_open(data_dir) == sorted(NAMES)
 
 
 def _keystore_settings(path: Path) -> dict[str, str]:
-    with Gateway.open(path, make_context()) as gateway:
-        raw = gateway.store.setting("keystore")
-    assert raw is not None
-    settings: dict[str, str] = json.loads(raw)
-    return settings
+    return parse_binding((path / "keystore.json").read_bytes(), "keystore.json")

@@ -1,4 +1,5 @@
-"""Bad PINs, missing tokens, wrong modules, unfit keys and tokens: one clear error, no change."""
+"""Bad PINs, missing tokens, wrong or untrusted modules, unfit keys and tokens: one clear
+error, no change, and an untrusted module never loaded."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from pkcs11 import Attribute, KeyType
 from agent_keys.errors import AccessDeniedError, InvalidInputError, KeyBackendError
 from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
-from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm, write_conf
+from tests.softhsm_fixtures import MAIN_TOKEN, PlantedModule, SoftHsm, write_conf
 from tests.vault.cli.gwvault_process import GWVAULT, private_file
 from tests.vault.keys.pkcs11_vaults import init_pkcs11_vault
 from vault.credentials import CredentialService
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec, no_pin
+from vault.keys.keystore_migration import migrate_keystore
 
 # SoftHSM2 2.6's "-CKM_..." exclusion form is ignored, so list what stays offered.
 NO_GCM = "slots.mechanisms = " + ",".join(
@@ -72,6 +74,33 @@ def test_init_with_a_wrong_module_token_or_pin_creates_nothing(
         with pytest.raises(error, match=message):
             view.init(tmp_path / "data")
         assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_a_module_others_could_replace_is_refused_before_it_is_loaded(
+    tmp_path: Path, softhsm: SoftHsm, planted_module: PlantedModule
+) -> None:
+    # The planted module lies under /tmp, where anyone may write.
+    with pytest.raises(AccessDeniedError, match="writable by group or others"):
+        SoftHsmView(softhsm, module=str(planted_module.library)).init(tmp_path / "data")
+    assert list((tmp_path / "data").iterdir()) == []
+    with Gateway.open(data_dir := _file_vault(tmp_path), make_context()) as gateway:
+        target = KeystoreSpec("pkcs11", str(planted_module.library), MAIN_TOKEN)
+        with pytest.raises(AccessDeniedError, match="writable by group or others"):
+            migrate_keystore(gateway, target, softhsm.pin_source)
+    assert sorted(p.name for p in data_dir.iterdir()) == [
+        "keystore.json",
+        "keystore.key",
+        "vault.db",
+    ]
+    assert not planted_module.was_loaded()
+
+
+def _file_vault(tmp_path: Path) -> Path:
+    path = tmp_path / "file-vault"
+    Gateway.initialize(
+        path, "gw", "ec-p256", Secret.from_text(RECOVERY_KEY), make_context()
+    ).close()
+    return path
 
 
 def test_an_extractable_key_is_not_adopted(tmp_path: Path, softhsm: SoftHsm) -> None:

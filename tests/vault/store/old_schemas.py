@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -33,3 +34,16 @@ def rewind_schema(db_path: Path, to_version: int) -> None:
                 db.execute(f"DROP TABLE {table}")
             db.execute("ALTER TABLE credentials DROP COLUMN owner")
         db.execute("UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(to_version)])
+
+
+def rewind_keystore_binding(data_dir: Path, legacy_setting: dict[str, str]) -> None:
+    """Turn a vault back into the layout before the binding file: no
+    ``keystore.json``, no binding digest, and the keystore named in the
+    database setting ``keystore`` (as gwvault wrote it then)."""
+    (data_dir / "keystore.json").unlink()
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("DELETE FROM settings WHERE key = 'keystore_binding_sha256'")
+        db.execute(
+            "INSERT OR REPLACE INTO settings (key, value) VALUES ('keystore', ?)",
+            [json.dumps(legacy_setting)],
+        )
