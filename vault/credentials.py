@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.access.callers import Caller
 from vault.access.policy import Action
+from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.access.seal_policy import load_seal_policy
 from vault.audit.trail import Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
@@ -154,7 +155,7 @@ class CredentialService:
         gmk = gateway.master_key
         payload = opened.payload
         with self._deciding("credential.write", name):
-            existing = self._store.credential(name)
+            existing = self._checked(self._store.credential(name))
             self._authorize("credential.write", name, existing, source)
             if sealed_input:
                 self._check_fresh(name, opened, existing)
@@ -178,6 +179,7 @@ class CredentialService:
                 owner=existing.owner if existing else gateway.context.actor,
                 issued_at=opened.issued_at,
             )
+            record = replace(record, mac=gateway.rows.sealed("credentials", record.sealed_row()))
             self._store.save_credential(record)
             gateway.audit.record(
                 "credential.updated" if existing else "credential.created",
@@ -194,13 +196,39 @@ class CredentialService:
         return PutResult(record, created=existing is None)
 
     def list(self) -> list[CredentialRecord]:
-        return self._store.credentials()
+        """Every stored credential; ``TamperedRowError`` if a row was written outside gwvault."""
+        records = self._store.credentials()
+        for record in records:
+            self._gateway.rows.check("credentials", record.sealed_row())
+        return records
 
     def get(self, name: str) -> CredentialRecord:
-        """The stored credential ``name``; ``NotFoundError`` if there is none."""
-        record = self._store.credential(name)
+        """The stored credential ``name``; ``NotFoundError`` if there is none,
+        ``TamperedRowError`` if its row was written or put back outside gwvault."""
+        record = self._checked(self._store.credential(name))
         if record is None:
             raise NotFoundError(f"no credential named {name!r}; see: gwvault credentials list")
+        return record
+
+    def _checked(self, record: CredentialRecord | None) -> CredentialRecord | None:
+        """``record`` if its seal holds and it is the version the trail last recorded.
+
+        A row put back from an older copy of the file has a valid old seal; the
+        trail's newest MACed entry for the name tells the two apart.
+        """
+        if record is None:
+            return None
+        rows = self._gateway.rows
+        rows.check("credentials", record.sealed_row())
+        latest = rows.latest_audited(record.name, _VERSION_ACTIONS)
+        if latest is not None:
+            action, details = latest
+            current = (details.get("credential_id"), details.get("version"))
+            if action == "credential.deleted" or current != (
+                record.binding.credential_id,
+                record.binding.version,
+            ):
+                raise TamperedRowError("credentials", record.name)
         return record
 
     def delete(self, name: str) -> None:
@@ -281,6 +309,9 @@ class CredentialService:
                     "access.refused", name, "refused", refused_action=action, reason=str(e)[:200]
                 )
             raise
+        except TamperedRowError as e:
+            record_refusal(self._gateway.audit, e)
+            raise
 
     def _authorize(
         self,
@@ -311,6 +342,10 @@ class CredentialService:
     def _open(self, record: CredentialRecord) -> Secret:
         gmk = self._gateway.master_key_for(record.sealed.gmk_version)
         return open_at_rest(gmk, record.binding, record.sealed)
+
+
+# The entries that record which version of a credential is the stored one.
+_VERSION_ACTIONS = ("credential.created", "credential.updated", "credential.deleted")
 
 
 def _connection_credential(

@@ -25,6 +25,7 @@ from agent_keys.gateway_identity import (
     KeyType,
     generate_gateway_identity,
     new_gateway_id,
+    same_public_key,
 )
 from agent_keys.keystore import Keystore, PinSource
 from agent_keys.keywrap import wrap_key
@@ -36,6 +37,7 @@ from agent_keys.recovery_key import (
     unwrap_with_recovery_key,
 )
 from agent_keys.secret import Secret
+from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
 from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
@@ -48,7 +50,7 @@ from vault.keys.keystore_binding import (
 )
 from vault.keys.tls import generate_for, store_tls_identity
 from vault.names import check_gateway_name
-from vault.store.records import GatewayKeyRecord, MasterKeyRecord
+from vault.store.records import GatewayKeyRecord, MasterKeyRecord, identity_wrap_context
 from vault.store.vault_store import VaultStore
 
 FIRST_VERSION = 1
@@ -66,6 +68,7 @@ class Gateway:
         self.keystore = keystore
         self.context = context
         self.audit = AuditTrail(store, context, self)
+        self.rows = RowSeal(self)
         self._older_master_keys: dict[int, MasterKey] = {}
 
     @classmethod
@@ -147,15 +150,18 @@ class Gateway:
                     )
                 )
                 store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
+                gateway.rows.seal_all_unsealed()  # the first rows; none came before them
                 store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
                 gateway.audit.record(
                     "gateway.initialized",
                     gateway_id,
+                    "ok",
                     name=name,
                     key_type=key_type,
                     keystore=keystore.kind,
                     module_sha256=keystore.settings().get("module_sha256"),
                     cert_thumbprint=identity[1].thumbprint,
+                    **{ROWS_SEALED_AT_INIT: True},
                 )
         except BaseException:
             keystore.retire()  # a key made for this vault must not outlive a failed init
@@ -249,9 +255,24 @@ class Gateway:
         return int(self._required_setting("epoch"))
 
     def certificate(self) -> GatewayCertificate:
-        """The current gateway certificate (public)."""
-        current = self.store.gateway_keys()[0]
-        return GatewayCertificate.from_pem(current.cert_pem.encode("ascii"))
+        """The current gateway certificate (public), as sealers are handed it.
+
+        Its row is sealed (``TamperedRowError`` if a database writer swapped it)
+        and the certificate must be the one its row names.
+        """
+        return self._checked_certificate(self.store.gateway_keys()[0])
+
+    def _checked_certificate(self, record: GatewayKeyRecord) -> GatewayCertificate:
+        rows = self.store.rows(
+            f"SELECT {self.rows.columns('gateway_keys')} FROM gateway_keys WHERE version = ?",  # noqa: S608 - fixed columns
+            [record.version],
+        )
+        if rows:
+            self.rows.check("gateway_keys", rows[0])
+        certificate = GatewayCertificate.from_pem(record.cert_pem.encode("ascii"))
+        if not rows or certificate.thumbprint != record.thumbprint:
+            raise TamperedRowError("gateway_keys", record.version)
+        return certificate
 
     # -- keys -------------------------------------------------------------------
 
@@ -326,10 +347,15 @@ class Gateway:
         """Every held gateway private key by certificate thumbprint (the JWE ``kid``)."""
         keys: dict[str, GatewayPrivateKey] = {}
         for record in self.store.gateway_keys():
+            certificate = self._checked_certificate(record)
             der = self.master_key_for(record.gmk_version).unwrap(
-                record.wrapped_private_key, _identity_context(self.gateway_id, record.version)
+                record.wrapped_private_key, record.wrap_context(self.gateway_id)
             )
-            keys[record.thumbprint] = GatewayPrivateKey.from_pkcs8(der, _key_type(record.key_type))
+            key = GatewayPrivateKey.from_pkcs8(der, _key_type(record.key_type))
+            # The certificate is the key's own, or sealers were handed someone else's.
+            if not same_public_key(key.public_key(), certificate.public_key()):
+                raise TamperedRowError("gateway_keys", record.version)
+            keys[record.thumbprint] = key
         return keys
 
     def _wrapped_identity(
@@ -347,7 +373,7 @@ class Gateway:
             thumbprint=certificate.thumbprint,
             wrapped_private_key=gmk.wrap(
                 private_key.to_pkcs8(),
-                _identity_context(self.gateway_id, version),
+                identity_wrap_context(self.gateway_id, version, certificate.thumbprint, 2),
                 self.context.random,
             ),
             gmk_version=gmk.version,
@@ -358,14 +384,26 @@ class Gateway:
     # -- status -----------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """What ``gwvault status`` shows; reads no secret and unwraps no key."""
-        certificate = self.certificate()
+        """What ``gwvault status`` shows; reads no secret and unlocks nothing.
+
+        The certificate's seal is checked only when the vault is already
+        unlocked (a server, a command that used the keys): ``cert_checked``
+        says which, and ``gwvault cert show`` always checks.
+        """
+        checked = "master_key" in self.__dict__
+        record = self.store.gateway_keys()[0]
+        certificate = (
+            self._checked_certificate(record)
+            if checked
+            else GatewayCertificate.from_pem(record.cert_pem.encode("ascii"))
+        )
         gmk = self.store.current_master_key()
         return {
             "gateway_id": self.gateway_id,
             "name": self.name,
             "key_type": certificate.key_type,
             "cert_thumbprint": certificate.thumbprint,
+            "cert_checked": checked,
             "cert_not_after": certificate.not_after.isoformat(),
             "credentials": self.store.count_credentials(),
             # Mid-rotation both GMK versions hold data keys (vault.keys.rotation).
@@ -389,10 +427,6 @@ class Gateway:
         if value is None:
             raise StorageError(f"the vault database lacks its {key!r} setting; it is damaged")
         return value
-
-
-def _identity_context(gateway_id: str, version: int) -> bytes:
-    return f"gwvault/gateway-key/v1|{gateway_id}|{version}".encode()
 
 
 def _key_type(value: str) -> KeyType:

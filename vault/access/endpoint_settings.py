@@ -48,19 +48,20 @@ class EndpointSettings:
 
 
 def load_endpoint(gateway: Gateway) -> EndpointSettings:
-    store = gateway.store
+    """The stored settings (sealed rows: ``TamperedRowError`` if one was altered)."""
+    rows = gateway.rows
     return EndpointSettings(
-        host=store.setting("endpoint_host") or DEFAULT_HOST,
-        port=int(store.setting("endpoint_port") or DEFAULT_PORT),
-        allow_remote=store.setting("endpoint_allow_remote") == "yes",
+        host=rows.setting("endpoint_host") or DEFAULT_HOST,
+        port=int(rows.setting("endpoint_port") or DEFAULT_PORT),
+        allow_remote=rows.setting("endpoint_allow_remote") == "yes",
     )
 
 
 def save_endpoint(gateway: Gateway, settings: EndpointSettings) -> None:
     with gateway.store.write():
-        gateway.store.set_setting("endpoint_host", settings.host)
-        gateway.store.set_setting("endpoint_port", str(settings.port))
-        gateway.store.set_setting("endpoint_allow_remote", "yes" if settings.allow_remote else "no")
+        gateway.rows.set_setting("endpoint_host", settings.host)
+        gateway.rows.set_setting("endpoint_port", str(settings.port))
+        gateway.rows.set_setting("endpoint_allow_remote", "yes" if settings.allow_remote else "no")
         gateway.audit.record(
             "endpoint.changed", gateway.gateway_id, host=settings.host, port=settings.port
         )

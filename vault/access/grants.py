@@ -26,7 +26,6 @@ TOKEN_PREFIX = "gwv_"  # noqa: S105 - a marker that makes leaked tokens easy to 
 LONGEST_ENTRY_LINK = datetime.timedelta(hours=1)
 ENTRY_LINK_TESTS = 5
 _LINK_REFUSED = "this entry link is unknown, expired or already used; ask for a new one"
-_LINK_COLUMNS = "id, datasource, expires_at, used_at, type, server, database, tls, ca_pem"
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ class AccessGrants:
                 " VALUES (?, ?, ?, ?, ?)",
                 [name, checked_role, token_hash, self._gateway.context.actor, self._now()],
             )
+            self._gateway.rows.reseal("api_tokens", name)
             self._audit.record("token.created", name, role=checked_role)
         return token
 
@@ -77,14 +77,22 @@ class AccessGrants:
             self._store.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE name = ?", [self._now(), name]
             )
+            self._gateway.rows.reseal("api_tokens", name)
             self._audit.record("token.revoked", name)
 
     def tokens(self) -> list[dict[str, Any]]:
-        """Name, role, who made it and when, and whether it is revoked; never the token."""
-        return self._store.rows(
-            "SELECT name, role, created_by, created_at, revoked_at FROM api_tokens ORDER BY name",
+        """Name, role, who made it and when, and whether it is revoked; never the token.
+
+        ``TamperedRowError`` if a row was written outside gwvault."""
+        rows = self._store.rows(
+            f"SELECT created_at, {self._gateway.rows.columns('api_tokens')} FROM api_tokens"  # noqa: S608 - fixed columns
+            " ORDER BY name",
             [],
         )
+        for row in rows:
+            self._gateway.rows.check("api_tokens", row)
+        shown = ("name", "role", "created_by", "created_at", "revoked_at")
+        return [{column: row[column] for column in shown} for row in rows]
 
     def principal_for_token(self, token: str) -> Principal | None:
         """The caller a bearer token stands for, or None (unknown or revoked)."""
@@ -95,10 +103,14 @@ class AccessGrants:
     def principal_for_token_hash(self, token_hash: bytes) -> Principal | None:
         """The caller of a live token by its stored hash (re-checked where a change is made)."""
         rows = self._store.rows(
-            "SELECT name, role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            f"SELECT {self._gateway.rows.columns('api_tokens')} FROM api_tokens"  # noqa: S608 - fixed columns
+            " WHERE token_hash = ? AND revoked_at IS NULL",
             [token_hash],
         )
-        return Principal("token", rows[0]["name"], parse_role(rows[0]["role"])) if rows else None
+        if not rows:
+            return None
+        self._gateway.rows.check("api_tokens", rows[0])  # a planted row is no token
+        return Principal("token", rows[0]["name"], parse_role(rows[0]["role"]))
 
     # -- entry links ------------------------------------------------------------
 
@@ -122,6 +134,7 @@ class AccessGrants:
                  expires_at.isoformat(), target.type, target.server, target.database,
                  target.tls, target.ca_pem],
             )  # fmt: skip
+            self._gateway.rows.reseal("entry_links", link.id)
             self._audit.record(
                 "entry-link.created",
                 datasource,
@@ -137,7 +150,8 @@ class AccessGrants:
     def entry_link(self, secret: str) -> EntryLink:
         """The live link for ``secret``; ``AccessDeniedError`` if unknown, used or expired."""
         rows = self._store.rows(
-            f"SELECT {_LINK_COLUMNS} FROM entry_links WHERE link_hash = ?",  # noqa: S608 - fixed columns
+            f"SELECT {self._gateway.rows.columns('entry_links')} FROM entry_links"  # noqa: S608 - fixed columns
+            " WHERE link_hash = ?",
             [bearer_hash(secret)],
         )
         return self._live(rows)
@@ -146,7 +160,8 @@ class AccessGrants:
         """The link ``link_id`` if it is still unused and unexpired; ``AccessDeniedError``
         otherwise.  Called inside the transaction that acts for the link."""
         rows = self._store.rows(
-            f"SELECT {_LINK_COLUMNS} FROM entry_links WHERE id = ?",  # noqa: S608 - fixed columns
+            f"SELECT {self._gateway.rows.columns('entry_links')} FROM entry_links"  # noqa: S608 - fixed columns
+            " WHERE id = ?",
             [link_id],
         )
         return self._live(rows)
@@ -154,7 +169,13 @@ class AccessGrants:
     def count_entry_link_test(self, link: EntryLink) -> None:
         """Spend one of the link's connection tests (inside the caller's write);
         ``AccessDeniedError`` once they are used up."""
-        rows = self._store.rows("SELECT tests_used FROM entry_links WHERE id = ?", [link.id])
+        rows = self._store.rows(
+            f"SELECT {self._gateway.rows.columns('entry_links')} FROM entry_links"  # noqa: S608 - fixed columns
+            " WHERE id = ?",
+            [link.id],
+        )
+        if rows:
+            self._gateway.rows.check("entry_links", rows[0])
         if not rows or int(rows[0]["tests_used"]) >= ENTRY_LINK_TESTS:
             self._audit.record(
                 "entry-link.tests-used-up", link.datasource, "refused", link_id=link.id
@@ -166,6 +187,7 @@ class AccessGrants:
         self._store.execute(
             "UPDATE entry_links SET tests_used = tests_used + 1 WHERE id = ?", [link.id]
         )
+        self._gateway.rows.reseal("entry_links", link.id)
 
     def consume_entry_link(self, link: EntryLink) -> None:
         """Mark the link used; call inside the write that stores its credential.
@@ -178,9 +200,12 @@ class AccessGrants:
             "UPDATE entry_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
             [self._now(), link.id],
         )
+        self._gateway.rows.reseal("entry_links", link.id)
         self._audit.record("entry-link.used", link.datasource, link_id=link.id)
 
     def _live(self, rows: list[dict[str, Any]]) -> EntryLink:
+        if rows:
+            self._gateway.rows.check("entry_links", rows[0])  # a planted link opens nothing
         if not rows or rows[0]["used_at"] is not None:
             raise AccessDeniedError(_LINK_REFUSED)
         row = rows[0]

@@ -53,8 +53,8 @@ class SealPolicy:
 
 
 def load_seal_policy(gateway: Gateway) -> SealPolicy:
-    """The stored limit; a damaged value fails closed to the default."""
-    raw = gateway.store.setting(_SETTING)
+    """The stored limit (a sealed row: ``TamperedRowError`` if it was altered)."""
+    raw = gateway.rows.setting(_SETTING)
     if raw is None or not raw.isdigit():
         return SealPolicy()
     try:
@@ -66,7 +66,7 @@ def load_seal_policy(gateway: Gateway) -> SealPolicy:
 def save_seal_policy(gateway: Gateway, policy: SealPolicy) -> None:
     with gateway.store.write():
         seconds = int(policy.max_age.total_seconds())
-        gateway.store.set_setting(_SETTING, str(seconds))
+        gateway.rows.set_setting(_SETTING, str(seconds))
         gateway.audit.record("policy.changed", gateway.gateway_id, sealed_max_age=seconds)
 
 

@@ -223,6 +223,8 @@ class CertificateService:
             version = max((record.version for record in held), default=0) + 1
             store.execute("UPDATE gateway_keys SET state = 'legacy' WHERE state = 'current'", [])
             store.add_gateway_key(gateway._wrapped_identity(gmk, private_key, certificate, version))
+            for changed in [version, *(r.version for r in held if r.state == "current")]:
+                gateway.rows.reseal("gateway_keys", changed)
             gateway.audit.record(
                 action,
                 gateway.gateway_id,

@@ -33,7 +33,7 @@ from agent_keys.recovery_key import RecoveryKdfParams, derive_recovery_kek
 from agent_keys.secret import Secret
 from vault.audit.trail import audit_key_context
 from vault.format.envelope import dek_context
-from vault.gateway import Gateway, _identity_context
+from vault.gateway import Gateway
 from vault.keys.tls import tls_key_context
 from vault.store.records import MasterKeyRecord
 
@@ -190,7 +190,7 @@ class KeyRotation:
         for record in self._store.gateway_keys():
             if record.gmk_version == new.version:
                 continue
-            context = _identity_context(gateway.gateway_id, record.version)
+            context = record.wrap_context(gateway.gateway_id)
             key = gateway.master_key_for(record.gmk_version).unwrap(
                 record.wrapped_private_key, context
             )

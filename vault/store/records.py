@@ -43,6 +43,21 @@ class GatewayKeyRecord:
     gmk_version: int
     state: str
     created_at: str
+    # 2: the wrap names the certificate's thumbprint, so a key can be opened only
+    # as the key of that certificate; 1: rows from before schema 4.
+    wrap_version: int = 2
+
+    def wrap_context(self, gateway_id: str) -> bytes:
+        """What this row's wrapped private key is bound to."""
+        return identity_wrap_context(gateway_id, self.version, self.thumbprint, self.wrap_version)
+
+
+def identity_wrap_context(
+    gateway_id: str, version: int, thumbprint: str, wrap_version: int
+) -> bytes:
+    if wrap_version == 1:
+        return f"gwvault/gateway-key/v1|{gateway_id}|{version}".encode()
+    return f"gwvault/gateway-key/v2|{gateway_id}|{version}|{thumbprint}".encode()
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,13 @@ class CredentialRecord:
     updated_at: str
     owner: str | None = None  # the actor that created it; a creator may change only its own
     issued_at: int | None = None  # when this version was sealed or put (None: before schema 4)
+    mac: bytes | None = None  # the row's seal (vault.access.row_seal)
+
+    def sealed_row(self) -> dict[str, Any]:
+        """The row's sealed columns (``vault.access.row_seal``) and its MAC."""
+        b = self.binding
+        return {"id": b.credential_id, "name": b.name, "version": b.version,
+                "owner": self.owner, "issued_at": self.issued_at, "mac": self.mac}  # fmt: skip
 
     @property
     def name(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,18 @@ from vault.store.sqlite_engine import SqliteEngine
 
 AUDIT_KEY_PENDING = "audit_key_pending"
 """Setting: this vault was upgraded to the chain and has no audit key yet."""
+ROWS_UNSEALED = "rows_unsealed"
+"""Setting: this vault was upgraded to sealed rows and its old rows have no MAC yet."""
 _AUDIT_FIELDS = (
     "seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details",
     "prev_hash", "hash", "mac",
 )  # fmt: skip
 _AUDIT_COLUMNS = ", ".join(_AUDIT_FIELDS)
 _AUDIT_PLACEHOLDERS = ", ".join("?" * len(_AUDIT_FIELDS))
+_GATEWAY_KEY_COLUMNS = ", ".join(field.name for field in fields(GatewayKeyRecord))
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
-    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at, mac"
 )
 
 
@@ -93,6 +96,8 @@ class VaultStore:
                 self.execute(statement, [])
         if from_version < 3:
             self._chain_entries_written_before_the_chain()
+        if from_version < 4:
+            self.set_setting(ROWS_UNSEALED, "1")  # vault.access.row_seal seals them once
         self.set_setting("schema_version", str(SCHEMA_VERSION))
 
     def snapshot(self, scratch: Path) -> bytes:
@@ -153,7 +158,9 @@ class VaultStore:
     def gateway_keys(self) -> list[GatewayKeyRecord]:
         """Every gateway key pair version still held, current first."""
         rows = self.rows(
-            "SELECT * FROM gateway_keys ORDER BY state = 'current' DESC, version DESC", []
+            f"SELECT {_GATEWAY_KEY_COLUMNS} FROM gateway_keys"  # noqa: S608 - fixed column list
+            " ORDER BY state = 'current' DESC, version DESC",
+            [],
         )
         return [GatewayKeyRecord(**row) for row in rows]
 
@@ -174,7 +181,7 @@ class VaultStore:
         """Insert, or replace the row with the same id (an update)."""
         self.execute(
             f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _credential_row(record),
         )
 
@@ -335,7 +342,7 @@ def _credential_row(record: CredentialRecord) -> list[Any]:
     return [
         b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
         s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
-        record.owner, record.issued_at,
+        record.owner, record.issued_at, record.mac,
     ]  # fmt: skip
 
 
@@ -357,4 +364,5 @@ def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialReco
         updated_at=row["updated_at"],
         owner=row["owner"],
         issued_at=row["issued_at"],
+        mac=bytes(row["mac"]) if row["mac"] is not None else None,
     )

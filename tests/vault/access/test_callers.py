@@ -16,6 +16,7 @@ from agent_keys.errors import AccessDeniedError, StorageError
 from agent_keys.secret import Secret
 from tests.sealing import seal
 from tests.vault.access.test_accounts import START, Clock
+from tests.vault.store.old_schemas import rewind_schema
 from vault.access.callers import Caller, Grant
 from vault.access.grants import ENTRY_LINK_TESTS, AccessGrants, EntryLink
 from vault.context import RequestContext
@@ -100,12 +101,18 @@ def test_a_link_makes_a_few_tests_at_most(vault: Gateway) -> None:
     assert actions[-1] == "access.refused"
 
 
-def test_a_link_from_before_links_named_their_target_is_not_honoured(vault: Gateway) -> None:
-    link, caller = _link(vault)
-    with vault.store.write():  # what an upgraded schema-3 row looks like
-        vault.store.execute("UPDATE entry_links SET type = NULL WHERE id = ?", [link.id])
-    with pytest.raises(AccessDeniedError, match="unknown, expired or already used"):
-        _as_link(vault, caller).put_sealed(NAME, TARGET, _blob(vault))
+def test_a_link_from_before_links_named_their_target_is_not_honoured(
+    data_dir: Path, clock: Clock
+) -> None:
+    context = RequestContext(actor="os:admin", channel="cli", clock=clock)
+    with Gateway.open(data_dir, context) as vault:
+        _, caller = _link(vault)
+        master_key = vault.master_key
+    rewind_schema(data_dir / "vault.db", 2, master_key)  # a link made by gwvault of schema 2
+    with Gateway.open(data_dir, context) as upgraded:
+        with pytest.raises(AccessDeniedError, match="unknown, expired or already used"):
+            _as_link(upgraded, caller).put_sealed(NAME, TARGET, _blob(upgraded))
+        assert upgraded.store.credential(NAME) is None
 
 
 def test_an_authorization_outside_a_transaction_is_a_bug_not_a_pass(vault: Gateway) -> None:

@@ -140,7 +140,9 @@ def test_moving_the_audit_keys_first_entry_breaks_its_unwrap(data_dir: Path) -> 
 def test_an_upgraded_vault_chains_its_old_entries_and_keys_the_new_ones(data_dir: Path) -> None:
     _record(data_dir, 5)
     old_entries = _count(data_dir)
-    rewind_schema(data_dir / "vault.db", 2)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        master_key = gateway.master_key
+    rewind_schema(data_dir / "vault.db", 2, master_key)
     with Gateway.open(data_dir, make_context()) as gateway:
         _put(gateway, "sales")
         report = AuditLog(gateway).verify()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ def insert_credentials(path: Path, count: int, prefix: str = "ds") -> None:
                 sealed = seal_at_rest(
                     gmk, binding, Secret.from_text(f"pw-{i}"), gateway.context.random
                 )
-                gateway.store.save_credential(CredentialRecord(binding, sealed, now, now))
+                record = CredentialRecord(binding, sealed, now, now)
+                mac = gateway.rows.sealed("credentials", record.sealed_row())
+                gateway.store.save_credential(replace(record, mac=mac))
 
 
 def verify_all(path: Path) -> tuple[int, list[str]]:

@@ -6,14 +6,29 @@ import json
 import sqlite3
 from pathlib import Path
 
+from agent_keys.master_key import MasterKey
+from agent_keys.randomness import system_random
+from vault.store.records import identity_wrap_context
 from vault.store.schema import STATEMENTS
 
 
-def rewind_schema(db_path: Path, to_version: int) -> None:
-    """Undo the schema upgrades above ``to_version`` (the data they added goes too)."""
+def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None:  # noqa: PLR0912 - one branch per schema step
+    """Undo the schema upgrades above ``to_version`` (the data they added goes too);
+    ``master_key`` rewraps the gateway keys the way schema 3 wrapped them."""
+    if to_version == 3:
+        # The vault's first entries record its rows being sealed (schema 4); they
+        # are chained, so a schema-3 trail cannot be made without them.  Upgrade
+        # tests start from schema 2, which passes through 3 on the way up.
+        raise ValueError("rewind to schema 2 or 1: a schema-3 trail cannot drop chained entries")
     with sqlite3.connect(db_path) as db:
         if to_version < 4:
+            _rewrap_gateway_keys_as_schema_3(db, master_key)
+            for table in ("users", "api_tokens", "entry_links", "web_sessions", "credentials",
+                          "gateway_keys", "settings"):  # fmt: skip
+                db.execute(f"ALTER TABLE {table} DROP COLUMN mac")
+            db.execute("DELETE FROM settings WHERE key = 'rows_unsealed'")
             db.execute("ALTER TABLE credentials DROP COLUMN issued_at")
+            db.execute("ALTER TABLE gateway_keys DROP COLUMN wrap_version")
             for column in ("type", "server", "database", "tls", "ca_pem", "tests_used"):
                 db.execute(f"ALTER TABLE entry_links DROP COLUMN {column}")
         if to_version < 3:
@@ -25,6 +40,15 @@ def rewind_schema(db_path: Path, to_version: int) -> None:
                 db.execute(f"DROP INDEX {index}")
             for column in ("prev_hash", "hash", "mac"):
                 db.execute(f"ALTER TABLE audit_events DROP COLUMN {column}")
+            db.execute("DELETE FROM audit_events WHERE action = 'integrity.rows-sealed'")
+            for seq, details in db.execute(
+                "SELECT seq, details FROM audit_events WHERE action = 'gateway.initialized'"
+            ).fetchall():
+                older = {k: v for k, v in json.loads(details).items() if k != "rows_sealed"}
+                db.execute(
+                    "UPDATE audit_events SET details = ? WHERE seq = ?",
+                    [json.dumps(older, sort_keys=True, separators=(",", ":")), seq],
+                )
             for statement in STATEMENTS:
                 if statement.startswith("CREATE TRIGGER audit_events"):
                     db.execute(statement)
@@ -46,4 +70,20 @@ def rewind_keystore_binding(data_dir: Path, legacy_setting: dict[str, str]) -> N
         db.execute(
             "INSERT OR REPLACE INTO settings (key, value) VALUES ('keystore', ?)",
             [json.dumps(legacy_setting)],
+        )
+
+
+def _rewrap_gateway_keys_as_schema_3(db: sqlite3.Connection, master_key: MasterKey) -> None:
+    (gateway_id,) = db.execute("SELECT value FROM settings WHERE key = 'gateway_id'").fetchone()
+    rows = db.execute(
+        "SELECT version, thumbprint, wrapped_private_key, wrap_version FROM gateway_keys"
+    ).fetchall()
+    for version, thumbprint, wrapped, wrap_version in rows:
+        key = master_key.unwrap(
+            wrapped, identity_wrap_context(gateway_id, version, thumbprint, wrap_version)
+        )
+        old = identity_wrap_context(gateway_id, version, thumbprint, 1)
+        db.execute(
+            "UPDATE gateway_keys SET wrapped_private_key = ? WHERE version = ?",
+            [master_key.wrap(key, old, system_random), version],
         )

@@ -57,7 +57,8 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
     with Gateway.open(data_dir, make_context()) as gateway:
         payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
         CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
-    rewind_schema(data_dir / "vault.db", 1)
+        master_key = gateway.master_key
+    rewind_schema(data_dir / "vault.db", 1, master_key)
     with Gateway.open(data_dir, make_context()) as gateway:
         assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
         assert CredentialService(gateway).use("sales", "job").secret == Secret.from_text(

@@ -1,0 +1,236 @@
+"""Sealing the rows that decide access, and refusing one whose seal is broken.
+
+Someone who can write ``vault.db`` but holds no key could otherwise insert an
+``api_tokens`` row and hold an admin token, promote a user, swap the gateway
+certificate sealers are handed, change a credential's owner or point the
+endpoint at 0.0.0.0, and none of it would show (the trust review, item 4;
+T-DB-1).  Each such row carries a MAC (``vault.format.row_mac``) over the
+columns in ``SEALED_COLUMNS``; every write that changes one reseals it in the
+same transaction (``reseal``), and every read that decides something checks
+it (``check``).  A broken seal is ``TamperedRowError`` and an audit entry.
+
+A vault upgraded from schema 3 has unsealed rows: they are sealed once, the
+first time the key is at hand, and that is recorded (``integrity.rows-sealed``).
+The flag that asks for it is honoured only while no such entry exists, so a
+database writer cannot strip the seals and ask for new ones (the trail's MACs
+stop them from deleting the entry; ``audit verify`` reports it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from agent_keys.errors import IntegrityError
+from agent_keys.secret import Secret
+from vault.audit.trail import AuditTrail
+from vault.format.audit_chain import entry_digest, entry_mac, macs_equal
+from vault.format.row_mac import RowValue, row_key, row_mac, row_mac_ok
+from vault.store.vault_store import ROWS_UNSEALED, VaultStore
+
+SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("name", "role", "password_hash"),
+    "api_tokens": ("name", "role", "token_hash", "created_by", "revoked_at"),
+    "entry_links": ("id", "datasource", "link_hash", "created_by", "expires_at", "used_at",
+                    "type", "server", "database", "tls", "ca_pem", "tests_used"),
+    "web_sessions": ("id_hash", "user_name", "csrf_token", "expires_at"),
+    "credentials": ("id", "name", "version", "owner", "issued_at"),
+    "gateway_keys": ("version", "key_type", "cert_pem", "thumbprint", "state"),
+    "settings": ("key", "value"),
+}  # fmt: skip
+ROW_KEYS = {
+    "users": "name",
+    "api_tokens": "name",
+    "entry_links": "id",
+    "web_sessions": "id_hash",
+    "credentials": "id",
+    "gateway_keys": "version",
+    "settings": "key",
+}
+SEALED_SETTINGS = frozenset(
+    {"endpoint_host", "endpoint_port", "endpoint_allow_remote", "sealed_max_age_seconds"}
+)
+"""The settings that decide where the endpoint listens and what it accepts."""
+
+SEALED_ACTION = "integrity.rows-sealed"
+ROWS_SEALED_AT_INIT = "rows_sealed"
+"""A detail of ``gateway.initialized``: the vault was made with sealed rows."""
+REFUSED_ACTION = "integrity.row-refused"
+
+
+class TamperedRowError(IntegrityError):
+    """A sealed row whose MAC does not verify: written by someone without the key."""
+
+    def __init__(self, table: str, key: object) -> None:
+        super().__init__(
+            f"the vault database's {table} row {_shown(key)} was changed outside gwvault; it is"
+            " not trusted (see: gwvault audit list --action integrity.*)"
+        )
+        self.table, self.key = table, _shown(key)
+
+
+class SealedVault(Protocol):
+    """What the seal needs of an opened vault (``vault.gateway.Gateway``)."""
+
+    store: VaultStore
+    audit: AuditTrail
+
+    @property
+    def gateway_id(self) -> str: ...
+
+
+class RowSeal:
+    """Seals and checks the security-relevant rows of one opened vault."""
+
+    def __init__(self, vault: SealedVault) -> None:
+        self._vault = vault
+
+    def columns(self, table: str) -> str:
+        """The SELECT list a checked read of ``table`` needs (sealed columns and ``mac``)."""
+        return ", ".join((*SEALED_COLUMNS[table], "mac"))
+
+    def reseal(self, table: str, key: RowValue) -> None:
+        """Give the row ``key`` of ``table`` its MAC; call inside the write that changed it."""
+        store, key_column = self._vault.store, ROW_KEYS[table]
+        rows = store.rows(
+            f"SELECT {self.columns(table)} FROM {table} WHERE {key_column} = ?",  # noqa: S608 - fixed names
+            [key],
+        )
+        if rows:
+            store.execute(
+                f"UPDATE {table} SET mac = ? WHERE {key_column} = ?",  # noqa: S608 - fixed names
+                [self._mac(table, rows[0]), key],
+            )
+
+    def sealed(self, table: str, row: Mapping[str, Any]) -> bytes:
+        """The MAC for ``row`` (its sealed columns) of ``table``, for a row about to be written."""
+        return self._mac(table, row)
+
+    def check(self, table: str, row: Mapping[str, Any]) -> None:
+        """Refuse (``TamperedRowError``, recorded) a row read with ``columns(table)``
+        whose MAC does not verify."""
+        fields = {column: row[column] for column in SEALED_COLUMNS[table]}
+        gateway_id = self._vault.gateway_id
+        if row_mac_ok(self._key, gateway_id, table, fields, _bytes(row["mac"])):
+            return
+        if row["mac"] is None and self._seal_pending():
+            return  # sealed just now, with every other row written before schema 4
+        error = TamperedRowError(table, row[ROW_KEYS[table]])
+        if not self._vault.store.in_write:
+            record_refusal(self._vault.audit, error)
+        raise error  # inside a transaction, the caller records it after the rollback
+
+    def latest_audited(
+        self, target: str, actions: tuple[str, ...]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The action and details of the newest MACed entry for ``target`` among
+        ``actions`` (None when there is none, e.g. it was pruned); what a sealed
+        row must agree with, since an older row carries a valid old seal.
+
+        ``TamperedRowError`` when that entry itself does not verify.
+        """
+        marks = ", ".join("?" * len(actions))
+        found = self._vault.store.find_audit(
+            f"target = ? AND action IN ({marks})", [target, *actions], limit=1
+        )
+        if not found:
+            return None
+        entry = found[0]
+        mac_key = self._vault.audit.mac_key()
+        keyed = entry.seq >= mac_key.keyed_from
+        digest = entry_digest(entry.prev_hash, entry)
+        if not macs_equal(digest, entry.hash) or (
+            keyed
+            and (entry.mac is None or not macs_equal(entry_mac(mac_key.key, digest), entry.mac))
+        ):
+            raise TamperedRowError("audit_events", entry.seq)
+        details: dict[str, Any] = json.loads(entry.details)
+        return entry.action, details
+
+    def setting(self, key: str) -> str | None:
+        """A sealed setting's value (None when unset); ``TamperedRowError`` if altered."""
+        rows = self._vault.store.rows(
+            f"SELECT {self.columns('settings')} FROM settings WHERE key = ?",  # noqa: S608 - fixed names
+            [key],
+        )
+        if not rows:
+            return None
+        self.check("settings", rows[0])
+        return str(rows[0]["value"])
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a sealed setting; call inside the caller's write."""
+        if key not in SEALED_SETTINGS:
+            raise ValueError(f"{key} is not a sealed setting")
+        self._vault.store.set_setting(key, value)
+        self.reseal("settings", key)
+
+    def seal_all_unsealed(self) -> dict[str, int]:
+        """Seal every row without a MAC (a new vault, or one just upgraded to schema 4),
+        inside the caller's write or its own; returns how many rows per table."""
+        store, counts = self._vault.store, {}
+        with store.write():
+            for table, key_column in ROW_KEYS.items():
+                where = f"mac IS NULL AND key IN ({', '.join('?' * len(SEALED_SETTINGS))})"
+                params: list[Any] = sorted(SEALED_SETTINGS) if table == "settings" else []
+                rows = store.rows(
+                    f"SELECT {key_column} AS k FROM {table} WHERE "  # noqa: S608 - fixed names
+                    + (where if table == "settings" else "mac IS NULL"),
+                    params,
+                )
+                for row in rows:
+                    self.reseal(table, row["k"])
+                counts[table] = len(rows)
+            store.delete_setting(ROWS_UNSEALED)
+        return counts
+
+    def _seal_pending(self) -> bool:
+        """Seal the rows of a just-upgraded vault, once; False if that was done before."""
+        store = self._vault.store
+        if store.setting(ROWS_UNSEALED) is None:
+            return False
+        if self._sealed_before():
+            return False  # sealed once already: the flag was planted
+        with store.write():
+            counts = self.seal_all_unsealed()
+            self._vault.audit.record(SEALED_ACTION, self._vault.gateway_id, "ok", **counts)
+        return True
+
+    def _sealed_before(self) -> bool:
+        """Whether the trail says this vault's rows were sealed already: at its init
+        (schema 4 or later) or at an upgrade."""
+        store = self._vault.store
+        if store.rows("SELECT 1 FROM audit_events WHERE action = ? LIMIT 1", [SEALED_ACTION]):
+            return True
+        rows = store.rows(
+            "SELECT details FROM audit_events WHERE action = 'gateway.initialized' LIMIT 1", []
+        )
+        return bool(rows) and ROWS_SEALED_AT_INIT in json.loads(rows[0]["details"])
+
+    @functools.cached_property
+    def _key(self) -> Secret:
+        return row_key(self._vault.audit.mac_key().key)
+
+    def _mac(self, table: str, row: Mapping[str, Any]) -> bytes:
+        fields = {column: _value(row[column]) for column in SEALED_COLUMNS[table]}
+        return row_mac(self._key, self._vault.gateway_id, table, fields)
+
+
+def record_refusal(audit: AuditTrail, error: TamperedRowError) -> None:
+    """The audit entry for a refused row (outside the transaction it was refused in)."""
+    audit.record(REFUSED_ACTION, f"{error.table}:{error.key}", "refused", table=error.table)
+
+
+def _value(value: Any) -> RowValue:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _shown(key: object) -> str:
+    # A session's key is its id's hash: show a prefix, never a value that opens anything.
+    return key.hex()[:12] if isinstance(key, bytes | memoryview) else str(key)[:80]
