@@ -191,6 +191,8 @@ class AuditTrail:
         mac_key: Secret | None,
     ) -> tuple[int, bytes]:
         context = self._context
+        if context.claimed_sudo_user is not None:
+            details = {**details, "sudo_user_claimed": context.claimed_sudo_user}
         tail = self._store.audit_tail()
         seq, prev = (tail[0] + 1, tail[1]) if tail else (1, genesis(self._keys.gateway_id))
         fields = AuditFields(
