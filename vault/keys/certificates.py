@@ -35,7 +35,8 @@ from agent_keys.pkcs12 import (
 from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
 from vault.format.encrypted_credential import MAX_TOKEN_CHARS, open_credential, seal_credential
-from vault.format.jose_codec import b64url_decode, json_object
+from vault.format.jose_codec import b64url_decode
+from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
 
@@ -230,6 +231,6 @@ def _claimed_header(token: str) -> dict[str, Any]:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         return {}
     try:
-        return json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
+        return parse_json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
     except ValueError:
         return {}

@@ -7,7 +7,6 @@ and key labels); never a key or a PIN.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +17,7 @@ from agent_keys.keystore import Keystore, PinSource
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 from vault.data_dir import KEY_FILE, DataDir
+from vault.format.strict_json import parse_json_object
 
 KeystoreKind = Literal["file", "pkcs11"]
 KEYSTORE_KINDS: tuple[KeystoreKind, ...] = ("file", "pkcs11")
@@ -86,8 +86,8 @@ def open_keystore(
 ) -> Keystore:
     """The keystore named by a vault's stored settings."""
     try:
-        settings = json.loads(raw or "")
-    except json.JSONDecodeError as e:
+        settings = parse_json_object(raw or "")
+    except ValueError as e:
         raise StorageError("the vault's keystore setting is damaged") from e
     if not isinstance(settings, dict) or not all(isinstance(v, str) for v in settings.values()):
         raise StorageError("the vault's keystore setting is damaged")

@@ -220,6 +220,22 @@ def test_a_tampered_export_fails_naming_the_entry(
     assert "FAILED at entry 2: its content does not match its digest" in run.err
 
 
+def test_an_export_with_a_repeated_key_is_refused_not_read_one_way(
+    exported_once: tuple[Path, Path], auditor: Path
+) -> None:
+    # json.loads keeps the last of two "actor" keys, other readers the first: a
+    # decoy in front left the chain intact for us while another tool showed
+    # mallory (T-AU-5).  Any repeated key refuses the file, naming the line.
+    export, cert = exported_once
+    lines = export.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'{"', b'{"actor":"os:mallory","', 1)
+    (auditor / "audit.jsonl").write_bytes(b"".join(lines))
+    shutil.copy(cert, auditor / "gateway.pem")
+    run = run_as_auditor(auditor, "audit.jsonl", "--cert", "gateway.pem")
+    assert run.code == 2, (run.out, run.err)
+    assert "line 3 is not valid: a JSON object repeats a member name" in run.err
+
+
 def test_export_refuses_to_overwrite_and_records_nothing(cli: GwvaultCli, tmp_path: Path) -> None:
     existing = tmp_path / "audit.jsonl"
     existing.write_text("keep me\n")
