@@ -39,6 +39,7 @@ SESSION_LIFETIME = datetime.timedelta(hours=8)
 # sign-in must stay fast; the recovery key, used rarely, pays the higher floor.
 _OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
 _MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
+_MAX_DOUBLINGS = 16  # far past LONGEST_LOCK / FIRST_LOCK
 _USER_NAME_CHARS = 64
 _WRONG_LOGIN = "wrong user name or password"
 log = logging.getLogger("gwvault.access")
@@ -157,7 +158,9 @@ class Accounts:
             failures += 1
             locked_until = None
             if failures >= FREE_FAILURES:
-                lock = min(FIRST_LOCK * 2 ** (failures - FREE_FAILURES), LONGEST_LOCK)
+                # The exponent is bounded: a count edited in the file must not overflow.
+                doublings = min(failures - FREE_FAILURES, _MAX_DOUBLINGS)
+                lock = min(FIRST_LOCK * 2**doublings, LONGEST_LOCK)
                 locked_until = (now + lock).isoformat()
             self._store.execute(
                 "UPDATE users SET failed_signins = ?, locked_until = ? WHERE name = ?",
