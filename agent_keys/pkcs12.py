@@ -34,10 +34,12 @@ from agent_keys.gateway_identity import (
     PrivateKey,
     same_public_key,
 )
+from agent_keys.pkcs12_mac import strengthen_mac
+from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 
 MAX_IMPORT_BYTES = 65536
-# OWASP's 2023 PBKDF2-HMAC-SHA256 floor; the PKCS#12 MAC uses SHA-256 too.
+# OWASP's 2023 PBKDF2-HMAC-SHA256 floor; the MAC is made as costly (pkcs12_mac).
 PKCS12_KDF_ROUNDS = 600_000
 _MIN_RSA_BITS = 3072  # the JWE profile's RSA-OAEP-256 gateway key (KeyType "rsa-3072")
 _MAX_RSA_BITS = 4096  # vault.format.encrypted_credential bounds the RSA encrypted key at 512 bytes
@@ -49,9 +51,13 @@ _BAD_PKCS12 = (
 
 
 def export_private_key_pkcs12(
-    private_key: GatewayPrivateKey, certificate: GatewayCertificate, password: Secret
+    private_key: GatewayPrivateKey,
+    certificate: GatewayCertificate,
+    password: Secret,
+    random: RandomSource,
 ) -> bytes:
-    """The key and certificate as PKCS#12, PBES2 (PBKDF2-SHA256, AES-256-CBC) + HMAC-SHA256.
+    """The key and certificate as PKCS#12: PBES2 (PBKDF2-SHA256 at ``PKCS12_KDF_ROUNDS``,
+    AES-256-CBC), and an HMAC-SHA256 MAC as costly to guess (``pkcs12_mac``).
 
     The caller checks the password policy and records the export in the audit
     trail.  Raises ``InvalidInputError`` if the key does not match the certificate.
@@ -66,13 +72,15 @@ def export_private_key_pkcs12(
         .hmac_hash(hashes.SHA256())
         .build(password.reveal())
     )
-    return pkcs12.serialize_key_and_certificates(
+    pfx = pkcs12.serialize_key_and_certificates(
         name=certificate.name.encode("utf-8"),
         key=key,
         cert=certificate.certificate,
         cas=None,
         encryption_algorithm=encryption,
     )
+    # cryptography MACs at a fixed 2,048 iterations, which would set the price of a guess.
+    return strengthen_mac(pfx, password, random)
 
 
 def load_pkcs12_identity(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 from typing import NoReturn
 
+from agent_keys.errors import InvalidInputError
+
 
 class Secret:
     """Secret bytes (a password, a key) that refuse to be printed or pickled."""
@@ -24,8 +26,21 @@ class Secret:
 
     @classmethod
     def from_text(cls, text: str) -> Secret:
-        """Wrap a text secret (a password typed by a person) as UTF-8 bytes."""
-        return cls(text.encode("utf-8"))
+        """Wrap a text secret (a password typed by a person) as UTF-8 bytes.
+
+        Raises ``InvalidInputError`` for text with a lone surrogate (a JSON
+        ``\\ud800`` escape, undecodable bytes in an environment variable),
+        which has no UTF-8 form.
+        """
+        try:
+            value = text.encode("utf-8")
+        except UnicodeEncodeError:
+            value = None
+        if value is None:
+            # Raised outside the handler: the UnicodeEncodeError, whose .object
+            # is the whole secret, must not ride along as __context__.
+            raise InvalidInputError("the secret is not valid text: it holds a lone surrogate")
+        return cls(value)
 
     def reveal(self) -> bytes:
         """Return the secret bytes. Call only where the bytes are consumed."""

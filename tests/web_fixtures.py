@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import threading
@@ -55,13 +56,17 @@ def web_template(
     return path
 
 
-@pytest.fixture
-def web_vault(web_template: Path, tmp_path: Path) -> WebVault:
-    data_dir = tmp_path / "data"
+def copy_web_vault(web_template: Path, data_dir: Path) -> WebVault:
+    """A fresh copy of the web template at ``data_dir``, unlocked."""
     shutil.copytree(web_template, data_dir)
     with Gateway.open(data_dir, make_context()) as gateway:
         master_key = gateway.master_key
     return WebVault(data_dir, VaultHandle(data_dir, master_key))
+
+
+@pytest.fixture
+def web_vault(web_template: Path, tmp_path: Path) -> WebVault:
+    return copy_web_vault(web_template, tmp_path / "data")
 
 
 @pytest.fixture
@@ -114,6 +119,13 @@ class BodyRecorder:
 @pytest.fixture
 def live_server(web_vault: WebVault) -> Iterator[LiveServer]:
     """The real endpoint (cheroot, TLS) on a free loopback port, in a thread."""
+    with served(web_vault) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def served(web_vault: WebVault) -> Iterator[LiveServer]:
+    """``web_vault``'s endpoint (cheroot, TLS) on a free loopback port, in a thread."""
     with web_vault.gateway() as gateway:
         identity = TlsService(gateway).server_identity()
     port = free_tcp_port()

@@ -25,7 +25,10 @@ from vault.context import Channel, RequestContext, new_request_id
 from vault.gateway import Gateway
 from web.errors import Unauthenticated
 
-SESSION_COOKIE = "__Host-gwvault-session"  # __Host-: Secure, Path=/, no Domain (RFC 6265bis)
+# __Host-: Secure, Path=/, no Domain (RFC 6265bis).  The port ends the name:
+# cookies are not isolated by port (RFC 6265 section 8.5), so two gateways on
+# one host with one name overwrote each other's sessions (T-WEB-12).
+SESSION_COOKIE_PREFIX = "__Host-gwvault-session-"
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -94,7 +97,7 @@ def caller() -> Principal:
     session = current_session()
     if session is None:
         raise Unauthenticated("sign in first")
-    cookie = request.cookies.get(SESSION_COOKIE, "")
+    cookie = request.cookies.get(session_cookie(), "")
     _become(session.principal, "web", Grant("session", bearer_hash(cookie)))
     return session.principal
 
@@ -107,9 +110,16 @@ def web_caller() -> Caller:
     return Caller(principal, grant)
 
 
+def session_cookie() -> str:
+    """The name of this endpoint's session cookie: the prefix and the port it serves."""
+    # SERVER_PORT is the listening socket's (the WSGI server sets it), not the Host header's.
+    port = str(request.environ.get("SERVER_PORT", ""))
+    return SESSION_COOKIE_PREFIX + (port if port.isdigit() and len(port) <= 5 else "443")
+
+
 def current_session() -> WebSession | None:
     if "session" not in g:
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = request.cookies.get(session_cookie())
         g.session = Accounts(gateway()).session(cookie) if cookie and len(cookie) < 128 else None
     session: WebSession | None = g.session
     return session

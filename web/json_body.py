@@ -1,14 +1,19 @@
-"""Strict JSON request bodies: the right content type, an object, known members only."""
+"""Strict JSON request bodies: the right content type, an object, known members only.
+
+The body is read by ``vault.format.strict_json``: a repeated member (which
+``json.loads`` would settle by keeping the last) and a lone surrogate (which
+no later step could encode) are refused with the rest (T-WEB-9).
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
 
 from agent_keys.errors import InvalidInputError
 from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
+from vault.format.strict_json import parse_json_object
 from web.errors import UnsupportedMediaType
 
 
@@ -17,11 +22,11 @@ def json_object(allowed: frozenset[str], required: frozenset[str]) -> dict[str, 
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        body = json.loads(request.get_data(cache=False, as_text=False) or b"null")
-    except (ValueError, RecursionError) as e:
-        raise InvalidInputError("the body is not valid JSON") from e
-    if not isinstance(body, dict):
-        raise InvalidInputError("the body must be a JSON object")
+        body = parse_json_object(request.get_data(cache=False, as_text=False))
+    except ValueError as e:
+        raise InvalidInputError(
+            "the body must be one JSON object in UTF-8, each member once, with no lone surrogate"
+        ) from e
     unknown = set(body) - allowed
     if unknown:
         raise InvalidInputError(f"unknown members: {', '.join(sorted(unknown))[:200]}")

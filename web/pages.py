@@ -23,7 +23,7 @@ from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
-from web.access import SESSION_COOKIE, entry_caller, gateway, require, web_caller
+from web.access import entry_caller, gateway, require, session_cookie, web_caller
 from web.api import audit_query, next_before, target_json
 from web.errors import Unauthenticated
 
@@ -68,7 +68,7 @@ def sign_in() -> BaseResponse | tuple[str, int]:
     response = redirect(url_for("pages.overview"))
     max_age = int((session.expires_at - gateway().context.clock()).total_seconds())
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(),
         session_id,
         max_age=max_age,
         secure=True,
@@ -82,10 +82,12 @@ def sign_in() -> BaseResponse | tuple[str, int]:
 @pages.post("/signout")
 def sign_out() -> BaseResponse:
     require("status.read")
-    cookie = request.cookies.get(SESSION_COOKIE, "")
+    cookie = request.cookies.get(session_cookie(), "")
     Accounts(gateway()).close_session(cookie)
     response = redirect(url_for("pages.sign_in_form"))
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+    response.delete_cookie(
+        session_cookie(), path="/", secure=True, httponly=True, samesite="Strict"
+    )
     return response
 
 

@@ -3,6 +3,7 @@ import pickle
 
 import pytest
 
+from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
 
 
@@ -39,3 +40,14 @@ def test_secret_reveals_only_on_request() -> None:
 def test_secret_holds_bytes_only() -> None:
     with pytest.raises(TypeError):
         Secret("text")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["\ud800", "pass\udfffword", "\udcff"])
+def test_text_that_is_no_unicode_is_invalid_input_and_never_in_the_error(text: str) -> None:
+    # A lone surrogate (from a JSON escape, or undecodable bytes in the
+    # environment) cannot be UTF-8: one clear error, not a UnicodeEncodeError
+    # carrying the whole text in its .object.
+    with pytest.raises(InvalidInputError, match="lone surrogate") as refused:
+        Secret.from_text(text)
+    assert refused.value.__cause__ is None and refused.value.__context__ is None
+    assert Secret.from_text("pa\U0001f600ss").reveal() == "pa\U0001f600ss".encode()

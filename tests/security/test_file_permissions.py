@@ -9,23 +9,28 @@ key and keystore.key (tests/vault/cli/test_cli_contract.py,
 tests/vault/cli/test_web_access_cli.py, tests/agent_keys/test_file_keystore.py).
 
 Added here: the data dir and *every* file in it (including SQLite's -wal/-shm)
-after each step of a whole CLI lifecycle, and refusal of group-only (0640) and
-other-only (0604) secret files for each flag that reads one.
+after each step of a whole CLI lifecycle, refusal of group-only (0640) and
+other-only (0604) secret files for each flag that reads one, and refusal of a
+vault database (or its -wal/-shm) that group or others can read (T-DD-4).
 """
 
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from agent_keys.errors import AccessDeniedError
 from agent_keys.randomness import system_random
 from agent_keys.tls_identity import generate_tls_identity
-from tests.conftest import RECOVERY_KEY
+from tests.conftest import RECOVERY_KEY, make_context
 from tests.vault.cli.gwvault_process import GwvaultCli, private_file
+from vault.gateway import Gateway
 
 PASSWORD = "quiet Harbor 7 lantern orbit"
 Recorder = Callable[[str, object], None]
@@ -112,3 +117,31 @@ def test_a_secret_file_group_or_others_can_read_is_refused(
     assert not (tmp_path / "gw.p12").exists()
     secret.chmod(0o600)  # the same file, private, is read (the check is the mode)
     assert cli(*command, flag, secret).code == 0
+
+
+@pytest.fixture
+def wal_open(data_dir: Path) -> Iterator[Path]:
+    """The vault with its -wal and -shm present: another connection is reading it."""
+    with closing(sqlite3.connect(data_dir / "vault.db")) as reader:
+        reader.execute("SELECT count(*) FROM settings").fetchall()
+        assert (data_dir / "vault.db-wal").exists() and (data_dir / "vault.db-shm").exists()
+        yield data_dir
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+@pytest.mark.parametrize("name", ["vault.db", "vault.db-wal", "vault.db-shm"])
+def test_a_database_file_group_or_others_can_read_is_refused(
+    wal_open: Path, name: str, mode: int
+) -> None:
+    # 0644 in a 0755 data dir was used silently: every other local user could
+    # copy the wrapped keys, the trail and the metadata (T-DD-4).
+    path = wal_open / name
+    path.chmod(mode)
+    before = (wal_open / "vault.db").read_bytes()
+    with pytest.raises(AccessDeniedError, match=f"chmod 600 {path}"):
+        Gateway.open(wal_open, make_context())
+    run = GwvaultCli(wal_open)("status")
+    assert run.code == 1 and f"{name} is accessible to group or others" in run.err, run.err
+    assert _mode(path) == mode and (wal_open / "vault.db").read_bytes() == before
+    path.chmod(0o600)  # the same files, private, are used (the check is the mode)
+    assert GwvaultCli(wal_open)("status").code == 0

@@ -84,6 +84,11 @@ BAD_BODIES: dict[str, tuple[Callable[[Body], dict[str, Any]], int]] = {
     "object-member": (lambda b: _json({**b, "encrypted_credential": {}}), 400),
     "bool-member": (lambda b: _json({**b, "database": True}), 400),
     "surrogate-server": (lambda b: _json({**b, "server": "\ud800"}), 400),
+    # Last one wins in json.loads: a decoy first, the sealed value last (T-WEB-9).
+    "duplicate-member": (lambda b: _raw('{"type": "sqlite", ' + json.dumps(b)[1:]), 400),
+    "duplicate-same-value": (
+        lambda b: _raw(json.dumps(b)[:-1] + f', "server": {json.dumps(b["server"])}}}'), 400
+    ),
     "unknown-type": (lambda b: _json({**b, "type": "oracle"}), 400),
     "text-plain": (lambda b: _raw(json.dumps(b), "text/plain"), 415),
     "no-content-type": (lambda b: _raw(json.dumps(b), None), 415),
@@ -131,6 +136,43 @@ def test_blob_that_does_not_open_here_is_refused(
         assert_api_error(put_credential(client, SOURCE, body, admin), 400, INVALID)
         tested = client.post(f"{URL}/test", json=body, base_url=BASE_URL, headers=admin)
         assert_api_error(tested, 400, INVALID)
+
+
+_SEAL = (
+    r'{"datasource": "sales-db", "type": "mysql", "server": "db",'
+    r' "username": "%s", "secret": "%s"}'
+)
+SEAL_REQUESTS = {
+    "lone-high-surrogate-secret": _SEAL % ("u", r"\ud800"),
+    "lone-low-surrogate-secret": _SEAL % ("u", r"a\udfffb"),
+    "lone-surrogate-username": _SEAL % (r"\udc00", "p"),
+    "reversed-pair": _SEAL % ("u", r"\ude00\ud83d"),
+    "duplicate-secret": '{"datasource": "sales-db", "username": "u", "secret": "a", "secret": "b"}',
+    "duplicate-datasource": '{"datasource": "x", "datasource": "sales-db", "username": "u",'
+    ' "secret": "b"}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEAL_REQUESTS))
+def test_encrypt_value_refuses_text_that_is_no_unicode_or_a_repeated_member(
+    client: FlaskClient, web_vault: WebVault, case: str
+) -> None:
+    # A lone surrogate cannot be encoded as UTF-8: it was a 500 (T-WEB-9).
+    headers = bearer(new_token(web_vault, "creator"))
+    with unchanged(web_vault):
+        response = client.post(
+            f"{API}/encrypt-value", base_url=BASE_URL, headers=headers, **_raw(SEAL_REQUESTS[case])
+        )
+    assert_api_error(response, 400, INVALID)
+
+
+def test_encrypt_value_takes_a_character_outside_the_bmp_as_an_escaped_pair(
+    client: FlaskClient, web_vault: WebVault
+) -> None:
+    headers = bearer(new_token(web_vault, "creator"))
+    body = _SEAL % ("u", r"pa\ud83d\ude00ss")
+    response = client.post(f"{API}/encrypt-value", base_url=BASE_URL, headers=headers, **_raw(body))
+    assert response.status_code == 200, response.get_data(as_text=True)
 
 
 HOSTILE_NAMES = [("../x", 404), ("..%2Fx", 404), ("a b", 400), ("x" * 200, 400), ("-x", 400),

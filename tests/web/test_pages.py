@@ -26,7 +26,7 @@ def test_the_session_cookie_is_host_only_secure_httponly_strict(client: FlaskCli
         headers={"Origin": BASE_URL},
     )
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-gwvault-session=")
+    assert cookie.startswith("__Host-gwvault-session-443=")  # the port: BASE_URL's https
     for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
         assert flag in cookie
     assert "Domain" not in cookie

@@ -32,7 +32,7 @@ from tests.web.api_helpers import (
     unchanged,
 )
 from tests.web_fixtures import BASE_URL, LiveServer, WebVault, sign_in
-from web.access import SAFE_METHODS, SESSION_COOKIE, VaultHandle
+from web.access import SAFE_METHODS, SESSION_COOKIE_PREFIX, VaultHandle
 from web.api import OPENAPI_PATH
 from web.app import create_app
 
@@ -53,7 +53,7 @@ PLAUSIBLE = {
 ANONYMOUS = {
     "nothing": {},
     "made-up-token": bearer("gwv_" + "A" * 43),
-    "made-up-session": {"Cookie": f"{SESSION_COOKIE}={'B' * 43}"},
+    "made-up-session": {"Cookie": f"{SESSION_COOKIE_PREFIX}443={'B' * 43}"},
 }
 
 

@@ -32,7 +32,7 @@ from tests.web.api_helpers import (
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.access.accounts import Accounts
 from vault.access.grants import AccessGrants
-from web.access import SESSION_COOKIE
+from web.access import SESSION_COOKIE_PREFIX
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -145,7 +145,7 @@ def test_a_session_ended_meanwhile_changes_nothing(
 ) -> None:
     browser = app.test_client()
     csrf = sign_in(browser, "cleo")  # a creator
-    cookie = browser.get_cookie(SESSION_COOKIE, domain="localhost")
+    cookie = browser.get_cookie(SESSION_COOKIE_PREFIX + "443", domain="localhost")
     assert cookie is not None
 
     def end_it() -> None:

@@ -1,10 +1,13 @@
 """Local web accounts: users with Argon2id password hashes, sign-in with lockout, sessions.
 
-Sign-in answers "wrong user name or password" for an unknown user and a wrong
-password alike, and spends the same Argon2id work on both, so the page does not
-tell who has an account.  After ``FREE_FAILURES`` wrong passwords in a row the
-account is locked for a time that doubles with each further failure (capped),
-and every failure and lock is recorded in the audit trail.
+Sign-in answers "wrong user name or password" for an unknown user, a wrong
+password and a locked account alike, and spends the same Argon2id work on
+each, so the page does not tell who has an account or whose is locked (T-WEB-5);
+the lock is told to the server log and the audit trail instead.  After
+``FREE_FAILURES`` wrong passwords in a row the account is locked for a time
+that doubles with each further failure (capped).  Each attempt is counted,
+and the lock set, in one write *before* the password is checked, so guesses
+sent in parallel cannot all be checked against one count (a lost update).
 
 Sessions live server-side: the browser holds a random id, the database its
 SHA-256, the user and a CSRF token; signing out or removing the user ends them.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +39,22 @@ SESSION_LIFETIME = datetime.timedelta(hours=8)
 # sign-in must stay fast; the recovery key, used rarely, pays the higher floor.
 _OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
 _MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
+_MAX_DOUBLINGS = 16  # far past LONGEST_LOCK / FIRST_LOCK
 _USER_NAME_CHARS = 64
 _WRONG_LOGIN = "wrong user name or password"
+log = logging.getLogger("gwvault.access")
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One sign-in attempt, counted before its password is checked.
+
+    ``row`` is None when there is no such user or the account is locked: the
+    password is then checked against a dummy hash, for the same work."""
+
+    row: dict[str, Any] | None
+    failures: int = 0
+    locked_until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,41 +122,59 @@ class Accounts:
     # -- sign-in ---------------------------------------------------------------
 
     def sign_in(self, name: str, password: Secret) -> Principal:
-        """The user's principal; ``AccessDeniedError`` for a wrong login or a locked account."""
+        """The user's principal; ``AccessDeniedError`` with one message for a wrong
+        password, an unknown user and a locked account."""
         now = self._gateway.context.clock()
-        row = self._user_row(name) if 0 < len(name) <= _USER_NAME_CHARS else None
-        if row is not None and row["locked_until"] and _parse(row["locked_until"]) > now:
-            self._audit.record("user.signin-refused", name, "refused", reason="locked")
-            wait = int((_parse(row["locked_until"]) - now).total_seconds()) + 1
-            raise AccessDeniedError(f"too many failed sign-ins; try again in {wait} s")
-        # An unknown user is checked against a dummy hash: the same work either way.
-        password_ok = _verify_password(row["password_hash"] if row else None, password)
-        if row is None or not password_ok:
-            if row is not None:
-                self._count_failure(name, int(row["failed_signins"]) + 1, now)
-            else:
-                self._audit.record("user.signin-failed", name[:_USER_NAME_CHARS], "failed")
+        attempt = self._count_attempt(name, now)
+        # No such user, or locked: a dummy hash, so the answer takes as long.
+        stored = attempt.row["password_hash"] if attempt.row else None
+        if not _verify_password(stored, password) or attempt.row is None:
+            if attempt.row is not None:
+                self._record_failure(name, attempt)
             raise AccessDeniedError(_WRONG_LOGIN)
         with self._store.write():
             self._store.execute(
                 "UPDATE users SET failed_signins = 0, locked_until = NULL WHERE name = ?", [name]
             )
             self._audit.record("user.signed-in", name)
-        return Principal("user", name, parse_role(row["role"]))
+        return Principal("user", name, parse_role(attempt.row["role"]))
 
-    def _count_failure(self, name: str, failures: int, now: datetime.datetime) -> None:
-        locked_until = None
-        if failures >= FREE_FAILURES:
-            lock = min(FIRST_LOCK * 2 ** (failures - FREE_FAILURES), LONGEST_LOCK)
-            locked_until = (now + lock).isoformat()
+    def _count_attempt(self, name: str, now: datetime.datetime) -> _Attempt:
+        """Count the attempt (and lock at the limit) before any password is checked:
+        a success resets the count, so every failure is counted exactly once."""
+        if not 0 < len(name) <= _USER_NAME_CHARS:
+            self._audit.record("user.signin-failed", name[:_USER_NAME_CHARS], "failed")
+            return _Attempt(None)
         with self._store.write():
+            row = self._user_row(name)
+            if row is None:
+                self._audit.record("user.signin-failed", name, "failed")
+                return _Attempt(None)
+            failures, until = _lock_state(row)
+            if until is not None and until > now:
+                self._audit.record("user.signin-refused", name, "refused", reason="locked")
+                log.warning("sign-in refused: user %r is locked until %s", name, until.isoformat())
+                return _Attempt(None)
+            failures += 1
+            locked_until = None
+            if failures >= FREE_FAILURES:
+                # The exponent is bounded: a count edited in the file must not overflow.
+                doublings = min(failures - FREE_FAILURES, _MAX_DOUBLINGS)
+                lock = min(FIRST_LOCK * 2**doublings, LONGEST_LOCK)
+                locked_until = (now + lock).isoformat()
             self._store.execute(
                 "UPDATE users SET failed_signins = ?, locked_until = ? WHERE name = ?",
                 [failures, locked_until, name],
             )
-            self._audit.record("user.signin-failed", name, "failed", failures=failures)
-            if locked_until:
-                self._audit.record("user.locked", name, "refused", until=locked_until)
+        return _Attempt(row, failures, locked_until)
+
+    def _record_failure(self, name: str, attempt: _Attempt) -> None:
+        with self._store.write():
+            self._audit.record("user.signin-failed", name, "failed", failures=attempt.failures)
+            if attempt.locked_until:
+                self._audit.record("user.locked", name, "refused", until=attempt.locked_until)
+        if attempt.locked_until:
+            log.warning("user %r is locked until %s", name, attempt.locked_until)
 
     # -- sessions ------------------------------------------------------------------
 
@@ -210,3 +246,17 @@ def _verify_password(stored: str | None, password: Secret) -> bool:
 
 def _parse(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value)
+
+
+def _lock_state(row: dict[str, Any]) -> tuple[int, datetime.datetime | None]:
+    """Failures so far and the end of the lock, as stored.  A value that does not
+    parse (the row was edited) counts as a lock without end: fail closed; an
+    admin's ``users set-password`` clears it."""
+    try:
+        failures = int(row["failed_signins"])
+        until = _parse(row["locked_until"]) if row["locked_until"] else None
+        if until is not None and until.tzinfo is None:
+            raise ValueError("a lock without a time zone")
+    except (TypeError, ValueError):
+        return FREE_FAILURES, datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    return failures, until

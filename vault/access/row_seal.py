@@ -19,7 +19,6 @@ stop them from deleting the entry; ``audit verify`` reports it).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ from agent_keys.secret import Secret
 from vault.audit.trail import AuditTrail
 from vault.format.audit_chain import entry_digest, entry_mac, macs_equal
 from vault.format.row_mac import RowValue, row_key, row_mac, row_mac_ok
+from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import ROWS_UNSEALED, VaultStore
 
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -146,7 +146,10 @@ class RowSeal:
             and (entry.mac is None or not macs_equal(entry_mac(mac_key.key, digest), entry.mac))
         ):
             raise TamperedRowError("audit_events", entry.seq)
-        details: dict[str, Any] = json.loads(entry.details)
+        try:
+            details = parse_json_object(entry.details)
+        except ValueError as e:
+            raise TamperedRowError("audit_events", entry.seq) from e
         return entry.action, details
 
     def setting(self, key: str) -> str | None:
@@ -207,7 +210,10 @@ class RowSeal:
         rows = store.rows(
             "SELECT details FROM audit_events WHERE action = 'gateway.initialized' LIMIT 1", []
         )
-        return bool(rows) and ROWS_SEALED_AT_INIT in json.loads(rows[0]["details"])
+        try:
+            return bool(rows) and ROWS_SEALED_AT_INIT in parse_json_object(rows[0]["details"])
+        except ValueError:
+            return True  # an unreadable entry proves nothing: honour no flag
 
     @functools.cached_property
     def _key(self) -> Secret:

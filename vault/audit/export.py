@@ -10,15 +10,15 @@ The header is not signed: what the verdict rests on is the chain and the
 closing checkpoint, checked with the certificate the auditor brings.
 
 Reading is strict, since the file comes from outside: every line is bounded,
-has exactly the keys of its type with the right JSON types, or the file is
-refused with ``InvalidInputError`` naming the line.
+is one JSON object read by ``vault.format.strict_json`` (no repeated key, no
+lone surrogate, no NaN), has exactly the keys of its type with the right JSON
+types, or the file is refused with ``InvalidInputError`` naming the line.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_SIGNATURE_BYTES, GatewayCertificate, b64url
 from vault.audit.verify import TrailReport, TrailVerifier
 from vault.format.audit_chain import DIGEST_BYTES, AuditEntry, Checkpoint, canonical_json
+from vault.format.strict_json import parse_json_object
 
 EXPORT_FORMAT = "gwvault-audit-export"
 EXPORT_VERSION = 1
@@ -162,9 +163,7 @@ def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint]:
         try:
             if len(raw) > MAX_LINE_BYTES or not raw.endswith(b"\n"):
                 raise ValueError("it is too long or not terminated by a newline")
-            value = json.loads(raw, parse_constant=_no_constant)
-            if not isinstance(value, dict):
-                raise ValueError("it is not a JSON object")
+            value = parse_json_object(raw)
             if number == 1:
                 yield _header(value)
             elif value.get("type") == "entry":
@@ -250,7 +249,3 @@ def _digest(value: dict[str, Any], key: str) -> bytes:
     if not _HEX_DIGEST.fullmatch(text):
         raise ValueError(f"{key} must be {DIGEST_BYTES} bytes in lowercase hex")
     return bytes.fromhex(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

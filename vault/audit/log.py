@@ -11,7 +11,6 @@ themselves recorded.
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from agent_keys.gateway_identity import GatewayCertificate
 from vault.audit.export import ExportHeader, export_lines
 from vault.audit.verify import TrailReport, TrailVerifier
 from vault.format.audit_chain import PRUNED_ACTION, AuditEntry, Checkpoint
+from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
 
@@ -202,7 +202,7 @@ def _bounded_int(value: str | int | None, what: str, low: int, high: int) -> int
 def entry_view(entry: AuditEntry) -> dict[str, object]:
     """An entry as the CLI's --json and the API show it (no chain bytes)."""
     try:
-        details: object = json.loads(entry.details)
+        details: object = parse_json_object(entry.details)
     except ValueError:
         details = entry.details  # not JSON: shown as stored (the verifier will object)
     return {

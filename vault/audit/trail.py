@@ -14,7 +14,6 @@ the end of the table is detected even between checkpoints.
 
 from __future__ import annotations
 
-import json
 from typing import Literal, Protocol
 
 from agent_keys.errors import IntegrityError, StorageError
@@ -38,6 +37,7 @@ from vault.format.audit_chain import (
     genesis,
     head_mac,
 )
+from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import AUDIT_KEY_PENDING, VaultStore
 
 Outcome = Literal["ok", "failed", "refused"]
@@ -157,7 +157,7 @@ class AuditTrail:
         if text is None:
             return None
         try:
-            note = json.loads(text)
+            note = parse_json_object(text)
             return AuditHead(
                 int(note["seq"]), bytes.fromhex(note["hash"]), bytes.fromhex(note["mac"])
             )
@@ -191,6 +191,8 @@ class AuditTrail:
         mac_key: Secret | None,
     ) -> tuple[int, bytes]:
         context = self._context
+        if context.claimed_sudo_user is not None:
+            details = {**details, "sudo_user_claimed": context.claimed_sudo_user}
         tail = self._store.audit_tail()
         seq, prev = (tail[0] + 1, tail[1]) if tail else (1, genesis(self._keys.gateway_id))
         fields = AuditFields(

@@ -27,7 +27,6 @@ whose sequence number the report names:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -46,6 +45,7 @@ from vault.format.audit_chain import (
     head_mac,
     macs_equal,
 )
+from vault.format.strict_json import parse_json_object
 
 
 @dataclass(frozen=True)
@@ -199,8 +199,8 @@ class TrailVerifier:
 
     def _note_prune(self, entry: AuditEntry) -> None:
         try:
-            through = json.loads(entry.details).get("through_seq")
-        except (ValueError, AttributeError):
+            through = parse_json_object(entry.details).get("through_seq")
+        except ValueError:
             return  # not the details prune writes: it proves nothing
         if type(through) is int:
             self._pruned_through.add(through)

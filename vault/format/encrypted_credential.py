@@ -51,7 +51,8 @@ from agent_keys.gateway_identity import (
 from agent_keys.randomness import RandomSource
 from agent_keys.secret import Secret
 from vault.format.data_source import AUTH_TYPES, AuthType, DataSource, check_login_shape
-from vault.format.jose_codec import b64url_decode, compact_json, json_object
+from vault.format.jose_codec import b64url_decode, compact_json
+from vault.format.strict_json import parse_json_object
 
 ALG_ECDH = "ECDH-ES+A256KW"
 ALG_RSA = "RSA-OAEP-256"
@@ -223,7 +224,7 @@ def claimed_header(token: str) -> dict[str, Any]:
     try:
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             raise ValueError("size")
-        return json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
+        return parse_json_object(b64url_decode(token.split(".", 1)[0], _MAX_HEADER_BYTES))
     except (ValueError, TypeError, VaultError) as e:
         raise IntegrityError(_OPEN_FAILED) from e
 
@@ -241,7 +242,7 @@ def _open(
     if len(parts) != 5:
         raise ValueError("not compact JWE")
     protected, ek_b64, iv_b64, ct_b64, tag_b64 = parts
-    header = json_object(b64url_decode(protected, _MAX_HEADER_BYTES))
+    header = parse_json_object(b64url_decode(protected, _MAX_HEADER_BYTES))
     key = _check_header(header, keys, gateway_id, datasource, target)
     encrypted_key = b64url_decode(ek_b64, _MAX_RSA_KEY_BYTES)
     iv = b64url_decode(iv_b64, 12)
@@ -352,7 +353,7 @@ def _payload_json(payload: CredentialPayload) -> bytes:
 
 
 def _parse_payload(plaintext: bytes) -> CredentialPayload:
-    body = json_object(plaintext)
+    body = parse_json_object(plaintext)
     if not set(body) <= _PAYLOAD_MEMBERS or "type" not in body:
         raise ValueError("payload members")
     auth, username, secret = body["type"], body.get("username"), body.get("secret")

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_keys.errors import InvalidInputError, StorageError
+from vault.format.strict_json import parse_json_object
 
 FORMAT = "gwvault-keystore-binding/1"
 MAX_BINDING_BYTES = 4096
@@ -90,13 +91,9 @@ def parse_binding(content: bytes, where: str) -> dict[str, str]:
         if len(content) > MAX_BINDING_BYTES:
             raise InvalidInputError("it is larger than 4 KiB")
         try:
-            value = json.loads(
-                content.decode("utf-8"),
-                object_pairs_hook=_object_without_duplicates,
-                parse_constant=_refuse_constant,
-            )
-        except (UnicodeDecodeError, ValueError, RecursionError) as e:
-            raise InvalidInputError("it is not JSON") from e
+            value = parse_json_object(content)
+        except ValueError as e:
+            raise InvalidInputError("it is not one JSON object") from e
         if not isinstance(value, dict):
             raise InvalidInputError("it is not a JSON object")
         _check_members(value)
@@ -129,14 +126,3 @@ def _check_members(value: Mapping[str, Any]) -> None:
     check_key_label(value["key_label"])
     if value["created_key"] not in ("yes", "no"):
         raise InvalidInputError("created_key is neither 'yes' nor 'no'")
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise InvalidInputError("a member appears twice")
-    return dict(pairs)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise InvalidInputError(f"{name} is not JSON")

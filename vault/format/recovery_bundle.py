@@ -29,7 +29,8 @@ from agent_keys.master_key import MasterKey
 from agent_keys.randomness import RandomSource
 from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap, unwrap_with_recovery_key
 from agent_keys.secret import Secret
-from vault.format.jose_codec import compact_json, json_object
+from vault.format.jose_codec import compact_json
+from vault.format.strict_json import parse_json_object
 
 MAGIC = b"GWVAULT-RECOVERY-BUNDLE\n"
 FORMAT_VERSION = 1
@@ -87,7 +88,7 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes]:
         raise InvalidInputError(_BAD_BUNDLE)
     encoded = data[start : start + length]
     try:
-        header = json_object(encoded)
+        header = parse_json_object(encoded)
     except ValueError as e:
         raise InvalidInputError(_BAD_BUNDLE) from e
     version = header.get("format_version")

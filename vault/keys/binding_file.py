@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from vault.format.keystore_binding import (
     encode_binding,
     parse_binding,
 )
+from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import VaultStore
 
 BINDING_DIGEST = "keystore_binding_sha256"
@@ -132,8 +132,8 @@ def adopt_legacy_file_binding(data_dir: DataDir, store: VaultStore) -> dict[str,
     """
     raw = store.setting(LEGACY_SETTING)
     try:
-        legacy = json.loads(raw) if raw is not None else None
-    except (ValueError, RecursionError):
+        legacy = parse_json_object(raw) if raw is not None else None
+    except ValueError:
         return None
     if not isinstance(legacy, dict) or legacy.get("kind") != "file":
         return None

@@ -146,7 +146,7 @@ class CertificateService:
         gateway = self._gateway
         certificate = gateway.certificate()
         private_key = gateway.private_keys[certificate.thumbprint]
-        data = export_private_key_pkcs12(private_key, certificate, password)
+        data = export_private_key_pkcs12(private_key, certificate, password, gateway.context.random)
         with gateway.store.write():
             gateway.audit.record(
                 "cert.exported",

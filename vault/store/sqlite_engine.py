@@ -4,6 +4,8 @@ This is the only module that imports sqlite-utils or sqlite3 (design.md).
 Writes take ``BEGIN IMMEDIATE``, so a transaction's reads and writes see no
 other writer in between; the file is in WAL mode, so readers go on meanwhile.
 Every ``sqlite3.Error`` leaves here as ``ConflictError`` or ``StorageError``.
+A database file (or its -wal or -shm) that group or others may read or write
+is refused before it is opened (T-DD-4), as the key file is (T-KS-1).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from agent_keys.errors import ConflictError, StorageError
+from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
 from agent_keys.private_files import create_private_file
 
 _BUSY_TIMEOUT_MS = 10_000
@@ -51,8 +54,12 @@ class SqliteEngine:
 
     @classmethod
     def open(cls, path: Path) -> SqliteEngine:
+        """The existing database ``path``; ``AccessDeniedError`` if it or its
+        -wal/-shm is accessible to group or others, ``StorageError`` if missing."""
         if not path.is_file():
             raise StorageError(f"{path} is missing: this is not an initialised gwvault data dir")
+        for file in (path, *_companions(path)):
+            _check_private(file)
         return cls(_connect(path), path)
 
     @property
@@ -125,6 +132,29 @@ class SqliteEngine:
             raise StorageError(f"cannot copy the vault database: {e.strerror}") from e
         finally:
             scratch.unlink(missing_ok=True)
+
+
+def _companions(path: Path) -> tuple[Path, Path]:
+    """SQLite's write-ahead log and shared-memory index beside the database."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _check_private(path: Path) -> None:
+    # SQLite gives a new -wal/-shm the database's mode, but one left from before
+    # keeps its own; either holds pages of the database.
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return  # no -wal or -shm yet: SQLite makes them with the database's mode
+    except OSError as e:
+        raise StorageError(f"cannot read {path}: {e.strerror}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise StorageError(f"{path} is not a regular file; refusing to use it")
+    if st.st_mode & 0o077:
+        raise AccessDeniedError(
+            f"{path} is accessible to group or others (mode"
+            f" {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
+        )
 
 
 def _connect(path: Path) -> sqlite_utils.Database:

@@ -80,12 +80,12 @@ def test_repeated_failures_lock_the_account_with_growing_backoff(
 
     for _ in range(FREE_FAILURES):
         fail()
-    with pytest.raises(AccessDeniedError, match="try again in"):
-        right()()  # locked: even the right password is refused
+    with pytest.raises(AccessDeniedError, match=r"^wrong user name or password$"):
+        right()()  # locked: even the right password is refused, in the same words
     clock.now += FIRST_LOCK + datetime.timedelta(seconds=1)
     fail()  # the sixth failure locks for twice as long
     clock.now += FIRST_LOCK + datetime.timedelta(seconds=1)
-    with pytest.raises(AccessDeniedError, match="try again in"):
+    with pytest.raises(AccessDeniedError, match=r"^wrong user name or password$"):
         right()()
     clock.now += FIRST_LOCK
     right()()  # unlocked, and the count starts again
@@ -117,3 +117,29 @@ def test_sessions_expire_end_on_sign_out_and_on_a_new_password(
     cookie, _ = accounts.open_session(principal)
     accounts.remove_user("ada")
     assert accounts.session(cookie) is None
+
+
+@pytest.mark.parametrize(
+    ("column", "stored"),
+    [("locked_until", "not a time"), ("locked_until", "2026-11-23T12:00:00"),
+     ("locked_until", "12"), ("failed_signins", "many")],
+)  # fmt: skip
+def test_a_lock_that_does_not_parse_locks_until_the_password_is_reset(
+    accounts: Accounts, column: str, stored: str
+) -> None:
+    # The row is read back from the file: an edited lock fails closed, not with a 500.
+    store = accounts._gateway.store
+    store.execute(f"UPDATE users SET {column} = ? WHERE name = 'ada'", [stored])  # noqa: S608
+    with pytest.raises(AccessDeniedError, match=r"^wrong user name or password$"):
+        accounts.sign_in("ada", Secret.from_text(PASSWORD))
+    accounts.set_password("ada", Secret.from_text(PASSWORD))
+    assert accounts.sign_in("ada", Secret.from_text(PASSWORD)).actor == "user:ada"
+
+
+def test_an_edited_failure_count_cannot_overflow_the_backoff(accounts: Accounts) -> None:
+    store = accounts._gateway.store
+    store.execute("UPDATE users SET failed_signins = ? WHERE name = 'ada'", [10**9])
+    with pytest.raises(AccessDeniedError, match=r"^wrong user name or password$"):
+        accounts.sign_in("ada", Secret.from_text("wrong"))
+    [row] = accounts.users()
+    assert row["failed_signins"] == 10**9 + 1 and row["locked_until"]

@@ -51,10 +51,10 @@ class GwvaultCli:
             assert run.err.count("\n") == 1 and run.err.startswith("gwvault"), run.err
         return run
 
-    def put_login(self, name: str, secret: str = "pw") -> Run:
+    def put_login(self, name: str, secret: str = "pw", env: dict[str, str] | None = None) -> Run:
         """Store a basic-auth MySQL credential ``name`` with ``secret`` from stdin."""
         put = ["credentials", "put", name, "--type", "mysql", "--server", "db", "--username", "u"]
-        return self(*put, stdin=secret)
+        return self(*put, stdin=secret, env=env)
 
 
 def private_file(path: Path, content: str) -> Path:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -56,6 +58,12 @@ def listed(cli: GwvaultCli, *flags: str) -> list[dict[str, object]]:
     assert run.code == 0, run.err
     entries: list[dict[str, object]] = run.json()
     return entries
+
+
+def details_of(entry: dict[str, object]) -> dict[str, object]:
+    details = entry["details"]
+    assert isinstance(details, dict), details
+    return details
 
 
 def db_dump(data_dir: Path) -> list[str]:
@@ -121,6 +129,26 @@ def test_verify_passes_then_names_an_edited_entry(cli: GwvaultCli) -> None:
     assert "FAILED at entry 2: its content does not match its digest" in failed.err
     as_json = cli("audit", "verify", "--json")
     assert as_json.code == 1 and as_json.json()["first_bad_seq"] == 2
+
+
+def test_the_actor_is_the_effective_user_whatever_the_environment_claims(
+    cli: GwvaultCli,
+) -> None:
+    # $LOGNAME and $USER are the caller's to set: the signed trail must not take
+    # its actor from them (T-AU-12).  sudo's SUDO_USER is recorded, as a claim.
+    me = f"os:{pwd.getpwuid(os.geteuid()).pw_name}"
+    lied = {"LOGNAME": "mallory", "USER": "mallory", "LNAME": "mallory", "USERNAME": "mallory"}
+    assert cli.put_login("hr", env={**lied, "SUDO_USER": ""}).code == 0
+    assert cli.put_login("ops", env={**lied, "SUDO_USER": "alice"}).code == 0
+    assert cli.put_login("crm", env={**lied, "SUDO_USER": "al\nice\x1b[2J" * 20}).code == 0
+    entries = {e["target"]: e for e in listed(cli, "--action", "credential.created")}
+    assert {entries[name]["actor"] for name in ("hr", "ops", "crm")} == {me}
+    claims = {name: details_of(entries[name]) for name in ("hr", "ops", "crm")}
+    assert "sudo_user_claimed" not in claims["hr"]
+    assert claims["ops"]["sudo_user_claimed"] == "alice"
+    # A claim is shown as text people can read: no control characters, bounded.
+    assert claims["crm"]["sudo_user_claimed"] == "(not a user name)"
+    assert "mallory" not in json.dumps(listed(cli))
 
 
 # -- export, and verifying it elsewhere -----------------------------------------------
@@ -190,6 +218,22 @@ def test_a_tampered_export_fails_naming_the_entry(
     run = run_as_auditor(auditor, "audit.jsonl", "--cert", "gateway.pem")
     assert run.code == 1
     assert "FAILED at entry 2: its content does not match its digest" in run.err
+
+
+def test_an_export_with_a_repeated_key_is_refused_not_read_one_way(
+    exported_once: tuple[Path, Path], auditor: Path
+) -> None:
+    # json.loads keeps the last of two "actor" keys, other readers the first: a
+    # decoy in front left the chain intact for us while another tool showed
+    # mallory (T-AU-5).  Any repeated key refuses the file, naming the line.
+    export, cert = exported_once
+    lines = export.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'{"', b'{"actor":"os:mallory","', 1)
+    (auditor / "audit.jsonl").write_bytes(b"".join(lines))
+    shutil.copy(cert, auditor / "gateway.pem")
+    run = run_as_auditor(auditor, "audit.jsonl", "--cert", "gateway.pem")
+    assert run.code == 2, (run.out, run.err)
+    assert "line 3 is not valid: a JSON object repeats a member name" in run.err
 
 
 def test_export_refuses_to_overwrite_and_records_nothing(cli: GwvaultCli, tmp_path: Path) -> None:

@@ -4,14 +4,18 @@ retire, PKCS#12 export (read by the real openssl) and import (made by it)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import json
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -19,6 +23,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from agent_keys.gateway_identity import GATEWAY_URI_PREFIX, KeyType, PrivateKey
+from agent_keys.pkcs12 import PKCS12_KDF_ROUNDS
+from agent_keys.pkcs12_mac import PKCS12_MAC_ITERATIONS
 from tests.conftest import CANARY, make_context
 from tests.service_fixtures import require_service
 from tests.vault.cli.gwvault_process import GwvaultCli, Run, private_file
@@ -270,6 +276,36 @@ def test_pkcs12_export_is_private_and_openssl_reads_it(
     # Re-importing the same key pair is refused: it is already held.
     again = cli("cert", "import", out, "--password-file", password)
     assert again.code == 2 and "already held" in again.err
+
+
+def _seconds(load: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    with contextlib.suppress(ValueError):  # a wrong password: timed all the same
+        load()
+    return time.perf_counter() - started
+
+
+def test_the_pkcs12_mac_costs_a_guess_what_the_key_encryption_does(
+    ec_cli: GwvaultCli, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    # OpenSSL checks the MAC first, with the same password: at cryptography's
+    # fixed 2,048 iterations a wrong password was out in ~0.1 ms, not the
+    # 600,000 PBKDF2 rounds the README promised (T-CE-2).
+    password = private_file(tmp_path / "p12.pass", PASSWORD + "\n")
+    out = tmp_path / "gateway.p12"
+    assert ec_cli("cert", "export", "--out", out, "--password-file", password).code == 0
+    data = out.read_bytes()
+    mac_data = asn1_pkcs12.Pfx.load(data)["mac_data"]
+    assert mac_data["mac"]["digest_algorithm"]["algorithm"].native == "sha256"
+    assert mac_data["iterations"].native == PKCS12_MAC_ITERATIONS == 2 * PKCS12_KDF_ROUNDS
+    assert len(mac_data["mac_salt"].native) >= 16
+    right = _seconds(lambda: pkcs12.load_key_and_certificates(data, PASSWORD.encode()))
+    wrong = _seconds(lambda: pkcs12.load_key_and_certificates(data, b"not the password at all"))
+    record_property("right_password_import_ms", round(right * 1000, 1))
+    record_property("wrong_password_import_ms", round(wrong * 1000, 1))
+    # The right password pays the MAC and two PBKDF2 runs; a wrong one the MAC
+    # alone, which must cost about one PBKDF2 run (it cost a thousandth).
+    assert wrong >= right / 10, (wrong, right)
 
 
 def test_pkcs12_export_refusals_write_nothing(ec_cli: GwvaultCli, tmp_path: Path) -> None:
