@@ -22,7 +22,12 @@ from vault.audit.log import AuditLog, AuditQuery
 from vault.audit.verify import TrailReport
 from vault.context import RequestContext
 from vault.credentials import CredentialService
-from vault.format.audit_chain import CHECKPOINT_INTERVAL, checkpoint_message
+from vault.format.audit_chain import (
+    CHECKPOINT_INTERVAL,
+    canonical_json,
+    checkpoint_message,
+    head_mac,
+)
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
@@ -149,6 +154,30 @@ def test_an_upgraded_vault_chains_its_old_entries_and_keys_the_new_ones(data_dir
     assert _rows(data_dir, "SELECT keyed_from FROM audit_key") == [(old_entries + 1,)]
 
 
+def test_a_schema_3_vault_upgrades_reads_its_old_head_note_and_signs_rotations(
+    data_dir: Path,
+) -> None:
+    _record(data_dir, 5)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        key = gateway.audit.mac_key().key
+        tail = gateway.store.audit_tail()
+    assert tail is not None
+    seq, digest = tail
+    rewind_schema(data_dir / "vault.db", 3)
+    # Schema 3's head note: no time, no epoch, the version-1 MAC.
+    note = {"seq": seq, "hash": digest.hex(), "mac": head_mac(key, seq, digest).hex()}
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute("UPDATE settings SET value = ? WHERE key = 'audit_head'", [canonical_json(note)])
+    report = _verify(data_dir)  # opening it upgrades it
+    assert report.ok and (report.head_seq, report.head_at) == (seq, None), report.summary()
+    assert _rows(data_dir, "SELECT count(*) FROM audit_rotations") == [(0,)]
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CertificateService(gateway).rotate()
+    report = _verify(data_dir)
+    assert report.ok and report.rotations == 1, report.summary()
+    assert report.head_seq == seq + 1 and report.head_at is not None
+
+
 def test_rotating_and_retiring_every_key_keeps_the_trail_verifiable(
     data_dir: Path, recovery_key: Secret
 ) -> None:
@@ -172,6 +201,7 @@ def test_rotating_and_retiring_every_key_keeps_the_trail_verifiable(
         AuditLog(gateway).export(lambda lines: export.write_bytes(b"".join(lines)))
         certificate = gateway.certificate()
     assert report.ok, report.summary()
+    assert (report.rotations, report.unvouched) == (1, 0)  # the old key's checkpoint counts
     assert _rows(data_dir, "SELECT gmk_version FROM audit_key") != gmk_before
     signers = {row[0] for row in _rows(data_dir, "SELECT thumbprint FROM audit_checkpoints")}
     assert old_thumbprint in signers and certificate.thumbprint in signers

@@ -123,6 +123,19 @@ def test_verify_passes_then_names_an_edited_entry(cli: GwvaultCli) -> None:
     assert as_json.code == 1 and as_json.json()["first_bad_seq"] == 2
 
 
+def test_verify_shows_the_last_maced_entry_and_the_signed_time_to_compare_between_runs(
+    cli: GwvaultCli,
+) -> None:
+    # T-AU-12: a rolled-back vault file shows as either going back.
+    last = listed(cli)[0]
+    run = cli("audit", "verify")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0].endswith(f"; last MACed entry {last['seq']} at {last['at']}")
+    report = cli("audit", "verify", "--json").json()
+    assert (report["head_seq"], report["head_at"]) == (last["seq"], last["at"])
+    assert {"signed_through", "signed_at", "rotations", "unvouched"} <= report.keys()
+
+
 # -- export, and verifying it elsewhere -----------------------------------------------
 
 

@@ -11,6 +11,8 @@ from vault.store.schema import STATEMENTS
 def rewind_schema(db_path: Path, to_version: int) -> None:
     """Undo the schema upgrades above ``to_version`` (the data they added goes too)."""
     with sqlite3.connect(db_path) as db:
+        if to_version < 4:
+            db.execute("DROP TABLE audit_rotations")  # its triggers go with it
         if to_version < 3:
             for trigger in ("audit_events_no_update", "audit_events_no_delete"):
                 db.execute(f"DROP TRIGGER {trigger}")
