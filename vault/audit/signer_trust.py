@@ -71,10 +71,12 @@ class SignerTrust:
             old = self._pool.get(record.from_thumbprint)
             new = self._pool.get(record.to_thumbprint)
             at = f"the rotation record at entry {record.seq}"
-            if old is None or new is None or old is new:
+            if old is None or new is None:
                 return BrokenRotation(
                     record.seq, f"{at} names a certificate of this gateway that the trail lacks"
                 )
+            if old is new:
+                return BrokenRotation(record.seq, f"{at} rotates from a certificate to itself")
             message = rotation_message(
                 gateway_id, record.seq, record.head, record.at,
                 from_thumbprint=record.from_thumbprint, to_thumbprint=record.to_thumbprint,

@@ -200,8 +200,8 @@ class TrailVerifier:
     def _note_prune(self, entry: AuditEntry) -> None:
         try:
             through = json.loads(entry.details).get("through_seq")
-        except (ValueError, AttributeError):
-            return  # not the details prune writes: it proves nothing
+        except (ValueError, AttributeError, RecursionError):
+            return  # not the details prune writes (too deep to parse, even): it proves nothing
         if type(through) is int:
             self._pruned_through.add(through)
 

@@ -4,7 +4,7 @@ MACed and checkpointed.
 Pure functions over bytes (no I/O, no clock, no randomness): the writer
 (``vault.audit.trail``), the vault's own verifier and an auditor's verifier of an
 export all call these, so the format has one definition.  An auditor can
-recompute everything here in any language from the README's description:
+recompute everything here in any language from docs/audit-format.md:
 
 - entry digest = SHA-256("gwvault-audit-entry/v1" 0x00 || prev || u64be(seq)
   || field...), the fields being at, actor, channel, action, target, outcome,

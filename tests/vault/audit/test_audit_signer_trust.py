@@ -9,75 +9,97 @@ to 320 (a checkpoint at 300 by the new key) and the export at 321.
 
 from __future__ import annotations
 
-import base64
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import GatewayCertificate, GatewayPrivateKey, KeyType, b64url
-from tests.conftest import make_context
+from agent_keys.gateway_identity import GatewayCertificate, b64url
 from tests.vault.audit.trails import (
+    ROTATED_AT,
+    ROTATED_LAST,
     Lines,
-    build_trail,
+    RotatedExport,
+    flipped_signature,
     line_index,
     read_lines,
+    rechain_export_from,
     verify_db,
-    write_export,
     write_lines,
 )
 from vault.audit.export import verify_export
 from vault.audit.verify import TrailReport
 from vault.data_dir import DB_FILE
-from vault.format.audit_chain import AuditFields, checkpoint_message, entry_digest
-from vault.gateway import Gateway
-from vault.keys.certificates import CertificateService
+from vault.format.audit_chain import checkpoint_message
 
-ROTATED_AT = 251
-LAST = 321
-_FIELDS = ("seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details")
-
-
-@dataclass(frozen=True)
-class Rotated:
-    path: Path  # the export
-    old: GatewayCertificate
-    old_key: GatewayPrivateKey  # the legacy key, as someone who stole it would hold it
-    new: GatewayCertificate
-
-
-@pytest.fixture
-def rotated(trail_dir: Path, key_type: KeyType, tmp_path: Path) -> Rotated:
-    path = tmp_path / "audit.jsonl"
-    other: KeyType = "rsa-3072" if key_type == "ec-p256" else "ec-p256"
-    with Gateway.open(trail_dir, make_context()) as gateway:
-        old = gateway.certificate()
-        old_key = gateway.private_keys[old.thumbprint]
-        new = CertificateService(gateway).rotate(other)
-        build_trail(gateway, LAST - 1)
-        write_export(gateway, path)
-    return Rotated(path, old, old_key, new)
+LAST = ROTATED_LAST
 
 
 def _verify(path: Path, certificate: GatewayCertificate) -> TrailReport:
     return verify_export(path, certificate)[1]
 
 
-def _edit(path: Path, edit: object) -> None:
+def _edit(path: Path, edit: Callable[[Lines], object]) -> None:
     lines = read_lines(path)
-    assert callable(edit)
     edit(lines)
     write_lines(path, lines)
 
 
-def _strip_rotation(lines: Lines) -> None:
+def strip_rotation(lines: Lines) -> None:
     del lines[line_index(lines, "rotation", ROTATED_AT)]
 
 
+def resign_after_an_edit_with_the_old_key(rotated: RotatedExport) -> Callable[[Lines], None]:
+    """A leaked legacy key re-signs the checkpoint at 300 after a re-chained edit at 260."""
+
+    def edit(lines: Lines) -> None:
+        lines[line_index(lines, "entry", 260)]["target"] = "pg-evil"
+        rechain_export_from(lines, 260)
+        checkpoint = lines[line_index(lines, "checkpoint", 300)]
+        checkpoint["head"] = lines[line_index(lines, "entry", 300)]["hash"]
+        message = checkpoint_message(
+            rotated.old.gateway_id, 300, bytes.fromhex(str(checkpoint["head"])),
+            str(checkpoint["at"]), "interval",
+        )  # fmt: skip
+        checkpoint["thumbprint"] = rotated.old.thumbprint
+        checkpoint["signature"] = b64url(rotated.old_key.sign(message))
+
+    return edit
+
+
+def flip_old_signature(lines: Lines) -> None:
+    rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
+    rotation["from_signature"] = flipped_signature(rotation["from_signature"])
+
+
+def flip_new_signature(lines: Lines) -> None:
+    rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
+    rotation["to_signature"] = flipped_signature(rotation["to_signature"])
+
+
+def drop_header_certificates_but_the_newest(lines: Lines) -> None:
+    certificates = lines[0]["certificates"]
+    assert isinstance(certificates, list)
+    del certificates[:-1]
+
+
+def repeat_the_rotation_record(lines: Lines) -> None:
+    i = line_index(lines, "rotation", ROTATED_AT)
+    lines.insert(i, dict(lines[i]))
+
+
+ROTATION_CASES: list[tuple[Callable[[Lines], None], str]] = [
+    (flip_old_signature, "is not signed by both keys it names"),
+    (flip_new_signature, "is not signed by both keys it names"),
+    (drop_header_certificates_but_the_newest, "names a certificate of this gateway that"),
+    (repeat_the_rotation_record, "does not continue from the certificate"),
+]
+
+
 def test_a_rotation_record_carries_trust_forwards_and_back(
-    rotated: Rotated, trail_dir: Path
+    rotated: RotatedExport, trail_dir: Path
 ) -> None:
     lines = read_lines(rotated.path)
     rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
@@ -95,9 +117,9 @@ def test_a_rotation_record_carries_trust_forwards_and_back(
 
 
 def test_without_its_rotation_record_the_other_certificate_verifies_nothing(
-    rotated: Rotated,
+    rotated: RotatedExport,
 ) -> None:
-    _edit(rotated.path, _strip_rotation)
+    _edit(rotated.path, strip_rotation)
     report = _verify(rotated.path, rotated.new)
     assert report.ok, report.summary()  # the closing checkpoint still covers the whole chain
     assert (report.checkpoints, report.unvouched) == (2, 2)  # 100 and 200 are not counted
@@ -106,26 +128,8 @@ def test_without_its_rotation_record_the_other_certificate_verifies_nothing(
     assert "not covered by a closing checkpoint" in (report.problem or "")
 
 
-def test_a_key_rotated_away_from_signs_nothing_after_its_rotation(rotated: Rotated) -> None:
-    """A leaked legacy key re-signs the checkpoint after a re-chained edit at 260."""
-
-    def edit_and_resign_with_the_old_key(lines: Lines) -> None:
-        lines[line_index(lines, "entry", 260)]["target"] = "pg-evil"
-        prev = bytes.fromhex(str(lines[line_index(lines, "entry", 259)]["hash"]))
-        for line in lines:
-            if line["type"] == "entry" and int(str(line["seq"])) >= 260:
-                digest = entry_digest(prev, AuditFields(**{k: line[k] for k in _FIELDS}))  # type: ignore[arg-type]
-                line["prev"], line["hash"], prev = prev.hex(), digest.hex(), digest
-        checkpoint = lines[line_index(lines, "checkpoint", 300)]
-        checkpoint["head"] = lines[line_index(lines, "entry", 300)]["hash"]
-        message = checkpoint_message(
-            rotated.old.gateway_id, 300, bytes.fromhex(str(checkpoint["head"])),
-            str(checkpoint["at"]), "interval",
-        )  # fmt: skip
-        checkpoint["thumbprint"] = rotated.old.thumbprint
-        checkpoint["signature"] = b64url(rotated.old_key.sign(message))
-
-    _edit(rotated.path, edit_and_resign_with_the_old_key)
+def test_a_key_rotated_away_from_signs_nothing_after_its_rotation(rotated: RotatedExport) -> None:
+    _edit(rotated.path, resign_after_an_edit_with_the_old_key(rotated))
     for certificate in (rotated.old, rotated.new):
         report = _verify(rotated.path, certificate)
         # Reported from the entry after the rotation record, the last statement that held.
@@ -133,63 +137,37 @@ def test_a_key_rotated_away_from_signs_nothing_after_its_rotation(rotated: Rotat
         assert f"entries 252..{LAST} do not match the checkpoint" in (report.problem or "")
 
 
-def _flip(text: object) -> str:
-    raw = bytearray(base64.urlsafe_b64decode(str(text) + "=="))
-    raw[-1] ^= 1
-    return b64url(bytes(raw))
+@pytest.mark.parametrize(
+    ("edit", "problem"), ROTATION_CASES, ids=[c[0].__name__ for c in ROTATION_CASES]
+)
+def test_a_tampered_rotation_record_fails_at_its_entry(
+    rotated: RotatedExport, edit: Callable[[Lines], None], problem: str
+) -> None:
+    _edit(rotated.path, edit)
+    report = _verify(rotated.path, rotated.new)
+    assert (report.ok, report.first_bad_seq) == (False, ROTATED_AT), report.summary()
+    assert problem in (report.problem or ""), report.problem
 
 
-def test_a_tampered_rotation_record_fails_at_its_entry(rotated: Rotated) -> None:
-    original = rotated.path.read_bytes()
-
-    def flip_old_signature(lines: Lines) -> None:
-        rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
-        rotation["from_signature"] = _flip(rotation["from_signature"])
-
-    def flip_new_signature(lines: Lines) -> None:
-        rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
-        rotation["to_signature"] = _flip(rotation["to_signature"])
-
-    def drop_old_certificate(lines: Lines) -> None:
-        certificates = lines[0]["certificates"]
-        assert isinstance(certificates, list)
-        certificates[:] = [pem for pem in certificates if pem != rotated.old.pem.decode()]
-
-    def repeat_the_record(lines: Lines) -> None:
-        i = line_index(lines, "rotation", ROTATED_AT)
-        lines.insert(i, dict(lines[i]))
-
-    cases = [
-        (flip_old_signature, "is not signed by both keys it names"),
-        (flip_new_signature, "is not signed by both keys it names"),
-        (drop_old_certificate, "names a certificate of this gateway that the trail lacks"),
-        (repeat_the_record, "does not continue from the certificate"),
-    ]
-    for edit, problem in cases:
-        rotated.path.write_bytes(original)
-        _edit(rotated.path, edit)
-        report = _verify(rotated.path, rotated.new)
-        assert (report.ok, report.first_bad_seq) == (False, ROTATED_AT), edit.__name__
-        assert problem in (report.problem or ""), report.problem
-
-
-def test_a_version_1_export_still_verifies(rotated: Rotated) -> None:
+def test_a_version_1_export_still_verifies(rotated: RotatedExport) -> None:
     # What gwvault wrote before rotation records: the same lines, version 1.
     _edit(rotated.path, lambda lines: lines[0].update(version=1))
     with pytest.raises(InvalidInputError, match="version 1, which has no rotation records"):
         verify_export(rotated.path, rotated.new)
-    _edit(rotated.path, _strip_rotation)
+    _edit(rotated.path, strip_rotation)
     report = _verify(rotated.path, rotated.new)
     assert report.ok and (report.checkpoints, report.unvouched) == (2, 2), report.summary()
 
 
-def test_an_export_of_a_newer_version_is_refused_with_a_clear_message(rotated: Rotated) -> None:
+def test_an_export_of_a_newer_version_is_refused_with_a_clear_message(
+    rotated: RotatedExport,
+) -> None:
     _edit(rotated.path, lambda lines: lines[0].update(version=3))
     with pytest.raises(InvalidInputError, match="a newer gwvault made it"):
         verify_export(rotated.path, rotated.new)
 
 
-def test_rotation_records_are_append_only(rotated: Rotated, trail_dir: Path) -> None:
+def test_rotation_records_are_append_only(rotated: RotatedExport, trail_dir: Path) -> None:
     with sqlite3.connect(trail_dir / DB_FILE) as db:
         assert db.execute("SELECT seq FROM audit_rotations").fetchall() == [(ROTATED_AT,)]
         for statement in ("DELETE FROM audit_rotations", "UPDATE audit_rotations SET at = ''"):

@@ -9,7 +9,6 @@ entries, so interval checkpoints lie at 100 and 200.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import shutil
@@ -23,22 +22,21 @@ import pytest
 from agent_keys.errors import IntegrityError, InvalidInputError
 from agent_keys.gateway_identity import (
     GatewayCertificate,
-    GatewayPrivateKey,
     KeyType,
     b64url,
-    generate_gateway_identity,
 )
-from agent_keys.randomness import system_random
 from tests.conftest import fixed_clock, make_context
 from tests.vault.audit.trails import (
     TRAIL_LENGTH,
     Lines,
     build_trail,
+    flipped_signature,
+    forged_identity,
     line_index,
     read_lines,
+    rechain_export_from,
     tampering,
     verify_db,
-    write_export,
     write_lines,
 )
 from vault.audit.export import verify_export
@@ -286,12 +284,6 @@ def test_the_untampered_trail_verifies(trail_dir: Path) -> None:
     assert report.summary().endswith(f"; last MACed entry 250 at {report.head_at}")
 
 
-def _forged_identity(gateway_id: str) -> tuple[GatewayPrivateKey, GatewayCertificate]:
-    """A key pair of the attacker's own, in a certificate that names the gateway."""
-    now = datetime.datetime.now(datetime.UTC)
-    return generate_gateway_identity("gw-test", gateway_id, "ec-p256", now, system_random)
-
-
 def test_a_checkpoint_by_a_certificate_put_in_the_signers_table_is_not_counted(
     trail_dir: Path,
 ) -> None:
@@ -299,7 +291,7 @@ def test_a_checkpoint_by_a_certificate_put_in_the_signers_table_is_not_counted(
     # trust; only the current certificate and those rotation records link to it sign.
     with Gateway.open(trail_dir, make_context()) as gateway:
         gateway_id = gateway.gateway_id
-    key, cert = _forged_identity(gateway_id)
+    key, cert = forged_identity(gateway_id)
     with tampering(trail_dir) as db:
         head, at = _hash(db, 250), "2030-01-01T00:00:00+00:00"
         signature = key.sign(checkpoint_message(gateway_id, 250, head, at, "interval"))
@@ -459,32 +451,13 @@ def test_stripping_the_audit_key_macs_and_checkpoints_is_caught(trail_dir: Path)
 EditExport = Callable[[Lines], None]
 
 
-@pytest.fixture
-def exported(trail_dir: Path, tmp_path: Path) -> tuple[Path, GatewayCertificate]:
-    """An export of the 250-entry trail: it adds entry 251 and closes with a checkpoint there."""
-    path = tmp_path / "audit.jsonl"
-    with Gateway.open(trail_dir, make_context()) as gateway:
-        write_export(gateway, path)
-        return path, gateway.certificate()
-
-
-def _export_rechain_from(lines: Lines, seq: int) -> None:
-    prev = bytes.fromhex(str(lines[line_index(lines, "entry", seq - 1)]["hash"]))
-    for line in lines:
-        if line["type"] == "entry" and isinstance(line["seq"], int) and line["seq"] >= seq:
-            fields = AuditFields(**{key: line[key] for key in _FIELDS})  # type: ignore[arg-type]
-            digest = entry_digest(prev, fields)
-            line["prev"], line["hash"] = prev.hex(), digest.hex()
-            prev = digest
-
-
 def export_edit(lines: Lines) -> None:
     lines[line_index(lines, "entry", 150)]["target"] = "pg-evil"
 
 
 def export_edit_and_rechain(lines: Lines) -> None:
     export_edit(lines)
-    _export_rechain_from(lines, 150)
+    rechain_export_from(lines, 150)
 
 
 def export_edit_rechain_and_move_heads(lines: Lines) -> None:
@@ -541,9 +514,7 @@ def export_drop_closing_checkpoint(lines: Lines) -> None:
 
 def _flip_signature(lines: Lines, seq: int) -> None:
     checkpoint = lines[line_index(lines, "checkpoint", seq)]
-    raw = bytearray(base64.urlsafe_b64decode(str(checkpoint["signature"]) + "=="))
-    raw[0] ^= 1
-    checkpoint["signature"] = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    checkpoint["signature"] = flipped_signature(checkpoint["signature"])
 
 
 def export_flip_first_signature(lines: Lines) -> None:
@@ -566,7 +537,7 @@ def _resign_with_a_certificate_of_ones_own(lines: Lines) -> GatewayCertificate:
     """Re-sign the checkpoint at 200 with a key pair of one's own whose
     certificate, naming the gateway, goes into the unsigned header."""
     gateway_id = str(lines[0]["gateway_id"])
-    key, cert = _forged_identity(gateway_id)
+    key, cert = forged_identity(gateway_id)
     certificates = lines[0]["certificates"]
     assert isinstance(certificates, list)
     certificates.append(cert.pem.decode())
@@ -590,7 +561,7 @@ def export_forge_a_rotation_to_a_certificate_of_its_own(lines: Lines) -> None:
     export_edit_rechain_and_move_heads(lines)
     forged = _resign_with_a_certificate_of_ones_own(lines)
     gateway_id = str(lines[0]["gateway_id"])
-    key, _ = _forged_identity(gateway_id)
+    key, _ = forged_identity(gateway_id)
     entry = lines[line_index(lines, "entry", 150)]
     real = lines[line_index(lines, "checkpoint", 100)]
     message = rotation_message(
@@ -602,6 +573,29 @@ def export_forge_a_rotation_to_a_certificate_of_its_own(lines: Lines) -> None:
                 "from": real["thumbprint"], "to": forged.thumbprint,
                 "from_signature": signature, "to_signature": signature}  # fmt: skip
     lines.insert(line_index(lines, "entry", 150) + 1, rotation)
+
+
+def export_cut_a_prefix_under_a_prune_checkpoint_of_its_own(lines: Lines) -> None:
+    """Entries 1..100 removed behind a "prune" checkpoint the forger signed: no
+    audit.pruned entry in the trail records that prune."""
+    gateway_id = str(lines[0]["gateway_id"])
+    key, cert = forged_identity(gateway_id)
+    certificates = lines[0]["certificates"]
+    assert isinstance(certificates, list)
+    certificates.append(cert.pem.decode())
+    head, at = bytes.fromhex(str(lines[line_index(lines, "entry", 100)]["hash"])), "2030-01-01"
+    signature = b64url(key.sign(checkpoint_message(gateway_id, 100, head, at, "prune")))
+    prune = {"type": "checkpoint", "seq": 100, "head": head.hex(), "at": at, "reason": "prune",
+             "thumbprint": cert.thumbprint, "signature": signature}  # fmt: skip
+    del lines[1 : line_index(lines, "checkpoint", 100) + 1]
+    lines.insert(1, prune)
+
+
+def export_prune_entry_too_deep_to_parse(lines: Lines) -> None:
+    """An audit.pruned entry whose details nest deeper than any JSON parser recurses."""
+    entry = lines[line_index(lines, "entry", 150)]
+    entry["action"], entry["details"] = "audit.pruned", "[" * 30_000 + "]" * 30_000
+    rechain_export_from(lines, 150)
 
 
 EXPORT_CASES: list[tuple[EditExport, int, str]] = [
@@ -626,6 +620,8 @@ EXPORT_CASES: list[tuple[EditExport, int, str]] = [
     # A certificate in the header verifies nothing by being there (T-AU-13).
     (export_resign_with_a_header_certificate, 101, "entries 101..251 do not match the checkpoint"),
     (export_forge_a_rotation_to_a_certificate_of_its_own, 150, "not signed by both keys"),
+    (export_cut_a_prefix_under_a_prune_checkpoint_of_its_own, 100, "no audit.pruned entry"),
+    (export_prune_entry_too_deep_to_parse, 101, "entries 101..200 do not match the checkpoint"),
 ]
 
 
