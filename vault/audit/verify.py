@@ -242,13 +242,13 @@ class TrailVerifier:
     def _check_statement(self, statement: Statement, entry: AuditEntry) -> None:
         if isinstance(statement, Rotation):
             # Its two signatures were checked with the chain (SignerTrust).
-            trusted, holds, name = (
-                self._trust.anchor_on_chain, macs_equal(statement.head, entry.hash),
-                "rotation record",
-            )  # fmt: skip
+            trusted = self._trust.anchor_on_chain
+            holds = trusted and macs_equal(statement.head, entry.hash)
+            name = "rotation record"
         else:
             trusted = self._trusted_signer(statement) is not None
-            holds, name = trusted and self._checkpoint_holds(statement, entry.hash), "checkpoint"
+            holds = trusted and self._checkpoint_holds(statement, entry.hash)
+            name = "checkpoint"
         if not trusted:
             self._unvouched += 1  # it verifies nothing (T-AU-13)
             return
@@ -291,11 +291,10 @@ class TrailVerifier:
             # Every entry is signed, but the last statement is an interval (or
             # prune) checkpoint or a rotation record: what followed it, up to
             # the export's own checkpoint, was cut off.
-            kind = (
-                f"an {signed_by.reason} checkpoint"
-                if isinstance(signed_by, Checkpoint)
-                else "a rotation record"
-            )
+            kind = "a rotation record"
+            if isinstance(signed_by, Checkpoint):
+                article = "an" if signed_by.reason[:1] in ("a", "e", "i", "o", "u") else "a"
+                kind = f"{article} {signed_by.reason} checkpoint"
             raise _Broken(
                 last + 1,
                 f"entry {last + 1} is missing: the trail ends at entry {last} at {kind}, not"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,22 +125,43 @@ def _on(day: int) -> RequestContext:
     return RequestContext("test:alice", "cli", clock=fixed_clock(START.replace(day=day)))
 
 
-@pytest.fixture
-def lifetime(any_data_dir: Path, key_type: KeyType, tmp_path: Path) -> Lifetime:
-    other: KeyType = "rsa-3072" if key_type == "ec-p256" else "ec-p256"
-    with Gateway.open(any_data_dir, _on(2)) as gateway:
+@pytest.fixture(scope="session")
+def _lifetimes(
+    vault_templates: dict[KeyType, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[KeyType, Lifetime]:
+    made = {}
+    for key_type, template in vault_templates.items():
+        work = tmp_path_factory.mktemp(f"lifetime-{key_type}")
+        shutil.copytree(template, work / "data")
+        made[key_type] = _live(work, "rsa-3072" if key_type == "ec-p256" else "ec-p256")
+    return made
+
+
+def _live(work: Path, other: KeyType) -> Lifetime:
+    data = work / "data"
+    with Gateway.open(data, _on(2)) as gateway:
         build_trail(gateway, 130)
         first = gateway.certificate()
-    with Gateway.open(any_data_dir, _on(3)) as gateway:
+    with Gateway.open(data, _on(3)) as gateway:
         second = CertificateService(gateway).rotate(other)  # entry 131
         build_trail(gateway, 151)
-    with Gateway.open(any_data_dir, _on(5)) as gateway:
+    with Gateway.open(data, _on(5)) as gateway:
         build_trail(gateway, 260)
-        write_export(gateway, tmp_path / "before.jsonl")
-    with Gateway.open(any_data_dir, _on(12)) as gateway:
+        write_export(gateway, work / "before.jsonl")
+    with Gateway.open(data, _on(12)) as gateway:
         assert AuditLog(gateway).prune(START.replace(day=4)).through_seq == 151
-        write_export(gateway, tmp_path / "after.jsonl")
-    return Lifetime(tmp_path / "before.jsonl", tmp_path / "after.jsonl", first, second)
+        write_export(gateway, work / "after.jsonl")
+    return Lifetime(work / "before.jsonl", work / "after.jsonl", first, second)
+
+
+@pytest.fixture
+def lifetime(_lifetimes: dict[KeyType, Lifetime], key_type: KeyType, tmp_path: Path) -> Lifetime:
+    """This test's own copies of the two exports of the key type's gateway."""
+    made = _lifetimes[key_type]
+    before, after = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
+    shutil.copy(made.before_prune, before)
+    shutil.copy(made.after_prune, after)
+    return Lifetime(before, after, made.first, made.second)
 
 
 def test_both_verifiers_accept_real_exports_across_a_rotation_and_a_prune(

@@ -99,7 +99,7 @@ ROTATION_CASES: list[tuple[Callable[[Lines], None], str]] = [
 
 
 def test_a_rotation_record_carries_trust_forwards_and_back(
-    rotated: RotatedExport, trail_dir: Path
+    rotated: RotatedExport,
 ) -> None:
     lines = read_lines(rotated.path)
     rotation = lines[line_index(lines, "rotation", ROTATED_AT)]
@@ -112,7 +112,7 @@ def test_a_rotation_record_carries_trust_forwards_and_back(
         assert report.ok, report.summary()
         assert (report.checkpoints, report.rotations, report.unvouched) == (4, 1, 0)
         assert report.signed_through == LAST
-    report = verify_db(trail_dir)  # the vault itself, from its current certificate
+    report = verify_db(rotated.data_dir)  # the vault itself, from its current certificate
     assert report.ok and (report.rotations, report.unvouched) == (1, 0), report.summary()
 
 
@@ -167,8 +167,8 @@ def test_an_export_of_a_newer_version_is_refused_with_a_clear_message(
         verify_export(rotated.path, rotated.new)
 
 
-def test_rotation_records_are_append_only(rotated: RotatedExport, trail_dir: Path) -> None:
-    with sqlite3.connect(trail_dir / DB_FILE) as db:
+def test_rotation_records_are_append_only(rotated: RotatedExport) -> None:
+    with sqlite3.connect(rotated.data_dir / DB_FILE) as db:
         assert db.execute("SELECT seq FROM audit_rotations").fetchall() == [(ROTATED_AT,)]
         for statement in ("DELETE FROM audit_rotations", "UPDATE audit_rotations SET at = ''"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):

@@ -45,6 +45,7 @@ class RotatedExport:
     """An export across a key rotation, and what a thief of the old key holds."""
 
     path: Path
+    data_dir: Path  # the vault it was exported from
     old: GatewayCertificate
     old_key: GatewayPrivateKey
     new: GatewayCertificate
