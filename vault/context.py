@@ -46,7 +46,7 @@ class RequestContext:
         """The operating-system user the ``gwvault`` command runs as.
 
         The actor is the effective uid's name from the user database, never
-        ``$LOGNAME``/``$USER``, which the caller chooses (T-AU-12).  Under sudo
+        ``$LOGNAME``/``$USER``, which the caller chooses (T-AU-14).  Under sudo
         the invoking user is kept as ``claimed_sudo_user``.
         """
         return cls(actor=f"os:{_effective_user()}", channel="cli", claimed_sudo_user=_sudo_user())

@@ -27,7 +27,7 @@ from web.errors import Unauthenticated
 
 # __Host-: Secure, Path=/, no Domain (RFC 6265bis).  The port ends the name:
 # cookies are not isolated by port (RFC 6265 section 8.5), so two gateways on
-# one host with one name overwrote each other's sessions (T-WEB-12).
+# one host with one name overwrote each other's sessions (T-WEB-14).
 SESSION_COOKIE_PREFIX = "__Host-gwvault-session-"
 CSRF_HEADER = "X-CSRF-Token"
 

@@ -299,6 +299,21 @@ def test_a_clean_trail_verifies(client: FlaskClient, auditor: Headers) -> None:
 
 
 @pytest.mark.usefixtures("history")
+def test_verify_shows_the_last_maced_entry_and_its_time(
+    client: FlaskClient, auditor: Headers
+) -> None:
+    # T-AU-12: what an admin compares between two looks to see a rollback.
+    sign_in(client, "otto")  # recorded: before the last entry is looked up
+    last = _events(client, auditor, limit="1")[0]
+    report = _get(client, VERIFY, auditor).get_json()
+    assert (report["head_seq"], report["head_at"]) == (last["seq"], last["at"])
+    assert report["summary"].endswith(f"; last MACed entry {last['seq']} at {last['at']}")
+    html = client.get("/audit", base_url=BASE_URL).get_data(as_text=True)
+    assert f"last MACed entry {last['seq']} at {last['at']}</p>" in html
+    assert "if either is earlier the next time you look, the vault file was rolled back" in html
+
+
+@pytest.mark.usefixtures("history")
 def test_an_edited_entry_fails_verification_at_that_entry(
     client: FlaskClient, web_vault: WebVault, auditor: Headers
 ) -> None:

@@ -2,7 +2,7 @@
 
 Cookies are not isolated by port (RFC 6265 section 8.5): with one cookie name
 for every gateway, signing in to the second replaced the first's session
-cookie, and the first signed its user out (T-WEB-12).
+cookie, and the first signed its user out (T-WEB-14).
 """
 
 from __future__ import annotations

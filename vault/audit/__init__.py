@@ -1,10 +1,14 @@
 """The audit trail: appending entries, and the auditor's side of reading them.
 
 - ``trail``: ``AuditTrail``, which records every step inside the change's
-  own transaction (fail closed) and signs checkpoints.
+  own transaction (fail closed), keeps the MACed head note and signs
+  checkpoints and rotation records.
 - ``log``: ``AuditLog``: filters, a credential's timeline, verify, export,
   prune.
 - ``verify``: ``TrailVerifier``, one streaming pass for the vault and for
-  exports.
-- ``export``: the JSON Lines export and its strict reader.
+  exports; ``report``: its verdict, ``TrailReport``.
+- ``signer_trust``: ``SignerTrust``, which certificates may sign for which
+  entries, from the one trusted and the rotation records.
+- ``export``: the JSON Lines export and its strict reader
+  (``docs/audit-format.md``).
 """

@@ -2,12 +2,15 @@
 certificate alone (``gwvault audit verify-export FILE --cert GATEWAY.pem``).
 
 Line 1 is a header (gateway id and name, when, by whom, and every certificate
-that signed a checkpoint); then one line per entry and per checkpoint in
-sequence order, a checkpoint right after the entry it covers; the last line is
-the checkpoint the export itself signed.  Entries carry their fields, ``prev``
-and ``hash`` (hex) but not their MACs, which only the vault's audit key checks.
-The header is not signed: what the verdict rests on is the chain and the
-closing checkpoint, checked with the certificate the auditor brings.
+that signed a checkpoint or a rotation record); then one line per entry, per
+checkpoint and per rotation record in sequence order, a signed statement right
+after the entry it covers (or before the first entry, for pruned ones); the
+last line is the checkpoint the export itself signed.  Entries carry their
+fields, ``prev`` and ``hash`` (hex) but not their MACs, which only the vault's
+audit key checks.  The header is not signed: what the verdict rests on is the
+chain and the closing checkpoint, checked with the certificate the auditor
+brings or one that rotation records link to it (``docs/audit-format.md`` is
+the normative description).  Version 1 (before rotation records) is still read.
 
 Reading is strict, since the file comes from outside: every line is bounded,
 is one JSON object read by ``vault.format.strict_json`` (no repeated key, no
@@ -27,12 +30,20 @@ from typing import Any, BinaryIO
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_SIGNATURE_BYTES, GatewayCertificate, b64url
+from vault.audit.signer_trust import SignerTrust
 from vault.audit.verify import TrailReport, TrailVerifier
-from vault.format.audit_chain import DIGEST_BYTES, AuditEntry, Checkpoint, canonical_json
+from vault.format.audit_chain import (
+    DIGEST_BYTES,
+    AuditEntry,
+    Checkpoint,
+    Rotation,
+    canonical_json,
+)
 from vault.format.strict_json import parse_json_object
 
 EXPORT_FORMAT = "gwvault-audit-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+_READ_VERSIONS = (1, 2)  # 1: without rotation records
 MAX_LINE_BYTES = 65_536
 _MAX_SEQ = 2**63 - 1
 _MAX_CERTIFICATES = 64
@@ -41,6 +52,9 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _ENTRY_TEXT = ("at", "actor", "channel", "action", "outcome", "request_id", "details")
 _ENTRY_KEYS = frozenset({"type", "seq", "target", "prev", "hash", *_ENTRY_TEXT})
 _CHECKPOINT_KEYS = frozenset({"type", "seq", "head", "at", "reason", "thumbprint", "signature"})
+_ROTATION_KEYS = frozenset(
+    {"type", "seq", "head", "at", "from", "to", "from_signature", "to_signature"}
+)
 _HEADER_KEYS = frozenset(
     {"type", "version", "gateway_id", "gateway_name", "exported_at", "exported_by", "certificates"}
 )
@@ -53,13 +67,17 @@ class ExportHeader:
     exported_at: str
     exported_by: str
     certificates: tuple[str, ...]  # PEM
+    version: int = EXPORT_VERSION
 
 
 # -- writing ------------------------------------------------------------------
 
 
 def export_lines(
-    header: ExportHeader, entries: Iterable[AuditEntry], checkpoints: list[Checkpoint]
+    header: ExportHeader,
+    entries: Iterable[AuditEntry],
+    checkpoints: list[Checkpoint],
+    rotations: list[Rotation],
 ) -> Iterator[bytes]:
     """The export, line by line (a trail may hold millions of entries)."""
     yield _line(
@@ -73,12 +91,16 @@ def export_lines(
             "certificates": list(header.certificates),
         }
     )
-    pending = iter(sorted(checkpoints, key=lambda c: c.seq))
-    checkpoint = next(pending, None)
+    # At each entry its checkpoints, then its rotation record (as the verifier reads them).
+    statements: list[Checkpoint | Rotation] = sorted(
+        [*checkpoints, *rotations], key=lambda s: (s.seq, isinstance(s, Rotation))
+    )
+    pending = iter(statements)
+    statement = next(pending, None)
     for entry in entries:
-        while checkpoint is not None and checkpoint.seq < entry.seq:
-            yield _checkpoint_line(checkpoint)  # the prune anchor before the first entry
-            checkpoint = next(pending, None)
+        while statement is not None and statement.seq < entry.seq:
+            yield _statement_line(statement)  # about pruned entries, before the first one
+            statement = next(pending, None)
         yield _line(
             {
                 "type": "entry",
@@ -87,9 +109,26 @@ def export_lines(
                 "hash": entry.hash.hex(),
             }
         )
-        while checkpoint is not None and checkpoint.seq == entry.seq:
-            yield _checkpoint_line(checkpoint)
-            checkpoint = next(pending, None)
+        while statement is not None and statement.seq == entry.seq:
+            yield _statement_line(statement)
+            statement = next(pending, None)
+
+
+def _statement_line(statement: Checkpoint | Rotation) -> bytes:
+    if isinstance(statement, Checkpoint):
+        return _checkpoint_line(statement)
+    return _line(
+        {
+            "type": "rotation",
+            "seq": statement.seq,
+            "head": statement.head.hex(),
+            "at": statement.at,
+            "from": statement.from_thumbprint,
+            "to": statement.to_thumbprint,
+            "from_signature": b64url(statement.from_signature),
+            "to_signature": b64url(statement.to_signature),
+        }
+    )
 
 
 def _checkpoint_line(checkpoint: Checkpoint) -> bytes:
@@ -116,32 +155,46 @@ def _line(value: dict[str, Any]) -> bytes:
 def verify_export(path: Path, certificate: GatewayCertificate) -> tuple[ExportHeader, TrailReport]:
     """Verify the export at ``path`` with the gateway certificate the auditor holds.
 
-    Two streaming passes (checkpoints first, then the chain), so the file can
-    be larger than memory.  A malformed file raises ``InvalidInputError``; a
-    well-formed file that was tampered with gives a failed ``TrailReport``.
+    Two streaming passes (signed statements first, then the chain), so the
+    file can be larger than memory.  The header's certificates are trusted
+    only where rotation records link them to ``certificate``.  A malformed
+    file raises ``InvalidInputError``; a well-formed file that was tampered
+    with gives a failed ``TrailReport``.
     """
-    header, checkpoints = _read_header_and_checkpoints(path)
+    header, checkpoints, rotations = _read_header_and_statements(path)
     if certificate.gateway_id != header.gateway_id:
         raise InvalidInputError(
             f"the certificate is gateway {certificate.gateway_id}'s; the export is from gateway"
             f" {header.gateway_id}"
         )
-    signers = {certificate.thumbprint: certificate}
-    for pem in header.certificates:
-        cert = GatewayCertificate.from_pem(pem.encode("utf-8"))
-        signers.setdefault(cert.thumbprint, cert)
-    verifier = TrailVerifier(header.gateway_id, checkpoints, signers)
+    pool = [GatewayCertificate.from_pem(pem.encode("utf-8")) for pem in header.certificates]
+    trust = SignerTrust(header.gateway_id, certificate, pool, rotations)
+    verifier = TrailVerifier(header.gateway_id, checkpoints, trust)
     with _open(path) as f:
         entries = (item for item in _items(f) if isinstance(item, AuditEntry))
-        return header, verifier.verify(entries, closing_signer=certificate.thumbprint)
+        return header, verifier.verify(entries, closing=True)
 
 
-def _read_header_and_checkpoints(path: Path) -> tuple[ExportHeader, list[Checkpoint]]:
+def _read_header_and_statements(
+    path: Path,
+) -> tuple[ExportHeader, list[Checkpoint], list[Rotation]]:
     with _open(path) as f:
         items = _items(f)
         header = next(items)
         assert isinstance(header, ExportHeader)  # noqa: S101 - _items yields it first
-        return header, [item for item in items if isinstance(item, Checkpoint)]
+        checkpoints: list[Checkpoint] = []
+        rotations: list[Rotation] = []
+        for item in items:
+            if isinstance(item, Checkpoint):
+                checkpoints.append(item)
+            elif isinstance(item, Rotation):
+                if header.version < 2:
+                    raise InvalidInputError(
+                        "the audit export is version 1, which has no rotation records, but"
+                        " it holds one"
+                    )
+                rotations.append(item)
+        return header, checkpoints, rotations
 
 
 def _open(path: Path) -> BinaryIO:
@@ -151,7 +204,7 @@ def _open(path: Path) -> BinaryIO:
         raise InvalidInputError(f"cannot read the audit export {path}: {e.strerror}") from e
 
 
-def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint]:
+def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint | Rotation]:
     number = 0
     while True:
         raw = f.readline(MAX_LINE_BYTES + 1)
@@ -170,16 +223,21 @@ def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint]:
                 yield _entry(value)
             elif value.get("type") == "checkpoint":
                 yield _checkpoint(value)
+            elif value.get("type") == "rotation":
+                yield _rotation(value)
             else:
-                raise ValueError("its type is neither entry nor checkpoint")
+                raise ValueError("its type is none of entry, checkpoint and rotation")
         except (ValueError, RecursionError) as e:
             raise InvalidInputError(f"the audit export's line {number} is not valid: {e}") from e
 
 
 def _header(value: dict[str, Any]) -> ExportHeader:
     _keys(value, _HEADER_KEYS)
-    if value["type"] != EXPORT_FORMAT or value["version"] != EXPORT_VERSION:
-        raise ValueError(f"it is not a {EXPORT_FORMAT} version {EXPORT_VERSION} header")
+    version = value["version"]
+    if value["type"] != EXPORT_FORMAT or type(version) is not int or version not in _READ_VERSIONS:
+        raise ValueError(
+            f"it is not a {EXPORT_FORMAT} header of version 1 or 2 (a newer gwvault made it?)"
+        )
     certificates = value["certificates"]
     if not isinstance(certificates, list) or len(certificates) > _MAX_CERTIFICATES:
         raise ValueError("certificates must be a list of PEM certificates")
@@ -189,6 +247,7 @@ def _header(value: dict[str, Any]) -> ExportHeader:
         exported_at=_text(value, "exported_at"),
         exported_by=_text(value, "exported_by"),
         certificates=tuple(_text({"certificate": pem}, "certificate") for pem in certificates),
+        version=version,
     )
 
 
@@ -207,21 +266,37 @@ def _entry(value: dict[str, Any]) -> AuditEntry:
 
 def _checkpoint(value: dict[str, Any]) -> Checkpoint:
     _keys(value, _CHECKPOINT_KEYS)
-    signature = _text(value, "signature")
-    if not _B64URL.fullmatch(signature) or len(signature) > 4 * MAX_SIGNATURE_BYTES // 3 + 4:
-        raise ValueError("signature must be base64url")
-    try:
-        raw_signature = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    except binascii.Error as e:
-        raise ValueError("signature must be base64url") from e
     return Checkpoint(
         seq=_seq(value),
         head=_digest(value, "head"),
         at=_text(value, "at"),
         reason=_text(value, "reason"),
         thumbprint=_text(value, "thumbprint"),
-        signature=raw_signature,
+        signature=_signature(value, "signature"),
     )
+
+
+def _rotation(value: dict[str, Any]) -> Rotation:
+    _keys(value, _ROTATION_KEYS)
+    return Rotation(
+        seq=_seq(value),
+        head=_digest(value, "head"),
+        at=_text(value, "at"),
+        from_thumbprint=_text(value, "from"),
+        to_thumbprint=_text(value, "to"),
+        from_signature=_signature(value, "from_signature"),
+        to_signature=_signature(value, "to_signature"),
+    )
+
+
+def _signature(value: dict[str, Any], key: str) -> bytes:
+    signature = _text(value, key)
+    if not _B64URL.fullmatch(signature) or len(signature) > 4 * MAX_SIGNATURE_BYTES // 3 + 4:
+        raise ValueError(f"{key} must be base64url")
+    try:
+        return base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    except binascii.Error as e:
+        raise ValueError(f"{key} must be base64url") from e
 
 
 def _keys(value: dict[str, Any], expected: frozenset[str]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import GatewayCertificate
 from vault.audit.export import ExportHeader, export_lines
+from vault.audit.signer_trust import SignerTrust
 from vault.audit.verify import TrailReport, TrailVerifier
 from vault.format.audit_chain import PRUNED_ACTION, AuditEntry, Checkpoint
 from vault.format.strict_json import parse_json_object
@@ -104,18 +105,31 @@ class AuditLog:
         return self._store.find_audit(" AND ".join(clauses), params, query.limit)
 
     def verify(self) -> TrailReport:
-        """Check the whole trail: chain, MACs, checkpoints and the end of the trail."""
-        trail = self._gateway.audit
+        """Check the whole trail: chain, MACs, signed statements and the end of the trail.
+
+        Signatures count when they are the current certificate's, or one that
+        rotation records link to it (T-AU-13); the ``audit_signers`` table only
+        says which certificate a thumbprint is.
+        """
+        gateway, trail = self._gateway, self._gateway.audit
         with self._store.reading():
             mac_key = trail.existing_mac_key()  # None: no entry has a MAC yet
-            verifier = TrailVerifier(
-                self._gateway.gateway_id,
-                self._store.audit_checkpoints(),
+            trust = SignerTrust(
+                gateway.gateway_id,
+                gateway.certificate(),
                 self._signers(),
+                self._store.audit_rotations(),
+            )
+            verifier = TrailVerifier(
+                gateway.gateway_id,
+                self._store.audit_checkpoints(),
+                trust,
                 mac_key,
                 keyless_vault=mac_key is None,
             )
-            return verifier.verify(self._store.audit_entries(), head=trail.head())
+            return verifier.verify(
+                self._store.audit_entries(), head=trail.head(), epoch=trail.epoch()
+            )
 
     def export(self, write: Callable[[Iterable[bytes]], object]) -> Checkpoint:
         """Record the export, sign a closing checkpoint and hand the lines to ``write``.
@@ -133,7 +147,10 @@ class AuditLog:
                 exported_by=gateway.context.actor,
                 certificates=tuple(store.audit_signers().values()),
             )
-            write(export_lines(header, store.audit_entries(), store.audit_checkpoints()))
+            lines = export_lines(
+                header, store.audit_entries(), store.audit_checkpoints(), store.audit_rotations()
+            )
+            write(lines)
         return closing
 
     def prune(self, before: datetime.datetime) -> PruneResult:
@@ -160,13 +177,13 @@ class AuditLog:
             )  # fmt: skip
         return PruneResult(through if removed else 0, removed, checkpoint)
 
-    def _signers(self) -> dict[str, GatewayCertificate]:
-        signers: dict[str, GatewayCertificate] = {}
-        for thumbprint, pem in self._store.audit_signers().items():
+    def _signers(self) -> list[GatewayCertificate]:
+        signers: list[GatewayCertificate] = []
+        for pem in self._store.audit_signers().values():
             try:
-                signers[thumbprint] = GatewayCertificate.from_pem(pem.encode("ascii"))
+                signers.append(GatewayCertificate.from_pem(pem.encode("ascii")))
             except (InvalidInputError, UnicodeEncodeError):
-                continue  # an altered signer row: its checkpoints then fail to verify
+                continue  # an altered signer row: what it signed then fails to verify
         return signers
 
 

@@ -8,8 +8,16 @@ closed).  Entries carry identifiers, never contents.
 Each entry is chained to the one before and MACed with the audit key (a random
 key wrapped by the GMK, created with the vault); every ``CHECKPOINT_INTERVAL``
 entries the gateway key signs the chain head (``vault.format.audit_chain``).  The
-vault also keeps a MACed note of its last MACed entry, so cutting entries off
-the end of the table is detected even between checkpoints.
+vault also keeps a MACed note of its last MACed entry (its number, digest, time
+and the gateway epoch), so cutting entries off the end of the table is
+detected even between checkpoints.  A note put back together with the table
+from an earlier copy is not (nothing inside the data dir can tell an old copy
+from the present one); what the note binds then shows as time going back
+between two runs of ``audit verify`` (threat T-AU-12).
+
+When the gateway key pair changes, the old and the new key both sign a
+rotation record at the entry that says so, which is the only way a verifier
+comes to trust a certificate other than the one it was given (T-AU-13).
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ from vault.format.audit_chain import (
     AuditHead,
     Checkpoint,
     MacKey,
+    Rotation,
     canonical_json,
     checkpoint_message,
     entry_digest,
     entry_mac,
     genesis,
     head_mac,
+    rotation_message,
 )
 from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import AUDIT_KEY_PENDING, VaultStore
@@ -44,6 +54,7 @@ Outcome = Literal["ok", "failed", "refused"]
 DetailValue = str | int | bool | None
 
 _HEAD_SETTING = "audit_head"
+_MAX_EPOCH = 2**63 - 1
 
 
 class AuditKeyHolder(Protocol):
@@ -152,17 +163,67 @@ class AuditTrail:
         return MacKey(self._unwrapped[1], keyed_from)
 
     def head(self) -> AuditHead | None:
-        """The vault's MACed note of its last MACed entry."""
+        """The vault's MACed note of its last MACed entry (version 2, or 1 from
+        before the note bound its time and epoch)."""
         text = self._store.setting(_HEAD_SETTING)
         if text is None:
             return None
         try:
             note = parse_json_object(text)
-            return AuditHead(
+            head = AuditHead(
                 int(note["seq"]), bytes.fromhex(note["hash"]), bytes.fromhex(note["mac"])
             )
-        except (ValueError, KeyError, TypeError):
+            if note.get("v") == 2:
+                at, epoch = note["at"], note["epoch"]
+                if not isinstance(at, str) or type(epoch) is not int or not 0 < epoch <= _MAX_EPOCH:
+                    raise ValueError("not a version-2 note")
+                head = AuditHead(head.seq, head.hash, head.mac, at, epoch)
+            elif "v" in note:
+                raise ValueError("an unknown note version")
+            return head
+        except (ValueError, KeyError, TypeError, AttributeError):
             return AuditHead(0, b"", b"")  # unreadable: fails the MAC check, reported as altered
+
+    def epoch(self) -> int:
+        """The gateway epoch (raised by each restore), as the vault's settings say."""
+        text = self._store.setting("epoch")
+        if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise StorageError("the vault database's epoch setting is damaged")
+        return int(text)
+
+    def sign_rotation(
+        self,
+        seq: int,
+        old: tuple[GatewayPrivateKey, GatewayCertificate],
+        new: tuple[GatewayPrivateKey, GatewayCertificate],
+    ) -> Rotation:
+        """Have the old and the new key pair both sign that signing moves from
+        one to the other at entry ``seq`` (the ``cert.rotated`` or
+        ``cert.imported`` entry), inside the caller's write."""
+        if not self._store.in_write:
+            raise StorageError("a rotation record must be signed inside a write")
+        rows = self._store.rows("SELECT hash FROM audit_events WHERE seq = ?", [seq])
+        if not rows:
+            raise StorageError(f"the audit trail has no entry {seq} to sign")
+        head, at = bytes(rows[0]["hash"]), self._context.now_iso()
+        (old_key, old_cert), (new_key, new_cert) = old, new
+        message = rotation_message(
+            self._keys.gateway_id, seq, head, at,
+            from_thumbprint=old_cert.thumbprint, to_thumbprint=new_cert.thumbprint,
+        )  # fmt: skip
+        rotation = Rotation(
+            seq=seq,
+            head=head,
+            at=at,
+            from_thumbprint=old_cert.thumbprint,
+            to_thumbprint=new_cert.thumbprint,
+            from_signature=old_key.sign(message),
+            to_signature=new_key.sign(message),
+        )
+        self._store.add_audit_rotation(
+            rotation, old_cert.pem.decode("ascii"), new_cert.pem.decode("ascii")
+        )
+        return rotation
 
     # -- writing ------------------------------------------------------------------
 
@@ -210,7 +271,10 @@ class AuditTrail:
         mac = entry_mac(mac_key, digest) if mac_key is not None else None
         self._store.append_audit(AuditEntry(**vars(fields), prev_hash=prev, hash=digest, mac=mac))
         if mac_key is not None:
-            note = {"seq": seq, "hash": digest.hex(), "mac": head_mac(mac_key, seq, digest).hex()}
+            epoch = self.epoch()
+            note_mac = head_mac(mac_key, seq, digest, fields.at, epoch)
+            note = {"v": 2, "seq": seq, "hash": digest.hex(), "at": fields.at, "epoch": epoch,
+                    "mac": note_mac.hex()}  # fmt: skip
             self._store.set_setting(_HEAD_SETTING, canonical_json(note))
         return seq, digest
 

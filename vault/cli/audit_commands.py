@@ -144,6 +144,12 @@ def _print_report(report: TrailReport, as_json: bool) -> int:
                 f"{report.unkeyed} entries carry no MAC: failed unlocks, or written before"
                 " this vault had an audit key"
             )
+        if report.unvouched:
+            print(
+                f"{report.unvouched} signed checkpoints were not counted: no rotation record"
+                " links their certificate to the one trusted (a key rotated before gwvault"
+                " signed rotation records, or a certificate put in the file)"
+            )
     if report.ok:
         return EXIT_OK
     return report_failure(f"the audit trail does not verify: {report.summary()}")

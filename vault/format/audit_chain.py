@@ -4,7 +4,7 @@ MACed and checkpointed.
 Pure functions over bytes (no I/O, no clock, no randomness): the writer
 (``vault.audit.trail``), the vault's own verifier and an auditor's verifier of an
 export all call these, so the format has one definition.  An auditor can
-recompute everything here in any language from the README's description:
+recompute everything here in any language from docs/audit-format.md:
 
 - entry digest = SHA-256("gwvault-audit-entry/v1" 0x00 || prev || u64be(seq)
   || field...), the fields being at, actor, channel, action, target, outcome,
@@ -17,6 +17,13 @@ recompute everything here in any language from the README's description:
 - checkpoint = the gateway key's signature over a canonical JSON object naming
   the gateway, a sequence number, the chain head at it, the time and why it
   was signed.  Anyone with the certificate can check it.
+- rotation record = the same kind of object naming the certificate signing
+  stopped with and the one it went on with, signed by both keys, so trust in
+  one certificate carries over to the next (and back) and nowhere else.
+- head note = the vault's own MACed note of its last MACed entry: its
+  sequence number, digest, time and the gateway epoch.
+
+``docs/audit-format.md`` is the normative description of all of it.
 """
 
 from __future__ import annotations
@@ -44,7 +51,9 @@ PRUNED_ACTION = "audit.pruned"
 _ENTRY_DOMAIN = b"gwvault-audit-entry/v1\x00"
 _MAC_DOMAIN = b"gwvault-audit-mac/v1\x00"
 _HEAD_DOMAIN = b"gwvault-audit-head/v1\x00"
+_HEAD_V2_DOMAIN = b"gwvault-audit-head/v2\x00"
 _CHECKPOINT_TYPE = "gwvault-audit-checkpoint/v1"
+_ROTATION_TYPE = "gwvault-audit-rotation/v1"
 
 
 @dataclass(frozen=True)
@@ -84,12 +93,36 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """A signed statement: at entry ``seq`` (head ``head``) the gateway went on
+    signing with ``to_thumbprint``'s key instead of ``from_thumbprint``'s.
+
+    Both keys sign the same message, so a verifier who trusts either
+    certificate learns the other, and for which entries each may sign."""
+
+    seq: int
+    head: bytes
+    at: str
+    from_thumbprint: str
+    to_thumbprint: str
+    from_signature: bytes
+    to_signature: bytes
+
+
+@dataclass(frozen=True)
 class AuditHead:
-    """The vault's own MACed note of its last MACed entry (catches a cut-off tail)."""
+    """The vault's own MACed note of its last MACed entry (catches a cut-off tail).
+
+    A version-2 note also binds the entry's time and the gateway epoch, so a
+    note put back after a rollback shows its old time (``at``) and a note from
+    before a restore does not pass for one after it; a version-1 note (written
+    before gwvault bound them) has neither."""
 
     seq: int
     hash: bytes
     mac: bytes
+    at: str | None = None
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,8 +165,16 @@ def entry_mac(audit_key: Secret, digest: bytes) -> bytes:
     return hmac.digest(audit_key.reveal(), _MAC_DOMAIN + digest, "sha256")
 
 
-def head_mac(audit_key: Secret, seq: int, digest: bytes) -> bytes:
-    return hmac.digest(audit_key.reveal(), _HEAD_DOMAIN + struct.pack(">Q", seq) + digest, "sha256")
+def head_mac(
+    audit_key: Secret, seq: int, digest: bytes, at: str | None = None, epoch: int | None = None
+) -> bytes:
+    """The head note's MAC: version 2 with ``at`` and ``epoch``, else version 1."""
+    if at is None or epoch is None:
+        message = _HEAD_DOMAIN + _U64(seq) + digest
+    else:
+        encoded = at.encode("utf-8")
+        message = _HEAD_V2_DOMAIN + _U64(seq) + digest + _U64(epoch) + _U32(len(encoded)) + encoded
+    return hmac.digest(audit_key.reveal(), message, "sha256")
 
 
 def macs_equal(a: bytes, b: bytes) -> bool:
@@ -150,5 +191,22 @@ def checkpoint_message(gateway_id: str, seq: int, head: bytes, at: str, reason: 
             "head": head.hex(),
             "at": at,
             "reason": reason,
+        }
+    ).encode("ascii")
+
+
+def rotation_message(
+    gateway_id: str, seq: int, head: bytes, at: str, *, from_thumbprint: str, to_thumbprint: str
+) -> bytes:
+    """The bytes both signatures of a rotation record cover."""
+    return canonical_json(
+        {
+            "type": _ROTATION_TYPE,
+            "gateway_id": gateway_id,
+            "seq": seq,
+            "head": head.hex(),
+            "at": at,
+            "from": from_thumbprint,
+            "to": to_thumbprint,
         }
     ).encode("ascii")

@@ -220,20 +220,26 @@ class CertificateService:
                     raise InvalidInputError(
                         f"this certificate is already held as version {record.version}"
                     )
+            replaced = gateway.checkpoint_signer()
             version = max((record.version for record in held), default=0) + 1
             store.execute("UPDATE gateway_keys SET state = 'legacy' WHERE state = 'current'", [])
             store.add_gateway_key(gateway._wrapped_identity(gmk, private_key, certificate, version))
             for changed in [version, *(r.version for r in held if r.state == "current")]:
                 gateway.rows.reseal("gateway_keys", changed)
-            gateway.audit.record(
+            # The cached keys lack the new one, which signs any checkpoint from here on.
+            gateway.__dict__.pop("private_keys", None)
+            seq = gateway.audit.record(
                 action,
                 gateway.gateway_id,
                 version=version,
                 key_type=certificate.key_type,
                 thumbprint=certificate.thumbprint,
                 not_after=certificate.not_after.isoformat(),
-                replaced=next((r.thumbprint for r in held if r.state == "current"), ""),
+                replaced=replaced[1].thumbprint,
                 source=source,
             )
-        gateway.__dict__.pop("private_keys", None)  # the cached_property now lacks a key
+            # T-AU-13: the old key vouches for the new one (and the new for the
+            # old), so an auditor holding either certificate can verify both.
+            gateway.audit.sign_rotation(seq, replaced, (private_key, certificate))
+        gateway.__dict__.pop("private_keys", None)  # a failed write may have cached the new one
         return certificate

@@ -179,6 +179,22 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         # Gateway keys wrapped from now on name their certificate in the wrap.
         "ALTER TABLE gateway_keys ADD COLUMN wrap_version INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE settings ADD COLUMN mac BLOB",
+        # Item 9: rotation records (vault.format.audit_chain.Rotation), signed by
+        # the old and the new gateway key where signing moved from one to the
+        # other.  Never updated, never pruned: they are the chain of trust from
+        # the certificate an auditor holds to every key that signed.
+        """CREATE TABLE audit_rotations (
+            seq INTEGER PRIMARY KEY,
+            head BLOB NOT NULL,
+            at TEXT NOT NULL,
+            from_thumbprint TEXT NOT NULL,
+            to_thumbprint TEXT NOT NULL,
+            from_signature BLOB NOT NULL,
+            to_signature BLOB NOT NULL)""",
+        """CREATE TRIGGER audit_rotations_no_update BEFORE UPDATE ON audit_rotations
+            BEGIN SELECT RAISE(ABORT, 'audit rotation records are append-only'); END""",
+        """CREATE TRIGGER audit_rotations_no_delete BEFORE DELETE ON audit_rotations
+            BEGIN SELECT RAISE(ABORT, 'audit rotation records are append-only'); END""",
     ),
 }
 

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from agent_keys.errors import ConflictError, StorageError
-from vault.format.audit_chain import AuditEntry, AuditFields, Checkpoint, entry_digest, genesis
+from vault.format.audit_chain import (
+    AuditEntry,
+    AuditFields,
+    Checkpoint,
+    Rotation,
+    entry_digest,
+    genesis,
+)
 from vault.format.envelope import CredentialBinding, SealedSecret
 from vault.store.engine import StoreEngine
 from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
@@ -276,6 +283,25 @@ class VaultStore:
             [],
         )
         return [Checkpoint(**row) for row in rows]
+
+    def add_audit_rotation(self, rotation: Rotation, from_pem: str, to_pem: str) -> None:
+        """Store a rotation record and both its certificates (kept for good, so
+        the trust it carries can be followed in every later export)."""
+        self._insert("audit_rotations", asdict(rotation))
+        ends = ((rotation.from_thumbprint, from_pem), (rotation.to_thumbprint, to_pem))
+        for thumbprint, pem in ends:
+            self.execute(
+                "INSERT OR IGNORE INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)",
+                [thumbprint, pem],
+            )
+
+    def audit_rotations(self) -> list[Rotation]:
+        rows = self.rows(
+            "SELECT seq, head, at, from_thumbprint, to_thumbprint, from_signature, to_signature"
+            " FROM audit_rotations ORDER BY seq",
+            [],
+        )
+        return [Rotation(**row) for row in rows]
 
     def last_audit_checkpoint_seq(self) -> int:
         rows = self.rows("SELECT coalesce(max(seq), 0) AS seq FROM audit_checkpoints", [])

@@ -1,6 +1,6 @@
-"""The audit format against its specification (vault.format.audit_chain's docstring and
-the README's "How an auditor verifies an export"), recomputed here from the
-byte layout with hashlib and hmac alone, and the export reader under fuzzing.
+"""The audit format against its specification (docs/audit-format.md), recomputed
+here from the byte layout with hashlib and hmac alone, and the export reader
+under fuzzing, beside a verifier written from that document alone.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import GatewayCertificate, KeyType
 from agent_keys.secret import Secret
 from tests.conftest import make_context
+from tests.vault.audit import independent_verifier as independent
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog
 from vault.audit.verify import TrailReport
@@ -345,6 +346,24 @@ def test_a_mutated_export_is_refused_or_fails_unless_it_says_the_same(
         assert closing in checkpoints
         assert checkpoints <= original_checkpoints
         assert report.last_seq == len(entries)
+
+
+@_FUZZ
+@given(seed=st.data())
+def test_a_verifier_written_from_the_format_document_agrees_on_mutated_exports(
+    valid_export: tuple[bytes, GatewayCertificate], tmp_path: Path, seed: st.DataObject
+) -> None:
+    """docs/audit-format.md decides refusals and verdicts as gwvault does."""
+    original, certificate = valid_export
+    data = seed.draw(_mutated(original))
+    report = _verdict(data, certificate, tmp_path / "fuzz.jsonl")
+    try:
+        verdict = independent.verify(data, certificate.pem)
+    except independent.Refused:
+        assert report is None
+    else:
+        assert report is not None
+        assert (verdict.ok, verdict.first_bad_seq) == (report.ok, report.first_bad_seq)
 
 
 def test_the_valid_export_itself_verifies(

@@ -9,64 +9,55 @@ entries, so interval checkpoints lie at 100 and 200.
 
 from __future__ import annotations
 
-import base64
+import datetime
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from agent_keys.errors import IntegrityError, InvalidInputError
-from agent_keys.gateway_identity import GatewayCertificate, KeyType
-from tests.conftest import make_context
+from agent_keys.gateway_identity import (
+    GatewayCertificate,
+    KeyType,
+    b64url,
+)
+from tests.conftest import fixed_clock, make_context
+from tests.vault.audit.trails import (
+    TRAIL_LENGTH,
+    Lines,
+    build_trail,
+    flipped_signature,
+    forged_identity,
+    line_index,
+    read_lines,
+    rechain_export_from,
+    tampering,
+    verify_db,
+    write_lines,
+)
+from vault.access.row_seal import TamperedRowError
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog
 from vault.audit.verify import TrailReport
+from vault.context import RequestContext
 from vault.data_dir import DB_FILE
-from vault.format.audit_chain import AuditFields, canonical_json, entry_digest
+from vault.format.audit_chain import (
+    AuditFields,
+    canonical_json,
+    checkpoint_message,
+    entry_digest,
+    head_mac,
+    rotation_message,
+)
 from vault.gateway import Gateway
-from vault.keys.certificates import CertificateService
 
-TRAIL_LENGTH = 250
 _FIELDS = ("seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details")
 
 Tamper = Callable[[sqlite3.Connection], None]
-
-
-def build_trail(gateway: Gateway, length: int = TRAIL_LENGTH) -> None:
-    """Append cheap, distinct entries (each names its own seq) up to ``length``."""
-    tail = gateway.store.audit_tail()
-    assert tail is not None
-    with gateway.store.write():
-        for seq in range(tail[0] + 1, length + 1):
-            assert gateway.audit.record("credential.tested", f"pg-{seq}", n=seq) == seq
-
-
-@pytest.fixture
-def trail_dir(any_data_dir: Path) -> Path:
-    with Gateway.open(any_data_dir, make_context()) as gateway:
-        build_trail(gateway)
-        assert [c.seq for c in gateway.store.audit_checkpoints()] == [100, 200]
-    return any_data_dir
-
-
-def verify_db(data_dir: Path) -> TrailReport:
-    with Gateway.open(data_dir, make_context()) as gateway:
-        return AuditLog(gateway).verify()
-
-
-@contextmanager
-def tampering(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    """The database with its append-only triggers dropped, committed on exit."""
-    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
-        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for (name,) in triggers:
-            db.execute(f'DROP TRIGGER "{name}"')
-        yield db
-        db.commit()
 
 
 # -- tampering helpers (what an attacker with the file and this code can do) ----
@@ -208,8 +199,34 @@ def change_checkpoint_head(db: sqlite3.Connection) -> None:
     db.execute("UPDATE audit_checkpoints SET head = ? WHERE seq = 200", [_hash(db, 199)])
 
 
-def replace_signer_certificate(db: sqlite3.Connection) -> None:
-    db.execute("UPDATE audit_signers SET cert_pem = 'not a certificate'")
+def _head_note(db: sqlite3.Connection) -> dict[str, object]:
+    (text,) = db.execute("SELECT value FROM settings WHERE key = 'audit_head'").fetchone()
+    note: dict[str, object] = json.loads(text)
+    return note
+
+
+def _set_head_note(db: sqlite3.Connection, note: dict[str, object]) -> None:
+    db.execute("UPDATE settings SET value = ? WHERE key = 'audit_head'", [canonical_json(note)])
+
+
+def edit_head_note_time(db: sqlite3.Connection) -> None:
+    """Make the note claim a later time than its entry's (to hide a rollback)."""
+    _set_head_note(db, {**_head_note(db), "at": "2099-01-01T00:00:00+00:00"})
+
+
+def edit_head_note_epoch(db: sqlite3.Connection) -> None:
+    _set_head_note(db, {**_head_note(db), "epoch": 2})
+
+
+def change_the_epoch_setting(db: sqlite3.Connection) -> None:
+    """The epoch a restore raised, put back (or any other value)."""
+    db.execute("UPDATE settings SET value = '7' WHERE key = 'epoch'")
+
+
+def downgrade_head_note(db: sqlite3.Connection) -> None:
+    """A version-1 note (no time, no epoch) with the version-2 note's MAC."""
+    note = _head_note(db)
+    _set_head_note(db, {"seq": note["seq"], "hash": note["hash"], "mac": note["mac"]})
 
 
 def delete_audit_key(db: sqlite3.Connection) -> None:
@@ -235,7 +252,10 @@ DB_CASES: list[tuple[Tamper, int, str]] = [
     (truncate_and_forge_head_note, 200, "note of its last entry was altered"),
     (flip_checkpoint_signature, 200, "checkpoint at this entry does not verify"),
     (change_checkpoint_head, 200, "checkpoint at this entry does not verify"),
-    (replace_signer_certificate, 100, "checkpoint at this entry does not verify"),
+    (edit_head_note_time, 250, "note of its last entry was altered"),
+    (edit_head_note_epoch, 250, "note of its last entry was altered"),
+    (downgrade_head_note, 250, "note of its last entry was altered"),
+    (change_the_epoch_setting, 250, "written in epoch 1, but the vault says epoch 7"),
     # The vault makes a new audit key when it finds none; the entries' MACs
     # (made with the deleted key) then fail from the first one on.
 ]
@@ -261,6 +281,112 @@ def test_the_untampered_trail_verifies(trail_dir: Path) -> None:
     report = verify_db(trail_dir)
     assert (report.ok, report.entries, report.first_seq, report.last_seq) == (True, 250, 1, 250)
     assert (report.checkpoints, report.signed_through, report.unkeyed) == (2, 200, 0)
+    assert report.head_seq == 250 and report.head_at is not None
+    assert report.summary().endswith(f"; last MACed entry 250 at {report.head_at}")
+
+
+def test_a_checkpoint_by_a_certificate_put_in_the_signers_table_is_not_counted(
+    trail_dir: Path,
+) -> None:
+    # T-AU-13: audit_signers says which certificate a thumbprint is, not whom to
+    # trust; only the current certificate and those rotation records link to it sign.
+    with Gateway.open(trail_dir, make_context()) as gateway:
+        gateway_id = gateway.gateway_id
+    key, cert = forged_identity(gateway_id)
+    with tampering(trail_dir) as db:
+        head, at = _hash(db, 250), "2030-01-01T00:00:00+00:00"
+        signature = key.sign(checkpoint_message(gateway_id, 250, head, at, "interval"))
+        db.execute("INSERT INTO audit_signers VALUES (?, ?)", [cert.thumbprint, cert.pem.decode()])
+        db.execute(
+            "INSERT INTO audit_checkpoints (seq, head, at, reason, thumbprint, signature)"
+            " VALUES (250, ?, ?, 'interval', ?, ?)",
+            [head, at, cert.thumbprint, signature],
+        )
+        db.execute("UPDATE audit_signers SET cert_pem = 'not a certificate'"
+                   " WHERE thumbprint != ?", [cert.thumbprint])  # fmt: skip
+    report = verify_db(trail_dir)
+    assert report.ok, report.summary()
+    assert (report.signed_through, report.checkpoints, report.unvouched) == (200, 2, 1)
+
+
+def test_a_head_note_from_before_it_bound_time_and_epoch_is_still_read(trail_dir: Path) -> None:
+    with Gateway.open(trail_dir, make_context()) as gateway:
+        key = gateway.audit.mac_key().key
+        tail = gateway.store.audit_tail()
+    assert tail is not None
+    seq, digest = tail
+    with tampering(trail_dir) as db:  # what gwvault wrote before version 2 of the note
+        _set_head_note(
+            db, {"seq": seq, "hash": digest.hex(), "mac": head_mac(key, seq, digest).hex()}
+        )
+    report = verify_db(trail_dir)
+    assert report.ok and (report.head_seq, report.head_at) == (250, None), report.summary()
+    with Gateway.open(trail_dir, make_context()) as gateway:
+        gateway.audit.record("credential.tested", "pg-next")
+    report = verify_db(trail_dir)
+    assert report.ok and report.head_seq == 251 and report.head_at is not None
+    with closing(sqlite3.connect(trail_dir / DB_FILE)) as db:
+        assert _head_note(db)["v"] == 2
+
+
+# -- rolling the tail back (T-AU-12) ----------------------------------------------
+
+LATER = datetime.datetime(2031, 6, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def _later(days: int) -> RequestContext:
+    moment = LATER + datetime.timedelta(days=days)
+    return RequestContext(actor="test:alice", channel="cli", clock=fixed_clock(moment))
+
+
+def roll_back_the_tail(data_dir: Path) -> tuple[TrailReport, TrailReport]:
+    """The finding: save the MACed head note, let 107 entries and a signed
+    checkpoint happen, delete them and put the saved note back.  The reports
+    of ``audit verify`` before and after."""
+    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
+        saved = _head_note(db)
+    with Gateway.open(data_dir, _later(0)) as gateway:
+        build_trail(gateway, TRAIL_LENGTH + 107)
+        assert [c.seq for c in gateway.store.audit_checkpoints()] == [100, 200, 300]
+        before = AuditLog(gateway).verify()
+    with tampering(data_dir) as db:
+        db.execute("DELETE FROM audit_events WHERE seq > ?", [TRAIL_LENGTH])
+        db.execute("DELETE FROM audit_checkpoints WHERE seq > ?", [TRAIL_LENGTH])
+        _set_head_note(db, saved)
+    return before, verify_db(data_dir)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="documented limit (README, audit Limits; T-AU-12): the tail and its head note put"
+    " back from an earlier copy are that earlier trail; nothing in the data dir can tell, and"
+    " only an anchor off the machine (exports kept elsewhere; the trail streamed out, a later"
+    " issue) can",
+)
+def test_rolling_back_the_tail_and_its_head_note_is_caught(trail_dir: Path) -> None:
+    _, after = roll_back_the_tail(trail_dir)
+    assert after.ok is False
+
+
+def test_a_rolled_back_tail_shows_as_its_last_entry_and_signed_time_going_back(
+    trail_dir: Path,
+) -> None:
+    before, after = roll_back_the_tail(trail_dir)
+    assert before.ok and after.ok, (before.summary(), after.summary())
+    assert (before.head_seq, before.signed_through) == (357, 300)
+    assert (after.head_seq, after.signed_through) == (250, 200)
+    # The note binds its entry's time: the put-back note shows the old one.
+    assert before.head_at is not None and after.head_at is not None
+    assert before.signed_at is not None and after.signed_at is not None
+    assert after.head_at < before.head_at and after.signed_at < before.signed_at
+    assert f"signed through entry 200 at {after.signed_at}" in after.summary()
+    assert f"last MACed entry 250 at {after.head_at}" in after.summary()
+    # New entries chain on from the cut; the last entry number stays behind.
+    with Gateway.open(trail_dir, _later(1)) as gateway:
+        gateway.audit.record("credential.tested", "pg-after-the-cut")
+    again = verify_db(trail_dir)
+    assert again.ok and again.head_seq == 251 and again.signed_at == after.signed_at
 
 
 def test_a_deleted_audit_key_fails_closed_instead_of_being_made_anew(trail_dir: Path) -> None:
@@ -294,14 +420,57 @@ def strip_the_audit_key_and_every_mac(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO settings (key, value) VALUES ('audit_key_pending', '1')")
 
 
+def strip_every_key_and_seal(db: sqlite3.Connection) -> None:
+    """As ``strip_the_audit_key_and_every_mac``, and make the sealed rows look like
+    ones from before schema 4: the row seals derive from the audit key, so a new
+    key needs them gone too, and the trail's note that they were sealed (T-DB-1)."""
+    strip_the_audit_key_and_every_mac(db)
+    for (table,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%mac BLOB%'"
+        " AND name != 'audit_events'"
+    ).fetchall():
+        db.execute(f'UPDATE "{table}" SET mac = NULL')  # noqa: S608 - names from the schema
+    db.execute("INSERT INTO settings (key, value) VALUES ('rows_unsealed', '1')")
+    _forget_that_the_rows_were_sealed_at_init(db)
+
+
+def _forget_that_the_rows_were_sealed_at_init(db: sqlite3.Connection) -> None:
+    # With every MAC gone the chain is anyone's to recompute: drop the init
+    # entry's note that the vault was made with sealed rows, and re-chain.
+    rows = db.execute(
+        "SELECT seq, at, actor, channel, action, target, outcome, request_id, details, prev_hash"
+        " FROM audit_events ORDER BY seq"
+    ).fetchall()
+    prev = bytes(rows[0][9])
+    for seq, at, actor, channel, action, target, outcome, rid, stored, _ in rows:
+        details = stored
+        if action == "gateway.initialized":
+            note = {k: v for k, v in json.loads(stored).items() if k != "rows_sealed"}
+            details = canonical_json(note)
+        fields = AuditFields(seq, at, actor, channel, action, target, outcome, rid, details)
+        digest = entry_digest(prev, fields)
+        db.execute(
+            "UPDATE audit_events SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            [details, prev, digest, seq],
+        )
+        prev = digest
+
+
 def test_stripping_the_audit_key_and_every_mac_is_caught_by_a_checkpoint(
     trail_dir: Path,
 ) -> None:
     with tampering(trail_dir) as db:
         strip_the_audit_key_and_every_mac(db)
+    # The rows that decide access are sealed under the audit key: a new key
+    # breaks their seals, caught before the trail is even read.
+    with pytest.raises(TamperedRowError):
+        verify_db(trail_dir)
+    with tampering(trail_dir) as db:
+        strip_every_key_and_seal(db)
+    # Forgetting the seals meant re-chaining from the init entry on: the first
+    # signed checkpoint no longer matches, so nothing from entry 1 on is proven.
     report = verify_db(trail_dir)
-    assert (report.ok, report.first_bad_seq) == (False, 201)
-    assert report.problem is not None and "the key was replaced" in report.problem
+    assert (report.ok, report.first_bad_seq) == (False, 1), report.summary()
 
 
 @pytest.mark.xfail(
@@ -314,7 +483,7 @@ def test_stripping_the_audit_key_and_every_mac_is_caught_by_a_checkpoint(
 )
 def test_stripping_the_audit_key_macs_and_checkpoints_is_caught(trail_dir: Path) -> None:
     with tampering(trail_dir) as db:
-        strip_the_audit_key_and_every_mac(db)
+        strip_every_key_and_seal(db)
         db.execute("DELETE FROM audit_checkpoints")
     report = verify_db(trail_dir)
     assert report.unkeyed == 200  # what the README tells an admin to look for
@@ -323,84 +492,43 @@ def test_stripping_the_audit_key_macs_and_checkpoints_is_caught(trail_dir: Path)
 
 # -- exports ----------------------------------------------------------------------
 
-Lines = list[dict[str, object]]
 EditExport = Callable[[Lines], None]
 
 
-def write_export(gateway: Gateway, path: Path) -> None:
-    def write(lines: Iterator[bytes] | object) -> None:
-        assert isinstance(lines, Iterator)
-        path.write_bytes(b"".join(lines))
-
-    AuditLog(gateway).export(write)
-
-
-@pytest.fixture
-def exported(trail_dir: Path, tmp_path: Path) -> tuple[Path, GatewayCertificate]:
-    """An export of the 250-entry trail: it adds entry 251 and closes with a checkpoint there."""
-    path = tmp_path / "audit.jsonl"
-    with Gateway.open(trail_dir, make_context()) as gateway:
-        write_export(gateway, path)
-        return path, gateway.certificate()
-
-
-def read_lines(path: Path) -> Lines:
-    return [json.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def write_lines(path: Path, lines: Lines) -> None:
-    path.write_bytes(b"".join(canonical_json(line).encode() + b"\n" for line in lines))
-
-
-def _index(lines: Lines, kind: str, seq: int) -> int:
-    [i] = [i for i, line in enumerate(lines) if line["type"] == kind and line["seq"] == seq]
-    return i
-
-
-def _export_rechain_from(lines: Lines, seq: int) -> None:
-    prev = bytes.fromhex(str(lines[_index(lines, "entry", seq - 1)]["hash"]))
-    for line in lines:
-        if line["type"] == "entry" and isinstance(line["seq"], int) and line["seq"] >= seq:
-            fields = AuditFields(**{key: line[key] for key in _FIELDS})  # type: ignore[arg-type]
-            digest = entry_digest(prev, fields)
-            line["prev"], line["hash"] = prev.hex(), digest.hex()
-            prev = digest
-
-
 def export_edit(lines: Lines) -> None:
-    lines[_index(lines, "entry", 150)]["target"] = "pg-evil"
+    lines[line_index(lines, "entry", 150)]["target"] = "pg-evil"
 
 
 def export_edit_and_rechain(lines: Lines) -> None:
     export_edit(lines)
-    _export_rechain_from(lines, 150)
+    rechain_export_from(lines, 150)
 
 
 def export_edit_rechain_and_move_heads(lines: Lines) -> None:
     export_edit_and_rechain(lines)
     for seq in (200, 251):
-        checkpoint = lines[_index(lines, "checkpoint", seq)]
-        checkpoint["head"] = lines[_index(lines, "entry", seq)]["hash"]
+        checkpoint = lines[line_index(lines, "checkpoint", seq)]
+        checkpoint["head"] = lines[line_index(lines, "entry", seq)]["hash"]
 
 
 def export_delete(lines: Lines) -> None:
-    del lines[_index(lines, "entry", 150)]
+    del lines[line_index(lines, "entry", 150)]
 
 
 def export_insert(lines: Lines) -> None:
-    forged = dict(lines[_index(lines, "entry", 150)], target="pg-evil")
+    forged = dict(lines[line_index(lines, "entry", 150)], target="pg-evil")
     fields = AuditFields(**{key: forged[key] for key in _FIELDS})  # type: ignore[arg-type]
     forged["hash"] = entry_digest(bytes.fromhex(str(forged["prev"])), fields).hex()
-    lines.insert(_index(lines, "entry", 150), forged)  # a well-chained 150 before the real one
+    lines.insert(line_index(lines, "entry", 150), forged)  # a well-chained 150 before the real one
 
 
 def export_duplicate(lines: Lines) -> None:
-    i = _index(lines, "entry", 150)
+    i = line_index(lines, "entry", 150)
     lines.insert(i + 1, dict(lines[i]))
 
 
 def export_append(lines: Lines) -> None:
-    last = lines[_index(lines, "entry", 251)]
+    last = lines[line_index(lines, "entry", 251)]
     forged = dict(last, seq=252, prev=last["hash"], action="credential.deleted")
     fields = AuditFields(**{key: forged[key] for key in _FIELDS})  # type: ignore[arg-type]
     forged["hash"] = entry_digest(bytes.fromhex(str(last["hash"])), fields).hex()
@@ -408,31 +536,29 @@ def export_append(lines: Lines) -> None:
 
 
 def export_swap(lines: Lines) -> None:
-    i, j = _index(lines, "entry", 150), _index(lines, "entry", 151)
+    i, j = line_index(lines, "entry", 150), line_index(lines, "entry", 151)
     lines[i], lines[j] = lines[j], lines[i]
 
 
 def export_cut_after_checkpoint(lines: Lines) -> None:
-    del lines[_index(lines, "checkpoint", 200) + 1 :]
+    del lines[line_index(lines, "checkpoint", 200) + 1 :]
 
 
 def export_cut_with_its_checkpoint(lines: Lines) -> None:
-    del lines[_index(lines, "checkpoint", 200) :]
+    del lines[line_index(lines, "checkpoint", 200) :]
 
 
 def export_cut_mid_way(lines: Lines) -> None:
-    del lines[_index(lines, "entry", 150) + 1 :]
+    del lines[line_index(lines, "entry", 150) + 1 :]
 
 
 def export_drop_closing_checkpoint(lines: Lines) -> None:
-    del lines[_index(lines, "checkpoint", 251)]
+    del lines[line_index(lines, "checkpoint", 251)]
 
 
 def _flip_signature(lines: Lines, seq: int) -> None:
-    checkpoint = lines[_index(lines, "checkpoint", seq)]
-    raw = bytearray(base64.urlsafe_b64decode(str(checkpoint["signature"]) + "=="))
-    raw[0] ^= 1
-    checkpoint["signature"] = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    checkpoint = lines[line_index(lines, "checkpoint", seq)]
+    checkpoint["signature"] = flipped_signature(checkpoint["signature"])
 
 
 def export_flip_first_signature(lines: Lines) -> None:
@@ -448,7 +574,72 @@ def export_flip_closing_signature(lines: Lines) -> None:
 
 
 def export_relabel_closing_checkpoint(lines: Lines) -> None:
-    lines[_index(lines, "checkpoint", 251)]["reason"] = "interval"
+    lines[line_index(lines, "checkpoint", 251)]["reason"] = "interval"
+
+
+def _resign_with_a_certificate_of_ones_own(lines: Lines) -> GatewayCertificate:
+    """Re-sign the checkpoint at 200 with a key pair of one's own whose
+    certificate, naming the gateway, goes into the unsigned header."""
+    gateway_id = str(lines[0]["gateway_id"])
+    key, cert = forged_identity(gateway_id)
+    certificates = lines[0]["certificates"]
+    assert isinstance(certificates, list)
+    certificates.append(cert.pem.decode())
+    checkpoint = lines[line_index(lines, "checkpoint", 200)]
+    head, at = bytes.fromhex(str(checkpoint["head"])), str(checkpoint["at"])
+    signature = key.sign(checkpoint_message(gateway_id, 200, head, at, "interval"))
+    checkpoint["thumbprint"], checkpoint["signature"] = cert.thumbprint, b64url(signature)
+    return cert
+
+
+def export_resign_with_a_header_certificate(lines: Lines) -> None:
+    """The finding: a re-chained edit at 150, and the checkpoint after it re-signed
+    with a certificate taken from the header."""
+    export_edit_rechain_and_move_heads(lines)
+    _resign_with_a_certificate_of_ones_own(lines)
+
+
+def export_forge_a_rotation_to_a_certificate_of_its_own(lines: Lines) -> None:
+    """As above, plus a rotation record from the gateway's key to the forger's
+    at entry 150, which only the forger's key can sign."""
+    export_edit_rechain_and_move_heads(lines)
+    forged = _resign_with_a_certificate_of_ones_own(lines)
+    gateway_id = str(lines[0]["gateway_id"])
+    key, _ = forged_identity(gateway_id)
+    entry = lines[line_index(lines, "entry", 150)]
+    real = lines[line_index(lines, "checkpoint", 100)]
+    message = rotation_message(
+        gateway_id, 150, bytes.fromhex(str(entry["hash"])), str(entry["at"]),
+        from_thumbprint=str(real["thumbprint"]), to_thumbprint=forged.thumbprint,
+    )  # fmt: skip
+    signature = b64url(key.sign(message))
+    rotation = {"type": "rotation", "seq": 150, "head": entry["hash"], "at": entry["at"],
+                "from": real["thumbprint"], "to": forged.thumbprint,
+                "from_signature": signature, "to_signature": signature}  # fmt: skip
+    lines.insert(line_index(lines, "entry", 150) + 1, rotation)
+
+
+def export_cut_a_prefix_under_a_prune_checkpoint_of_its_own(lines: Lines) -> None:
+    """Entries 1..100 removed behind a "prune" checkpoint the forger signed: no
+    audit.pruned entry in the trail records that prune."""
+    gateway_id = str(lines[0]["gateway_id"])
+    key, cert = forged_identity(gateway_id)
+    certificates = lines[0]["certificates"]
+    assert isinstance(certificates, list)
+    certificates.append(cert.pem.decode())
+    head, at = bytes.fromhex(str(lines[line_index(lines, "entry", 100)]["hash"])), "2030-01-01"
+    signature = b64url(key.sign(checkpoint_message(gateway_id, 100, head, at, "prune")))
+    prune = {"type": "checkpoint", "seq": 100, "head": head.hex(), "at": at, "reason": "prune",
+             "thumbprint": cert.thumbprint, "signature": signature}  # fmt: skip
+    del lines[1 : line_index(lines, "checkpoint", 100) + 1]
+    lines.insert(1, prune)
+
+
+def export_prune_entry_too_deep_to_parse(lines: Lines) -> None:
+    """An audit.pruned entry whose details nest deeper than any JSON parser recurses."""
+    entry = lines[line_index(lines, "entry", 150)]
+    entry["action"], entry["details"] = "audit.pruned", "[" * 30_000 + "]" * 30_000
+    rechain_export_from(lines, 150)
 
 
 EXPORT_CASES: list[tuple[EditExport, int, str]] = [
@@ -470,6 +661,11 @@ EXPORT_CASES: list[tuple[EditExport, int, str]] = [
     (export_flip_middle_signature, 101, "entries 101..200 do not match the checkpoint"),
     (export_flip_closing_signature, 201, "entries 201..251 do not match the checkpoint"),
     (export_relabel_closing_checkpoint, 201, "entries 201..251 do not match the checkpoint"),
+    # A certificate in the header verifies nothing by being there (T-AU-13).
+    (export_resign_with_a_header_certificate, 101, "entries 101..251 do not match the checkpoint"),
+    (export_forge_a_rotation_to_a_certificate_of_its_own, 150, "not signed by both keys"),
+    (export_cut_a_prefix_under_a_prune_checkpoint_of_its_own, 100, "no audit.pruned entry"),
+    (export_prune_entry_too_deep_to_parse, 101, "entries 101..200 do not match the checkpoint"),
 ]
 
 
@@ -548,18 +744,3 @@ def test_another_gateways_certificate_does_not_verify_an_export(
     write_lines(path, lines)
     _, report = verify_export(path, other_certificate)
     assert (report.ok, report.first_bad_seq) == (False, 1)
-
-
-def test_an_export_closed_by_a_newer_certificate_fails_with_the_old_one(
-    trail_dir: Path, tmp_path: Path
-) -> None:
-    path = tmp_path / "audit.jsonl"
-    with Gateway.open(trail_dir, make_context()) as gateway:
-        old = gateway.certificate()
-        new = CertificateService(gateway).rotate()
-        write_export(gateway, path)
-    _, report = verify_export(path, old)
-    assert (report.ok, report.first_bad_seq) == (False, 252)  # 251 cert.rotated, 252 the export
-    assert report.problem is not None and "not signed by the certificate given" in report.problem
-    _, report = verify_export(path, new)
-    assert report.ok and report.signed_through == 252, report.summary()

@@ -16,13 +16,16 @@ from agent_keys.gateway_identity import generate_gateway_identity
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
 from tests.conftest import fixed_clock, make_context
-from tests.vault.store.old_schemas import rewind_schema
+from tests.vault.store.old_schemas import copy_schema_3_vault, rewind_schema
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog, AuditQuery
 from vault.audit.verify import TrailReport
 from vault.context import RequestContext
 from vault.credentials import CredentialService
-from vault.format.audit_chain import CHECKPOINT_INTERVAL, checkpoint_message
+from vault.format.audit_chain import (
+    CHECKPOINT_INTERVAL,
+    checkpoint_message,
+)
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
@@ -147,8 +150,32 @@ def test_an_upgraded_vault_chains_its_old_entries_and_keys_the_new_ones(data_dir
         _put(gateway, "sales")
         report = AuditLog(gateway).verify()
     assert report.ok, report.summary()
-    assert report.unkeyed == old_entries and report.entries == old_entries + 1
+    # New: the put, and before it the one-time sealing of the rows schema 4 seals.
+    assert report.unkeyed == old_entries and report.entries == old_entries + 2
     assert _rows(data_dir, "SELECT keyed_from FROM audit_key") == [(old_entries + 1,)]
+    new = _rows(data_dir, f"SELECT action FROM audit_events WHERE seq > {old_entries}")  # noqa: S608
+    assert sorted(new) == [("credential.created",), ("integrity.rows-sealed",)]
+
+
+def test_a_schema_3_vault_upgrades_reads_its_old_head_note_and_signs_rotations(
+    tmp_path: Path,
+) -> None:
+    data_dir = copy_schema_3_vault(tmp_path / "data")  # made by gwvault of schema 3
+    before = int(str(_rows(data_dir, "SELECT max(seq) FROM audit_events")[0][0]))
+    # Opening upgrades it; the first unlocked look seals its rows, recorded
+    # after its version-1 head note (which the append checked).
+    report = _verify(data_dir)
+    assert report.ok and report.head_seq == before + 1, report.summary()
+    assert _rows(data_dir, f"SELECT action FROM audit_events WHERE seq > {before}") == [  # noqa: S608
+        ("integrity.rows-sealed",)
+    ]
+    assert _rows(data_dir, "SELECT count(*) FROM audit_rotations") == [(0,)]
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CertificateService(gateway).rotate()
+    report = _verify(data_dir)
+    assert report.ok and report.rotations == 1, report.summary()
+    assert report.head_seq is not None and report.head_seq > before
+    assert report.head_at is not None
 
 
 def test_rotating_and_retiring_every_key_keeps_the_trail_verifiable(
@@ -174,6 +201,7 @@ def test_rotating_and_retiring_every_key_keeps_the_trail_verifiable(
         AuditLog(gateway).export(lambda lines: export.write_bytes(b"".join(lines)))
         certificate = gateway.certificate()
     assert report.ok, report.summary()
+    assert (report.rotations, report.unvouched) == (1, 0)  # the old key's checkpoint counts
     assert _rows(data_dir, "SELECT gmk_version FROM audit_key") != gmk_before
     signers = {row[0] for row in _rows(data_dir, "SELECT thumbprint FROM audit_checkpoints")}
     assert old_thumbprint in signers and certificate.thumbprint in signers

@@ -135,7 +135,7 @@ def test_the_actor_is_the_effective_user_whatever_the_environment_claims(
     cli: GwvaultCli,
 ) -> None:
     # $LOGNAME and $USER are the caller's to set: the signed trail must not take
-    # its actor from them (T-AU-12).  sudo's SUDO_USER is recorded, as a claim.
+    # its actor from them (T-AU-14).  sudo's SUDO_USER is recorded, as a claim.
     me = f"os:{pwd.getpwuid(os.geteuid()).pw_name}"
     lied = {"LOGNAME": "mallory", "USER": "mallory", "LNAME": "mallory", "USERNAME": "mallory"}
     assert cli.put_login("hr", env={**lied, "SUDO_USER": ""}).code == 0
@@ -149,6 +149,19 @@ def test_the_actor_is_the_effective_user_whatever_the_environment_claims(
     # A claim is shown as text people can read: no control characters, bounded.
     assert claims["crm"]["sudo_user_claimed"] == "(not a user name)"
     assert "mallory" not in json.dumps(listed(cli))
+
+
+def test_verify_shows_the_last_maced_entry_and_the_signed_time_to_compare_between_runs(
+    cli: GwvaultCli,
+) -> None:
+    # T-AU-12: a rolled-back vault file shows as either going back.
+    last = listed(cli)[0]
+    run = cli("audit", "verify")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[0].endswith(f"; last MACed entry {last['seq']} at {last['at']}")
+    report = cli("audit", "verify", "--json").json()
+    assert (report["head_seq"], report["head_at"]) == (last["seq"], last["at"])
+    assert {"signed_through", "signed_at", "rotations", "unvouched"} <= report.keys()
 
 
 # -- export, and verifying it elsewhere -----------------------------------------------

@@ -31,6 +31,7 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
             db.execute("ALTER TABLE gateway_keys DROP COLUMN wrap_version")
             for column in ("type", "server", "database", "tls", "ca_pem", "tests_used"):
                 db.execute(f"ALTER TABLE entry_links DROP COLUMN {column}")
+            db.execute("DROP TABLE audit_rotations")  # its triggers go with it
         if to_version < 3:
             for trigger in ("audit_events_no_update", "audit_events_no_delete"):
                 db.execute(f"DROP TRIGGER {trigger}")
@@ -87,3 +88,20 @@ def _rewrap_gateway_keys_as_schema_3(db: sqlite3.Connection, master_key: MasterK
             "UPDATE gateway_keys SET wrapped_private_key = ? WHERE version = ?",
             [master_key.wrap(key, old, system_random), version],
         )
+
+
+SCHEMA_3_VAULT = Path(__file__).resolve().parents[2] / "vectors" / "schema3-vault"
+
+
+def copy_schema_3_vault(target: Path) -> Path:
+    """A private copy of the real schema-3 vault in tests/vectors (see its README)."""
+    target.mkdir(mode=0o700)
+    for name in ("vault.db", "keystore.key"):
+        copied = target / name
+        copied.write_bytes((SCHEMA_3_VAULT / name).read_bytes())
+        copied.chmod(0o600)
+    return target
+
+
+def schema_3_token() -> str:
+    return (SCHEMA_3_VAULT / "etl-token.txt").read_text().strip()
