@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
+from vault.format.ca_certificates import ca_sha256
 from vault.format.envelope import CredentialBinding, SealedSecret
 
 
@@ -69,6 +70,8 @@ class CredentialRecord:
             "database": b.database,
             "auth": b.auth,
             "username": b.username,
+            "tls": b.tls,
+            "tls_ca_sha256": ca_sha256(b.ca_pem) if b.ca_pem else None,
             "version": b.version,
             "key_version": self.sealed.gmk_version,
             "created_at": self.created_at,

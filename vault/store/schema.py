@@ -154,6 +154,16 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             WHEN OLD.seq >= {_PRUNED_THROUGH}
             BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
     ),
+    # 4: issue 14.  Engineers append their own statements here; the lead merges.
+    4: (
+        # Item 6 (TLS policy of a data source): binding version 2 binds the TLS
+        # mode and CA certificates into the at-rest AAD (vault.format.envelope).
+        # Rows stored before stay version 1, and the store gives them the legacy
+        # mode whatever these columns say (they are not bound at version 1).
+        "ALTER TABLE credentials ADD COLUMN binding_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE credentials ADD COLUMN tls TEXT",
+        "ALTER TABLE credentials ADD COLUMN ca_pem TEXT",
+    ),
 }
 
 SCHEMA_VERSION = max(UPGRADES)

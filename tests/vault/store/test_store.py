@@ -7,7 +7,7 @@ import pytest
 
 from agent_keys.errors import StorageError
 from tests.conftest import make_context
-from tests.vault.store.old_schemas import rewind_schema
+from tests.vault.store.old_schemas import rewind_schema, store_version_1_credential
 from vault.format.audit_chain import AuditEntry
 from vault.gateway import Gateway
 from vault.store.schema import SCHEMA_VERSION
@@ -52,11 +52,10 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
     from agent_keys.secret import Secret
     from vault.credentials import CredentialService
     from vault.format.data_source import DataSource
-    from vault.format.encrypted_credential import CredentialPayload
 
     with Gateway.open(data_dir, make_context()) as gateway:
-        payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
-        CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
+        secret = Secret.from_text("pw-before-upgrade")
+        store_version_1_credential(gateway, "sales", DataSource("mysql", "db"), "u", secret)
     rewind_schema(data_dir / "vault.db", 1)
     with Gateway.open(data_dir, make_context()) as gateway:
         assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
