@@ -3,12 +3,16 @@
 ``O_EXCL`` never adopts or replaces a file someone else put there,
 ``O_NOFOLLOW`` never writes through a planted symlink, mode 0600 from the first
 byte, and ``fsync`` before returning; a failed write removes the partial file.
+
+``memory_files`` is for libraries that insist on a path (OpenSSL under cheroot
+and libpq): anonymous in-memory files that never touch the disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -30,3 +34,19 @@ def create_private_file(path: Path, data: bytes | Iterable[bytes]) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def memory_files(*contents: bytes) -> Iterator[list[str]]:
+    """Paths to anonymous in-memory files holding ``contents`` (Linux memfd),
+    valid inside the ``with`` block, for this process only."""
+    descriptors = []
+    try:
+        for data in contents:
+            fd = os.memfd_create("gwvault", os.MFD_CLOEXEC)
+            descriptors.append(fd)
+            os.write(fd, data)
+        yield [f"/proc/self/fd/{fd}" for fd in descriptors]
+    finally:
+        for fd in descriptors:
+            os.close(fd)

@@ -15,10 +15,18 @@ from dataclasses import dataclass
 
 from agent_keys.errors import IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
+from vault.access.destination_policy import policy_for
 from vault.audit.trail import Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
-from vault.format.data_source import AuthType, DataSource, parse_auth_type, parse_data_source_type
+from vault.format.data_source import (
+    AuthType,
+    DataSource,
+    parse_auth_type,
+    parse_data_source_type,
+    parse_tls_mode,
+    weakens_tls,
+)
 from vault.format.encrypted_credential import CredentialPayload, open_credential
 from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
@@ -79,16 +87,44 @@ class CredentialService:
         return self._save(name, source, payload, sealed_input=True, also=also)
 
     def test_sealed(
-        self, name: str, source: DataSource, token: str, timeout: float = 10.0
+        self,
+        name: str,
+        source: DataSource,
+        token: str,
+        timeout: float = 10.0,
+        *,
+        any_destination: bool = False,
     ) -> ConnectionTestResult:
-        """Test an EncryptedCredential against its data source without storing it."""
+        """Test an EncryptedCredential against its data source without storing it.
+
+        ``any_destination`` (admins only; the edges decide) skips the address
+        checks of the destination policy; the TLS policy always applies.
+        """
         payload = self._open_sealed(name, source, token)
         login = _connection_credential(payload.auth, payload.username, payload.secret)
-        result = test_connection(source, login, timeout)
+        return self._run_test(name, source, login, timeout, any_destination, stored=False)
+
+    def _run_test(
+        self,
+        name: str,
+        source: DataSource,
+        login: ConnectionCredential,
+        timeout: float,
+        any_destination: bool,
+        *,
+        stored: bool,
+    ) -> ConnectionTestResult:
+        policy = policy_for(self._gateway, any_network=any_destination)
+        result = test_connection(source, login, timeout, policy=policy)
         outcome: Outcome = "ok" if result.ok else "failed"
+        if result.reason == "refused_by_policy":
+            outcome = "refused"
+        # The detail is kept: only admins and auditors read the trail, and an
+        # admin needs the server's words to help whoever tested (T-CN-3).
         self._gateway.audit.record(
-            "credential.tested", name, outcome, message=result.message, stored=False
-        )
+            "credential.tested", name, outcome, reason=result.reason, detail=result.detail,
+            stored=stored,
+        )  # fmt: skip
         return result
 
     def _open_sealed(self, name: str, source: DataSource, token: str) -> CredentialPayload:
@@ -117,6 +153,7 @@ class CredentialService:
     ) -> PutResult:
         gateway, now = self._gateway, self._gateway.context.now_iso()
         gmk = gateway.master_key
+        parse_tls_mode(source.tls)  # a new write chooses a mode; legacy "prefer" is not one
         with self._store.write():
             existing = self._store.credential(name)
             binding = CredentialBinding(
@@ -129,6 +166,8 @@ class CredentialService:
                 database=source.database,
                 auth=payload.auth,
                 username=payload.username,
+                tls=source.tls,
+                ca_pem=source.ca_pem,
             )
             secret = payload.secret if payload.secret is not None else Secret(b"")
             record = CredentialRecord(
@@ -148,6 +187,8 @@ class CredentialService:
                 auth=binding.auth,
                 key_version=gmk.version,
                 input="encrypted-credential" if sealed_input else "secret",
+                tls=source.tls,
+                tls_weakened_from=_weakened_from(existing, source),
             )
             if also is not None:
                 also()
@@ -172,18 +213,16 @@ class CredentialService:
                 "credential.deleted", name, credential_id=record.binding.credential_id
             )
 
-    def test(self, name: str, timeout: float = 10.0) -> ConnectionTestResult:
-        """Connect to the data source with the stored credential; record the outcome."""
+    def test(
+        self, name: str, timeout: float = 10.0, *, any_destination: bool = False
+    ) -> ConnectionTestResult:
+        """Connect to the data source with the stored credential; record the outcome.
+
+        ``any_destination`` as for ``test_sealed``.
+        """
         resolved = self._resolve(self.get(name))
-        result = test_connection(
-            resolved.source,
-            _connection_credential(resolved.auth, resolved.username, resolved.secret),
-            timeout,
-        )
-        self._gateway.audit.record(
-            "credential.tested", name, "ok" if result.ok else "failed", message=result.message
-        )
-        return result
+        login = _connection_credential(resolved.auth, resolved.username, resolved.secret)
+        return self._run_test(name, resolved.source, login, timeout, any_destination, stored=True)
 
     def verify(self, name: str | None = None) -> VerifyReport:
         """Open every stored credential (or one) without revealing it."""
@@ -224,12 +263,10 @@ class CredentialService:
 
     def _resolve(self, record: CredentialRecord) -> ResolvedCredential:
         b = record.binding
-        secret = self._open(record)
+        secret = self._open(record)  # first: only opened facts are believed
         return ResolvedCredential(
             name=b.name,
-            source=DataSource(
-                type=parse_data_source_type(b.type), server=b.server, database=b.database
-            ),
+            source=source_of(b),
             auth=parse_auth_type(b.auth),
             username=b.username,
             secret=secret if b.auth != "anonymous" else None,
@@ -238,6 +275,33 @@ class CredentialService:
     def _open(self, record: CredentialRecord) -> Secret:
         gmk = self._gateway.master_key_for(record.sealed.gmk_version)
         return open_at_rest(gmk, record.binding, record.sealed)
+
+
+def source_of(binding: CredentialBinding) -> DataSource:
+    """The data source a stored binding names (believe it only once the secret opened)."""
+    return DataSource(
+        type=parse_data_source_type(binding.type),
+        server=binding.server,
+        database=binding.database,
+        tls=parse_tls_mode(binding.tls, legacy=True),
+        ca_pem=binding.ca_pem,
+    )
+
+
+def _weakened_from(existing: CredentialRecord | None, source: DataSource) -> str | None:
+    """The stored TLS mode when an update lets the secret go to more servers (for the trail).
+
+    Seam (issue 14): changing where a secret may be sent needs only the right to
+    write the credential for now, which the caller has shown; binding the
+    sealed credential to its target will make it need a new seal.
+    """
+    if existing is None:
+        return None
+    try:
+        before = source_of(existing.binding)
+    except InvalidInputError:
+        return "unreadable"
+    return before.tls if weakens_tls(before, source) else None
 
 
 def _connection_credential(

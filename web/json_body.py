@@ -8,7 +8,8 @@ from typing import Any
 from flask import request
 
 from agent_keys.errors import InvalidInputError
-from vault.format.data_source import DataSource, parse_data_source_type
+from vault.format.ca_certificates import canonical_ca_pem
+from vault.format.data_source import DataSource, parse_data_source_type, tls_mode_for
 from web.errors import UnsupportedMediaType
 
 
@@ -34,16 +35,21 @@ def json_object(allowed: frozenset[str], required: frozenset[str]) -> dict[str, 
     return body
 
 
-SEALED_MEMBERS = frozenset({"type", "server", "database", "encrypted_credential"})
+SEALED_MEMBERS = frozenset({"type", "server", "database", "tls", "tls_ca", "encrypted_credential"})
 SEALED_REQUIRED = frozenset({"type", "server", "encrypted_credential"})
 
 
 def sealed_credential_body() -> tuple[DataSource, str]:
-    """A data source and an EncryptedCredential, as the page and API clients send them."""
+    """A data source (with its TLS policy) and an EncryptedCredential, as the page
+    and API clients send them.  No TLS mode means the type's default (verify-full)."""
     body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
+    source_type = parse_data_source_type(body["type"] or "")
+    ca_text = body.get("tls_ca") or None
     source = DataSource(
-        type=parse_data_source_type(body["type"] or ""),
+        type=source_type,
         server=body["server"] or "",
         database=body.get("database") or None,
+        tls=tls_mode_for(source_type, body.get("tls") or None),
+        ca_pem=canonical_ca_pem(ca_text) if ca_text is not None else None,
     )
     return source, body["encrypted_credential"] or ""

@@ -19,7 +19,7 @@ from vault.access.accounts import Accounts
 from vault.access.policy import Principal, authorize
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
 from vault.credentials import CredentialService
-from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
@@ -203,5 +203,6 @@ def _form(
         record=record,
         types=DATA_SOURCE_TYPES,
         auths=AUTH_TYPES,
+        tls_modes=TLS_MODES,
         entry_secret=entry_secret,
     )

@@ -61,13 +61,15 @@ def test_the_canary_leaks_nowhere(
     assert_absent(token.encode(), "the EncryptedCredential")
     steps: list[tuple[list[str], str]] = [
         (["credentials", "put", "from-file", "--type", "postgresql", "--server", pg, "--database",
-          private_postgres.database, "--username", "u", "--secret-file", str(secret_file)], ""),
+          private_postgres.database, "--username", "u", "--secret-file", str(secret_file),
+          "--tls", "require"], ""),
         (["credentials", "put", "from-pipe", "--type", "http", "--server",
-          f"{http_auth_server.base_url}/basic", "--username", "u"], CANARY),
+          f"{http_auth_server.base_url}/basic", "--username", "u", "--tls", "disable"], CANARY),
         (["credentials", "put", "sealed", "--type", "mysql", "--server", "127.0.0.1:1",
           "--encrypted-credential", token], ""),
         (["credentials", "put", "from-pipe", "--type", "http", "--server",
-          f"{http_auth_server.base_url}/basic", "--username", "u"], CANARY + "-v2"),
+          f"{http_auth_server.base_url}/basic", "--username", "u", "--tls", "disable"],
+         CANARY + "-v2"),
         (["credentials", "list"], ""), (["credentials", "list", "--json"], ""),
         (["credentials", "show", "from-file", "--json"], ""),
         (["credentials", "test", "from-file"], ""),  # wrong password: the driver's error
@@ -174,7 +176,7 @@ def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer) -> list[byt
     )
     assert status == 200
     token_value = sealed["encrypted_credential"]
-    put = {"type": "http", "server": f"{http_auth.base_url}/basic"}
+    put = {"type": "http", "server": f"{http_auth.base_url}/basic", "tls": "disable"}
     assert call("PUT", "/credentials/web-http", {**put, "encrypted_credential": token_value})[0]
     assert call("POST", "/credentials/web-http/test")[0] == 200  # HTTP 401 from the server
     segments = token_value.split(".")

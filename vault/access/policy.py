@@ -25,6 +25,10 @@ Action = Literal[
     "encrypt",
     "users.manage",
     "audit.read",
+    # A connection test to any destination, with the far end's own words in
+    # the result; everyone else gets the destination policy and a reason code
+    # with a fixed sentence (threats T-CN-2, T-CN-3).
+    "tests.unrestricted",
 ]
 
 _ALLOWED: dict[Role, frozenset[Action]] = {

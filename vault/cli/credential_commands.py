@@ -12,12 +12,18 @@ from pathlib import Path
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
-from vault.cli.input import read_public_file, read_secret
+from vault.cli.input import read_public_file, read_secret, read_trusted_file
 from vault.cli.opening import open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json, report_failure
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
-from vault.format.data_source import DataSource, parse_auth_type, parse_data_source_type
+from vault.format.ca_certificates import MAX_CA_PEM_CHARS, canonical_ca_pem
+from vault.format.data_source import (
+    DataSource,
+    parse_auth_type,
+    parse_data_source_type,
+    tls_mode_for,
+)
 from vault.format.encrypted_credential import MAX_TOKEN_CHARS, CredentialPayload, seal_credential
 from vault.names import check_datasource_name
 
@@ -34,8 +40,13 @@ def encrypt_value(args: argparse.Namespace) -> int:
 
 
 def credentials_put(args: argparse.Namespace) -> int:
+    source_type = parse_data_source_type(args.type)
     source = DataSource(
-        type=parse_data_source_type(args.type), server=args.server, database=args.database
+        type=source_type,
+        server=args.server,
+        database=args.database,
+        tls=tls_mode_for(source_type, args.tls),
+        ca_pem=_ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
     )
     with open_for_cli(args) as gateway:
         service = CredentialService(gateway)
@@ -83,11 +94,14 @@ def credentials_delete(args: argparse.Namespace) -> int:
 
 
 def credentials_test(args: argparse.Namespace) -> int:
+    # The local operator is an admin: any destination, and the server's own words.
     with open_for_cli(args) as gateway:
-        result = CredentialService(gateway).test(args.name)
+        result = CredentialService(gateway).test(args.name, any_destination=True)
     if not result.ok:
-        return report_failure(f"connection test of {args.name} failed: {result.message}")
-    print(result.message)
+        return report_failure(
+            f"connection test of {args.name} failed ({result.reason}): {result.detail}"
+        )
+    print(result.detail)
     return EXIT_OK
 
 
@@ -114,6 +128,16 @@ def _payload_from_flags(args: argparse.Namespace) -> CredentialPayload:
     else:
         secret = read_secret("secret", args.secret_file)
     return CredentialPayload(auth=auth, username=args.username, secret=secret)
+
+
+def _ca_from_file(path: str) -> str:
+    """The CA file's certificates, canonical (``canonical_ca_pem``); read once, now."""
+    raw = read_trusted_file(Path(path), "CA certificate", MAX_CA_PEM_CHARS)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"the CA certificate file {path} is not PEM text") from e
+    return canonical_ca_pem(text)
 
 
 def _token(value: str) -> str:

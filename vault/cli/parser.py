@@ -11,9 +11,15 @@ import os
 
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
-from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
+from vault.cli import (
+    audit_commands,
+    cert_commands,
+    destination_commands,
+    key_commands,
+    recovery_commands,
+)
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags
-from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES
+from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 
 DEFAULT_DATA_DIR = "gwvault-data"
 
@@ -44,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_web_access(commands)
     _add_endpoint(commands)
     # Key lifecycle commands live beside their handlers.
-    for module in (cert_commands, key_commands, recovery_commands, audit_commands):
+    for module in (
+        cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
+    ):  # fmt: skip
         module.add_parsers(commands)
     return parser
 
@@ -94,6 +102,17 @@ def _add_credentials(commands: Commands) -> None:
         help="host, URL (http) or file path (sqlite)",
     )
     put.add_argument("--database", metavar="DB")
+    put.add_argument(
+        "--tls",
+        choices=TLS_MODES,
+        help="where the secret may be sent: verify-full (default; sqlite: disable), verify-ca,"
+        " require (encrypted, unverified), disable",
+    )
+    put.add_argument(
+        "--tls-ca",
+        metavar="FILE.pem",
+        help="CA certificate(s) to verify the server against (default: the system's CA store)",
+    )
     _add_login_flags(put)
     put.add_argument(
         "--encrypted-credential",

@@ -63,3 +63,24 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
             "pw-before-upgrade"
         )
         assert gateway.store.rows("SELECT count(*) AS n FROM users", [])[0]["n"] == 0
+
+
+def test_a_schema_3_vault_keeps_its_credentials_with_the_legacy_tls_mode(data_dir: Path) -> None:
+    # Rows from before TLS policies are binding version 1: they open as before,
+    # with the fixed legacy mode, whatever a writer later puts in the new columns.
+    from agent_keys.secret import Secret
+    from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        secret = Secret.from_text("pw-from-schema-3")
+        source = DataSource("postgresql", "db.internal:5432", "sales")
+        store_version_1_credential(gateway, "sales", source, "alice", secret)
+    rewind_schema(data_dir / "vault.db", 3)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
+        gateway.store.execute("UPDATE credentials SET tls = 'disable'", [])
+        login = CredentialService(gateway).use("sales", "job")
+        assert login.secret == secret
+        assert (login.source.tls, login.source.ca_pem) == ("prefer", None)
+        assert CredentialService(gateway).get("sales").metadata()["tls"] == "prefer"
