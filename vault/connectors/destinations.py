@@ -4,8 +4,9 @@ A caller who is not an admin (a creator, an API token, an entry link) must not
 turn "test connection" into a probe of the gateway machine itself or of the
 cloud's metadata service (threat T-CN-2).  So for them every address a host
 name resolves to is checked, and loopback, link-local, unspecified and cloud
-metadata addresses (and the IPv6 forms that embed such an IPv4 address) are
-refused unless an admin allowed them (``AllowedNetwork``, kept by
+metadata addresses (and the IPv6 forms that embed such an IPv4 address), and
+any address of the gateway machine itself (its LAN address reaches services
+bound to every interface), are refused unless an admin allowed them (``AllowedNetwork``, kept by
 ``vault.access.destination_policy``).  The name is resolved once and the
 testers connect to the checked addresses, never to the name again, so a DNS
 answer that changes between the check and the connect (DNS rebinding) gains
@@ -126,17 +127,45 @@ def resolve_destination(host: str, port: int, policy: DestinationPolicy) -> Dest
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))[:MAX_ADDRESSES]
     if not policy.any_network:
         for address in addresses:
-            label = refused_range(ipaddress.ip_address(address), port, policy.allowed)
+            label = _refusal(address, port, policy.allowed)
             if label is not None:
                 raise DestinationRefused(
                     ConnectionTestResult(
                         "refused_by_policy",
-                        f"{host} is {address}, a {label} address, which tests by callers who are"
-                        " not admins may not reach; an admin may allow it"
+                        f"{host} is {address} ({label}), which tests by callers who are not"
+                        " admins may not reach; an admin may allow it"
                         " (gwvault test-policy allow-network)",
                     )
                 )
     return Destination(host, port, addresses)
+
+
+def _refusal(address_text: str, port: int, allowed: tuple[AllowedNetwork, ...]) -> str | None:
+    address = ipaddress.ip_address(address_text)
+    label = refused_range(address, port, allowed)
+    if label is not None:
+        return f"a {label} address"
+    admitted = any(entry.admits(_without_scope(address), port) for entry in allowed)
+    if not admitted and is_this_machine(address_text, port):
+        return "an address of the gateway machine itself"
+    return None
+
+
+def is_this_machine(address: str, port: int) -> bool:
+    """Whether ``address`` is one of this machine's own.
+
+    The kernel routes such an address locally and picks it as its own source:
+    a UDP ``connect`` shows that choice without sending a packet, whatever
+    interfaces or ``ip_nonlocal_bind`` the machine has.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((address, port))
+        except OSError:  # no route, a broadcast address: not ours either way
+            return False
+        own = ipaddress.ip_address(str(probe.getsockname()[0]))
+    return _without_scope(own) == _without_scope(ipaddress.ip_address(address))
 
 
 def refused_range(

@@ -2,7 +2,9 @@
 
 The TLS mode maps to libpq's ``sslmode`` of the same name; verifying modes
 check against the credential's CA (handed to libpq as an in-memory file) or
-the system store (``sslrootcert=system``).  Whatever the mode, the password is
+the system store, the same CA file Python's ``ssl`` uses (``SSL_CERT_FILE``
+honoured): psycopg's bundled libpq would look for "system" CAs under its own
+OpenSSL directory, which does not exist on most machines.  Whatever the mode, the password is
 only ever proven with SCRAM-SHA-256 (``require_auth``): libpq refuses a server
 that asks for it in clear or for an MD5 hash, which would give an impersonator
 the password or a cheap offline guessing oracle (threat T-CN-1).  With TLS,
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import ssl
 from typing import Any
 
 import psycopg
@@ -110,7 +113,7 @@ def libpq_tls_options(tls: TlsMode, ca_path: str | None) -> dict[str, Any]:
         "gssencmode": "disable",
     }  # fmt: skip
     if tls in VERIFYING_TLS_MODES:
-        options["sslrootcert"] = ca_path or "system"
+        options["sslrootcert"] = ca_path or ssl.get_default_verify_paths().cafile or "system"
     return options
 
 

@@ -18,6 +18,7 @@ from vault.connectors.destinations import (
     AllowedNetwork,
     DestinationPolicy,
     DestinationRefused,
+    is_this_machine,
     refused_range,
     resolve_destination,
 )
@@ -91,7 +92,7 @@ def test_every_address_of_a_name_is_checked(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(DestinationRefused) as refused:
         resolve_destination("two.example", 80, DestinationPolicy())
     assert refused.value.result.reason == "refused_by_policy"
-    assert "127.0.0.1, a loopback address" in refused.value.result.detail
+    assert "127.0.0.1 (a loopback address)" in refused.value.result.detail
     checked = resolve_destination("two.example", 80, DestinationPolicy().for_admin())
     assert checked.addresses == ("10.0.0.5", "127.0.0.1")
 
@@ -135,6 +136,34 @@ def test_a_refused_destination_is_never_connected_to(
     result = dispatch.test_connection(source, BASIC, 2.0)  # the default: the strictest policy
     assert result.reason == "refused_by_policy", result.detail
     assert _nobody_connected(mute_listener)
+
+
+def _own_lan_address() -> str:
+    """This machine's address towards the world (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): any routable address
+        except OSError:
+            pytest.skip("this machine has no route beyond loopback")
+        address: str = probe.getsockname()[0]
+    return address
+
+
+def test_the_gateways_own_lan_address_is_refused_too() -> None:
+    # A service bound to every interface answers on the LAN address as on loopback.
+    address = _own_lan_address()
+    with socket.create_server(("0.0.0.0", 0), backlog=8) as listener:  # noqa: S104 - the point
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        source = DataSource("postgresql", f"{address}:{port}", tls="disable")
+        result = dispatch.test_connection(source, BASIC, 2.0)
+        assert result.reason == "refused_by_policy", result.detail
+        assert "the gateway machine itself" in result.detail
+        assert _nobody_connected(listener)
+        allowed = DestinationPolicy(allowed=(AllowedNetwork.parse(f"{address}/32", port),))
+        admitted = dispatch.test_connection(source, BASIC, 1.0, policy=allowed)
+        assert admitted.reason == "timeout", admitted.detail  # allowed: it connected
+    assert not is_this_machine("192.0.2.123" if address != "192.0.2.123" else "198.51.100.7", 9)
 
 
 def test_the_metadata_service_is_refused_at_once() -> None:

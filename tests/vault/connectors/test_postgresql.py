@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,6 +23,7 @@ import pytest
 from tests.service_fixtures import PostgresCluster, ServiceLogin, free_tcp_port
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.connectors.results import assert_presentable, login
+from vault.connectors import postgresql
 from vault.format.data_source import TlsMode
 
 pytestmark = pytest.mark.services
@@ -59,6 +62,30 @@ def test_verify_full_checks_the_name_in_the_certificate(private_postgres: Servic
     result = login("postgresql", server, pg.user, pg.password, pg.database,
                    tls="verify-full", ca_pem=pg.ca_pem)  # fmt: skip
     assert result.reason in ("tls_failed", "unreachable"), result.detail
+
+
+def test_verify_full_without_a_ca_uses_the_system_store_python_uses(
+    private_postgres: ServiceLogin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the tests' CA were a system CA: libpq must find it where ssl does.
+    pg = private_postgres
+    (tmp_path / "system.pem").write_text(pg.ca_pem or "")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "system.pem"))
+    result = login("postgresql", _server(pg), pg.user, pg.password, pg.database, tls="verify-full")
+    assert result.ok, result.detail
+
+
+def test_the_system_store_is_the_ca_file_python_uses_not_the_bundled_libpqs() -> None:
+    # psycopg's own libpq looks under its OpenSSL directory (/usr/lib/psycopg-openssl
+    # in the wheel), which holds nothing: verify-full would fail every real server.
+    system = ssl.get_default_verify_paths().cafile
+    options = postgresql.libpq_tls_options("verify-full", None)
+    assert options["sslrootcert"] == (system or "system")
+    assert postgresql.libpq_tls_options("verify-ca", "/proc/self/fd/9")["sslrootcert"] == (
+        "/proc/self/fd/9"
+    )
+    assert options["require_auth"] == "scram-sha-256" and options["channel_binding"] == "require"
+    assert "sslrootcert" not in postgresql.libpq_tls_options("require", None)
 
 
 def test_the_default_policy_refuses_a_certificate_the_system_does_not_trust(
