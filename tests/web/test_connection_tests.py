@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from agent_keys.randomness import system_random
 from tests.web.api_helpers import (
     API,
     ORIGIN,
@@ -30,6 +32,7 @@ from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.access.destination_policy import allow_network
 from vault.connectors.connection import SUMMARIES
 from vault.connectors.destinations import AllowedNetwork
+from vault.format.encrypted_credential import CredentialPayload, seal_credential
 
 BANNER = "GWV-BANNER-7d1e2f far-end words"
 SOURCE = "probe"
@@ -70,7 +73,13 @@ def banner_port() -> Iterator[int]:
 
 
 def _body(web_vault: WebVault, kind: str, server: str) -> dict[str, Any]:
-    token = seal_for(certificate_of(web_vault), SOURCE)
+    """A test body; http gets an anonymous login (a secret never goes over plain http)."""
+    certificate = certificate_of(web_vault)
+    if kind == "http":
+        anonymous = CredentialPayload("anonymous", None, None)
+        token = seal_credential(certificate, SOURCE, anonymous, int(time.time()), system_random)
+    else:
+        token = seal_for(certificate, SOURCE)
     return {"type": kind, "server": server, "tls": "disable", "encrypted_credential": token}
 
 

@@ -62,7 +62,7 @@ def validate_data_source(source: DataSource, credential: ConnectionCredential) -
         _check_sqlite_path(source.server)
         _require_auth(credential, "anonymous", source.type)
     elif source.type == "http":
-        _check_http_tls(http_url(source.server), source)
+        _check_http_tls(http_url(source.server), source, credential)
         if credential.auth == "key":
             _check_bearer_token(_secret_text(credential))
         elif credential.auth == "basic" and ":" in (credential.username or ""):
@@ -268,17 +268,20 @@ def _check_server_text(server: str) -> None:
         raise InvalidInputError("the server contains spaces or control characters")
 
 
-def _check_http_tls(url: str, source: DataSource) -> None:
-    """An http URL sends the credential in clear: only with TLS mode disable (or a
-    legacy row, which always did); an https URL needs a TLS mode."""
+def _check_http_tls(url: str, source: DataSource, credential: ConnectionCredential) -> None:
+    """An http:// URL has no TLS (mode disable; legacy rows too); an https:// URL
+    needs a mode.  Basic and Bearer send the secret itself, so a credential with
+    one goes only to a verified server (T-CN-1), never over http:// or require."""
     plain = url.startswith("http://")
     if plain and source.tls not in ("disable", "prefer"):
-        raise InvalidInputError(
-            "an http:// URL sends the credential in clear; use https://, or TLS mode disable"
-            " to accept that"
-        )
+        raise InvalidInputError("an http:// URL has no TLS: use TLS mode disable, or https://")
     if not plain and source.tls == "disable":
         raise InvalidInputError("an https:// URL needs a TLS mode other than disable")
+    if credential.auth != "anonymous" and (plain or source.tls == "require"):
+        raise InvalidInputError(
+            "HTTP Basic and Bearer send the secret itself, so only to a server whose"
+            " certificate is verified: use https:// with TLS mode verify-full or verify-ca"
+        )
 
 
 def _check_sqlite_path(path: str) -> None:

@@ -342,15 +342,20 @@ def test_connection_test_against_mariadb(cli: GwvaultCli, mariadb_user: ServiceL
     assert wrong.code == 1 and "Access denied" in wrong.err
 
 
-def test_connection_test_over_http_basic(cli: GwvaultCli, http_auth_server: HttpAuthServer) -> None:
-    url = f"{http_auth_server.base_url}/basic"
-    for name, password in (("web-right", http_auth_server.password), ("web-wrong", "nope")):
-        run = cli("credentials", "put", name, "--type", "http", "--server", url, "--tls", "disable",
-                  "--username", http_auth_server.user, stdin=password)  # fmt: skip
+def test_connection_test_over_http_basic(
+    cli: GwvaultCli, https_auth_server: HttpAuthServer, trusted_ca_pem: str, tmp_path: Path
+) -> None:
+    url, ca = f"{https_auth_server.base_url}/basic", _ca_file(tmp_path, trusted_ca_pem)
+    for name, password in (("web-right", https_auth_server.password), ("web-wrong", "nope")):
+        run = cli("credentials", "put", name, "--type", "http", "--server", url, "--tls-ca", ca,
+                  "--username", https_auth_server.user, stdin=password)  # fmt: skip
         assert run.code == 0, run.err
     assert cli("credentials", "test", "web-right").code == 0
     wrong = cli("credentials", "test", "web-wrong")
     assert wrong.code == 1 and "401" in wrong.err
+    plain = cli("credentials", "put", "web-plain", "--type", "http", "--server", "http://h/",
+                "--tls", "disable", "--username", "u", stdin="pw")  # fmt: skip
+    assert plain.code == 2 and "only to a server whose certificate is verified" in plain.err
 
 
 def test_connection_test_of_a_sqlite_file(cli: GwvaultCli, tmp_path: Path) -> None:

@@ -1,4 +1,8 @@
-"""HTTP connection tests against local servers (plain and TLS) that check Basic and Bearer auth."""
+"""HTTP connection tests against local servers that check Basic and Bearer auth.
+
+A secret goes only over verified TLS (``https_auth_server``, whose certificate
+comes from the tests' CA); the plain server answers anonymous requests.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,17 @@ def _get(
     return dispatch.test_connection(source, credential, timeout, policy=policy)
 
 
+@pytest.fixture
+def site(https_auth_server: HttpAuthServer) -> HttpAuthServer:
+    return https_auth_server
+
+
+def _verified_get(
+    site: HttpAuthServer, path: str, credential: ConnectionCredential, ca_pem: str
+) -> ConnectionTestResult:
+    return _get(f"{site.base_url}{path}", credential, ca_pem=ca_pem)
+
+
 def _basic(user: str, password: str) -> ConnectionCredential:
     return ConnectionCredential("basic", user, Secret.from_text(password))
 
@@ -39,28 +54,32 @@ def _key(key: str) -> ConnectionCredential:
     return ConnectionCredential("key", None, Secret.from_text(key))
 
 
-def test_basic_right_password(http_auth_server: HttpAuthServer) -> None:
-    site = http_auth_server
-    result = _get(f"{site.base_url}/basic", _basic(site.user, site.password))
+def test_basic_right_password(site: HttpAuthServer, trusted_ca_pem: str) -> None:
+    result = _verified_get(site, "/basic", _basic(site.user, site.password), trusted_ca_pem)
     assert result.ok, result.detail
-    assert result.detail == f"ok: HTTP 200 OK from {site.base_url.removeprefix('http://')}"
+    assert result.detail == f"ok: HTTP 200 OK from {site.base_url.removeprefix('https://')}"
     assert_presentable(result, site.password)
 
 
-@pytest.mark.parametrize("mode", ["verify-full", "verify-ca", "require"])
-def test_https_with_the_servers_ca_every_tls_mode_logs_in(
-    https_auth_server: HttpAuthServer, trusted_ca_pem: str, mode: TlsMode
+@pytest.mark.parametrize("mode", ["verify-full", "verify-ca"])
+def test_https_with_the_servers_ca_each_verifying_mode_logs_in(
+    site: HttpAuthServer, trusted_ca_pem: str, mode: TlsMode
 ) -> None:
-    site = https_auth_server
-    ca = trusted_ca_pem if mode != "require" else None
-    result = _get(f"{site.base_url}/basic", _basic(site.user, site.password), tls=mode, ca_pem=ca)
+    credential = _basic(site.user, site.password)
+    result = _get(f"{site.base_url}/basic", credential, tls=mode, ca_pem=trusted_ca_pem)
     assert result.ok, result.detail
 
 
+def test_https_require_reaches_the_server_without_a_secret(site: HttpAuthServer) -> None:
+    # Unverified TLS: fine for an anonymous request, never for a secret (validation).
+    result = _get(f"{site.base_url}/error", ANONYMOUS, tls="require")
+    assert result.detail.startswith("failed: HTTP 500"), result.detail
+
+
 def test_https_refuses_a_certificate_the_system_does_not_trust(
-    https_auth_server: HttpAuthServer, canary: str
+    site: HttpAuthServer, canary: str
 ) -> None:
-    result = _get(f"{https_auth_server.base_url}/basic", _basic("reader", canary))
+    result = _get(f"{site.base_url}/basic", _basic("reader", canary))
     assert result.reason == "tls_failed", result.detail
     assert_presentable(result, canary)
 
@@ -88,9 +107,8 @@ def test_the_host_name_is_resolved_once_and_that_address_is_used(
     assert result.detail.startswith("failed: HTTP 500"), result.detail  # it reached the server
 
 
-def test_basic_wrong_password(http_auth_server: HttpAuthServer, canary: str) -> None:
-    site = http_auth_server
-    result = _get(f"{site.base_url}/basic", _basic(site.user, canary))
+def test_basic_wrong_password(site: HttpAuthServer, trusted_ca_pem: str, canary: str) -> None:
+    result = _verified_get(site, "/basic", _basic(site.user, canary), trusted_ca_pem)
     assert result == ConnectionTestResult("auth_failed", "authentication failed (HTTP 401)")
 
 
@@ -99,21 +117,19 @@ def test_basic_without_credentials(http_auth_server: HttpAuthServer) -> None:
     assert result == ConnectionTestResult("auth_failed", "authentication failed (HTTP 401)")
 
 
-def test_bearer_right_key(http_auth_server: HttpAuthServer) -> None:
-    site = http_auth_server
-    result = _get(f"{site.base_url}/bearer", _key(site.key))
+def test_bearer_right_key(site: HttpAuthServer, trusted_ca_pem: str) -> None:
+    result = _verified_get(site, "/bearer", _key(site.key), trusted_ca_pem)
     assert result.ok, result.detail
     assert_presentable(result, site.key)
 
 
-def test_bearer_wrong_key(http_auth_server: HttpAuthServer, canary: str) -> None:
-    result = _get(f"{http_auth_server.base_url}/bearer", _key(canary))
+def test_bearer_wrong_key(site: HttpAuthServer, trusted_ca_pem: str, canary: str) -> None:
+    result = _verified_get(site, "/bearer", _key(canary), trusted_ca_pem)
     assert result == ConnectionTestResult("auth_failed", "authentication failed (HTTP 401)")
 
 
-def test_redirect_is_reported_not_followed(http_auth_server: HttpAuthServer) -> None:
-    site = http_auth_server
-    result = _get(f"{site.base_url}/redirect", _basic(site.user, site.password))
+def test_redirect_is_reported_not_followed(site: HttpAuthServer, trusted_ca_pem: str) -> None:
+    result = _verified_get(site, "/redirect", _basic(site.user, site.password), trusted_ca_pem)
     assert result.ok
     assert result.detail.startswith("ok: HTTP 302 from 127.0.0.1:")
     assert result.detail.endswith("redirects to localhost (not followed)")
@@ -131,7 +147,7 @@ def test_a_missing_resource_is_database_missing(http_auth_server: HttpAuthServer
 
 
 def test_unreachable_port_is_a_result_not_an_exception(canary: str) -> None:
-    result = _get(f"http://127.0.0.1:{free_tcp_port()}/", _key(canary))
+    result = _get(f"https://127.0.0.1:{free_tcp_port()}/", _key(canary))
     assert result.reason == "unreachable"
     assert "Connection refused" in result.detail
     assert_presentable(result, canary)
@@ -146,7 +162,7 @@ def test_tls_to_a_plain_http_server_fails(http_auth_server: HttpAuthServer, cana
 
 
 def test_silent_server_times_out(silent_tcp_port: int, canary: str) -> None:
-    result = _get(f"http://127.0.0.1:{silent_tcp_port}/", _key(canary), timeout=0.5)
+    result = _get(f"https://127.0.0.1:{silent_tcp_port}/", _key(canary), timeout=0.5)
     assert result.reason == "timeout"
     assert "timed out" in result.detail
     assert_presentable(result, canary)

@@ -143,8 +143,8 @@ def test_impossible_combinations_are_refused(
         (DataSource("mysql", "db", tls="bogus"), "TLS mode must be one of"),  # type: ignore[arg-type]
         (DataSource("mysql", "db", ca_pem=CA_PEM + "\n"), "canonical"),
         (DataSource("sqlite", "/srv/a.db", ca_pem=CA_PEM), "no TLS"),
-        (DataSource("http", "http://api.example.com/"), "sends the credential in clear"),
-        (DataSource("http", "http://api.example.com/", tls="require"), "in clear"),
+        (DataSource("http", "http://api.example.com/"), "has no TLS"),
+        (DataSource("http", "http://api.example.com/", tls="require"), "has no TLS"),
         (DataSource("http", "https://api.example.com/", tls="disable"), "needs a TLS mode"),
         (DataSource("http", "api.example.com", tls="disable"), "needs a TLS mode"),
     ],
@@ -153,6 +153,24 @@ def test_impossible_tls_policies_are_refused(source: DataSource, complaint: str)
     credential = ANONYMOUS if source.type in ("sqlite", "http") else BASIC
     with pytest.raises(InvalidInputError, match=complaint):
         dispatch.validate_data_source(source, credential)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        DataSource("http", "http://api.example.com/", tls="disable"),
+        DataSource("http", "http://api.example.com/", tls="prefer"),  # a legacy row
+        DataSource("http", "https://api.example.com/", tls="require"),
+    ],
+)
+@pytest.mark.parametrize("credential", [BASIC, KEY])
+def test_an_http_secret_goes_only_to_a_verified_server(
+    source: DataSource, credential: ConnectionCredential
+) -> None:
+    # Basic and Bearer are the secret itself: unverified TLS would hand it to an impersonator.
+    with pytest.raises(InvalidInputError, match="only to a server whose certificate is verified"):
+        dispatch.validate_data_source(source, credential)
+    dispatch.validate_data_source(source, ANONYMOUS)
 
 
 @pytest.mark.parametrize("mode", ["verify-full", "verify-ca", "require", "disable", "prefer"])
@@ -168,7 +186,7 @@ def test_every_tls_mode_is_possible_for_a_database(mode: TlsMode) -> None:
         (DataSource("mysql", "[2001:db8::5]:3307"), BASIC),
         (DataSource("sqlite", "/srv/data/my sales.db", tls="disable"), ANONYMOUS),
         (DataSource("http", "https://api.example.com/v1"), BASIC),
-        (DataSource("http", "api.example.com", tls="require"), KEY),
+        (DataSource("http", "api.example.com", tls="verify-ca", ca_pem=CA_PEM), KEY),
         (DataSource("http", "http://10.1.2.3:8080/", tls="disable"), ANONYMOUS),
     ],
 )
