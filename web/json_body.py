@@ -35,7 +35,7 @@ def json_object(allowed: frozenset[str], required: frozenset[str]) -> dict[str, 
     return body
 
 
-SEALED_MEMBERS = frozenset({"type", "server", "database", "tls", "tls_ca", "encrypted_credential"})
+SEALED_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem", "encrypted_credential"})
 SEALED_REQUIRED = frozenset({"type", "server", "encrypted_credential"})
 
 
@@ -44,7 +44,7 @@ def sealed_credential_body() -> tuple[DataSource, str]:
     and API clients send them.  No TLS mode means the type's default (verify-full)."""
     body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
     source_type = parse_data_source_type(body["type"] or "")
-    ca_text = body.get("tls_ca") or None
+    ca_text = body.get("ca_pem") or None
     source = DataSource(
         type=source_type,
         server=body["server"] or "",

@@ -182,7 +182,7 @@ def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer, ca_pem: str
     )
     assert status == 200
     token_value = sealed["encrypted_credential"]
-    put = {"type": "http", "server": f"{http_auth.base_url}/basic", "tls_ca": ca_pem}
+    put = {"type": "http", "server": f"{http_auth.base_url}/basic", "ca_pem": ca_pem}
     assert call("PUT", "/credentials/web-http", {**put, "encrypted_credential": token_value})[0]
     assert call("POST", "/credentials/web-http/test")[0] == 200  # HTTP 401 from the server
     segments = token_value.split(".")

@@ -41,7 +41,7 @@ async function sealedBody() {
     server: field("server"),
     database: field("database") || null,
     tls: field("tls"),
-    tls_ca: field("tls-ca") || null,
+    ca_pem: field("tls-ca") || null,
     encrypted_credential: sealed,
   });
 }
