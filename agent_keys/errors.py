@@ -46,3 +46,13 @@ class KeyBackendError(VaultError):
 
 class StorageError(VaultError):
     """The vault database cannot be read or written."""
+
+
+class DataSourceError(VaultError):
+    """A job's connection to its data source could not be made (refused login,
+    unreachable server, TLS that fails the credential's policy).  ``reason`` is
+    the connection-test reason code (``vault.connectors.connection``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -10,14 +10,18 @@ Reading: the file is opened without following a symlink and checked on the
 opened descriptor (so nothing can be swapped between the check and the read):
 a regular file, owned by this process's user, with no group or other bits
 (threats T-KS-1, T-KS-3).
+
+``memory_files`` is for libraries that insist on a path (OpenSSL under cheroot
+and libpq): anonymous in-memory files that never touch the disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from agent_keys.errors import AccessDeniedError
@@ -102,3 +106,19 @@ def check_private(st: os.stat_result, path: Path, what: str) -> None:
             f"{what} {path} is accessible to group or others (mode"
             f" {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
         )
+
+
+@contextlib.contextmanager
+def memory_files(*contents: bytes) -> Iterator[list[str]]:
+    """Paths to anonymous in-memory files holding ``contents`` (Linux memfd),
+    valid inside the ``with`` block, for this process only."""
+    descriptors = []
+    try:
+        for data in contents:
+            fd = os.memfd_create("gwvault", os.MFD_CLOEXEC)
+            descriptors.append(fd)
+            os.write(fd, data)
+        yield [f"/proc/self/fd/{fd}" for fd in descriptors]
+    finally:
+        for fd in descriptors:
+            os.close(fd)

@@ -21,6 +21,7 @@ from vault.gateway import Gateway
 
 pytest_plugins = [
     "tests.service_fixtures",
+    "tests.mariadb_fixtures",
     "tests.softhsm_fixtures",
     "tests.browser_fixtures",
     "tests.web_fixtures",

@@ -1,8 +1,13 @@
-"""Fixtures for real servers: a private PostgreSQL cluster, a MariaDB user, HTTP auth.
+"""Fixtures for real servers: a private PostgreSQL cluster with TLS, a MariaDB user, HTTP auth.
 
 A test that needs a service calls ``require_service``: it skips where the
 service is missing and fails instead when ``GWVAULT_REQUIRE_SERVICES=1`` (CI
 sets it), so a broken CI machine cannot pass by skipping.
+
+The private PostgreSQL cluster serves TLS with a certificate from the tests'
+own CA (``trusted_ca``); ``untrusted_ca`` is what an impersonator's
+certificate would chain to.  Its log records every connection, so a test can
+tell whether a login attempt reached it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import pwd
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -28,6 +34,9 @@ import psycopg
 import pymysql
 import pytest
 from psycopg import sql
+
+from agent_keys.private_files import memory_files
+from tests.tls_certificates import CertificateAuthority, issue_server_certificate, make_ca
 
 REQUIRE_SERVICES_ENV = "GWVAULT_REQUIRE_SERVICES"
 MARIADB_SOCKET = "/run/mysqld/mysqld.sock"
@@ -50,22 +59,66 @@ def free_tcp_port() -> int:
 
 @dataclass(frozen=True)
 class ServiceLogin:
-    """How to log in to a test server with a known password."""
+    """How to log in to a test server with a known password (and the CA of its TLS)."""
 
     host: str
     port: int
     user: str
     password: str
     database: str
+    ca_pem: str | None = None
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """The private cluster: where it listens, its superuser, its CA and its log."""
+
+    port: int
+    superuser_password: str
+    ca_pem: str
+    log: Path
+
+    def connections_logged(self, user: str) -> list[str]:
+        """Log lines of login attempts by ``user`` that reached authentication."""
+        marks = (f"user={user} ", f'user "{user}"', f'identity="{user}"')
+        return [line for line in self.log.read_text().splitlines() if any(m in line for m in marks)]
 
 
 @pytest.fixture(scope="session")
-def private_postgres() -> Iterator[ServiceLogin]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 that checks passwords (scram-sha-256).
+def trusted_ca() -> CertificateAuthority:
+    return make_ca("gwvault test CA")
+
+
+@pytest.fixture(scope="session")
+def trusted_ca_pem(trusted_ca: CertificateAuthority) -> str:
+    return trusted_ca.pem
+
+
+@pytest.fixture(scope="session")
+def untrusted_ca() -> CertificateAuthority:
+    return make_ca("an impersonator's CA")
+
+
+@pytest.fixture(scope="session")
+def private_postgres(private_cluster: PostgresCluster) -> ServiceLogin:
+    """A login (scram-sha-256) on the private cluster, with the CA of its TLS."""
+    return _create_test_login(private_cluster, "gwv_tester", "scram-sha-256")
+
+
+@pytest.fixture(scope="session")
+def postgres_md5_user(private_cluster: PostgresCluster) -> ServiceLogin:
+    """A login whose password the cluster checks with MD5 (as an impersonator would ask)."""
+    return _create_test_login(private_cluster, "gwv_md5", "md5")
+
+
+@pytest.fixture(scope="session")
+def private_cluster(trusted_ca: CertificateAuthority) -> Iterator[PostgresCluster]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 that checks passwords, with TLS.
 
     The machine's own cluster trusts every local login, so a wrong password
     would pass there.  initdb and postgres refuse to run as root, so under
-    root the cluster belongs to the ``postgres`` OS user.
+    root the cluster belongs to the ``postgres`` OS user.  ``gwv_md5`` logs in
+    with MD5, everyone else with scram-sha-256; TLS is offered, not required.
     """
     initdb, pg_ctl = (_newest_postgres_bin_dir() / name for name in ("initdb", "pg_ctl"))
     owner = _cluster_owner()
@@ -78,15 +131,19 @@ def private_postgres() -> Iterator[ServiceLogin]:
     for path in (root, sockets):
         shutil.chown(path, owner.pw_uid, owner.pw_gid)
     port = free_tcp_port()
-    server_options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+    server_options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c ssl=on"
+        " -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c log_connections=on"
+    )
     try:
         _run_as(owner, root, initdb, "-D", data, "-U", "gwv_admin", "--auth=scram-sha-256",
                 f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
         pwfile.unlink()
+        _configure_tls_and_md5(data, trusted_ca, owner)
         _run_as(owner, root, pg_ctl, "start", "-w", "-t", "30", "-D", data,
                 "-l", root / "server.log", "-o", server_options)  # fmt: skip
         try:
-            yield _create_test_login(port, superuser_password)
+            yield PostgresCluster(port, superuser_password, trusted_ca.pem, root / "server.log")
         finally:
             _run_as(owner, root, pg_ctl, "stop", "-D", data, "-m", "fast")
     finally:
@@ -140,13 +197,24 @@ def _run_as(owner: pwd.struct_passwd, cwd: Path, *args: str | Path) -> None:
         require_service(f"{Path(args[0]).name} {args[1]} failed: {tail}")
 
 
-def _create_test_login(port: int, superuser_password: str) -> ServiceLogin:
-    login = ServiceLogin("127.0.0.1", port, "gwv_tester", "pg-" + os.urandom(16).hex(), "gwv_db")
+def _configure_tls_and_md5(data: Path, ca: CertificateAuthority, owner: pwd.struct_passwd) -> None:
+    server = issue_server_certificate(ca)
+    for name, text in (("server.crt", server.cert_pem), ("server.key", server.key_pem)):
+        _write_owned(data / name, text, owner)  # 0600: PostgreSQL refuses a readable key
+    hba = data / "pg_hba.conf"
+    hba.write_text("host all gwv_md5 127.0.0.1/32 md5\n" + hba.read_text())
+
+
+def _create_test_login(cluster: PostgresCluster, name: str, method: str) -> ServiceLogin:
+    login = ServiceLogin(
+        "127.0.0.1", cluster.port, name, "pg-" + os.urandom(16).hex(), f"{name}_db", cluster.ca_pem
+    )
     with psycopg.connect(
-        host=login.host, port=port, dbname="postgres", user="gwv_admin",
-        password=superuser_password, autocommit=True,
+        host=login.host, port=cluster.port, dbname="postgres", user="gwv_admin",
+        password=cluster.superuser_password, autocommit=True, sslmode="disable",
     ) as admin:  # fmt: skip
         user, database = sql.Identifier(login.user), sql.Identifier(login.database)
+        admin.execute(sql.SQL("SET password_encryption = {}").format(sql.Literal(method)))
         create_role = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
         admin.execute(create_role.format(user, sql.Literal(login.password)))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, user))
@@ -227,13 +295,33 @@ class _AuthCheckingHandler(BaseHTTPRequestHandler):
 class _AuthServer(ThreadingHTTPServer):
     site: HttpAuthServer
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet: a client refusing our certificate is what some tests expect."""
+
 
 @pytest.fixture(scope="session")
 def http_auth_server() -> Iterator[HttpAuthServer]:
     """A threaded stdlib HTTP server on a free 127.0.0.1 port, shut down at the end."""
+    yield from _auth_server(None)
+
+
+@pytest.fixture(scope="session")
+def https_auth_server(trusted_ca: CertificateAuthority) -> Iterator[HttpAuthServer]:
+    """The same over TLS, with a certificate from the tests' CA."""
+    server = issue_server_certificate(trusted_ca)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with memory_files(server.cert_pem.encode(), server.key_pem.encode()) as (cert, key):
+        context.load_cert_chain(cert, key)
+    yield from _auth_server(context)
+
+
+def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
     server = _AuthServer(("127.0.0.1", 0), _AuthCheckingHandler)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if context is not None else "http"
     server.site = HttpAuthServer(
-        base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        base_url=f"{scheme}://127.0.0.1:{server.server_address[1]}",
         user="gateway-reader",
         password="basic-" + os.urandom(12).hex(),
         key="key-" + os.urandom(16).hex(),

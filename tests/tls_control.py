@@ -8,10 +8,10 @@ import ssl
 import threading
 from collections.abc import Iterator
 
+from agent_keys.private_files import memory_files
 from agent_keys.randomness import system_random
 from agent_keys.tls_identity import generate_tls_identity
 from vault.context import utc_now
-from web.server import memory_files
 
 PERMISSIVE = "ALL:@SECLEVEL=0"
 

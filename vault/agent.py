@@ -3,8 +3,13 @@
     from vault.agent import GatewayAgent
 
     agent = GatewayAgent(Path("/var/lib/gwvault"))
-    login = agent.use_credential("sales-db", job_id="refresh-4711")
-    connect(user=login.username, password=login.secret.reveal_text())
+    with agent.connect("sales-db", job_id="refresh-4711") as db:  # psycopg or PyMySQL
+        ...
+
+``connect`` opens the database with the credential's TLS policy, exactly as a
+connection test does (threat T-CN-1); ``use_credential`` hands out the login
+and its data source (``source.tls``, ``source.ca_pem``) for a job that connects
+by itself and must then apply that policy itself.
 
 Every use is recorded (``credential.used``, channel ``agent``, the job id as
 request id) before the secret is returned; when the record cannot be written,
@@ -14,7 +19,10 @@ no secret is returned.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from vault.connectors.connection import ConnectionCredential
+from vault.connectors.dispatch import open_session
 from vault.context import RequestContext
 from vault.credentials import CredentialService, ResolvedCredential
 from vault.gateway import Gateway
@@ -36,3 +44,15 @@ class GatewayAgent:
         context = RequestContext(actor=self._actor, channel="agent", request_id=job_id)
         with Gateway.open(self._data_dir, context) as gateway:
             return CredentialService(gateway).use(name, purpose=job_id)
+
+    def connect(self, name: str, job_id: str, timeout: float = 30.0) -> Any:
+        """An open connection (psycopg or PyMySQL) to the data source of ``name``.
+
+        Raises what ``use_credential`` raises, ``InvalidInputError`` for a data
+        source that is not a database server, and ``DataSourceError`` (with
+        its reason code) when the server refuses, cannot be reached or does
+        not meet the credential's TLS policy.
+        """
+        login = self.use_credential(name, job_id)
+        credential = ConnectionCredential(login.auth, login.username, login.secret)
+        return open_session(login.source, credential, timeout)

@@ -22,13 +22,21 @@ from dataclasses import dataclass, replace
 from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.access.callers import Caller
-from vault.access.policy import Action
+from vault.access.destination_policy import policy_for
+from vault.access.policy import Action, Principal, may
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.access.seal_policy import load_seal_policy
 from vault.audit.trail import Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
-from vault.format.data_source import AuthType, DataSource, parse_auth_type, parse_data_source_type
+from vault.format.data_source import (
+    AuthType,
+    DataSource,
+    parse_auth_type,
+    parse_data_source_type,
+    parse_tls_mode,
+    weakens_tls,
+)
 from vault.format.encrypted_credential import (
     CredentialPayload,
     OpenedCredential,
@@ -97,22 +105,56 @@ class CredentialService:
         return self._save(name, source, opened, sealed_input=True, also=also)
 
     def test_sealed(
-        self, name: str, source: DataSource, token: str, timeout: float = 10.0
+        self,
+        name: str,
+        source: DataSource,
+        token: str,
+        timeout: float = 10.0,
+        *,
+        any_destination: bool = False,
     ) -> ConnectionTestResult:
-        """Test an EncryptedCredential against the target it was sealed for, unstored."""
+        """Test an EncryptedCredential against the target it was sealed for, unstored.
+
+        ``any_destination`` (the edge's view of an admin) skips the address checks
+        of the destination policy if the caller, as the database says inside the
+        deciding write, still may; the TLS policy always applies.
+        """
         opened = self._open_sealed(name, source, token)
         with self._deciding("credential.test", name):
-            existing = self._store.credential(name)
-            self._authorize("credential.test", name, existing, source)
+            existing = self._checked(self._store.credential(name))
+            principal = self._authorize("credential.test", name, existing, source)
             self._check_fresh(name, opened, existing)
         payload = opened.payload
         login = _connection_credential(payload.auth, payload.username, payload.secret)
-        result = test_connection(source, login, timeout)
+        unrestricted = any_destination and self._unrestricted(principal)
+        return self._run_test(name, source, login, timeout, unrestricted, stored=False)
+
+    def _run_test(
+        self,
+        name: str,
+        source: DataSource,
+        login: ConnectionCredential,
+        timeout: float,
+        any_destination: bool,
+        *,
+        stored: bool,
+    ) -> ConnectionTestResult:
+        policy = policy_for(self._gateway, any_network=any_destination)
+        result = test_connection(source, login, timeout, policy=policy)
         outcome: Outcome = "ok" if result.ok else "failed"
+        if result.reason == "refused_by_policy":
+            outcome = "refused"
+        # The detail is kept: only admins and auditors read the trail, and an
+        # admin needs the server's words to help whoever tested (T-CN-3).
         self._gateway.audit.record(
-            "credential.tested", name, outcome, message=result.message, stored=False
-        )
+            "credential.tested", name, outcome, reason=result.reason, detail=result.detail,
+            stored=stored,
+        )  # fmt: skip
         return result
+
+    def _unrestricted(self, principal: Principal | None) -> bool:
+        # The CLI's local operator (no caller) may test anywhere, as an admin may.
+        return principal is None or may(principal, "tests.unrestricted")
 
     def _open_sealed(self, name: str, source: DataSource, token: str) -> OpenedCredential:
         check_datasource_name(name)
@@ -154,6 +196,7 @@ class CredentialService:
         gateway, now = self._gateway, self._gateway.context.now_iso()
         gmk = gateway.master_key
         payload = opened.payload
+        parse_tls_mode(source.tls)  # a new write chooses a mode; legacy "prefer" is not one
         with self._deciding("credential.write", name):
             existing = self._checked(self._store.credential(name))
             self._authorize("credential.write", name, existing, source)
@@ -169,6 +212,8 @@ class CredentialService:
                 database=source.database,
                 auth=payload.auth,
                 username=payload.username,
+                tls=source.tls,
+                ca_pem=source.ca_pem,
             )
             secret = payload.secret if payload.secret is not None else Secret(b"")
             record = CredentialRecord(
@@ -190,6 +235,8 @@ class CredentialService:
                 auth=binding.auth,
                 key_version=gmk.version,
                 input="encrypted-credential" if sealed_input else "secret",
+                tls=source.tls,
+                tls_weakened_from=_weakened_from(existing, source),
             )
             if also is not None:
                 also()
@@ -241,21 +288,20 @@ class CredentialService:
                 "credential.deleted", name, credential_id=record.binding.credential_id
             )
 
-    def test(self, name: str, timeout: float = 10.0) -> ConnectionTestResult:
-        """Connect to the data source with the stored credential; record the outcome."""
+    def test(
+        self, name: str, timeout: float = 10.0, *, any_destination: bool = False
+    ) -> ConnectionTestResult:
+        """Connect to the data source with the stored credential; record the outcome.
+
+        ``any_destination`` as for ``test_sealed``.
+        """
         with self._deciding("credential.test", name):
             record = self.get(name)
-            self._authorize("credential.test", name, record)
+            principal = self._authorize("credential.test", name, record)
         resolved = self._resolve(record)
-        result = test_connection(
-            resolved.source,
-            _connection_credential(resolved.auth, resolved.username, resolved.secret),
-            timeout,
-        )
-        self._gateway.audit.record(
-            "credential.tested", name, "ok" if result.ok else "failed", message=result.message
-        )
-        return result
+        login = _connection_credential(resolved.auth, resolved.username, resolved.secret)
+        unrestricted = any_destination and self._unrestricted(principal)
+        return self._run_test(name, resolved.source, login, timeout, unrestricted, stored=True)
 
     def verify(self, name: str | None = None) -> VerifyReport:
         """Open every stored credential (or one) without revealing it."""
@@ -319,21 +365,21 @@ class CredentialService:
         name: str,
         record: CredentialRecord | None,
         source: DataSource | None = None,
-    ) -> None:
-        if self._caller is not None:
-            owner = record.owner if record else None
-            self._caller.authorize(
-                self._gateway, action, datasource=name, owner=owner, source=source
-            )
+    ) -> Principal | None:
+        """The caller's principal as the database says now (None: the CLI's operator)."""
+        if self._caller is None:
+            return None
+        owner = record.owner if record else None
+        return self._caller.authorize(
+            self._gateway, action, datasource=name, owner=owner, source=source
+        )
 
     def _resolve(self, record: CredentialRecord) -> ResolvedCredential:
         b = record.binding
-        secret = self._open(record)
+        secret = self._open(record)  # first: only opened facts are believed
         return ResolvedCredential(
             name=b.name,
-            source=DataSource(
-                type=parse_data_source_type(b.type), server=b.server, database=b.database
-            ),
+            source=source_of(b),
             auth=parse_auth_type(b.auth),
             username=b.username,
             secret=secret if b.auth != "anonymous" else None,
@@ -346,6 +392,30 @@ class CredentialService:
 
 # The entries that record which version of a credential is the stored one.
 _VERSION_ACTIONS = ("credential.created", "credential.updated", "credential.deleted")
+
+
+def source_of(binding: CredentialBinding) -> DataSource:
+    """The data source a stored binding names (believe it only once the secret opened)."""
+    return DataSource(
+        type=parse_data_source_type(binding.type),
+        server=binding.server,
+        database=binding.database,
+        tls=parse_tls_mode(binding.tls, legacy=True),
+        ca_pem=binding.ca_pem,
+    )
+
+
+def _weakened_from(existing: CredentialRecord | None, source: DataSource) -> str | None:
+    """The stored TLS mode when an update lets the secret go to more servers (for the
+    trail).  Such an update needs a blob sealed for the new target (the TLS policy
+    is part of it), or the secret again at the CLI."""
+    if existing is None:
+        return None
+    try:
+        before = source_of(existing.binding)
+    except InvalidInputError:
+        return "unreadable"
+    return before.tls if weakens_tls(before, source) else None
 
 
 def _connection_credential(

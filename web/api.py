@@ -19,8 +19,9 @@ from werkzeug.datastructures import MultiDict
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.access.grants import AccessGrants
+from vault.access.policy import Principal, may
 from vault.audit.log import AuditLog, AuditQuery, entry_view
-from vault.connectors.connection import ConnectionCredential
+from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import validate_data_source
 from vault.credentials import CredentialService
 from vault.format.audit_chain import AuditEntry
@@ -104,15 +105,30 @@ def put_credential(name: str) -> Response:
 
 @api.post("/credentials/<name>/test")
 def test_credential(name: str) -> Response:
-    require("credential.test", datasource=name, owner=_owner(name))
+    principal = require("credential.test", datasource=name, owner=_owner(name))
     service = CredentialService(gateway(), web_caller())
+    unrestricted = may_test_anywhere(principal)
     # A body (sized or chunked) is an unsaved credential from the form.
     if request.get_data(cache=True):
         source, token = sealed_credential_body()
-        result = service.test_sealed(name, source, token)
+        result = service.test_sealed(name, source, token, any_destination=unrestricted)
     else:
-        result = service.test(name)
-    return jsonify({"ok": result.ok, "message": result.message})
+        result = service.test(name, any_destination=unrestricted)
+    return jsonify(result_view(result, unrestricted))
+
+
+def may_test_anywhere(principal: Principal) -> bool:
+    """Whether the caller's tests skip the destination policy and show the server's words."""
+    return may(principal, "tests.unrestricted")
+
+
+def result_view(result: ConnectionTestResult, unrestricted: bool) -> dict[str, Any]:
+    """A test result as the caller may see it: the reason code and its fixed
+    sentence; the driver's detail (the far end's words) only for admins (T-CN-3)."""
+    view: dict[str, Any] = {"ok": result.ok, "reason": result.reason, "message": result.summary}
+    if unrestricted:
+        view["detail"] = result.detail
+    return view
 
 
 @api.delete("/credentials/<name>")
@@ -187,8 +203,10 @@ def entry_certificate(secret: str) -> Response:
 def entry_test(secret: str) -> Response:
     link = entry_caller(secret)
     source, token = sealed_credential_body()
-    result = CredentialService(gateway(), web_caller()).test_sealed(link.datasource, source, token)
-    return jsonify({"ok": result.ok, "message": result.message})
+    # An entry link is never an admin: the destination policy, no far-end words.
+    service = CredentialService(gateway(), web_caller())
+    result = service.test_sealed(link.datasource, source, token)
+    return jsonify(result_view(result, unrestricted=False))
 
 
 @api.put("/entry/<secret>")

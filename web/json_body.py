@@ -12,7 +12,8 @@ from typing import Any
 from flask import request
 
 from agent_keys.errors import InvalidInputError
-from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
+from vault.format.ca_certificates import canonical_ca_pem
+from vault.format.data_source import DataSource, parse_data_source_type, tls_mode_for
 from vault.format.strict_json import parse_json_object
 from web.errors import UnsupportedMediaType
 
@@ -45,17 +46,21 @@ TARGET_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem"})
 
 
 def sealed_credential_body() -> tuple[DataSource, str]:
-    """A data source and an EncryptedCredential, as the page and API clients send them."""
+    """A data source (with its TLS policy) and an EncryptedCredential, as the page
+    and API clients send them.  No TLS mode means the type's default (verify-full)."""
     body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
     return target_of(body), body["encrypted_credential"] or ""
 
 
 def target_of(body: dict[str, Any]) -> DataSource:
-    """The data source a body's ``type server database tls ca_pem`` name."""
+    """The data source a body's ``type server database tls ca_pem`` name (the CA
+    made canonical, the TLS mode the type's default when none is given)."""
+    source_type = parse_data_source_type(body["type"] or "")
+    ca_text = body.get("ca_pem") or None
     return DataSource(
-        type=parse_data_source_type(body["type"] or ""),
+        type=source_type,
         server=body["server"] or "",
         database=body.get("database") or None,
-        tls=parse_tls_mode(body.get("tls") or "verify-full"),
-        ca_pem=body.get("ca_pem") or None,
+        tls=tls_mode_for(source_type, body.get("tls") or None),
+        ca_pem=canonical_ca_pem(ca_text) if ca_text is not None else None,
     )

@@ -8,15 +8,13 @@ private key goes from the vault to OpenSSL through anonymous in-memory files
 
 from __future__ import annotations
 
-import contextlib
-import os
 import ssl
-from collections.abc import Iterator
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
+from agent_keys.private_files import memory_files
 from agent_keys.tls_identity import TlsIdentity
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -45,18 +43,3 @@ def make_server(app: Flask, host: str, port: int, identity: TlsIdentity) -> wsgi
     adapter.context = server_ssl_context(identity)
     server.ssl_adapter = adapter
     return server
-
-
-@contextlib.contextmanager
-def memory_files(*contents: bytes) -> Iterator[list[str]]:
-    """Paths to anonymous in-memory files holding ``contents`` (Linux memfd)."""
-    descriptors = []
-    try:
-        for data in contents:
-            fd = os.memfd_create("gwvault-tls", os.MFD_CLOEXEC)
-            descriptors.append(fd)
-            os.write(fd, data)
-        yield [f"/proc/self/fd/{fd}" for fd in descriptors]
-    finally:
-        for fd in descriptors:
-            os.close(fd)

@@ -48,26 +48,31 @@ def test_the_canary_leaks_nowhere(
     vault_templates: dict[str, Path],
     tmp_path: Path,
     private_postgres: ServiceLogin,
-    http_auth_server: HttpAuthServer,
+    https_auth_server: HttpAuthServer,
 ) -> None:
     shutil.copytree(vault_templates["ec-p256"], tmp_path / "data")
     cli = GwvaultCli(tmp_path / "data")
     cert = tmp_path / "gw.pem"
     cli("cert", "export", "--public", "--out", cert)
     secret_file = private_file(tmp_path / "canary.txt", CANARY + "\n")
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(private_postgres.ca_pem or "")  # the same test CA signs both servers
     pg = f"{private_postgres.host}:{private_postgres.port}"
     token = cli("encrypt-value", "--cert", cert, "--datasource", "sealed", "--type", "mysql",
                 "--server", "127.0.0.1:1", "--username", "u", stdin=CANARY).out.strip()  # fmt: skip
     assert_absent(token.encode(), "the EncryptedCredential")
     steps: list[tuple[list[str], str]] = [
         (["credentials", "put", "from-file", "--type", "postgresql", "--server", pg, "--database",
-          private_postgres.database, "--username", "u", "--secret-file", str(secret_file)], ""),
+          private_postgres.database, "--username", "u", "--secret-file", str(secret_file),
+          "--tls", "require"], ""),
         (["credentials", "put", "from-pipe", "--type", "http", "--server",
-          f"{http_auth_server.base_url}/basic", "--username", "u"], CANARY),
+          f"{https_auth_server.base_url}/basic", "--username", "u", "--tls-ca", str(ca_file)],
+         CANARY),
         (["credentials", "put", "sealed", "--type", "mysql", "--server", "127.0.0.1:1",
           "--encrypted-credential", token], ""),
         (["credentials", "put", "from-pipe", "--type", "http", "--server",
-          f"{http_auth_server.base_url}/basic", "--username", "u"], CANARY + "-v2"),
+          f"{https_auth_server.base_url}/basic", "--username", "u", "--tls-ca", str(ca_file)],
+         CANARY + "-v2"),
         (["credentials", "list"], ""), (["credentials", "list", "--json"], ""),
         (["credentials", "show", "from-file", "--json"], ""),
         (["credentials", "test", "from-file"], ""),  # wrong password: the driver's error
@@ -117,7 +122,10 @@ def test_the_canary_survives_rotation_export_and_restore_only_as_ciphertext(
 
 
 def test_the_canary_leaks_nowhere_through_the_https_api(
-    vault_templates: dict[str, Path], tmp_path: Path, http_auth_server: HttpAuthServer
+    vault_templates: dict[str, Path],
+    tmp_path: Path,
+    https_auth_server: HttpAuthServer,
+    trusted_ca_pem: str,
 ) -> None:
     shutil.copytree(vault_templates["ec-p256"], tmp_path / "data")
     cli = GwvaultCli(tmp_path / "data")
@@ -133,7 +141,7 @@ def test_the_canary_leaks_nowhere_through_the_https_api(
             assert server.stdout is not None
             assert server.stdout.readline().startswith(b"serving https://")
             argv = Path(f"/proc/{server.pid}/cmdline").read_bytes()
-            bodies = _drive_the_api(port, token, http_auth_server)
+            bodies = _drive_the_api(port, token, https_auth_server, trusted_ca_pem)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=15)
@@ -152,7 +160,7 @@ def test_the_canary_leaks_nowhere_through_the_https_api(
     assert secret is not None and secret.reveal_text() == CANARY  # it went in, sealed
 
 
-def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer) -> list[bytes]:
+def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer, ca_pem: str) -> list[bytes]:
     """Seal, store, test, list, show and break things through the API; every body."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -177,7 +185,7 @@ def _drive_the_api(port: int, token: str, http_auth: HttpAuthServer) -> list[byt
     )  # fmt: skip
     assert status == 200
     token_value = sealed["encrypted_credential"]
-    put = {"type": "http", "server": f"{http_auth.base_url}/basic"}
+    put = {"type": "http", "server": f"{http_auth.base_url}/basic", "ca_pem": ca_pem}
     assert call("PUT", "/credentials/web-http", {**put, "encrypted_credential": token_value})[0]
     assert call("POST", "/credentials/web-http/test")[0] == 200  # HTTP 401 from the server
     segments = token_value.split(".")

@@ -130,9 +130,10 @@ def _check_response(outcome: Outcome) -> str | None:
         return f"{outcome.status} without the error shape: {outcome.body}"
     if outcome.op == "test" and outcome.status == 200:
         body = outcome.body
-        # Nobody listens on port 1: the result is a failed connection, not an error.
-        shaped = isinstance(body, dict) and set(body) == {"ok", "message"}
-        if not (shaped and body["ok"] is False and isinstance(body["message"], str)):
+        # Nobody listens on port 1: the result is a failed connection, not an error
+        # (an admin's test: the driver's detail comes with it).
+        shaped = isinstance(body, dict) and set(body) == {"ok", "reason", "message", "detail"}
+        if not (shaped and body["ok"] is False and body["reason"] == "unreachable"):
             return f"not the result of a failed connection: {body}"
     if outcome.op == "list":
         names = [item["name"] for item in outcome.body]

@@ -4,12 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from agent_keys.errors import NotFoundError
+from agent_keys.errors import DataSourceError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from tests.conftest import make_context
+from tests.service_fixtures import PostgresCluster, ServiceLogin
+from tests.tls_certificates import CertificateAuthority
 from vault.agent import GatewayAgent
 from vault.credentials import CredentialService
-from vault.format.data_source import DataSource
+from vault.format.ca_certificates import canonical_ca_pem
+from vault.format.data_source import DataSource, TlsMode
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 
@@ -35,3 +38,52 @@ def test_the_agent_gets_a_secret_typed_login_and_every_use_is_recorded(data_dir:
         ("agent:refresh-worker", "agent", "job-1", "ok"),
         ("agent:refresh-worker", "agent", "job-2", "ok"),
     ]
+
+
+def _put_login(
+    data_dir: Path, name: str, login: ServiceLogin, tls: TlsMode, ca: str | None
+) -> None:
+    source = DataSource("postgresql", f"localhost:{login.port}", login.database, tls=tls,
+                        ca_pem=canonical_ca_pem(ca) if ca else None)  # fmt: skip
+    payload = CredentialPayload("basic", login.user, Secret.from_text(login.password))
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CredentialService(gateway).put(name, source, payload)
+
+
+@pytest.mark.services
+def test_the_agent_connects_with_the_credentials_tls_policy(
+    data_dir: Path, private_postgres: ServiceLogin
+) -> None:
+    _put_login(data_dir, "sales", private_postgres, "verify-full", private_postgres.ca_pem)
+    with GatewayAgent(data_dir).connect("sales", job_id="job-9") as db:
+        assert db.pgconn.ssl_in_use
+        assert db.execute("SELECT current_user").fetchone() == (private_postgres.user,)
+
+
+@pytest.mark.services
+def test_the_agent_gives_an_impersonator_nothing_at_job_time(
+    data_dir: Path,
+    private_cluster: PostgresCluster,
+    postgres_md5_user: ServiceLogin,
+    untrusted_ca: CertificateAuthority,
+) -> None:
+    # The same policy as a test: a server the credential's CA did not sign gets no login.
+    _put_login(data_dir, "hr", postgres_md5_user, "verify-full", untrusted_ca.pem)
+    with pytest.raises(DataSourceError) as refused:
+        GatewayAgent(data_dir).connect("hr", job_id="job-10")
+    assert refused.value.reason == "tls_failed"
+    assert postgres_md5_user.password not in str(refused.value)
+    _put_login(data_dir, "hr", postgres_md5_user, "require", None)
+    with pytest.raises(DataSourceError) as refused:
+        GatewayAgent(data_dir).connect("hr", job_id="job-11")
+    assert refused.value.reason == "refused_by_policy"  # SCRAM only: no MD5 response
+    assert private_cluster.connections_logged(postgres_md5_user.user) == []
+
+
+def test_the_agent_opens_no_session_for_a_file_or_a_url(data_dir: Path) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CredentialService(gateway).put(
+            "files", DataSource("sqlite", "/srv/a.db"), CredentialPayload("anonymous", None, None)
+        )
+    with pytest.raises(InvalidInputError, match="no session"):
+        GatewayAgent(data_dir).connect("files", job_id="job-12")

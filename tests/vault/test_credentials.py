@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from agent_keys.errors import InvalidInputError, NotFoundError, StorageError, VaultError
+from agent_keys.errors import (
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+    VaultError,
+)
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from tests.sealing import seal
+from tests.tls_certificates import make_ca
+from vault.access.destination_policy import allow_sqlite_dir
 from vault.credentials import CredentialService
+from vault.format.ca_certificates import canonical_ca_pem
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
@@ -119,6 +128,51 @@ def test_delete_removes_the_credential_and_its_data_key(gateway: Gateway, data_d
         assert actions(reopened)[-1] == ("credential.deleted", "sales", "ok")
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("tls", "'disable'"), ("tls", "'require'"), ("ca_pem", "NULL"), ("binding_version", "1")],
+)
+def test_a_database_writer_cannot_weaken_a_stored_tls_policy(
+    gateway: Gateway, data_dir: Path, column: str, value: str
+) -> None:
+    # T-AR-4: the policy decides who may be given the secret, so it is bound:
+    # an edited mode or CA, or a row passed off as from before policies, no longer opens.
+    ca = canonical_ca_pem(make_ca("sales CA").pem)
+    service = CredentialService(gateway)
+    service.put("sales", DataSource("postgresql", "db:5432", tls="verify-full", ca_pem=ca), alice())
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute(f"UPDATE credentials SET {column} = {value}")  # noqa: S608 - fixed test values
+    with pytest.raises(IntegrityError):
+        service.use("sales", "job")
+    with pytest.raises(IntegrityError):
+        service.test("sales")  # nothing is sent under the weakened policy
+
+
+def test_an_update_that_weakens_the_tls_policy_is_recorded(gateway: Gateway) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", PG, alice())
+    service.put("sales", DataSource("postgresql", PG.server, PG.database, tls="require"), alice())
+    [updated] = [e for e in gateway.store.audit_events() if e.action == "credential.updated"]
+    assert '"tls":"require"' in updated.details
+    assert '"tls_weakened_from":"verify-full"' in updated.details
+
+
+def test_a_new_credential_cannot_choose_the_legacy_mode(gateway: Gateway) -> None:
+    with pytest.raises(InvalidInputError, match="TLS mode"):
+        CredentialService(gateway).put("sales", DataSource("mysql", "db", tls="prefer"), alice())
+    assert gateway.store.count_credentials() == 0
+
+
+def test_a_test_by_a_caller_who_is_not_an_admin_keeps_off_loopback(gateway: Gateway) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", DataSource("postgresql", "127.0.0.1:1", tls="disable"), alice())
+    result = service.test("sales")
+    assert result.reason == "refused_by_policy"
+    assert actions(gateway)[-1] == ("credential.tested", "sales", "refused")
+    assert '"reason":"refused_by_policy"' in gateway.store.audit_events()[-1].details
+    assert service.test("sales", any_destination=True).reason == "unreachable"
+
+
 def test_test_connection_of_a_real_sqlite_file_is_recorded(
     gateway: Gateway, tmp_path: Path
 ) -> None:
@@ -127,8 +181,23 @@ def test_test_connection_of_a_real_sqlite_file_is_recorded(
         conn.execute("CREATE TABLE t (x)")
     service = CredentialService(gateway)
     service.put("app", DataSource("sqlite", str(db)), CredentialPayload("anonymous", None, None))
+    assert service.test("app").reason == "refused_by_policy"  # no directory allowed yet
+    allow_sqlite_dir(gateway, str(tmp_path))
     assert service.test("app").ok
     assert actions(gateway)[-1] == ("credential.tested", "app", "ok")
+
+
+def test_a_sqlite_test_never_probes_the_vaults_own_files(gateway: Gateway, data_dir: Path) -> None:
+    # Even an admin who allowed the directory above the data dir learns nothing
+    # about vault.db (before: "ok: ... with 34 schema objects").
+    allow_sqlite_dir(gateway, str(data_dir.parent))
+    service = CredentialService(gateway)
+    for name in ("vault.db", "keystore.key", "absent.db"):
+        source = DataSource("sqlite", str(data_dir / name))
+        service.put(name.replace(".", "-"), source, CredentialPayload("anonymous", None, None))
+        result = service.test(name.replace(".", "-"), any_destination=True)
+        assert result.reason == "refused_by_policy", result.detail
+        assert "data directory" in result.detail
 
 
 def _break_audit(data_dir: Path) -> None:

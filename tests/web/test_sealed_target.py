@@ -99,16 +99,17 @@ def test_a_new_server_needs_a_blob_sealed_for_it(
 ) -> None:
     admin = bearer(new_token(web_vault, "admin"))
     assert put_credential(client, NAME, sealed_body(web_vault, NAME), admin).status_code == 201
-    listener = DataSource("http", f"{http_auth_server.base_url}/basic")
-    login = CredentialPayload(
-        "basic", http_auth_server.user, Secret.from_text(http_auth_server.password)
+    # Plain http takes an anonymous login only (a secret goes to verified https alone).
+    listener = DataSource("http", f"{http_auth_server.base_url}/basic", tls="disable")
+    resealed = seal(
+        certificate_of(web_vault), NAME, listener, CredentialPayload("anonymous", None, None)
     )
-    resealed = seal(certificate_of(web_vault), NAME, listener, login)
     seen = len(http_auth_server.paths_seen)
-    body = {"type": "http", "server": listener.server, "encrypted_credential": resealed}
+    body = {"type": "http", "server": listener.server, "tls": "disable",
+            "encrypted_credential": resealed}  # fmt: skip
     assert put_credential(client, NAME, body, admin).status_code == 200
-    tested = client.post(f"{API}/credentials/{NAME}/test", base_url=BASE_URL, headers=admin)
-    assert tested.get_json()["ok"] is True and http_auth_server.paths_seen[seen:] == ["/basic"]
+    client.post(f"{API}/credentials/{NAME}/test", base_url=BASE_URL, headers=admin)
+    assert http_auth_server.paths_seen[seen:] == ["/basic"]
 
 
 def _body_sealed_at(web_vault: WebVault, issued_at: int) -> dict[str, str]:

@@ -5,4 +5,5 @@
 - ``grants``: API tokens and single-use entry links.
 - ``bearer_secrets``: random bearer secrets, stored only as hashes.
 - ``endpoint_settings``: where the HTTPS endpoint listens.
+- ``destination_policy``: where connection tests may go (the admin's allow-lists).
 """

@@ -26,6 +26,10 @@ Action = Literal[
     "encrypt",
     "users.manage",
     "audit.read",
+    # A connection test to any destination, with the far end's own words in
+    # the result; everyone else gets the destination policy and a reason code
+    # with a fixed sentence (threats T-CN-2, T-CN-3).
+    "tests.unrestricted",
 ]
 
 _ALLOWED: dict[Role, frozenset[Action]] = {
@@ -68,6 +72,15 @@ class Principal:
     def actor(self) -> str:
         """How the audit trail names this caller."""
         return f"{self.kind}:{self.name}"
+
+
+def may(principal: Principal, action: Action) -> bool:
+    """Whether ``principal`` may do ``action`` (no owner or data source involved)."""
+    try:
+        authorize(principal, action)
+    except AccessDeniedError:
+        return False
+    return True
 
 
 def authorize(

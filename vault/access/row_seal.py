@@ -50,7 +50,14 @@ ROW_KEYS = {
     "settings": "key",
 }
 SEALED_SETTINGS = frozenset(
-    {"endpoint_host", "endpoint_port", "endpoint_allow_remote", "sealed_max_age_seconds"}
+    {
+        "endpoint_host",
+        "endpoint_port",
+        "endpoint_allow_remote",
+        "sealed_max_age_seconds",
+        "tests_allowed_networks",
+        "tests_sqlite_dirs",
+    }
 )
 """The settings that decide where the endpoint listens and what it accepts."""
 

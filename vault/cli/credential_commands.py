@@ -20,9 +20,7 @@ from vault.connectors.connection import ConnectionCredential
 from vault.connectors.dispatch import validate_data_source
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
-from vault.format.data_source import (
-    parse_auth_type,
-)
+from vault.format.data_source import parse_auth_type
 from vault.format.encrypted_credential import (
     MAX_TOKEN_CHARS,
     CredentialPayload,
@@ -102,11 +100,14 @@ def credentials_delete(args: argparse.Namespace) -> int:
 
 
 def credentials_test(args: argparse.Namespace) -> int:
+    # The local operator is an admin: any destination, and the server's own words.
     with open_for_cli(args) as gateway:
-        result = CredentialService(gateway).test(args.name)
+        result = CredentialService(gateway).test(args.name, any_destination=True)
     if not result.ok:
-        return report_failure(f"connection test of {args.name} failed: {result.message}")
-    print(result.message)
+        return report_failure(
+            f"connection test of {args.name} failed ({result.reason}): {result.detail}"
+        )
+    print(result.detail)
     return EXIT_OK
 
 

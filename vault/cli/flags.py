@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import NoReturn, TypeAlias
 
 from agent_keys.errors import InvalidInputError
-from vault.cli.input import read_public_file
+from vault.cli.input import read_trusted_file
 from vault.cli.output import EXIT_USAGE
 from vault.connectors.dispatch import validate_target
+from vault.format.ca_certificates import MAX_CA_PEM_CHARS, canonical_ca_pem
 from vault.format.data_source import (
     DATA_SOURCE_TYPES,
-    MAX_CA_PEM_CHARS,
     TLS_MODES,
     DataSource,
     parse_data_source_type,
-    parse_tls_mode,
+    tls_mode_for,
 )
 from vault.keys.keystore_binding import KEYSTORE_KINDS
 
@@ -66,28 +66,37 @@ def add_target_flags(parser: argparse.ArgumentParser, why: str) -> None:
     )
     parser.add_argument("--database", metavar="DB")
     parser.add_argument(
-        "--tls", choices=TLS_MODES, default="verify-full", help="TLS policy (default verify-full)"
+        "--tls",
+        choices=TLS_MODES,
+        help="where the secret may be sent: verify-full (default; sqlite: disable), verify-ca,"
+        " require (encrypted, unverified), disable",
     )
     parser.add_argument(
-        "--tls-ca", metavar="CA.pem", help="the CA certificate(s) a verifying policy trusts"
+        "--tls-ca",
+        metavar="FILE.pem",
+        help="CA certificate(s) to verify the server against (default: the system's CA store)",
     )
 
 
 def target_from_flags(args: argparse.Namespace) -> DataSource:
-    """The data source of ``--type --server --database --tls --tls-ca`` (the CA read once)."""
-    ca_pem = None
-    if args.tls_ca is not None:
-        raw = read_public_file(Path(args.tls_ca), "CA file", MAX_CA_PEM_CHARS)
-        try:
-            ca_pem = raw.decode("ascii")
-        except UnicodeDecodeError as e:
-            raise InvalidInputError("the CA file is not PEM text") from e
+    """The data source of ``--type --server --database --tls --tls-ca`` (the CA read once,
+    from a file only root or the caller can write, and made canonical)."""
+    source_type = parse_data_source_type(args.type)
     source = DataSource(
-        type=parse_data_source_type(args.type),
+        type=source_type,
         server=args.server,
         database=args.database,
-        tls=parse_tls_mode(args.tls),
-        ca_pem=ca_pem,
+        tls=tls_mode_for(source_type, args.tls),
+        ca_pem=_ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
     )
     validate_target(source)
     return source
+
+
+def _ca_from_file(path: str) -> str:
+    raw = read_trusted_file(Path(path), "CA certificate", MAX_CA_PEM_CHARS)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"the CA certificate file {path} is not PEM text") from e
+    return canonical_ca_pem(text)

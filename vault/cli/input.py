@@ -105,6 +105,32 @@ def read_public_file(path: Path, what: str, limit: int) -> bytes:
     return data
 
 
+def read_trusted_file(path: Path, what: str, limit: int) -> bytes:
+    """Read a small file whose content the vault will trust (a CA certificate).
+
+    Like the data dir: refused unless it is a regular file that no group or
+    other user can write and that root or the caller owns, since whoever can
+    write it chooses what the vault trusts.
+    """
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidInputError(f"the {what} file {path} is not a regular file")
+            if st.st_mode & 0o022:
+                raise AccessDeniedError(
+                    f"the {what} file {path} is writable by group or others; run: chmod go-w {path}"
+                )
+            if st.st_uid not in (0, os.geteuid()):
+                raise AccessDeniedError(f"the {what} file {path} belongs to another user")
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e
+    if len(data) > limit:
+        raise InvalidInputError(f"the {what} file {path} is larger than {limit} bytes")
+    return data
+
+
 def _prompt(what: str, confirm: bool) -> str:
     first = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
     if confirm and getpass.getpass(f"Repeat the {what}: ") != first:

@@ -68,6 +68,7 @@ _HANDLER_MODULES = {
     "recovery": "vault.cli.recovery_commands",
     "restore": "vault.cli.recovery_commands",
     "audit": "vault.cli.audit_commands",
+    "test-policy": "vault.cli.destination_commands",
 }
 
 

@@ -11,7 +11,13 @@ import os
 
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
-from vault.cli import audit_commands, cert_commands, key_commands, recovery_commands
+from vault.cli import (
+    audit_commands,
+    cert_commands,
+    destination_commands,
+    key_commands,
+    recovery_commands,
+)
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
 from vault.format.data_source import AUTH_TYPES
 
@@ -45,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy(commands)
     _add_endpoint(commands)
     # Key lifecycle commands live beside their handlers.
-    for module in (cert_commands, key_commands, recovery_commands, audit_commands):
+    for module in (
+        cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
+    ):  # fmt: skip
         module.add_parsers(commands)
     return parser
 

@@ -2,14 +2,20 @@
 
 ``test_connection`` connects to the data source with the credential, runs the
 cheapest query that proves the login worked, and returns a
-``ConnectionTestResult``.  It never raises for a refused login or an
-unreachable server: those are results the person entering the credential must
-see.  The driver's message is shown, with the secret removed should a driver
-ever echo it.
+``ConnectionTestResult``: a stable reason code and the driver's one-line
+detail, with the secret removed.  It never raises for a refused login, an
+unreachable server or a destination the policy refuses: those are results.
+Who may see the detail (admins only) is decided at the edges.
 
-- ``dispatch``: ``test_connection`` and ``validate_data_source``, by type.
+- ``dispatch``: ``test_connection``, ``validate_data_source``, ``open_session``
+  (the agent's connection, made the same way), by type.
 - ``postgresql``, ``mysql``, ``sqlite``, ``http``: one tester per type.
-- ``connection``: ``ConnectionCredential`` and ``ConnectionTestResult``.
+- ``tls_policy``: what a credential's TLS mode means (verify before the
+  password itself is ever sent).
+- ``destinations``: resolve once, check every address against the caller's
+  ``DestinationPolicy``, connect only to the checked addresses.
+- ``connection``: ``ConnectionCredential``, ``ConnectionTestResult`` and the
+  reason codes with their fixed sentences.
 
 What a data source and a login are is a format (``vault.format.data_source``).
 """

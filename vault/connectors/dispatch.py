@@ -1,11 +1,14 @@
 """Check a data source and credential, then run the tester for its type.
 
-``validate_data_source`` is the one gate for server strings and auth
-combinations: the service calls it before storing a credential and
-``test_connection`` calls it before any socket opens.  The testers
-(``postgresql``, ``mysql``, ``sqlite``, ``http``) are loaded on use so the
-drivers stay out of a cold ``gwvault --help``.  Every tester message passes
-through ``redact_message`` here, the one choke point, before a person sees it.
+``validate_data_source`` is the one gate for server strings, auth combinations
+and TLS policies: the service calls it before storing a credential and
+``test_connection`` calls it before any socket opens.  ``test_connection`` then
+resolves the server once and checks it against the caller's
+``DestinationPolicy`` (``destinations``), and the tester connects to the
+checked addresses only.  The testers (``postgresql``, ``mysql``, ``sqlite``,
+``http``) are loaded on use so the drivers stay out of a cold ``gwvault
+--help``.  Every tester's detail passes through ``redact_message`` here, the
+one choke point, before anyone sees it.
 """
 
 from __future__ import annotations
@@ -17,17 +20,28 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
-from agent_keys.errors import InvalidInputError
-from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
-from vault.format.data_source import DataSource, check_login_shape
+from agent_keys.errors import DataSourceError, InvalidInputError
+from vault.connectors.connection import SUMMARIES, ConnectionCredential, ConnectionTestResult
+from vault.connectors.destinations import (
+    Destination,
+    DestinationPolicy,
+    DestinationRefused,
+    resolve_destination,
+)
+from vault.format.data_source import DataSource, check_login_shape, check_tls_policy
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "http": 80, "https": 443}
 MAX_SERVER_CHARS = 2048
 MAX_DATABASE_CHARS = 255
 MAX_MESSAGE_CHARS = 400
 REDACTED = "<redacted>"
+# A secret this short cannot be cut out of a message without the gaps
+# spelling it: a message that holds one is withheld whole.
+MIN_REDACTABLE_CHARS = 4
+WITHHELD = "(the message is withheld: it holds text equal to a short secret)"
 
 # RFC 1123 host names (underscore tolerated: Windows intranets use it) or IPv4.
 # No "/" (libpq takes it as a unix socket dir), no "," (a libpq host list).
@@ -47,6 +61,7 @@ def validate_data_source(source: DataSource, credential: ConnectionCredential) -
     if source.type == "sqlite":
         _require_auth(credential, "anonymous", source.type)
     elif source.type == "http":
+        _check_http_tls(http_url(source.server), source, credential)
         if credential.auth == "key":
             _check_bearer_token(_secret_text(credential))
         elif credential.auth == "basic" and ":" in (credential.username or ""):
@@ -66,25 +81,34 @@ def validate_target(source: DataSource) -> None:
     else:
         parse_host_port(source.server, DEFAULT_PORTS[source.type])
         _check_database_name(source.database)
-    source.ca_digest()  # a CA that does not parse is refused here, not at the first test
+    check_tls_policy(source)
 
 
 def test_connection(
-    source: DataSource, credential: ConnectionCredential, timeout: float = 10.0
+    source: DataSource,
+    credential: ConnectionCredential,
+    timeout: float = 10.0,
+    *,
+    policy: DestinationPolicy = DestinationPolicy(),  # noqa: B008 - frozen, the strictest
 ) -> ConnectionTestResult:
     """Log in to the data source with the credential and report the outcome.
 
-    Refused logins, unreachable servers and timeouts are results, not errors.
-    Raises ``InvalidInputError`` only for input ``validate_data_source`` refuses
-    or a timeout that is not a positive number of seconds.
+    Refused logins, unreachable servers, timeouts and destinations the
+    ``policy`` refuses (reason ``refused_by_policy``, before any connection)
+    are results, not errors.  Raises ``InvalidInputError`` only for input
+    ``validate_data_source`` refuses or a timeout that is not a positive number
+    of seconds.
     """
     validate_data_source(source, credential)
     if not (math.isfinite(timeout) and timeout > 0):
         raise InvalidInputError("the connection test timeout must be a positive number of seconds")
     password = _secret_text(credential) if credential.secret is not None else None
-    result = _run_tester(source, credential.username, password, credential.auth, timeout)
+    try:
+        result = _run_tester(source, credential, password, timeout, policy)
+    except DestinationRefused as refused:
+        result = refused.result
     secrets = _secret_forms(credential.username, password)
-    return ConnectionTestResult(result.ok, redact_message(result.message, secrets))
+    return ConnectionTestResult(result.reason, redact_message(result.detail, secrets))
 
 
 # pytest would collect an imported ``test_*`` function as a test; it is not one.
@@ -92,20 +116,29 @@ test_connection.__test__ = False  # type: ignore[attr-defined]
 
 
 def _run_tester(
-    source: DataSource, username: str | None, password: str | None, auth: str, timeout: float
+    source: DataSource,
+    credential: ConnectionCredential,
+    password: str | None,
+    timeout: float,
+    policy: DestinationPolicy,
 ) -> ConnectionTestResult:
+    """The tester for ``source.type``; ``DestinationRefused`` before any connection."""
+    username = credential.username
     if source.type == "sqlite":
         from vault.connectors import sqlite
 
-        return sqlite.attempt_open(source.server, timeout)
+        return sqlite.attempt_open(source.server, policy)
     if source.type == "http":
         from vault.connectors import http
 
-        header = http.authorization_header(auth, username, password)
-        return http.attempt_get(http_url(source.server), header, timeout)
+        url = http_url(source.server)
+        header = http.authorization_header(credential.auth, username, password)
+        return http.attempt_get(
+            url, destination_of(source, policy), tls=source.tls, ca_pem=source.ca_pem,
+            authorization=header, timeout=timeout,
+        )  # fmt: skip
     if username is None or password is None:  # validate_data_source refused this already
         raise InvalidInputError(f"a {source.type} data source needs a user name and a secret")
-    host, port = parse_host_port(source.server, DEFAULT_PORTS[source.type])
     if source.type == "postgresql":
         from vault.connectors import postgresql
 
@@ -115,25 +148,77 @@ def _run_tester(
 
         tester = mysql.attempt_login
     return tester(
-        host, port, database=source.database, username=username, password=password, timeout=timeout
-    )
+        destination_of(source, policy), tls=source.tls, ca_pem=source.ca_pem,
+        database=source.database, username=username, password=password, timeout=timeout,
+    )  # fmt: skip
+
+
+def destination_of(source: DataSource, policy: DestinationPolicy) -> Destination:
+    """The checked destination of a network data source (``resolve_destination``).
+
+    Raises ``DestinationRefused``; the agent passes an admin's policy.
+    """
+    if source.type == "http":
+        parts = urlsplit(http_url(source.server))
+        host, port = parse_host_port(parts.netloc, DEFAULT_PORTS[parts.scheme])
+    else:
+        host, port = parse_host_port(source.server, DEFAULT_PORTS[source.type])
+    return resolve_destination(host, port, policy)
+
+
+def open_session(source: DataSource, credential: ConnectionCredential, timeout: float) -> Any:
+    """A live driver connection (psycopg or PyMySQL) for a gateway job, made
+    exactly as a test connects: the same TLS policy, SCRAM only, the password
+    itself only to a verified server.  Jobs may reach any destination.
+
+    Raises ``InvalidInputError`` for a type that is not a database server and
+    ``DataSourceError`` (with the reason code) when the connection fails.
+    """
+    validate_data_source(source, credential)
+    if source.type not in ("postgresql", "mysql") or credential.username is None:
+        raise InvalidInputError(
+            f"a {source.type} data source has no session to open; use the login"
+        )
+    password = _secret_text(credential)
+    if source.type == "postgresql":
+        from vault.connectors import postgresql as driver
+    else:
+        from vault.connectors import mysql as driver  # type: ignore[no-redef]
+    try:
+        destination = destination_of(source, DestinationPolicy().for_admin())
+        return driver.open_connection(
+            destination, tls=source.tls, ca_pem=source.ca_pem, database=source.database,
+            username=credential.username, password=password, timeout=timeout,
+        )  # fmt: skip
+    except DestinationRefused as refused:
+        reason, text = refused.result.reason, refused.result.detail
+    except Exception as e:
+        reason, text = driver.classify(e), str(e) or type(e).__name__
+    detail = redact_message(text, _secret_forms(credential.username, password))
+    # Not chained: the driver's own exception holds its unredacted text.
+    raise DataSourceError(reason, f"{source.server}: {SUMMARIES[reason]} ({detail})") from None
 
 
 def redact_message(message: str, secrets: Iterable[str]) -> str:
     """Make a driver message fit for a person: one line, short, no secret text.
 
     Every occurrence of each non-empty string in ``secrets`` becomes
-    ``<redacted>``; this is defence in depth, the drivers are not expected to
-    echo a password.
+    ``<redacted>``, in one pass over the original text: a replacement is never
+    searched again, so a secret that is part of ``<redacted>`` cannot garble
+    the result into something that spells it.  Whitespace inside a secret
+    matches any whitespace (a driver may wrap a line in it).  A message holding
+    a secret shorter than ``MIN_REDACTABLE_CHARS`` is withheld whole: the gaps
+    around short redactions would spell it.  This is defence in depth, the
+    drivers are not expected to echo a password.
     """
-    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
-    for form in forms:
-        message = message.replace(form, REDACTED)
+    words = {tuple(s.split()) for s in secrets if s and not s.isspace()}
+    patterns = sorted((r"\s+".join(map(re.escape, w)) for w in words), key=len, reverse=True)
+    if patterns:
+        finder = re.compile("|".join(patterns))
+        if any(len(found.group()) < MIN_REDACTABLE_CHARS for found in finder.finditer(message)):
+            return WITHHELD
+        message = finder.sub(REDACTED, message)
     one_line = " ".join(message.split())
-    for form in forms:  # a secret with a line break matches only once collapsed
-        collapsed = " ".join(form.split())
-        if collapsed:
-            one_line = one_line.replace(collapsed, REDACTED)
     if len(one_line) > MAX_MESSAGE_CHARS:
         one_line = one_line[: MAX_MESSAGE_CHARS - 3] + "..."
     return one_line
@@ -191,6 +276,22 @@ def _check_server_text(server: str) -> None:
         raise InvalidInputError(f"the server is longer than {MAX_SERVER_CHARS} characters")
     if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in server):
         raise InvalidInputError("the server contains spaces or control characters")
+
+
+def _check_http_tls(url: str, source: DataSource, credential: ConnectionCredential) -> None:
+    """An http:// URL has no TLS (mode disable; legacy rows too); an https:// URL
+    needs a mode.  Basic and Bearer send the secret itself, so a credential with
+    one goes only to a verified server (T-CN-1), never over http:// or require."""
+    plain = url.startswith("http://")
+    if plain and source.tls not in ("disable", "prefer"):
+        raise InvalidInputError("an http:// URL has no TLS: use TLS mode disable, or https://")
+    if not plain and source.tls == "disable":
+        raise InvalidInputError("an https:// URL needs a TLS mode other than disable")
+    if credential.auth != "anonymous" and (plain or source.tls == "require"):
+        raise InvalidInputError(
+            "HTTP Basic and Bearer send the secret itself, so only to a server whose"
+            " certificate is verified: use https:// with TLS mode verify-full or verify-ca"
+        )
 
 
 def _check_sqlite_path(path: str) -> None:

@@ -1,13 +1,26 @@
-"""HTTP login test with the stdlib ``http.client``: one GET, no redirects followed."""
+"""HTTP login test with the stdlib ``http.client``: one GET, no redirects followed.
+
+The connection goes to the addresses ``vault.connectors.destinations`` checked,
+never to the name resolved again; TLS verifies the name (SNI and the
+certificate) and the request names it in ``Host``.  An https URL follows the
+credential's TLS mode (``vault.connectors.tls_policy``); an http URL is allowed
+only with TLS mode disable (``dispatch`` checks).  A redirect is reported,
+never followed, so neither the credential nor the request leaves the checked
+destination (threats T-DS-1, T-CN-2).
+"""
 
 from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 from urllib.parse import urljoin, urlsplit
 
-from vault.connectors.connection import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.destinations import Destination, connect_tcp
+from vault.connectors.tls_policy import client_context
+from vault.format.data_source import TlsMode
 
 USER_AGENT = "gwvault-connection-test"
 
@@ -22,21 +35,29 @@ def authorization_header(auth: str, username: str | None, password: str | None) 
     return None
 
 
-def attempt_get(url: str, authorization: str | None, timeout: float) -> ConnectionTestResult:
+def attempt_get(
+    url: str,
+    destination: Destination,
+    *,
+    tls: TlsMode,
+    ca_pem: str | None,
+    authorization: str | None,
+    timeout: float,
+) -> ConnectionTestResult:
     """GET ``url`` (checked by ``dispatch.http_url``) and judge the status; never raises.
 
-    2xx and 3xx are a success.  A redirect is not followed, so the credential
-    is never sent to another host; the message names where it points.
+    2xx and 3xx are a success.  A redirect is not followed; the detail names
+    only the host it points to.
     """
     parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port
+    connection: http.client.HTTPConnection
     if parts.scheme == "https":
-        # Default context: certificate and host name verified against system CAs.
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, port, timeout=timeout, context=ssl.create_default_context()
-        )
+        # Legacy rows (binding version 1) were always verified over https.
+        mode: TlsMode = "verify-full" if tls == "prefer" else tls
+        context = client_context(mode, ca_pem) or ssl.create_default_context()
+        connection = _PinnedHTTPSConnection(destination, timeout, context)
     else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        connection = _PinnedHTTPConnection(destination, timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
     if authorization is not None:
@@ -48,23 +69,65 @@ def attempt_get(url: str, authorization: str | None, timeout: float) -> Connecti
         location = response.getheader("Location")
     except (OSError, http.client.HTTPException, ValueError) as e:
         # ssl.SSLError and socket timeouts are OSErrors.
-        return ConnectionTestResult(False, f"cannot reach {parts.netloc}: {e or type(e).__name__}")
+        return ConnectionTestResult(
+            _failure_reason(e), f"cannot reach {parts.netloc}: {e or type(e).__name__}"
+        )
     finally:
         connection.close()  # the body is never read: the status is the answer
     return _judge_status(url, status, reason, location)
 
 
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """``HTTPConnection`` that connects to the checked addresses only."""
+
+    def __init__(self, destination: Destination, timeout: float) -> None:
+        super().__init__(destination.host, destination.port, timeout=timeout)
+        self._destination = destination
+
+    def connect(self) -> None:
+        self.sock = connect_tcp(self._destination, self.timeout or 10.0)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
+    """The same over TLS, verifying the destination's name (SNI, certificate)."""
+
+    def __init__(self, destination: Destination, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(destination, timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._destination.host)
+
+
+def _failure_reason(error: Exception) -> ReasonCode:
+    if isinstance(error, ssl.SSLError | ssl.CertificateError):
+        return "tls_failed"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return "unreachable"
+
+
 def _judge_status(url: str, status: int, reason: str, location: str | None) -> ConnectionTestResult:
     host = urlsplit(url).netloc
     if 200 <= status < 300:
-        return ConnectionTestResult(True, f"ok: HTTP {status} {reason} from {host}")
+        return ConnectionTestResult("ok", f"ok: HTTP {status} {reason} from {host}")
     if 300 <= status < 400:
         return ConnectionTestResult(
-            True, f"ok: HTTP {status} from {host}, redirects to {_redirect_host(url, location)}"
+            "ok", f"ok: HTTP {status} from {host}, redirects to {_redirect_host(url, location)}"
         )
     if status in (401, 403):
-        return ConnectionTestResult(False, f"authentication failed (HTTP {status})")
-    return ConnectionTestResult(False, f"failed: HTTP {status} {reason} from {host}")
+        return ConnectionTestResult("auth_failed", f"authentication failed (HTTP {status})")
+    found = _FAILED_STATUSES.get(status, "unreachable")
+    return ConnectionTestResult(found, f"failed: HTTP {status} {reason} from {host}")
+
+
+_FAILED_STATUSES: dict[int, ReasonCode] = {
+    404: "database_missing",  # the URL names no such resource
+    410: "database_missing",
+    423: "account_locked",  # RFC 4918 Locked
+}
 
 
 def _redirect_host(url: str, location: str | None) -> str:

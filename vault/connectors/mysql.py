@@ -1,68 +1,209 @@
-"""MySQL and MariaDB login test with PyMySQL."""
+"""MySQL and MariaDB login test (and the agent's connection) with PyMySQL.
+
+The password itself (caching_sha2_password's and sha256_password's full
+authentication, in clear over TLS or RSA-encrypted to a key the server hands
+over; mysql_clear_password; PAM's dialog) goes only to a server whose
+certificate was verified (TLS mode verify-full or verify-ca): an impersonator
+would get it (threat T-CN-1).  Under require, disable and the legacy prefer,
+only challenge-response proofs are sent (mysql_native_password, the
+caching_sha2 scramble, ed25519); a server that wants more is refused with
+reason ``refused_by_policy``.  Those proofs still give an impersonator an
+offline guessing oracle, which only certificate verification prevents; that
+is why verify-full is the default.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import socket
+import ssl
+from typing import Any, NoReturn
 
 import pymysql
+from pymysql import _auth
 
-from vault.connectors.connection import ConnectionTestResult
+from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.destinations import Destination, connect_tcp
+from vault.connectors.tls_policy import client_context, sends_password
+from vault.format.data_source import TlsMode
 
-# Plugins that make the client send the password as it is.  libmysqlclient
-# refuses them unless LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN is set; PyMySQL would
-# send it, even on a link an attacker has stripped of TLS.
-CLEARTEXT_PLUGINS = ("mysql_clear_password", "dialog")
+# Plugins whose answer is the password as it is, or encrypted to the server's key.
+PASSWORD_PLUGINS = ("mysql_clear_password", "dialog", "sha256_password")
+_REFUSED = 2059  # CR_AUTH_PLUGIN_CANNOT_LOAD: what libmysqlclient says for a refused plugin
+_CODES: dict[int, ReasonCode] = {
+    1044: "auth_failed",  # ER_DBACCESS_DENIED_ERROR: no grant on the database
+    1045: "auth_failed",  # ER_ACCESS_DENIED_ERROR
+    1698: "auth_failed",  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+    1049: "database_missing",  # ER_BAD_DB_ERROR
+    1129: "account_locked",  # ER_HOST_IS_BLOCKED
+    3118: "account_locked",  # MySQL ER_ACCOUNT_HAS_BEEN_LOCKED
+    3955: "account_locked",  # MySQL: locked after failed logins
+    4151: "account_locked",  # MariaDB ER_ACCOUNT_HAS_BEEN_LOCKED
+    1820: "password_expired",  # ER_MUST_CHANGE_PASSWORD
+    1862: "password_expired",  # ER_MUST_CHANGE_PASSWORD_LOGIN
+    2026: "tls_failed",  # CR_SSL_CONNECTION_ERROR
+}
 
 
 def attempt_login(
-    host: str, port: int, *, database: str | None, username: str, password: str, timeout: float
+    destination: Destination,
+    *,
+    tls: TlsMode,
+    ca_pem: str | None,
+    database: str | None,
+    username: str,
+    password: str,
+    timeout: float,
 ) -> ConnectionTestResult:
-    """Connect, run ``SELECT 1`` and report; never raises for a failed login.
-
-    PyMySQL's default TLS mode is "preferred" (encrypt when the server offers
-    it, like libpq's sslmode=prefer), so no TLS option is passed.
-    """
+    """Connect, run ``SELECT 1`` and report; never raises for a failed login."""
     try:
-        connection = pymysql.connect(
-            host=host,
-            port=port,
-            user=username,
-            # As UTF-8 bytes: PyMySQL would encode a str as Latin-1 and fail on
-            # other characters; servers hash the bytes the mysql client sends.
-            password=password.encode("utf-8"),
-            database=database,
-            # connect_timeout covers only the TCP connect; the greeting and the
-            # authentication exchange are reads, bounded by read_timeout.
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
-            local_infile=False,
-            auth_plugin_map=dict.fromkeys(CLEARTEXT_PLUGINS, _RefuseCleartextPassword),
-        )
+        connection = open_connection(
+            destination, tls=tls, ca_pem=ca_pem, database=database,
+            username=username, password=password, timeout=timeout,
+        )  # fmt: skip
     except (pymysql.MySQLError, OSError, ValueError) as e:
-        return ConnectionTestResult(False, _error_text(e))
+        return ConnectionTestResult(classify(e), _error_text(e))
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         server_info: str = connection.get_server_info()  # type: ignore[no-untyped-call]
     except (pymysql.MySQLError, OSError) as e:
-        return ConnectionTestResult(False, _error_text(e))
+        return ConnectionTestResult(classify(e), _error_text(e))
     finally:
         connection.close()
-    return ConnectionTestResult(True, f"ok: connected to {_server_name(server_info)} as {username}")
+    return ConnectionTestResult(
+        "ok", f"ok: connected to {_server_name(server_info)} as {username} (tls {tls})"
+    )
 
 
-class _RefuseCleartextPassword:
-    """PyMySQL auth plugin handler that answers a cleartext request with an error."""
+def open_connection(
+    destination: Destination,
+    *,
+    tls: TlsMode,
+    ca_pem: str | None,
+    database: str | None,
+    username: str,
+    password: str,
+    timeout: float,
+) -> pymysql.Connection[Any]:
+    """A connection to the checked ``destination`` under the credential's TLS policy.
+
+    Raises ``pymysql.MySQLError`` or ``OSError``; ``classify`` names them.
+    """
+    context = client_context(tls, ca_pem)
+    password_allowed = sends_password(tls)
+    connection = _PolicyConnection(
+        password_allowed=password_allowed,
+        host=destination.host,  # what TLS verifies; the socket below is to a checked address
+        port=destination.port,
+        user=username,
+        # As UTF-8 bytes: PyMySQL would encode a str as Latin-1 and fail on
+        # other characters; servers hash the bytes the mysql client sends.
+        password=password.encode("utf-8"),
+        database=database,
+        # Every read and write is bounded, the greeting and the login included.
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        local_infile=False,
+        # Legacy prefer is PyMySQL's own default: TLS when offered, unverified.
+        ssl=context if tls != "prefer" else None,
+        ssl_disabled=tls == "disable",
+        auth_plugin_map={} if password_allowed else _SCRAMBLE_ONLY_PLUGINS,
+        defer_connect=True,
+    )
+    sock = connect_tcp(destination, timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection.connect(sock)
+    return connection
+
+
+def classify(error: Exception) -> ReasonCode:
+    """The reason code of a PyMySQL or socket error."""
+    if isinstance(error, _PasswordRefused):
+        return "refused_by_policy"
+    cause = getattr(error, "original_exception", None) or error
+    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+        return "tls_failed"
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    if code in _CODES:
+        return _CODES[code]
+    if "timed out" in str(error):
+        return "timeout"
+    return "unreachable"
+
+
+class _PasswordRefused(pymysql.err.OperationalError):
+    """The server wanted the password itself and its certificate was not verified."""
+
+
+class _PolicyConnection(pymysql.Connection):
+    """PyMySQL's connection, refusing sha256_password in the first packet.
+
+    A greeting that names sha256_password makes PyMySQL put the password in its
+    very first answer once TLS is up, before any plugin handler is asked.
+    """
+
+    def __init__(self, *, password_allowed: bool, **kwargs: Any) -> None:
+        self._password_allowed = password_allowed
+        super().__init__(**kwargs)
+
+    def _request_authentication(self) -> None:
+        plugin = getattr(self, "_auth_plugin_name", "")
+        if not self._password_allowed and plugin in PASSWORD_PLUGINS:
+            raise _password_refused(plugin)
+        super()._request_authentication()  # type: ignore[misc]
+
+
+class _RefusePassword:
+    """Auth plugin handler for the plugins that want the password itself."""
 
     def __init__(self, connection: object) -> None:
         del connection
 
     def authenticate(self, packet: object) -> NoReturn:
-        raise pymysql.err.OperationalError(
-            2059, "the server asked for the password in clear text; refused"
-        )
+        raise _password_refused("clear text, RSA or PAM dialog")
+
+
+class _CachingSha2ScrambleOnly:
+    """caching_sha2_password without its full-authentication step: the scramble
+    (a challenge-response) is sent; a request for the password itself is refused."""
+
+    def __init__(self, connection: pymysql.Connection[Any]) -> None:
+        self._connection = connection
+
+    def authenticate(self, packet: Any) -> Any:
+        # PyMySQL's auth helpers are untyped internals (pinned by tests/vault/connectors).
+        connection: Any = self._connection
+        helpers: Any = _auth
+        if packet.is_auth_switch_request():
+            salt = packet.read_all().removesuffix(b"\0")
+            connection.salt = salt
+            packet = helpers._roundtrip(
+                connection, helpers.scramble_caching_sha2(connection.password, salt)
+            )
+        if not packet.is_extra_auth_data():
+            return packet
+        if packet.get_all_data()[1:2] == b"\x03":  # fast authentication succeeded
+            return connection._read_packet()
+        # 0x04: "perform full authentication", i.e. send the password.
+        raise _password_refused("caching_sha2_password full authentication")
+
+
+def _password_refused(plugin: str) -> _PasswordRefused:
+    return _PasswordRefused(
+        _REFUSED,
+        f"the server asked for the password itself ({plugin}); gwvault sends it only over TLS"
+        " whose certificate it verified (TLS mode verify-full or verify-ca); refused",
+    )
+
+
+_SCRAMBLE_ONLY_PLUGINS: dict[str, type] = {
+    **dict.fromkeys(PASSWORD_PLUGINS, _RefusePassword),
+    "caching_sha2_password": _CachingSha2ScrambleOnly,
+}
 
 
 def _server_name(server_info: str) -> str:

@@ -1,55 +1,149 @@
-"""PostgreSQL login test with psycopg 3."""
+"""PostgreSQL login test (and the agent's connection) with psycopg 3 and its libpq.
+
+The TLS mode maps to libpq's ``sslmode`` of the same name; verifying modes
+check against the credential's CA (handed to libpq as an in-memory file) or
+the system store, the same CA file Python's ``ssl`` uses (``SSL_CERT_FILE``
+honoured): psycopg's bundled libpq would look for "system" CAs under its own
+OpenSSL directory, which does not exist on most machines.  Whatever the mode, the password is
+only ever proven with SCRAM-SHA-256 (``require_auth``): libpq refuses a server
+that asks for it in clear or for an MD5 hash, which would give an impersonator
+the password or a cheap offline guessing oracle (threat T-CN-1).  With TLS,
+channel binding is required as well, so a man in the middle who terminates TLS
+cannot relay the SCRAM exchange.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import ssl
+from typing import Any
 
 import psycopg
 
-from vault.connectors.connection import ConnectionTestResult
+from agent_keys.private_files import memory_files
+from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.destinations import Destination
+from vault.format.data_source import VERIFYING_TLS_MODES, TlsMode
+
+_ENCRYPTED = ("verify-full", "verify-ca", "require")
 
 
 def attempt_login(
-    host: str, port: int, *, database: str | None, username: str, password: str, timeout: float
+    destination: Destination,
+    *,
+    tls: TlsMode,
+    ca_pem: str | None,
+    database: str | None,
+    username: str,
+    password: str,
+    timeout: float,
 ) -> ConnectionTestResult:
-    """Connect, run ``SELECT 1`` and report; never raises for a failed login.
-
-    ``host`` and ``port`` come from ``dispatch.parse_host_port``.  The password
-    travels as its own keyword: psycopg quotes it into the conninfo handed to
-    libpq, and it is never part of a string a driver error could quote.
-    """
+    """Connect, run ``SELECT 1`` and report; never raises for a failed login."""
     try:
-        connection = psycopg.connect(
-            host=host,
-            port=port,
-            dbname=database or username,  # libpq's own default, made explicit
-            user=username,
-            password=password,
-            # libpq rounds up to 2 s at least; the whole connect, all addresses.
-            connect_timeout=max(2, math.ceil(timeout)),
-            # Encrypt when the server offers TLS, as libpq's default does; an
-            # explicit value also overrides a PGSSLMODE set in the environment.
-            sslmode="prefer",
-            application_name="gwvault connection test",
-            options=f"-c statement_timeout={math.ceil(timeout * 1000)}",
-            autocommit=True,
-            # libpq 16+ can refuse a request for the password in clear text:
-            # with sslmode=prefer an attacker could strip TLS and then ask for
-            # it; scram-sha-256 and md5 never put it on the wire.
-            require_auth="!password" if psycopg.pq.version() >= 160000 else None,
-        )
+        connection = open_connection(
+            destination, tls=tls, ca_pem=ca_pem, database=database,
+            username=username, password=password, timeout=timeout,
+        )  # fmt: skip
     except (psycopg.Error, OSError, ValueError) as e:
-        return ConnectionTestResult(False, str(e) or type(e).__name__)
+        return ConnectionTestResult(classify(e), str(e) or type(e).__name__)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         version = _version_text(connection.info.server_version)
+        encrypted = connection.pgconn.ssl_in_use
     except (psycopg.Error, OSError) as e:
-        return ConnectionTestResult(False, str(e) or type(e).__name__)
+        return ConnectionTestResult(classify(e), str(e) or type(e).__name__)
     finally:
         connection.close()
-    return ConnectionTestResult(True, f"ok: connected to PostgreSQL {version} as {username}")
+    over = "TLS" if encrypted else "no TLS"
+    return ConnectionTestResult(
+        "ok", f"ok: connected to PostgreSQL {version} as {username} ({over}, tls {tls})"
+    )
+
+
+def open_connection(
+    destination: Destination,
+    *,
+    tls: TlsMode,
+    ca_pem: str | None,
+    database: str | None,
+    username: str,
+    password: str,
+    timeout: float,
+    purpose: str = "gwvault connection test",
+) -> psycopg.Connection[tuple[object, ...]]:
+    """A connection to the checked ``destination`` under the credential's TLS policy.
+
+    Raises what psycopg raises (``psycopg.Error``); ``classify`` names it.  The
+    password travels as its own keyword: psycopg quotes it into the conninfo
+    handed to libpq, and it is never part of a string a driver error quotes.
+    """
+    count = len(destination.addresses)
+    with contextlib.ExitStack() as stack:
+        ca_path = stack.enter_context(memory_files(ca_pem.encode("ascii")))[0] if ca_pem else None
+        return psycopg.connect(
+            # One host entry per checked address: libpq connects to ``hostaddr``
+            # (no second lookup) and verifies the certificate against ``host``.
+            host=",".join([destination.host] * count),
+            hostaddr=",".join(destination.addresses),
+            port=destination.port,
+            dbname=database or username,  # libpq's own default, made explicit
+            user=username,
+            password=password,
+            # libpq rounds up to 2 s at least; the whole connect, per address.
+            connect_timeout=max(2, math.ceil(timeout)),
+            application_name=purpose,
+            options=f"-c statement_timeout={math.ceil(timeout * 1000)}",
+            autocommit=True,
+            **libpq_tls_options(tls, ca_path),
+        )
+
+
+def libpq_tls_options(tls: TlsMode, ca_path: str | None) -> dict[str, Any]:
+    """libpq's settings for a TLS mode; explicit values also override any
+    PGSSLMODE, PGREQUIREAUTH or PGCHANNELBINDING in the environment."""
+    options: dict[str, Any] = {
+        "sslmode": tls,
+        "require_auth": "scram-sha-256",
+        "channel_binding": "require" if tls in _ENCRYPTED else "disable" if tls == "disable"
+        else "prefer",
+        # GSS encryption would stand in for TLS and skip the certificate check.
+        "gssencmode": "disable",
+    }  # fmt: skip
+    if tls in VERIFYING_TLS_MODES:
+        options["sslrootcert"] = ca_path or ssl.get_default_verify_paths().cafile or "system"
+    return options
+
+
+def classify(error: Exception) -> ReasonCode:
+    """The reason code of a psycopg or socket error: libpq's words, else SQLSTATE."""
+    text = str(error).lower()
+    for phrase, reason in _PHRASES:
+        if phrase in text:
+            return reason
+    return _SQLSTATES.get(getattr(error, "sqlstate", None) or "", "unreachable")
+
+
+# libpq's own words, first match wins (client-side failures carry no SQLSTATE).
+_PHRASES: tuple[tuple[str, ReasonCode], ...] = (
+    ("not permitted to log in", "account_locked"),
+    ("does not exist", "database_missing"),
+    ("authentication failed", "auth_failed"),
+    # require_auth or channel_binding refused what the server offered.
+    ("authentication method requirement", "refused_by_policy"),
+    ("channel binding", "refused_by_policy"),
+    ("timeout", "timeout"),
+    ("timed out", "timeout"),
+    ("ssl", "tls_failed"),
+    ("certificate", "tls_failed"),
+)
+_SQLSTATES: dict[str, ReasonCode] = {
+    "3D000": "database_missing",  # invalid_catalog_name
+    "28P01": "auth_failed",  # invalid_password
+    "28000": "auth_failed",  # invalid_authorization_specification
+}
 
 
 def _version_text(server_version: int) -> str:

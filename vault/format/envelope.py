@@ -6,9 +6,16 @@
 
 The associated data binds the secret to everything the vault stores beside it
 (gateway, credential id, name, version, type, server, database, auth, user
-name).  Someone who can write the database file but holds no key cannot move a
-secret to another row, nor point a stored credential at a server of theirs so
-that "test connection" sends them the password: the open fails (T-AR-2).
+name, and from binding version 2 the TLS mode and CA certificates).  Someone
+who can write the database file but holds no key cannot move a secret to
+another row, point a stored credential at a server of theirs so that "test
+connection" sends them the password (T-AR-2), nor weaken its TLS policy so an
+impersonator gets it (T-AR-4): the open fails.
+
+Binding versions: 1 is every row stored before TLS policies existed (its AAD
+has no TLS fields, and the store gives it the fixed legacy mode, never the
+column's value); 2 binds ``tls`` and ``ca_pem``.  The version picks the AAD
+prefix, so changing it makes the row fail to open as well.
 
 Pure: no I/O; randomness is handed in.  Rotating the GMK rewraps the DEK only.
 """
@@ -27,6 +34,8 @@ from agent_keys.secret import Secret
 from vault.format.jose_codec import compact_json
 
 _FORMAT = b"\x01"
+BINDING_VERSION = 2
+"""The binding version every new write uses."""
 _NONCE_BYTES = 12
 _OPEN_FAILED = "a stored credential did not open (wrong key, or its stored record was changed)"
 
@@ -44,9 +53,21 @@ class CredentialBinding:
     database: str | None
     auth: str
     username: str | None
+    binding_version: int = BINDING_VERSION
+    tls: str = "verify-full"
+    ca_pem: str | None = None
 
     def associated_data(self) -> bytes:
-        return b"gwvault/credential/v1|" + compact_json(asdict(self))
+        """The AAD of this binding version; ``IntegrityError`` for an unknown one."""
+        facts = asdict(self)
+        del facts["binding_version"]  # it picks the prefix instead
+        if self.binding_version == 1:
+            # Exactly the AAD written before version 2: no TLS fields.
+            del facts["tls"], facts["ca_pem"]
+            return b"gwvault/credential/v1|" + compact_json(facts)
+        if self.binding_version == 2:
+            return b"gwvault/credential/v2|" + compact_json(facts)
+        raise IntegrityError(_OPEN_FAILED)
 
     def dek_context(self) -> bytes:
         return dek_context(self.gateway_id, self.credential_id)

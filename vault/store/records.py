@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
+from vault.format.data_source import ca_digest
 from vault.format.envelope import CredentialBinding, SealedSecret
 
 
@@ -93,6 +94,8 @@ class CredentialRecord:
             "database": b.database,
             "auth": b.auth,
             "username": b.username,
+            "tls": b.tls,
+            "tls_ca_sha256": ca_digest(b.ca_pem),
             "version": b.version,
             "key_version": self.sealed.gmk_version,
             "created_at": self.created_at,

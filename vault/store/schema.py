@@ -195,6 +195,13 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             BEGIN SELECT RAISE(ABORT, 'audit rotation records are append-only'); END""",
         """CREATE TRIGGER audit_rotations_no_delete BEFORE DELETE ON audit_rotations
             BEGIN SELECT RAISE(ABORT, 'audit rotation records are append-only'); END""",
+        # Item 6 (TLS policy of a data source): binding version 2 binds the TLS
+        # mode and CA certificates into the at-rest AAD (vault.format.envelope).
+        # Rows stored before stay version 1, and the store gives them the legacy
+        # mode whatever these columns say (they are not bound at version 1).
+        "ALTER TABLE credentials ADD COLUMN binding_version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE credentials ADD COLUMN tls TEXT",
+        "ALTER TABLE credentials ADD COLUMN ca_pem TEXT",
     ),
 }
 

@@ -24,6 +24,7 @@ from vault.format.audit_chain import (
     entry_digest,
     genesis,
 )
+from vault.format.data_source import LEGACY_TLS_MODE
 from vault.format.envelope import CredentialBinding, SealedSecret
 from vault.store.engine import StoreEngine
 from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
@@ -43,7 +44,8 @@ _AUDIT_PLACEHOLDERS = ", ".join("?" * len(_AUDIT_FIELDS))
 _GATEWAY_KEY_COLUMNS = ", ".join(field.name for field in fields(GatewayKeyRecord))
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
-    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at, mac"
+    " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at, mac,"
+    " binding_version, tls, ca_pem"
 )
 
 
@@ -188,7 +190,7 @@ class VaultStore:
         """Insert, or replace the row with the same id (an update)."""
         self.execute(
             f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _credential_row(record),
         )
 
@@ -368,11 +370,22 @@ def _credential_row(record: CredentialRecord) -> list[Any]:
     return [
         b.credential_id, b.name, b.version, b.type, b.server, b.database, b.auth, b.username,
         s.gmk_version, s.wrapped_dek, s.ciphertext, record.created_at, record.updated_at,
-        record.owner, record.issued_at, record.mac,
+        record.owner, record.issued_at, record.mac, b.binding_version,
+        # A version-1 binding has no TLS facts of its own: nothing to store.
+        b.tls if b.binding_version != 1 else None, b.ca_pem if b.binding_version != 1 else None,
     ]  # fmt: skip
 
 
 def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialRecord:
+    binding_version = row["binding_version"]
+    tls: str
+    if binding_version == 1:
+        # Not bound into a version-1 AAD, so not believed: a writer who sets the
+        # columns changes nothing, every such row gets the legacy mode (T-AR-4).
+        tls, ca_pem = LEGACY_TLS_MODE, None
+    else:
+        # Bound into the AAD: a changed value (or version) fails the open.
+        tls, ca_pem = str(row["tls"] or ""), row["ca_pem"]
     return CredentialRecord(
         binding=CredentialBinding(
             gateway_id=gateway_id,
@@ -384,6 +397,9 @@ def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialReco
             database=row["database"],
             auth=row["auth"],
             username=row["username"],
+            binding_version=binding_version,
+            tls=tls,
+            ca_pem=ca_pem,
         ),
         sealed=SealedSecret(row["gmk_version"], row["wrapped_dek"], row["ciphertext"]),
         created_at=row["created_at"],

@@ -70,8 +70,14 @@ document.getElementById("test").addEventListener("click", async () => {
   const answer = await send("test", "POST");
   if (answer) {
     result.className = answer.ok ? "ok" : "error";
-    result.textContent = answer.message;
+    // The server's own words come only to admins (answer.detail); others get a fixed sentence.
+    result.textContent = answer.detail ? `${answer.message} (${answer.detail})` : answer.message;
   }
+});
+
+// A sqlite file has no TLS: its only mode is disable.
+document.getElementById("type").addEventListener("change", () => {
+  if (field("type") === "sqlite") document.getElementById("tls").value = "disable";
 });
 
 document.getElementById("save").addEventListener("click", async () => {

@@ -267,60 +267,113 @@ def test_data_dir_from_the_environment_and_python_dash_m(cli: GwvaultCli) -> Non
     assert GWVAULT.exists()
 
 
-def _put_login(cli: GwvaultCli, name: str, kind: str, login: ServiceLogin, password: str) -> None:
-    run = cli("credentials", "put", name, "--type", kind, "--server", f"{login.host}:{login.port}",
-              "--database", login.database, "--username", login.user, stdin=password)  # fmt: skip
+def _put_login(
+    cli: GwvaultCli, name: str, kind: str, login: ServiceLogin, password: str, *tls: str | Path
+) -> None:
+    server = f"{login.host}:{login.port}"
+    run = cli("credentials", "put", name, "--type", kind, "--server", server, "--database",
+              login.database, "--username", login.user, *tls, stdin=password)  # fmt: skip
     assert run.code == 0, run.err
 
 
+def _ca_file(tmp_path: Path, pem: str | None) -> Path:
+    path = tmp_path / "ca.pem"
+    path.write_text(pem or "")
+    path.chmod(0o644)
+    return path
+
+
 def test_connection_test_against_a_password_checking_postgresql(
-    cli: GwvaultCli, private_postgres: ServiceLogin
+    cli: GwvaultCli, private_postgres: ServiceLogin, tmp_path: Path
 ) -> None:
-    _put_login(cli, "pg-right", "postgresql", private_postgres, private_postgres.password)
-    _put_login(cli, "pg-wrong", "postgresql", private_postgres, "not-the-password")
+    ca = ("--tls", "verify-full", "--tls-ca", _ca_file(tmp_path, private_postgres.ca_pem))
+    _put_login(cli, "pg-right", "postgresql", private_postgres, private_postgres.password, *ca)
+    _put_login(cli, "pg-wrong", "postgresql", private_postgres, "not-the-password", *ca)
     right = cli("credentials", "test", "pg-right")
-    assert right.code == 0 and "PostgreSQL" in right.out
+    assert right.code == 0 and "PostgreSQL" in right.out and "(TLS, tls verify-full)" in right.out
     wrong = cli("credentials", "test", "pg-wrong")
-    assert wrong.code == 1 and "password authentication failed" in wrong.err
+    assert wrong.code == 1 and "(auth_failed)" in wrong.err
+    assert "password authentication failed" in wrong.err
     assert "not-the-password" not in wrong.out + wrong.err
 
 
+def test_the_default_tls_policy_refuses_a_server_the_system_does_not_trust(
+    cli: GwvaultCli, private_postgres: ServiceLogin
+) -> None:
+    _put_login(cli, "pg", "postgresql", private_postgres, private_postgres.password)
+    assert cli("credentials", "show", "pg", "--json").json()["tls"] == "verify-full"
+    run = cli("credentials", "test", "pg")
+    assert run.code == 1 and "(tls_failed)" in run.err
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint", "code"),
+    [
+        (["--tls", "require", "--tls-ca", "CA"], "verifies nothing", 2),
+        (["--tls", "verify-ca"], "needs the CA", 2),
+        (["--tls", "prefer"], "invalid choice", 2),
+        (["--tls-ca", "KEY"], "other than certificates", 2),
+        (["--tls-ca", "WRITABLE"], "writable by group or others", 1),  # access denied
+    ],
+)
+def test_a_bad_tls_policy_is_refused_and_stores_nothing(  # noqa: PLR0917 - pytest fixtures
+    cli: GwvaultCli,
+    private_postgres: ServiceLogin,
+    tmp_path: Path,
+    flags: list[str],
+    complaint: str,
+    code: int,
+) -> None:
+    files = {"CA": _ca_file(tmp_path, private_postgres.ca_pem), "KEY": tmp_path / "key.pem"}
+    files["KEY"].write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    files["WRITABLE"] = tmp_path / "open.pem"
+    files["WRITABLE"].write_text(private_postgres.ca_pem or "")
+    files["WRITABLE"].chmod(0o666)
+    args = [str(files.get(flag, flag)) for flag in flags]
+    run = cli("credentials", "put", "x", "--type", "postgresql", "--server", "db", "--username",
+              "u", *args, stdin="pw")  # fmt: skip
+    assert run.code == code and complaint in run.err, run.err
+    assert cli("credentials", "list", "--json").json() == []
+
+
 def test_connection_test_against_mariadb(cli: GwvaultCli, mariadb_user: ServiceLogin) -> None:
-    _put_login(cli, "my-right", "mysql", mariadb_user, mariadb_user.password)
-    _put_login(cli, "my-wrong", "mysql", mariadb_user, "not-the-password")
+    plain = ("--tls", "disable")  # the machine's MariaDB has no TLS
+    _put_login(cli, "my-right", "mysql", mariadb_user, mariadb_user.password, *plain)
+    _put_login(cli, "my-wrong", "mysql", mariadb_user, "not-the-password", *plain)
     assert cli("credentials", "test", "my-right").code == 0
     wrong = cli("credentials", "test", "my-wrong")
     assert wrong.code == 1 and "Access denied" in wrong.err
 
 
-def test_connection_test_over_http_basic(cli: GwvaultCli, http_auth_server: HttpAuthServer) -> None:
-    url = f"{http_auth_server.base_url}/basic"
-    for name, password in (("web-right", http_auth_server.password), ("web-wrong", "nope")):
-        run = cli("credentials", "put", name, "--type", "http", "--server", url,
-                  "--username", http_auth_server.user, stdin=password)  # fmt: skip
+def test_connection_test_over_http_basic(
+    cli: GwvaultCli, https_auth_server: HttpAuthServer, trusted_ca_pem: str, tmp_path: Path
+) -> None:
+    url, ca = f"{https_auth_server.base_url}/basic", _ca_file(tmp_path, trusted_ca_pem)
+    for name, password in (("web-right", https_auth_server.password), ("web-wrong", "nope")):
+        run = cli("credentials", "put", name, "--type", "http", "--server", url, "--tls-ca", ca,
+                  "--username", https_auth_server.user, stdin=password)  # fmt: skip
         assert run.code == 0, run.err
     assert cli("credentials", "test", "web-right").code == 0
     wrong = cli("credentials", "test", "web-wrong")
     assert wrong.code == 1 and "401" in wrong.err
+    plain = cli("credentials", "put", "web-plain", "--type", "http", "--server", "http://h/",
+                "--tls", "disable", "--username", "u", stdin="pw")  # fmt: skip
+    assert plain.code == 2 and "only to a server whose certificate is verified" in plain.err
 
 
 def test_connection_test_of_a_sqlite_file(cli: GwvaultCli, tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (x)")
-    cli("credentials", "put", "app", "--type", "sqlite", "--server", db, "--auth", "anonymous")
+    for name, path in (("app", db), ("gone", tmp_path / "gone.db")):
+        run = cli("credentials", "put", name, "--type", "sqlite", "--server", path, "--auth",
+                  "anonymous")  # fmt: skip
+        assert run.code == 0, run.err
+    refused = cli("credentials", "test", "app")
+    assert refused.code == 1 and "(refused_by_policy)" in refused.err
+    assert cli("test-policy", "allow-sqlite-dir", tmp_path).code == 0
+    assert cli("test-policy", "show", "--json").json()["sqlite_dirs"] == [str(tmp_path.resolve())]
     assert cli("credentials", "test", "app").code == 0
-    cli(
-        "credentials",
-        "put",
-        "gone",
-        "--type",
-        "sqlite",
-        "--server",
-        tmp_path / "gone.db",
-        "--auth",
-        "anonymous",
-    )
     assert cli("credentials", "test", "gone").code == 1
     assert not (tmp_path / "gone.db").exists()
 
@@ -350,3 +403,18 @@ def test_the_seal_policy_is_shown_set_and_bounded(cli: GwvaultCli) -> None:
         assert cli("policy", "set", "--sealed-max-age", refused).code == 2
     assert cli("policy", "set").code == 2
     assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800}
+
+
+def test_the_test_policy_lists_change_and_are_recorded(cli: GwvaultCli) -> None:
+    assert cli("test-policy", "allow-network", "127.0.0.1/32", "--port", "5432").code == 0
+    assert cli("test-policy", "allow-network", "fd00::/8").code == 0
+    shown = cli("test-policy", "show", "--json").json()
+    assert shown["allowed_networks"] == ["127.0.0.1/32 port 5432", "fd00::/8"]
+    assert cli("test-policy", "remove-network", "fd00::/8").code == 0
+    assert cli("test-policy", "remove-network", "fd00::/8").code == 1  # not listed
+    assert cli("test-policy", "allow-network", "127.0.0.1/8").code == 2  # host bits set
+    assert cli("test-policy", "allow-sqlite-dir", cli.data_dir).code == 2  # the vault's own
+    changes = [
+        e for e in cli("audit", "list", "--json").json() if e["action"] == "test-policy.changed"
+    ]
+    assert len(changes) == 3

@@ -1,4 +1,5 @@
-"""MySQL connection tests against the local MariaDB with a fresh user."""
+"""MySQL connection tests: the local MariaDB (no TLS), a private MariaDB with TLS,
+and fake servers that ask for the password itself, as an impersonator would."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.service_fixtures import ServiceLogin, free_tcp_port
+from tests.tls_certificates import CertificateAuthority
+from tests.vault.connectors.fake_mysql import full_auth_server
 from tests.vault.connectors.results import assert_presentable, login
 from vault.connectors import mysql
+from vault.format.data_source import TlsMode
 
 pytestmark = pytest.mark.services
 
@@ -21,15 +25,72 @@ pytestmark = pytest.mark.services
 def test_right_password_connects(mariadb_user: ServiceLogin) -> None:
     db = mariadb_user
     result = login("mysql", f"{db.host}:{db.port}", db.user, db.password, db.database)
-    assert result.ok, result.message
-    assert re.fullmatch(rf"ok: connected to MariaDB \d+\.\d+\.\d+ as {db.user}", result.message)
+    assert result.ok, result.detail
+    pattern = rf"ok: connected to MariaDB \d+\.\d+\.\d+ as {db.user} \(tls disable\)"
+    assert re.fullmatch(pattern, result.detail), result.detail
     assert_presentable(result, db.password)
 
 
 def test_localhost_without_database_connects(mariadb_user: ServiceLogin) -> None:
     db = mariadb_user
     result = login("mysql", f"localhost:{db.port}", db.user, db.password)
-    assert result.ok, result.message
+    assert result.ok, result.detail
+
+
+@pytest.mark.parametrize("mode", ["verify-full", "verify-ca", "require"])
+def test_with_the_servers_ca_every_tls_mode_logs_in(
+    private_mariadb: ServiceLogin, mode: TlsMode
+) -> None:
+    db = private_mariadb
+    ca = db.ca_pem if mode != "require" else None
+    result = login("mysql", f"localhost:{db.port}", db.user, db.password, db.database,
+                   tls=mode, ca_pem=ca)  # fmt: skip
+    assert result.ok, result.detail
+    assert result.detail.endswith(f"(tls {mode})")
+
+
+@pytest.mark.parametrize("mode", ["verify-full", "verify-ca"])
+def test_a_certificate_from_another_ca_fails_before_any_login(
+    private_mariadb: ServiceLogin, untrusted_ca: CertificateAuthority, mode: TlsMode
+) -> None:
+    db = private_mariadb
+    result = login("mysql", f"{db.host}:{db.port}", db.user, db.password, db.database,
+                   tls=mode, ca_pem=untrusted_ca.pem)  # fmt: skip
+    assert result.reason == "tls_failed", result.detail
+
+
+def test_the_default_policy_needs_tls_the_server_does_not_offer(mariadb_user: ServiceLogin) -> None:
+    db = mariadb_user  # the machine's MariaDB has no TLS
+    result = login("mysql", f"{db.host}:{db.port}", db.user, db.password, tls="verify-full")
+    assert result.reason == "tls_failed", result.detail
+
+
+@pytest.mark.parametrize("plugin", ["caching_sha2_password", "sha256_password"])
+@pytest.mark.parametrize(
+    ("mode", "offers_tls"), [("verify-full", True), ("require", True), ("disable", False)]
+)
+def test_an_impersonator_never_gets_the_password(
+    untrusted_ca: CertificateAuthority, canary: str, plugin: str, mode: TlsMode, offers_tls: bool
+) -> None:
+    # Full authentication sends the password in clear over TLS, or RSA-encrypted
+    # to a key the server hands over; the fake terminates TLS and holds the key.
+    with full_auth_server(plugin, untrusted_ca if offers_tls else None) as fake:
+        result = login("mysql", f"127.0.0.1:{fake.port}", "alice", canary, tls=mode, timeout=3.0)
+    assert canary.encode() not in b"".join(fake.received)
+    expected = "tls_failed" if mode == "verify-full" else "refused_by_policy"
+    assert result.reason == expected, result.detail
+
+
+@pytest.mark.parametrize("plugin", ["caching_sha2_password", "sha256_password"])
+def test_a_verified_server_may_ask_for_the_password(
+    trusted_ca: CertificateAuthority, canary: str, plugin: str
+) -> None:
+    with full_auth_server(plugin, trusted_ca) as fake:
+        result = login("mysql", f"127.0.0.1:{fake.port}", "alice", canary,
+                       tls="verify-full", ca_pem=trusted_ca.pem, timeout=3.0)  # fmt: skip
+    assert fake.tls_used
+    assert canary.encode() in b"".join(fake.received)  # it is the real server: it gets it
+    assert result.reason == "auth_failed"  # the fake then says "access denied"
 
 
 def test_wrong_password_fails_with_the_server_reason(
@@ -37,30 +98,30 @@ def test_wrong_password_fails_with_the_server_reason(
 ) -> None:
     db = mariadb_user
     result = login("mysql", f"{db.host}:{db.port}", db.user, canary, db.database)
-    assert not result.ok
-    assert f"Access denied for user '{db.user}'" in result.message
-    assert "(error 1045)" in result.message
+    assert result.reason == "auth_failed"
+    assert f"Access denied for user '{db.user}'" in result.detail
+    assert "(error 1045)" in result.detail
     assert_presentable(result, canary, db.password)
 
 
 def test_database_without_grant_fails(mariadb_user: ServiceLogin) -> None:
     db = mariadb_user
     result = login("mysql", f"{db.host}:{db.port}", db.user, db.password, "mysql")
-    assert not result.ok
-    assert "(error 1044)" in result.message
+    assert result.reason == "auth_failed"
+    assert "(error 1044)" in result.detail
 
 
 def test_unreachable_port_is_a_result_not_an_exception(canary: str) -> None:
     result = login("mysql", f"127.0.0.1:{free_tcp_port()}", "alice", canary)
-    assert not result.ok
-    assert "Connection refused" in result.message
+    assert result.reason == "unreachable"
+    assert "Connection refused" in result.detail
     assert_presentable(result, canary)
 
 
 def test_silent_server_times_out(silent_tcp_port: int, canary: str) -> None:
     result = login("mysql", f"127.0.0.1:{silent_tcp_port}", "alice", canary, timeout=0.5)
-    assert not result.ok
-    assert "timed out" in result.message
+    assert result.reason == "timeout", result.detail
+    assert "timed out" in result.detail
     assert_presentable(result, canary)
 
 
@@ -122,5 +183,5 @@ def test_cleartext_password_request_is_refused(
     port, received = cleartext_asking_server
     result = login("mysql", f"127.0.0.1:{port}", "alice", canary, timeout=2.0)
     assert canary.encode() not in b"".join(received)
-    assert not result.ok
-    assert "asked for the password in clear text; refused" in result.message
+    assert result.reason == "refused_by_policy"
+    assert "asked for the password itself" in result.detail

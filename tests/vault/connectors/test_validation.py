@@ -1,4 +1,4 @@
-"""validate_data_source, server parsing and message redaction: no server needed."""
+"""validate_data_source, TLS policies, server parsing and message redaction: no server needed."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import pytest
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
+from tests.tls_certificates import make_ca
 from vault.connectors import dispatch
 from vault.connectors.connection import ConnectionCredential
-from vault.format.data_source import DataSource, DataSourceType
+from vault.format.ca_certificates import canonical_ca_pem
+from vault.format.data_source import DataSource, DataSourceType, TlsMode
+
+CA_PEM = canonical_ca_pem(make_ca("validation CA").pem)
 
 BASIC = ConnectionCredential("basic", "alice", Secret.from_text("s3cret-pw"))
 KEY = ConnectionCredential("key", None, Secret(b"t0k=="))
@@ -131,14 +135,59 @@ def test_impossible_combinations_are_refused(
 
 
 @pytest.mark.parametrize(
+    ("source", "complaint"),
+    [
+        (DataSource("postgresql", "db", tls="verify-ca"), "verify-ca needs the CA"),
+        (DataSource("postgresql", "db", tls="require", ca_pem=CA_PEM), "verifies nothing"),
+        (DataSource("mysql", "db", tls="disable", ca_pem=CA_PEM), "verifies nothing"),
+        (DataSource("mysql", "db", tls="bogus"), "TLS mode must be one of"),  # type: ignore[arg-type]
+        (DataSource("mysql", "db", ca_pem=CA_PEM + "\n"), "canonical"),
+        (DataSource("sqlite", "/srv/a.db", ca_pem=CA_PEM), "no TLS"),
+        (DataSource("http", "http://api.example.com/"), "has no TLS"),
+        (DataSource("http", "http://api.example.com/", tls="require"), "has no TLS"),
+        (DataSource("http", "https://api.example.com/", tls="disable"), "needs a TLS mode"),
+        (DataSource("http", "api.example.com", tls="disable"), "needs a TLS mode"),
+    ],
+)
+def test_impossible_tls_policies_are_refused(source: DataSource, complaint: str) -> None:
+    credential = ANONYMOUS if source.type in ("sqlite", "http") else BASIC
+    with pytest.raises(InvalidInputError, match=complaint):
+        dispatch.validate_data_source(source, credential)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        DataSource("http", "http://api.example.com/", tls="disable"),
+        DataSource("http", "http://api.example.com/", tls="prefer"),  # a legacy row
+        DataSource("http", "https://api.example.com/", tls="require"),
+    ],
+)
+@pytest.mark.parametrize("credential", [BASIC, KEY])
+def test_an_http_secret_goes_only_to_a_verified_server(
+    source: DataSource, credential: ConnectionCredential
+) -> None:
+    # Basic and Bearer are the secret itself: unverified TLS would hand it to an impersonator.
+    with pytest.raises(InvalidInputError, match="only to a server whose certificate is verified"):
+        dispatch.validate_data_source(source, credential)
+    dispatch.validate_data_source(source, ANONYMOUS)
+
+
+@pytest.mark.parametrize("mode", ["verify-full", "verify-ca", "require", "disable", "prefer"])
+def test_every_tls_mode_is_possible_for_a_database(mode: TlsMode) -> None:
+    ca = CA_PEM if mode in ("verify-full", "verify-ca") else None
+    dispatch.validate_data_source(DataSource("postgresql", "db", tls=mode, ca_pem=ca), BASIC)
+
+
+@pytest.mark.parametrize(
     ("source", "credential"),
     [
         (DataSource("postgresql", "db.example.com:5432", "sales"), BASIC),
         (DataSource("mysql", "[2001:db8::5]:3307"), BASIC),
-        (DataSource("sqlite", "/srv/data/my sales.db"), ANONYMOUS),
+        (DataSource("sqlite", "/srv/data/my sales.db", tls="disable"), ANONYMOUS),
         (DataSource("http", "https://api.example.com/v1"), BASIC),
-        (DataSource("http", "api.example.com"), KEY),
-        (DataSource("http", "http://10.1.2.3:8080/"), ANONYMOUS),
+        (DataSource("http", "api.example.com", tls="verify-ca", ca_pem=CA_PEM), KEY),
+        (DataSource("http", "http://10.1.2.3:8080/", tls="disable"), ANONYMOUS),
     ],
 )
 def test_possible_combinations_pass(source: DataSource, credential: ConnectionCredential) -> None:
@@ -167,6 +216,24 @@ def test_redact_message_removes_every_form_and_collapses_lines(canary: str) -> N
 
 def test_redact_message_finds_a_secret_split_across_lines() -> None:
     assert dispatch.redact_message("x pass\n  word y", ["pass\nword"]) == "x <redacted> y"
+
+
+@pytest.mark.parametrize("secret", ["red", "dac", "<redacted>", "acted>", "ed"])
+def test_redact_message_never_spells_a_secret_that_is_part_of_the_marker(secret: str) -> None:
+    # Today's bug: a second form matched inside an earlier "<redacted>", and the
+    # garbled result showed where the secret had been cut out of it.
+    message = f"FATAL: password {secret!r} is wrong, {secret}"
+    redacted = dispatch.redact_message(message, dispatch._secret_forms("alice", secret))
+    assert "<<" not in redacted and ">>" not in redacted and "<redacted>acted" not in redacted
+    if len(secret) >= dispatch.MIN_REDACTABLE_CHARS:
+        assert redacted == "FATAL: password '<redacted>' is wrong, <redacted>"
+    else:
+        assert redacted == dispatch.WITHHELD  # the gaps would spell a short secret
+
+
+def test_redact_message_takes_the_longest_form_first() -> None:
+    forms = ["pass", "pass word"]
+    assert dispatch.redact_message("a pass word b pass", forms) == "a <redacted> b <redacted>"
 
 
 def test_redact_message_ignores_empty_forms_and_caps_length() -> None:

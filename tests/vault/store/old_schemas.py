@@ -1,15 +1,42 @@
-"""Turning a current vault database back into an older schema, for upgrade tests."""
+"""Turning a current vault database back into an older schema, for upgrade tests,
+and storing a credential as gwvault did before TLS policies (binding version 1)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from agent_keys.master_key import MasterKey
 from agent_keys.randomness import system_random
-from vault.store.records import identity_wrap_context
+from agent_keys.secret import Secret
+from vault.format.data_source import DataSource
+from vault.format.envelope import CredentialBinding, seal_at_rest
+from vault.gateway import Gateway
+from vault.store.records import CredentialRecord, identity_wrap_context
 from vault.store.schema import STATEMENTS
+
+
+def store_version_1_credential(
+    gateway: Gateway, name: str, source: DataSource, username: str, secret: Secret
+) -> CredentialRecord:
+    """A basic-auth credential sealed with the AAD of binding version 1 (no TLS facts)."""
+    binding = CredentialBinding(
+        gateway_id=gateway.gateway_id, credential_id=str(uuid.uuid4()), name=name, version=1,
+        type=source.type, server=source.server, database=source.database, auth="basic",
+        username=username, binding_version=1,
+    )  # fmt: skip
+    sealed = seal_at_rest(gateway.master_key, binding, secret, gateway.context.random)
+    now = gateway.context.now_iso()
+    record = CredentialRecord(binding, sealed, now, now, owner=gateway.context.actor)
+    record = replace(record, mac=gateway.rows.sealed("credentials", record.sealed_row()))
+    with gateway.store.write():
+        gateway.store.save_credential(record)
+        gateway.audit.record("credential.created", name, credential_id=binding.credential_id,
+                             version=1)  # fmt: skip
+    return record
 
 
 def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None:  # noqa: PLR0912 - one branch per schema step
@@ -32,6 +59,8 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
             for column in ("type", "server", "database", "tls", "ca_pem", "tests_used"):
                 db.execute(f"ALTER TABLE entry_links DROP COLUMN {column}")
             db.execute("DROP TABLE audit_rotations")  # its triggers go with it
+            for column in ("binding_version", "tls", "ca_pem"):
+                db.execute(f"ALTER TABLE credentials DROP COLUMN {column}")
         if to_version < 3:
             for trigger in ("audit_events_no_update", "audit_events_no_delete"):
                 db.execute(f"DROP TRIGGER {trigger}")

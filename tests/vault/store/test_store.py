@@ -7,7 +7,7 @@ import pytest
 
 from agent_keys.errors import StorageError
 from tests.conftest import make_context
-from tests.vault.store.old_schemas import rewind_schema
+from tests.vault.store.old_schemas import rewind_schema, store_version_1_credential
 from vault.format.audit_chain import AuditEntry
 from vault.gateway import Gateway
 from vault.store.schema import SCHEMA_VERSION
@@ -52,11 +52,10 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
     from agent_keys.secret import Secret
     from vault.credentials import CredentialService
     from vault.format.data_source import DataSource
-    from vault.format.encrypted_credential import CredentialPayload
 
     with Gateway.open(data_dir, make_context()) as gateway:
-        payload = CredentialPayload("basic", "u", Secret.from_text("pw-before-upgrade"))
-        CredentialService(gateway).put("sales", DataSource("mysql", "db"), payload)
+        secret = Secret.from_text("pw-before-upgrade")
+        store_version_1_credential(gateway, "sales", DataSource("mysql", "db"), "u", secret)
         master_key = gateway.master_key
     rewind_schema(data_dir / "vault.db", 1, master_key)
     with Gateway.open(data_dir, make_context()) as gateway:
@@ -65,3 +64,25 @@ def test_a_schema_1_vault_is_upgraded_on_open_and_keeps_its_credentials(data_dir
             "pw-before-upgrade"
         )
         assert gateway.store.rows("SELECT count(*) AS n FROM users", [])[0]["n"] == 0
+
+
+def test_a_schema_3_vault_keeps_its_credentials_with_the_legacy_tls_mode(data_dir: Path) -> None:
+    # Rows from before TLS policies are binding version 1: they open as before,
+    # with the fixed legacy mode, whatever a writer later puts in the new columns.
+    from agent_keys.secret import Secret
+    from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        secret = Secret.from_text("pw-from-schema-3")
+        source = DataSource("postgresql", "db.internal:5432", "sales")
+        store_version_1_credential(gateway, "sales", source, "alice", secret)
+        master_key = gateway.master_key
+    rewind_schema(data_dir / "vault.db", 2, master_key)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
+        gateway.store.execute("UPDATE credentials SET tls = 'disable'", [])
+        login = CredentialService(gateway).use("sales", "job")
+        assert login.secret == secret
+        assert (login.source.tls, login.source.ca_pem) == ("prefer", None)
+        assert CredentialService(gateway).get("sales").metadata()["tls"] == "prefer"
