@@ -252,7 +252,16 @@ class CredentialService:
     def get(self, name: str) -> CredentialRecord:
         """The stored credential ``name``; ``NotFoundError`` if there is none,
         ``TamperedRowError`` if its row was written or put back outside gwvault."""
-        record = self._checked(self._store.credential(name))
+        # One snapshot: the row and the trail entry it is checked against must not
+        # straddle another writer's commit.
+        nested = self._store.in_write
+        try:
+            with self._store.reading():
+                record = self._checked(self._store.credential(name))
+        except TamperedRowError as e:
+            if not nested:  # a caller's transaction records it after its rollback
+                record_refusal(self._gateway.audit, e)
+            raise
         if record is None:
             raise NotFoundError(f"no credential named {name!r}; see: gwvault credentials list")
         return record

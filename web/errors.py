@@ -23,6 +23,7 @@ from agent_keys.errors import (
     StorageError,
     VaultError,
 )
+from vault.access.row_seal import TamperedRowError
 
 log = logging.getLogger("gwvault.web")
 
@@ -38,6 +39,9 @@ class UnsupportedMediaType(InvalidInputError):
 # Most specific first: the first match wins.
 STATUS: dict[type[VaultError], tuple[int, str]] = {
     UnsupportedMediaType: (415, "unsupported_media_type"),
+    # A sealed row written outside gwvault: the vault refuses its own data, so
+    # the request conflicts with what is stored (recorded as integrity.row-refused).
+    TamperedRowError: (409, "tampered_row"),
     InvalidInputError: (400, "invalid_input"),
     IntegrityError: (400, "invalid_input"),
     AccessDeniedError: (403, "forbidden"),

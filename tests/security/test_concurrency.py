@@ -120,11 +120,18 @@ def _is_error_shape(body: Any) -> bool:
 EXPECTED_STATUS = {"put": {200, 201}, "delete": {204, 404}, "test": {200, 404}, "list": {200}}
 
 
+def _lost_to_a_newer_seal(body: Any) -> bool:
+    # T-EC-7: a blob sealed before the stored version is a replay, refused.
+    return _is_error_shape(body) and "sealed before the stored version" in body["error"]["message"]
+
+
 def _check_response(outcome: Outcome) -> str | None:
     """Why this response is wrong, or None."""
     if outcome.status is None:
         return f"connection error: {outcome.error}"
-    if outcome.status not in EXPECTED_STATUS[outcome.op]:
+    # A 400 put lost to another client's later seal, stored first (T-EC-7).
+    lost = outcome.op == "put" and outcome.status == 400 and _lost_to_a_newer_seal(outcome.body)
+    if outcome.status not in EXPECTED_STATUS[outcome.op] and not lost:
         return f"unexpected status {outcome.status}: {outcome.body}"
     if outcome.status >= 400 and not _is_error_shape(outcome.body):
         return f"{outcome.status} without the error shape: {outcome.body}"

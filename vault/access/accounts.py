@@ -29,6 +29,7 @@ from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
 from vault.access.policy import Principal, parse_role
+from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.gateway import Gateway
 
 FREE_FAILURES = 5
@@ -88,6 +89,7 @@ class Accounts:
                 "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 [name, checked_role, password_hash, self._gateway.context.now_iso()],
             )
+            self._gateway.rows.reseal("users", name)
             self._audit.record("user.added", name, role=checked_role)
 
     def set_password(self, name: str, password: Secret) -> None:
@@ -100,6 +102,7 @@ class Accounts:
                 " WHERE name = ?",
                 [password_hash, name],
             )
+            self._gateway.rows.reseal("users", name)
             # A new password ends every session signed in with the old one.
             self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
             self._audit.record("user.password-changed", name)
@@ -112,9 +115,13 @@ class Accounts:
             self._audit.record("user.removed", name)
 
     def users(self) -> list[dict[str, Any]]:
-        """Name, role, created and lock state; never the hash."""
-        columns = "name, role, created_at, failed_signins, locked_until"
-        return self._store.rows(f"SELECT {columns} FROM users ORDER BY name", [])  # noqa: S608
+        """Name, role, created and lock state; never the hash.  ``TamperedRowError``
+        if a row was written outside gwvault (a planted or promoted user)."""
+        rows = self._store.rows("SELECT * FROM users ORDER BY name", [])
+        for row in rows:
+            self._gateway.rows.check("users", row)
+        shown = ("name", "role", "created_at", "failed_signins", "locked_until")
+        return [{column: row[column] for column in shown} for row in rows]
 
     def count_users(self) -> int:
         return int(self._store.rows("SELECT count(*) AS n FROM users", [])[0]["n"])
@@ -125,7 +132,12 @@ class Accounts:
         """The user's principal; ``AccessDeniedError`` with one message for a wrong
         password, an unknown user and a locked account."""
         now = self._gateway.context.clock()
-        attempt = self._count_attempt(name, now)
+        try:
+            attempt = self._count_attempt(name, now)
+        except TamperedRowError as e:
+            # A planted or promoted user: refused like any wrong login, and recorded.
+            record_refusal(self._audit, e)
+            raise AccessDeniedError(_WRONG_LOGIN) from e
         # No such user, or locked: a dummy hash, so the answer takes as long.
         stored = attempt.row["password_hash"] if attempt.row else None
         if not _verify_password(stored, password) or attempt.row is None:
@@ -150,6 +162,7 @@ class Accounts:
             if row is None:
                 self._audit.record("user.signin-failed", name, "failed")
                 return _Attempt(None)
+            self._gateway.rows.check("users", row)
             failures, until = _lock_state(row)
             if until is not None and until > now:
                 self._audit.record("user.signin-refused", name, "refused", reason="locked")
@@ -184,11 +197,13 @@ class Accounts:
         session_id, id_hash = new_bearer_secret(random)
         csrf_token, _ = new_bearer_secret(random)
         expires = now + SESSION_LIFETIME
-        self._store.execute(
-            "INSERT INTO web_sessions (id_hash, user_name, csrf_token, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [id_hash, principal.name, csrf_token, now.isoformat(), expires.isoformat()],
-        )
+        with self._store.write():
+            self._store.execute(
+                "INSERT INTO web_sessions (id_hash, user_name, csrf_token, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [id_hash, principal.name, csrf_token, now.isoformat(), expires.isoformat()],
+            )
+            self._gateway.rows.reseal("web_sessions", id_hash)
         return session_id, WebSession(principal, csrf_token, expires)
 
     def session(self, session_id: str) -> WebSession | None:
@@ -197,16 +212,23 @@ class Accounts:
 
     def session_by_hash(self, id_hash: bytes) -> WebSession | None:
         """The live session by its stored hash (re-checked where a change is made)."""
-        rows = self._store.rows(
-            "SELECT s.csrf_token, s.expires_at, u.name, u.role FROM web_sessions s"
-            " JOIN users u ON u.name = s.user_name WHERE s.id_hash = ?",
+        seal = self._gateway.rows
+        sessions = self._store.rows(
+            f"SELECT {seal.columns('web_sessions')} FROM web_sessions WHERE id_hash = ?",  # noqa: S608 - fixed columns
             [id_hash],
         )
-        if not rows or _parse(rows[0]["expires_at"]) <= self._gateway.context.clock():
+        if not sessions:
             return None
-        row = rows[0]
-        principal = Principal("user", row["name"], parse_role(row["role"]))
-        return WebSession(principal, row["csrf_token"], _parse(row["expires_at"]))
+        session = sessions[0]
+        seal.check("web_sessions", session)  # a planted session signs nobody in
+        if _parse(session["expires_at"]) <= self._gateway.context.clock():
+            return None
+        user = self._user_row(session["user_name"])
+        if user is None:
+            return None
+        seal.check("users", user)
+        principal = Principal("user", user["name"], parse_role(user["role"]))
+        return WebSession(principal, session["csrf_token"], _parse(session["expires_at"]))
 
     def close_session(self, session_id: str) -> None:
         self._store.execute("DELETE FROM web_sessions WHERE id_hash = ?", [bearer_hash(session_id)])
