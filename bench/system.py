@@ -199,7 +199,10 @@ def https(mode: Mode) -> list[Measurement]:
         ).stdout.splitlines()[-1]
         insert_credentials(vault.data_dir, STORED_CREDENTIALS)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        body = json.dumps({"datasource": "sales-db", "username": "alice", "secret": SECRET_32})
+        body = json.dumps(
+            {"datasource": "sales-db", "type": "postgresql", "server": "db.internal:5432",
+             "username": "alice", "secret": SECRET_32}
+        )  # fmt: skip
         cases = {
             "https-encrypt-value": Request(
                 "POST",
