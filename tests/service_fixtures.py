@@ -337,6 +337,24 @@ def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
 
 
 @pytest.fixture
+def mute_listener() -> Iterator[socket.socket]:
+    """A loopback listener that never accepts: any connection attempt queues up in it,
+    so a test can show that nothing tried to connect (``nobody_connected``)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        listener.setblocking(False)
+        yield listener
+
+
+def nobody_connected(listener: socket.socket) -> bool:
+    """Whether no connection is waiting on a ``mute_listener``."""
+    try:
+        listener.accept()[0].close()
+    except BlockingIOError:
+        return True
+    return False
+
+
+@pytest.fixture
 def silent_tcp_port() -> Iterator[int]:
     """A port that accepts TCP connections and never says a word (for timeouts)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:

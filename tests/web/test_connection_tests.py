@@ -17,6 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.sealing import seal
+from tests.service_fixtures import nobody_connected
 from tests.web.api_helpers import (
     API,
     ORIGIN,
@@ -36,22 +37,6 @@ from vault.format.encrypted_credential import CredentialPayload
 
 BANNER = "GWV-BANNER-7d1e2f far-end words"
 SOURCE = "probe"
-
-
-@pytest.fixture
-def mute_listener() -> Iterator[socket.socket]:
-    """A loopback listener that never accepts: a connection attempt would queue in it."""
-    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
-        listener.setblocking(False)
-        yield listener
-
-
-def _nobody_connected(listener: socket.socket) -> bool:
-    try:
-        listener.accept()[0].close()
-    except BlockingIOError:
-        return True
-    return False
 
 
 @pytest.fixture
@@ -127,7 +112,7 @@ def test_callers_who_are_not_admins_cannot_reach_the_gateway_itself(
             "reason": "refused_by_policy",
             "message": SUMMARIES["refused_by_policy"],
         }, who
-    assert _nobody_connected(mute_listener)
+    assert nobody_connected(mute_listener)
 
 
 def test_callers_who_are_not_admins_cannot_reach_the_metadata_service(
@@ -146,7 +131,7 @@ def test_an_admin_may_test_loopback_and_sees_the_drivers_words(
     body = _body(web_vault, "http", f"http://127.0.0.1:{port}/")
     result = _test(client, f"{API}/credentials/{SOURCE}/test", body, headers)
     assert result["reason"] == "timeout" and "timed out" in result["detail"], result
-    assert not _nobody_connected(mute_listener)
+    assert not nobody_connected(mute_listener)
 
 
 def test_an_allowed_server_answers_callers_who_are_not_admins_without_its_words(

@@ -9,12 +9,14 @@ pasted by mistake, no comments).  Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent_keys.errors import InvalidInputError
+from agent_keys.gateway_identity import b64url
 
 # Leaves room in a 64 KiB request body; a handful of CA certificates is ~10 KiB.
 MAX_CA_PEM_CHARS = 32768
@@ -43,10 +45,27 @@ def canonical_ca_pem(text: str) -> str:
         raise InvalidInputError("the CA file holds no PEM certificate")
     if len(labels) > MAX_CA_CERTIFICATES:
         raise InvalidInputError(f"the CA file holds more than {MAX_CA_CERTIFICATES} certificates")
-    try:
-        certificates = x509.load_pem_x509_certificates(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as e:
-        raise InvalidInputError("the CA file's certificates do not parse as X.509 PEM") from e
+    certificates = _certificates(text)
     if len(certificates) != len(labels):
         raise InvalidInputError("the CA file's certificates do not parse as X.509 PEM")
     return "".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in certificates)
+
+
+def ca_digest(ca_pem: str) -> str:
+    """base64url SHA-256 over the DER of each certificate, in order: how the sealed
+    target and listings name a CA (README).  ``InvalidInputError`` if it does not parse."""
+    if len(ca_pem) > MAX_CA_PEM_CHARS:
+        raise InvalidInputError(
+            f"the CA certificates are longer than {MAX_CA_PEM_CHARS} characters"
+        )
+    digest = hashlib.sha256()
+    for certificate in _certificates(ca_pem):
+        digest.update(certificate.public_bytes(Encoding.DER))
+    return b64url(digest.digest())
+
+
+def _certificates(text: str) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as e:
+        raise InvalidInputError("the CA file's certificates do not parse as X.509 PEM") from e

@@ -12,17 +12,13 @@ per type is in ``vault.connectors`` and the README.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import b64url
 from agent_keys.secret import Secret
-from vault.format.ca_certificates import MAX_CA_PEM_CHARS, canonical_ca_pem
+from vault.format.ca_certificates import ca_digest as certificates_digest
+from vault.format.ca_certificates import canonical_ca_pem
 
 DataSourceType = Literal["postgresql", "mysql", "sqlite", "http"]
 AuthType = Literal["basic", "key", "anonymous"]
@@ -78,22 +74,8 @@ def parse_data_source_type(value: str) -> DataSourceType:
 
 
 def ca_digest(ca_pem: str | None) -> str | None:
-    """The SHA-256 (base64url) over the DER of the certificates in ``ca_pem``.
-
-    Raises ``InvalidInputError`` for text that is not one or more PEM certificates.
-    """
-    if ca_pem is None:
-        return None
-    if len(ca_pem) > MAX_CA_PEM_CHARS:
-        raise InvalidInputError(f"a CA file is at most {MAX_CA_PEM_CHARS} characters")
-    try:
-        certificates = x509.load_pem_x509_certificates(ca_pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as e:
-        raise InvalidInputError("the CA file is not PEM certificates") from e
-    digest = hashlib.sha256()
-    for certificate in certificates:
-        digest.update(certificate.public_bytes(Encoding.DER))
-    return b64url(digest.digest())
+    """``ca_certificates.ca_digest`` of ``ca_pem``, or None without a CA."""
+    return None if ca_pem is None else certificates_digest(ca_pem)
 
 
 def parse_auth_type(value: str) -> AuthType:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
+from tests.service_fixtures import nobody_connected
 from vault.connectors import dispatch
 from vault.connectors.connection import ConnectionCredential
 from vault.connectors.destinations import (
@@ -104,22 +104,6 @@ def test_a_name_that_does_not_resolve_is_unreachable() -> None:
     assert refused.value.result.reason == "unreachable"
 
 
-@pytest.fixture
-def mute_listener() -> Iterator[socket.socket]:
-    """A loopback listener that never accepts: any connection attempt queues up in it."""
-    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
-        listener.setblocking(False)
-        yield listener
-
-
-def _nobody_connected(listener: socket.socket) -> bool:
-    try:
-        listener.accept()[0].close()
-    except BlockingIOError:
-        return True
-    return False
-
-
 @pytest.mark.parametrize(
     ("kind", "server"),
     [
@@ -137,7 +121,7 @@ def test_a_refused_destination_is_never_connected_to(
     login = ANONYMOUS if kind == "http" else BASIC
     result = dispatch.test_connection(source, login, 2.0)  # the default: the strictest policy
     assert result.reason == "refused_by_policy", result.detail
-    assert _nobody_connected(mute_listener)
+    assert nobody_connected(mute_listener)
 
 
 def _own_lan_address() -> str:
@@ -161,7 +145,7 @@ def test_the_gateways_own_lan_address_is_refused_too() -> None:
         result = dispatch.test_connection(source, BASIC, 2.0)
         assert result.reason == "refused_by_policy", result.detail
         assert "the gateway machine itself" in result.detail
-        assert _nobody_connected(listener)
+        assert nobody_connected(listener)
         allowed = DestinationPolicy(allowed=(AllowedNetwork.parse(f"{address}/32", port),))
         admitted = dispatch.test_connection(source, BASIC, 1.0, policy=allowed)
         assert admitted.reason == "timeout", admitted.detail  # allowed: it connected
@@ -181,4 +165,4 @@ def test_an_admins_test_may_reach_loopback(mute_listener: socket.socket) -> None
     source = DataSource("postgresql", f"127.0.0.1:{port}", tls="disable")
     result = dispatch.test_connection(source, BASIC, 1.0, policy=DestinationPolicy().for_admin())
     assert result.reason == "timeout", result.detail  # it connected; nobody answered
-    assert not _nobody_connected(mute_listener)
+    assert not nobody_connected(mute_listener)

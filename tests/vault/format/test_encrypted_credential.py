@@ -9,10 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +22,7 @@ from agent_keys.gateway_identity import (
 )
 from agent_keys.randomness import system_random
 from agent_keys.secret import Secret
+from tests.tls_certificates import make_ca
 from tests.vault.format.jwe_reference import b64, ecdh_epk, seal_raw
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import (
@@ -285,25 +283,8 @@ def test_a_token_opens_only_for_the_target_it_was_sealed_for(elsewhere: DataSour
     assert open_for(token).username == "alice"
 
 
-def _self_signed_ca(name: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW)
-        .not_valid_after(NOW + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
 def test_a_token_sealed_with_a_ca_opens_only_with_that_ca() -> None:
-    mine, other = _self_signed_ca("db CA"), _self_signed_ca("attacker CA")
+    mine, other = make_ca("db CA").pem, make_ca("attacker CA").pem
     with_ca = DataSource("postgresql", "db.example:5432", "sales", tls="verify-ca", ca_pem=mine)
     token = seal(target=with_ca)
     assert open_for(token, target=with_ca).username == "alice"
