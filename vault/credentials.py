@@ -18,6 +18,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
@@ -276,15 +277,13 @@ class CredentialService:
             return None
         rows = self._gateway.rows
         rows.check("credentials", record.sealed_row())
-        latest = rows.latest_audited(record.name, _VERSION_ACTIONS)
-        if latest is not None:
-            action, details = latest
+        stored = (record.binding.credential_id, record.binding.version)
+
+        def agrees(action: str, details: dict[str, Any]) -> bool:
             current = (details.get("credential_id"), details.get("version"))
-            if action == "credential.deleted" or current != (
-                record.binding.credential_id,
-                record.binding.version,
-            ):
-                raise TamperedRowError("credentials", record.name)
+            return action != "credential.deleted" and current == stored
+
+        rows.check_current("credentials", record.name, record.name, _VERSION_ACTIONS, agrees)
         return record
 
     def delete(self, name: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,9 @@ class Accounts:
                 [name, checked_role, password_hash, self._gateway.context.now_iso()],
             )
             self._gateway.rows.reseal("users", name)
-            self._audit.record("user.added", name, role=checked_role)
+            self._audit.record(
+                "user.added", name, role=checked_role, password_id=_password_id(password_hash)
+            )
 
     def set_password(self, name: str, password: Secret) -> None:
         check_passphrase_policy(password, "password")
@@ -105,7 +108,9 @@ class Accounts:
             self._gateway.rows.reseal("users", name)
             # A new password ends every session signed in with the old one.
             self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
-            self._audit.record("user.password-changed", name)
+            self._audit.record(
+                "user.password-changed", name, password_id=_password_id(password_hash)
+            )
 
     def remove_user(self, name: str) -> None:
         with self._store.write():
@@ -162,7 +167,7 @@ class Accounts:
             if row is None:
                 self._audit.record("user.signin-failed", name, "failed")
                 return _Attempt(None)
-            self._gateway.rows.check("users", row)
+            self._check_user(row)
             failures, until = _lock_state(row)
             if until is not None and until > now:
                 self._audit.record("user.signin-refused", name, "refused", reason="locked")
@@ -226,12 +231,24 @@ class Accounts:
         user = self._user_row(session["user_name"])
         if user is None:
             return None
-        seal.check("users", user)
+        self._check_user(user)
         principal = Principal("user", user["name"], parse_role(user["role"]))
         return WebSession(principal, session["csrf_token"], _parse(session["expires_at"]))
 
     def close_session(self, session_id: str) -> None:
         self._store.execute("DELETE FROM web_sessions WHERE id_hash = ?", [bearer_hash(session_id)])
+
+    def _check_user(self, row: dict[str, Any]) -> None:
+        """The row's seal, and that it is the user the trail last recorded: not a
+        removed user, nor an older password, put back from a copy of the file."""
+        self._gateway.rows.check("users", row)
+        password_id = _password_id(row["password_hash"])
+
+        def agrees(action: str, details: dict[str, Any]) -> bool:
+            recorded = details.get("password_id")  # absent in entries before schema 4
+            return action != "user.removed" and recorded in (None, password_id)
+
+        self._gateway.rows.check_current("users", row["name"], row["name"], _USER_ACTIONS, agrees)
 
     def _user_row(self, name: str) -> dict[str, Any] | None:
         rows = self._store.rows("SELECT * FROM users WHERE name = ?", [name])
@@ -242,6 +259,15 @@ class Accounts:
         if row is None:
             raise NotFoundError(f"no user named {name!r}; see: gwvault users list")
         return row
+
+
+_USER_ACTIONS = ("user.added", "user.password-changed", "user.removed")
+
+
+def _password_id(password_hash: str) -> str:
+    """What the trail records of a password hash: a digest of the (salted Argon2id)
+    hash, enough to tell hashes apart and nothing to guess a password with."""
+    return hashlib.sha256(password_hash.encode("ascii")).hexdigest()[:32]
 
 
 def _check_user_name(name: str) -> None:

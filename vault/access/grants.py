@@ -109,8 +109,14 @@ class AccessGrants:
         )
         if not rows:
             return None
-        self._gateway.rows.check("api_tokens", rows[0])  # a planted row is no token
-        return Principal("token", rows[0]["name"], parse_role(rows[0]["role"]))
+        row = rows[0]
+        self._gateway.rows.check("api_tokens", row)  # a planted row is no token
+        # A revoked token's older row, put back from a copy of the file, is no token.
+        self._gateway.rows.check_current(
+            "api_tokens", row["name"], row["name"], ("token.created", "token.revoked"),
+            lambda action, _details: action != "token.revoked",
+        )  # fmt: skip
+        return Principal("token", row["name"], parse_role(row["role"]))
 
     # -- entry links ------------------------------------------------------------
 
@@ -204,11 +210,17 @@ class AccessGrants:
         self._audit.record("entry-link.used", link.datasource, link_id=link.id)
 
     def _live(self, rows: list[dict[str, Any]]) -> EntryLink:
-        if rows:
-            self._gateway.rows.check("entry_links", rows[0])  # a planted link opens nothing
-        if not rows or rows[0]["used_at"] is not None:
+        if not rows:
             raise AccessDeniedError(_LINK_REFUSED)
         row = rows[0]
+        self._gateway.rows.check("entry_links", row)  # a planted link opens nothing
+        # A used link's older row (used_at still empty), put back, opens nothing either.
+        self._gateway.rows.check_current(
+            "entry_links", row["id"], row["datasource"], ("entry-link.used",),
+            lambda _action, _details: row["used_at"] is not None, link_id=row["id"],
+        )  # fmt: skip
+        if row["used_at"] is not None:
+            raise AccessDeniedError(_LINK_REFUSED)
         expires_at = datetime.datetime.fromisoformat(row["expires_at"])
         if expires_at <= self._gateway.context.clock():
             self._audit.record(

@@ -19,8 +19,8 @@ stop them from deleting the entry; ``audit verify`` reports it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, Protocol
 
 from agent_keys.errors import IntegrityError
 from agent_keys.secret import Secret
@@ -124,24 +124,46 @@ class RowSeal:
             return
         if row["mac"] is None and self._seal_pending():
             return  # sealed just now, with every other row written before schema 4
-        error = TamperedRowError(table, row[ROW_KEYS[table]])
+        self._refuse(TamperedRowError(table, row[ROW_KEYS[table]]))
+
+    def _refuse(self, error: TamperedRowError) -> NoReturn:
         if not self._vault.store.in_write:
             record_refusal(self._vault.audit, error)
         raise error  # inside a transaction, the caller records it after the rollback
 
+    def check_current(
+        self,
+        table: str,
+        key: object,
+        target: str,
+        actions: tuple[str, ...],
+        agrees: Callable[[str, dict[str, Any]], bool],
+        *,
+        link_id: str | None = None,
+    ) -> None:
+        """Refuse (``TamperedRowError``) a row the trail says is out of date.
+
+        An older copy of a row put back in the file carries a valid old seal;
+        the newest MACed entry for ``target`` among ``actions`` (``agrees`` gets
+        its action and details) tells the two apart.  No entry (pruned): no verdict.
+        """
+        latest = self.latest_audited(target, actions, link_id=link_id)
+        if latest is not None and not agrees(*latest):
+            self._refuse(TamperedRowError(table, key))
+
     def latest_audited(
-        self, target: str, actions: tuple[str, ...]
+        self, target: str, actions: tuple[str, ...], *, link_id: str | None = None
     ) -> tuple[str, dict[str, Any]] | None:
         """The action and details of the newest MACed entry for ``target`` among
-        ``actions`` (None when there is none, e.g. it was pruned); what a sealed
-        row must agree with, since an older row carries a valid old seal.
-
-        ``TamperedRowError`` when that entry itself does not verify.
+        ``actions`` (and, given ``link_id``, naming that entry link); None when
+        there is none.  ``TamperedRowError`` when that entry itself does not verify.
         """
         marks = ", ".join("?" * len(actions))
-        found = self._vault.store.find_audit(
-            f"target = ? AND action IN ({marks})", [target, *actions], limit=1
-        )
+        where, params = f"target = ? AND action IN ({marks})", [target, *actions]
+        if link_id is not None:
+            # Ids are UUIDs (no LIKE wildcards); details are canonical JSON.
+            where, params = where + " AND details LIKE ?", [*params, f'%"link_id":"{link_id}"%']
+        found = self._vault.store.find_audit(where, params, limit=1)
         if not found:
             return None
         entry = found[0]

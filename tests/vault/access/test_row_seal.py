@@ -8,6 +8,7 @@ the seals, every one of these worked and ``audit verify`` said OK.
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -213,3 +214,53 @@ def test_a_schema_3_vault_seals_its_rows_once_and_keeps_working(tmp_path: Path) 
 
 def _login(secret: str) -> CredentialPayload:
     return CredentialPayload("basic", "u", Secret.from_text(secret))
+
+
+def _row_copy(data_dir: Path, table: str) -> tuple[list[str], list[tuple[object, ...]]]:
+    with closing(sqlite3.connect(data_dir / "vault.db")) as db:
+        cursor = db.execute(f"SELECT * FROM {table}")  # noqa: S608 - the test's own names
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def _put_back(data_dir: Path, table: str, copy: tuple[list[str], list[tuple[object, ...]]]) -> None:
+    columns, rows = copy
+    marks = ", ".join("?" * len(columns))
+    with file_writer(data_dir) as db:
+        for row in rows:
+            db.execute(
+                f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                row,
+            )
+
+
+def test_older_copies_of_rows_do_not_undo_what_the_trail_records(data_dir: Path) -> None:
+    # The variant of the older credential row: a revoked token, a removed user,
+    # a changed password and a used entry link, each put back from a copy of the
+    # file made before, carry valid old seals.  The trail says they are stale.
+    with Gateway.open(data_dir, make_context()) as gateway:
+        token = AccessGrants(gateway).create_token("etl", "admin")
+        accounts = Accounts(gateway)
+        accounts.add_user("ada", "admin", Secret.from_text(PASSWORD))
+        accounts.add_user("otto", "auditor", Secret.from_text(PASSWORD))
+        secret, link = AccessGrants(gateway).create_entry_link(
+            "hr", MYSQL, datetime.timedelta(minutes=15)
+        )
+    copies = {table: _row_copy(data_dir, table) for table in ("api_tokens", "users", "entry_links")}
+    with Gateway.open(data_dir, make_context()) as gateway:
+        AccessGrants(gateway).revoke_token("etl")
+        Accounts(gateway).set_password("ada", Secret.from_text(PASSWORD + " changed"))
+        Accounts(gateway).remove_user("otto")
+        with gateway.store.write():
+            AccessGrants(gateway).consume_entry_link(link)
+    for table, copy in copies.items():
+        _put_back(data_dir, table, copy)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        with pytest.raises(TamperedRowError):
+            AccessGrants(gateway).principal_for_token(token)
+        for name in ("ada", "otto"):  # the old password; the removed user
+            with pytest.raises(AccessDeniedError, match="wrong user name or password"):
+                Accounts(gateway).sign_in(name, Secret.from_text(PASSWORD))
+        with pytest.raises(TamperedRowError):
+            AccessGrants(gateway).entry_link(secret)
+    refused = _refusals(data_dir)
+    assert {"api_tokens:etl", "users:ada", "users:otto", f"entry_links:{link.id}"} <= set(refused)
