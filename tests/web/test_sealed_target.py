@@ -129,6 +129,9 @@ def test_a_stale_future_or_replayed_blob_is_refused(
     assert "seal it again" in assert_api_error(stale, 400, "invalid_input")
     future = put_credential(client, NAME, _body_sealed_at(web_vault, now_seconds() + hours), admin)
     assert "future" in assert_api_error(future, 400, "invalid_input")
+    # The largest iat the format allows is past datetime's year 9999: refused, not a 500.
+    farthest = put_credential(client, NAME, _body_sealed_at(web_vault, 2**53 - 1), admin)
+    assert "future" in assert_api_error(farthest, 400, "invalid_input")
     older = _body_sealed_at(web_vault, now_seconds() - 60)
     newer = _body_sealed_at(web_vault, now_seconds())
     assert put_credential(client, NAME, newer, admin).status_code == 201

@@ -35,13 +35,15 @@ class SealPolicy:
         """Refuse (``InvalidInputError``) a blob sealed at ``issued_at`` that is
         stale at ``now``, from the future, or older than the stored version
         (``stored_at``, the ``iat`` or put time of what it would replace)."""
-        age = now - datetime.datetime.fromtimestamp(issued_at, datetime.UTC)
-        if age > self.max_age:
+        # In seconds, not datetimes: an iat the format allows (up to 2**53) lies
+        # past the year 9999 that datetime ends at, and must be refused, not crash.
+        age = now.timestamp() - issued_at
+        if age > self.max_age.total_seconds():
             raise InvalidInputError(
-                f"the EncryptedCredential was sealed {_rounded(age)} ago, longer than the"
-                f" {_rounded(self.max_age)} a seal may live; seal it again"
+                f"the EncryptedCredential was sealed {_rounded(datetime.timedelta(seconds=age))}"
+                f" ago, longer than the {_rounded(self.max_age)} a seal may live; seal it again"
             )
-        if -age > CLOCK_SKEW:
+        if -age > CLOCK_SKEW.total_seconds():
             raise InvalidInputError(
                 "the EncryptedCredential is dated in the future; check the sealer's clock"
             )

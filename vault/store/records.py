@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from agent_keys.errors import StorageError
 from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
 from vault.format.data_source import ca_digest
 from vault.format.envelope import CredentialBinding, SealedSecret
@@ -107,4 +108,7 @@ class CredentialRecord:
         """When this version was sealed or put, in seconds: what a newer seal must not predate."""
         if self.issued_at is not None:
             return self.issued_at
-        return int(datetime.datetime.fromisoformat(self.updated_at).timestamp())
+        try:  # a row from before schema 4: its put time stands in
+            return int(datetime.datetime.fromisoformat(self.updated_at).timestamp())
+        except (TypeError, ValueError) as e:
+            raise StorageError(f"the stored credential {self.name} has a damaged time") from e
