@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,10 @@ from vault.gateway import Gateway
 from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
-from web.server import make_server
+from web.server.limits import ServerLimits
+from web.server.listener import listening_socket
+from web.server.tls import server_ssl_context
+from web.server.workers import HttpsService, serving_in_thread
 
 BASE_URL = "https://localhost"
 PASSWORDS = {
@@ -118,25 +120,24 @@ class BodyRecorder:
 
 @pytest.fixture
 def live_server(web_vault: WebVault) -> Iterator[LiveServer]:
-    """The real endpoint (cheroot, TLS) on a free loopback port, in a thread."""
+    """The real endpoint (TLS) on a free loopback port, in a thread."""
     with served(web_vault) as server:
         yield server
 
 
 @contextlib.contextmanager
 def served(web_vault: WebVault) -> Iterator[LiveServer]:
-    """``web_vault``'s endpoint (cheroot, TLS) on a free loopback port, in a thread."""
+    """``web_vault``'s endpoint (TLS) on a free loopback port, in a thread."""
     with web_vault.gateway() as gateway:
         identity = TlsService(gateway).server_identity()
     port = free_tcp_port()
     app, bodies = create_app(web_vault.handle), list[bytes]()
     app.wsgi_app = BodyRecorder(app.wsgi_app, bodies)  # type: ignore[method-assign]
-    server = make_server(app, "127.0.0.1", port, identity)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="gwvault-live", daemon=True)
-    thread.start()
+    service = HttpsService(
+        app, listening_socket("127.0.0.1", port), server_ssl_context(identity), ServerLimits()
+    )
     try:
-        yield LiveServer(f"https://127.0.0.1:{port}", port, web_vault, bodies)
+        with serving_in_thread(service):
+            yield LiveServer(f"https://127.0.0.1:{port}", port, web_vault, bodies)
     finally:
-        server.stop()
-        thread.join(timeout=10)
+        service.sock.close()

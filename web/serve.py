@@ -1,17 +1,17 @@
 """``gwvault serve``: unlock the vault once, then serve the page and API over HTTPS.
 
 The CLI parses the command and reads the PIN; it calls ``serve_endpoint`` by
-module name, so neither package imports the other.
+module name, so neither package imports the other.  The GMK is unwrapped here,
+once, in the parent; the worker processes are forks of it (web.server.workers).
 """
 
 from __future__ import annotations
 
-import signal
+import logging
 import sys
 from pathlib import Path
-from types import FrameType
 
-from agent_keys.errors import ConflictError
+from agent_keys.errors import ConflictError, InvalidInputError
 from agent_keys.keystore import PinSource
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint
 from vault.context import RequestContext
@@ -20,14 +20,29 @@ from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
-from web.server import make_server
+from web.server.limits import ServerLimits, default_workers
+from web.server.listener import listening_socket
+from web.server.tls import server_ssl_context
+from web.server.workers import HttpsService, run_workers
+
+MAX_WORKERS = 64
 
 
 def serve_endpoint(
-    data_dir: Path, pin: PinSource, host: str | None, port: int | None, allow_remote: bool
-) -> None:
+    data_dir: Path,
+    pin: PinSource,
+    host: str | None,
+    port: int | None,
+    allow_remote: bool,
+    *,
+    workers: int | None = None,
+) -> int:
     """Serve until SIGTERM or Ctrl-C; ``host``/``port``/``allow_remote`` override
-    the stored endpoint settings.  Raises ``VaultError`` when it cannot start."""
+    the stored endpoint settings; ``workers`` defaults to the number of cores.
+    Returns the exit status; raises ``VaultError`` when it cannot start."""
+    count = default_workers() if workers is None else workers
+    if not 1 <= count <= MAX_WORKERS:
+        raise InvalidInputError(f"--workers is 1 to {MAX_WORKERS}")
     context = RequestContext.for_cli()
     with Gateway.open(data_dir, context, pin) as gateway:
         master_key = gateway.master_key  # the keystore (an HSM) is used here, once
@@ -48,24 +63,30 @@ def serve_endpoint(
             " in front of it",
             file=sys.stderr,
         )
-    app = create_app(VaultHandle(data_dir.resolve(), master_key))
-    server = make_server(app, settings.host, settings.port, identity)
     try:
-        server.prepare()
+        sock = listening_socket(settings.host, settings.port)
     except OSError as e:
         raise ConflictError(f"cannot listen on {settings.url}: {e.strerror or e}") from e
+    _log_to_stderr()
+    limits = ServerLimits()
+    app = create_app(VaultHandle(data_dir.resolve(), master_key))
+    service = HttpsService(app, sock, server_ssl_context(identity), limits)
+    print(
+        f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']};"
+        f" {count} worker process{'es' if count > 1 else ''})",
+        flush=True,
+    )
+    status = run_workers(service, count)
+    print("stopped", flush=True)
+    return status
 
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop, like Ctrl-C
-    print(f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']})", flush=True)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        print("stopping", flush=True)
-    finally:
-        server.stop()
 
-
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    # Raised in the main thread, out of cheroot's accept loop; stop() then
-    # closes the socket and joins the worker threads.
-    raise KeyboardInterrupt
+def _log_to_stderr() -> None:
+    # gwvault's own lines only (requests, server events): a library's INFO
+    # lines could carry connection details nobody reviewed for secrets.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("gwvault")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False

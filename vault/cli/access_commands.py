@@ -168,10 +168,15 @@ def serve(args: argparse.Namespace) -> int:
     # The endpoint belongs to the web package, an edge like this one: it is
     # named, not imported, so neither edge depends on the other.
     endpoint = importlib.import_module("web.serve")
-    endpoint.serve_endpoint(
-        data_dir(args), pin_source(args.pin_file), args.host, args.port, args.allow_remote
+    status: int = endpoint.serve_endpoint(
+        data_dir(args),
+        pin_source(args.pin_file),
+        args.host,
+        args.port,
+        args.allow_remote,
+        workers=args.workers,
     )
-    return EXIT_OK
+    return status
 
 
 def parse_duration(text: str) -> datetime.timedelta:

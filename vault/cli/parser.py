@@ -204,6 +204,11 @@ def _add_endpoint(commands: Commands) -> None:
         action="store_true",
         help="allow binding to an address other than loopback",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: one per core); each serves many connections",
+    )
     endpoint = commands.add_parser("endpoint", help="the endpoint's host and port settings")
     actions = endpoint.add_subparsers(dest="endpoint_command", required=True, metavar="ACTION")
     actions.add_parser("show", help="show the settings").add_argument("--json", action="store_true")

@@ -1,4 +1,4 @@
-"""Serve the endpoint over TLS with cheroot, a production multi-threaded WSGI server.
+"""The endpoint's TLS context.
 
 TLS 1.2 is the floor; TLS 1.2 suites are ECDHE with AES-GCM or ChaCha20-Poly1305
 only (TLS 1.3 suites are all AEAD); no compression, no renegotiation.  The
@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import ssl
 
-from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-from flask import Flask
-
 from agent_keys.private_files import memory_files
 from agent_keys.tls_identity import TlsIdentity
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-WORKER_THREADS = 16
 
 
 def server_ssl_context(identity: TlsIdentity) -> ssl.SSLContext:
@@ -29,17 +24,7 @@ def server_ssl_context(identity: TlsIdentity) -> ssl.SSLContext:
     context.options |= (
         ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     )
+    context.set_alpn_protocols(["http/1.1"])  # the one protocol spoken here
     with memory_files(identity.chain_pem, identity.private_key_pem().reveal()) as (chain, key):
         context.load_cert_chain(chain, key)
     return context
-
-
-def make_server(app: Flask, host: str, port: int, identity: TlsIdentity) -> wsgi.Server:
-    """A ready (not yet started) HTTPS server for ``app``."""
-    server = wsgi.Server((host, port), app, numthreads=WORKER_THREADS, server_name="gwvault")
-    with memory_files(identity.chain_pem, identity.private_key_pem().reveal()) as (chain, key):
-        # cheroot's adapter insists on loading files itself; our context replaces its own.
-        adapter = BuiltinSSLAdapter(chain, key)
-    adapter.context = server_ssl_context(identity)
-    server.ssl_adapter = adapter
-    return server
