@@ -23,7 +23,16 @@ from bench.harness import Measurement
 
 SUITES = ("crypto", "system")
 RESULTS = Path(__file__).with_name("results.md")
-PACKAGES = ("gwvault", "cryptography", "jwcrypto", "tink", "aws-encryption-sdk", "h11", "uvloop", "flask")
+PACKAGES = (
+    "gwvault",
+    "cryptography",
+    "jwcrypto",
+    "tink",
+    "aws-encryption-sdk",
+    "h11",
+    "uvloop",
+    "flask",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -126,7 +126,7 @@ def live_server(web_vault: WebVault) -> Iterator[LiveServer]:
 
 
 @contextlib.contextmanager
-def served(web_vault: WebVault) -> Iterator[LiveServer]:
+def served(web_vault: WebVault, limits: ServerLimits | None = None) -> Iterator[LiveServer]:
     """``web_vault``'s endpoint (TLS) on a free loopback port, in a thread."""
     with web_vault.gateway() as gateway:
         identity = TlsService(gateway).server_identity()
@@ -134,7 +134,10 @@ def served(web_vault: WebVault) -> Iterator[LiveServer]:
     app, bodies = create_app(web_vault.handle), list[bytes]()
     app.wsgi_app = BodyRecorder(app.wsgi_app, bodies)  # type: ignore[method-assign]
     service = HttpsService(
-        app, listening_socket("127.0.0.1", port), server_ssl_context(identity), ServerLimits()
+        app,
+        listening_socket("127.0.0.1", port),
+        server_ssl_context(identity),
+        limits or ServerLimits(),
     )
     try:
         with serving_in_thread(service):

@@ -12,6 +12,7 @@ from web.access import VaultHandle, close_gateway, start_request
 from web.api import api
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
 from web.pages import pages
+from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
 
 MAX_BODY_BYTES = 64 * 1024  # an EncryptedCredential is at most 32 KiB
@@ -33,9 +34,11 @@ def create_app(vault_handle: VaultHandle) -> Flask:
     )
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.before_request(start_clock)
     app.before_request(start_request)
     app.before_request(check_origin)
     app.after_request(add_security_headers)
+    app.after_request(log_request)
     app.teardown_request(close_gateway)
     app.register_error_handler(VaultError, handle_vault_error)
     app.register_error_handler(HTTPException, handle_http_error)

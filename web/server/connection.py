@@ -24,6 +24,8 @@ from web.server.wsgi_call import Peer, Reply, WsgiApp, call_app, wsgi_environ
 log = logging.getLogger("gwvault.server")
 
 READ_CHUNK = 16 * 1024
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class _Connection:
         request = await self._next_event(min(deadline, start + self.limits.head_seconds), "head")
         if not isinstance(request, h11.Request):
             raise ClientError(400, "bad_request", "the connection closed mid-request")
-        self._check_declared_length(request)
+        self._check_head(request)
         body = bytearray()
         body_deadline = min(deadline, self.loop.time() + self.limits.body_seconds)
         while True:
@@ -124,12 +126,22 @@ class _Connection:
             if len(body) > self.limits.max_body_bytes:
                 raise _too_large(self.limits)
 
-    def _check_declared_length(self, request: h11.Request) -> None:
+    def _check_head(self, request: h11.Request) -> None:
+        """The head's size, its framing and its declared length, before any body is read."""
+        # h11 bounds a head still arriving; one that came whole in a read is measured here.
+        size = len(request.method) + len(request.target) + 12
+        size += sum(len(name) + len(value) + 4 for name, value in request.headers)
+        if size > self.limits.max_head_bytes:
+            raise _head_too_large(self.limits)
+        names = [name for name, _ in request.headers]
+        if b"transfer-encoding" in names and b"content-length" in names:
+            # Two framings: the request smuggling shape (RFC 9112 section 6.1).
+            raise ClientError(400, "bad_request", "give Content-Length or chunked, not both")
         for name, value in request.headers:
-            if name != b"content-length":
-                continue
             # h11 checked the digits; the length check keeps int() off a 5,000-digit one.
-            if len(value) > 12 or int(value) > self.limits.max_body_bytes:
+            if name == b"content-length" and (
+                len(value) > 12 or int(value) > self.limits.max_body_bytes
+            ):
                 raise _too_large(self.limits)  # refused before a byte of it is read
 
     async def _next_event(self, deadline: float, phase: str) -> h11.Event | type[h11.PAUSED]:
@@ -147,11 +159,7 @@ class _Connection:
         except h11.RemoteProtocolError as e:
             status = e.error_status_hint
             if status == 431:
-                raise ClientError(
-                    431,
-                    "headers_too_large",
-                    f"the request head is over {self.limits.max_head_bytes} bytes",
-                ) from None
+                raise _head_too_large(self.limits) from None
             raise ClientError(status, "bad_request", "the request is not valid HTTP/1.1") from None
 
     async def _dispatch(self, request: h11.Request, body: bytes) -> Reply:
@@ -194,6 +202,29 @@ class _Connection:
         )
         with contextlib.suppress(_Silent, ConnectionError, OSError):
             await self._write(head + body)
+            await self._linger()
+
+    async def _linger(self) -> None:
+        """Read and drop what the client still sends, briefly, before closing.
+
+        Closing a socket with unread bytes in it sends a reset, and a reset can
+        make the client's TCP stack discard the answer it had not yet read
+        (nginx's lingering close).  Bounded in time and bytes.
+        """
+        received = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_SECONDS):
+                while received < LINGER_BYTES:
+                    data = await self.reader.read(READ_CHUNK)
+                    if not data:
+                        return
+                    received += len(data)
+
+
+def _head_too_large(limits: ServerLimits) -> ClientError:
+    return ClientError(
+        431, "headers_too_large", f"the request head is over {limits.max_head_bytes} bytes"
+    )
 
 
 def _too_large(limits: ServerLimits) -> ClientError:

@@ -1,0 +1,43 @@
+"""One log line per request: method, route template, status, time, request id, actor.
+
+The route is the template (``/entry/<secret>``), never the path: an entry-link
+secret travels in the path, and a path that matched no route may be a mistyped
+one.  No query string, header or body is logged.  Every field is printable
+and bounded, so a log reader cannot be fed forged lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Response, g, request
+
+log = logging.getLogger("gwvault.request")
+
+_FIELD_CHARS = 80
+
+
+def start_clock() -> None:
+    g.request_started = time.perf_counter()
+
+
+def log_request(response: Response) -> Response:
+    started = g.get("request_started")
+    millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
+    principal = g.get("principal")
+    log.info(
+        "request method=%s route=%s status=%d ms=%.1f id=%s actor=%s",
+        _field(request.method),
+        _field(request.url_rule.rule if request.url_rule is not None else "(none)"),
+        response.status_code,
+        millis,
+        _field(g.get("request_id", "-")),
+        _field(principal.actor if principal is not None else "anonymous"),
+    )
+    return response
+
+
+def _field(value: str) -> str:
+    cleaned = "".join(c if c.isprintable() and not c.isspace() else "?" for c in value)
+    return cleaned[:_FIELD_CHARS] or "-"
