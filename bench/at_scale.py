@@ -119,13 +119,20 @@ def _time_page(
     note: str,
 ) -> Measurement:
     times: list[float] = []
-    size, started = 0, time.monotonic()
+    size, failure, started = 0, "", time.monotonic()
     while len(times) < shape.requests + 1:
         start = time.perf_counter()
-        status, body, _ = client.request("GET", page.path, headers)
-        times.append(time.perf_counter() - start)
+        try:
+            status, body, _ = client.request("GET", page.path, headers)
+        except (OSError, http.client.HTTPException) as e:  # e.g. a server's request deadline
+            status, body = 0, repr(e).encode()
         if status != 200:
-            raise RuntimeError(f"GET {page.path} answered {status}: {body[:200]!r}")
+            # A failed page is a missed figure, not the end of the run.
+            text = " ".join(body[:120].decode(errors="replace").split()).replace("|", "/")
+            failure = f"failed: status {status} {text}"  # one line: it goes into a table cell
+            client.close()  # the next request opens a new connection
+            break
+        times.append(time.perf_counter() - start)
         size = len(body)
         if len(times) >= 2 and time.monotonic() - started > shape.budget_seconds:
             break
@@ -134,13 +141,14 @@ def _time_page(
         page.group,
         page.name,
         "s",
-        statistics.median(measured),
+        statistics.median(measured) if measured else float("nan"),
         tuple(measured),
         lower_is_better=True,
-        note=f"{note}; one keep-alive client, median of {len(measured)} after a first request",
+        note=f"{note}; one keep-alive client, median of {len(measured)} after a first request"
+        + (f"; {failure}" if failure else ""),
         extra={
-            "first_s": times[0],
-            "max_s": max(measured),
+            "first_s": times[0] if times else float("nan"),
+            "max_s": max(measured, default=float("nan")),
             "response_kib": size / 1024,
             "server_peak_mib": _tree_peak_mib(server.pid),
         },
