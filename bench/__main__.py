@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from bench.goals import GOALS
+from bench.goals import GOALS, Goal
 from bench.harness import Measurement
 from bench.system import CASES as SYSTEM_CASES
 
@@ -52,9 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             measurements += module.run(quick=args.quick)
     partial = args.quick or args.case is not None
-    report = render(measurements, quick=args.quick, all_goals=not (args.only or args.case))
+    goals = GOALS if not (args.only or args.case) else goals_of(measurements)
+    report = render(measurements, goals, quick=args.quick)
     if args.json:
-        print(json.dumps(as_json(measurements, args.quick), indent=2))
+        print(json.dumps(as_json(measurements, goals, args.quick), indent=2))
     else:
         print(report)
     out = args.out or (None if partial else RESULTS)  # results.md holds one whole run
@@ -82,7 +83,15 @@ def machine() -> dict[str, object]:
     }
 
 
-def as_json(measurements: list[Measurement], quick: bool) -> dict[str, object]:
+def goals_of(measurements: list[Measurement]) -> list[Goal]:
+    """The goals of the groups a partial run measured."""
+    measured = {m.group for m in measurements}
+    return [goal for goal in GOALS if goal.group in measured]
+
+
+def as_json(
+    measurements: list[Measurement], goals: Sequence[Goal], quick: bool
+) -> dict[str, object]:
     found = {(m.group, m.name): m for m in measurements}
     return {
         "quick": quick,
@@ -90,14 +99,13 @@ def as_json(measurements: list[Measurement], quick: bool) -> dict[str, object]:
         "measurements": [m.to_dict() for m in measurements],
         "goals": [
             {"goal": goal.describe(), "figure": figure, "met": met}
-            for goal in GOALS
+            for goal in goals
             for figure, met in [goal.check(found)]
         ],
     }
 
 
-def render(measurements: list[Measurement], *, quick: bool, all_goals: bool = True) -> str:
-    """The table and the goals; a partial run lists only the goals of the groups it measured."""
+def render(measurements: list[Measurement], goals: Sequence[Goal], *, quick: bool) -> str:
     info = machine()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())  # type: ignore[attr-defined]
     lines = [
@@ -119,8 +127,7 @@ def render(measurements: list[Measurement], *, quick: bool, all_goals: bool = Tr
         lines.append(f"| {m.group} | {m.name} | {m.value:.4g} | {m.unit} | {rounds} | {details} |")
     found = {(m.group, m.name): m for m in measurements}
     lines += ["", "## Goals", "", "| goal | figure | met |", "|---|---|---|"]
-    measured = {m.group for m in measurements}
-    for goal in GOALS if all_goals else [g for g in GOALS if g.group in measured]:
+    for goal in goals:
         figure, met = goal.check(found)
         verdict = {True: "yes", False: "**no**", None: "-"}[met]
         lines.append(f"| {goal.describe()} | {figure} | {verdict} |")
