@@ -52,8 +52,13 @@ security: $(VENV)/.installed
 		$(BIN)/pytest tests/security -o junit_family=xunit1 --junitxml=test-artifacts/security.xml
 	$(BIN)/python -m tests.security.summary test-artifacts/security.xml
 
-## bench: gwvault against jwcrypto, Tink, the AWS Encryption SDK and the raw primitives; writes bench/results.md
+## bench: gwvault against jwcrypto, Tink, the AWS Encryption SDK and the raw primitives, and the
+## HTTPS endpoint under wrk against a hello-world; writes bench/results.md
 bench: $(VENV)/.installed-bench
+	@# Debian's wrk is the independent HTTPS load generator (like chromium in .ci/run).
+	@command -v wrk >/dev/null 2>&1 || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench
 
 $(VENV)/.installed-bench: $(VENV)/.installed

@@ -1,8 +1,9 @@
-"""``python -m bench [--quick] [--json] [--only crypto|system] [--out FILE]``.
+"""``python -m bench [--quick] [--json] [--only crypto|system] [--case NAME]... [--out FILE]``.
 
-Runs the benchmarks, prints the table and the goals, and (for a full run)
-writes ``bench/results.md``.  ``--quick`` takes under two minutes; its figures
-are for a smoke check, not for quoting.
+Runs the benchmarks, prints the table and the goals, and (for a full run of
+everything) writes ``bench/results.md``.  ``--quick`` takes a few minutes; its
+figures are for a smoke check, not for quoting.  ``--case`` narrows the system
+suite to some of its cases (see ``bench.system.CASES``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from bench.goals import GOALS
+from bench.goals import GOALS, Goal
 from bench.harness import Measurement
+from bench.system import CASES as SYSTEM_CASES
 
 SUITES = ("crypto", "system")
 RESULTS = Path(__file__).with_name("results.md")
@@ -37,21 +40,34 @@ PACKAGES = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smoke run, under two minutes")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--only", choices=SUITES, help="one suite")
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=SYSTEM_CASES,
+        help="only this system case (repeatable; implies --only system)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the Markdown results")
     args = parser.parse_args(argv)
+    if args.case and args.only not in (None, "system"):
+        parser.error("--case narrows the system suite; drop --only crypto")
     measurements: list[Measurement] = []
-    for suite in [args.only] if args.only else SUITES:
+    for suite in ["system"] if args.case else [args.only] if args.only else SUITES:
         module = importlib.import_module(f"bench.{suite}")
-        measurements += module.run(quick=args.quick)
-    report = render(measurements, quick=args.quick)
+        if args.case:
+            measurements += module.run(quick=args.quick, cases=args.case)
+        else:
+            measurements += module.run(quick=args.quick)
+    partial = args.quick or args.case is not None
+    goals = GOALS if not (args.only or args.case) else goals_of(measurements)
+    report = render(measurements, goals, quick=args.quick)
     if args.json:
-        print(json.dumps(as_json(measurements, args.quick), indent=2))
+        print(json.dumps(as_json(measurements, goals, args.quick), indent=2))
     else:
         print(report)
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out or (None if partial else RESULTS)  # results.md holds one whole run
     if out is not None:
         out.write_text(report)
     return 0
@@ -72,11 +88,19 @@ def machine() -> dict[str, object]:
         "cores": os.cpu_count(),
         "os": platform.platform(),
         "python": sys.version.split()[0],
-        "versions": {name: _version(name) for name in PACKAGES},
+        "versions": {name: _version(name) for name in PACKAGES} | {"wrk": _wrk_version()},
     }
 
 
-def as_json(measurements: list[Measurement], quick: bool) -> dict[str, object]:
+def goals_of(measurements: list[Measurement]) -> list[Goal]:
+    """The goals of the groups a partial run measured."""
+    measured = {m.group for m in measurements}
+    return [goal for goal in GOALS if goal.group in measured]
+
+
+def as_json(
+    measurements: list[Measurement], goals: Sequence[Goal], quick: bool
+) -> dict[str, object]:
     found = {(m.group, m.name): m for m in measurements}
     return {
         "quick": quick,
@@ -84,13 +108,13 @@ def as_json(measurements: list[Measurement], quick: bool) -> dict[str, object]:
         "measurements": [m.to_dict() for m in measurements],
         "goals": [
             {"goal": goal.describe(), "figure": figure, "met": met}
-            for goal in GOALS
+            for goal in goals
             for figure, met in [goal.check(found)]
         ],
     }
 
 
-def render(measurements: list[Measurement], *, quick: bool) -> str:
+def render(measurements: list[Measurement], goals: Sequence[Goal], *, quick: bool) -> str:
     info = machine()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())  # type: ignore[attr-defined]
     lines = [
@@ -112,7 +136,7 @@ def render(measurements: list[Measurement], *, quick: bool) -> str:
         lines.append(f"| {m.group} | {m.name} | {m.value:.4g} | {m.unit} | {rounds} | {details} |")
     found = {(m.group, m.name): m for m in measurements}
     lines += ["", "## Goals", "", "| goal | figure | met |", "|---|---|---|"]
-    for goal in GOALS:
+    for goal in goals:
         figure, met = goal.check(found)
         verdict = {True: "yes", False: "**no**", None: "-"}[met]
         lines.append(f"| {goal.describe()} | {figure} | {verdict} |")
@@ -124,6 +148,15 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _wrk_version() -> str:
+    try:
+        done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)  # noqa: S607 - Debian's wrk on PATH
+    except OSError:
+        return "not installed"
+    words = (done.stdout + done.stderr).split()  # "wrk 4.1.0 [epoll] Copyright ..."
+    return words[1] if len(words) > 1 else "unknown"
 
 
 if __name__ == "__main__":
