@@ -88,8 +88,8 @@ def gwvault_serve(data_dir: Path, port: int) -> list[str]:
     return [str(GWVAULT), "--data-dir", str(data_dir), "serve", "--port", str(port)]
 
 
-def hello_world_serve(port: int) -> list[str]:
-    return [str(PYTHON), "-m", "bench.hello_world", "--port", str(port)]
+def hello_world_serve(port: int, server: str = "gwvault") -> list[str]:
+    return [str(PYTHON), "-m", "bench.hello_world", "--port", str(port), "--server", server]
 
 
 @contextlib.contextmanager

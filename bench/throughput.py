@@ -10,6 +10,7 @@ after all of that load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -37,6 +38,8 @@ from bench.wrk import THREADS, WrkResult, available, run_wrk
 GROUP = "https-encrypt-value"
 CONNECTIONS = (8, 32, 128)
 GWVAULT, HELLO = "gwvault", "hello-world"
+# The same hello-world on other servers: the measurement behind the choice of server.
+OTHER_SERVERS = {"hello-world (cheroot)": "cheroot", "hello-world (granian)": "granian"}
 CROSS_CHECK = f"{GWVAULT} @8 (bench.load)"
 STORED_CREDENTIALS = 50
 SECRET_32 = "s3cr3t-0123456789abcdefghijklmno"  # noqa: S105 - a dummy 32-character secret
@@ -81,17 +84,26 @@ def https_load(shape: LoadShape) -> list[Measurement]:
         insert_credentials(vault.data_dir, STORED_CREDENTIALS)
         logs = vault.data_dir.parent
         gw_port, hello_port = free_port(), free_port()
-        with (
-            serving(gwvault_serve(vault.data_dir, gw_port), gw_port, logs / "serve.log") as gw,
-            serving(hello_world_serve(hello_port), hello_port, logs / "hello.log") as hello,
-        ):
+        with contextlib.ExitStack() as servers:
+            gw = servers.enter_context(
+                serving(gwvault_serve(vault.data_dir, gw_port), gw_port, logs / "serve.log")
+            )
+            hello = servers.enter_context(
+                serving(hello_world_serve(hello_port), hello_port, logs / "hello.log")
+            )
+            targets = [(GWVAULT, gw), (HELLO, hello)]
+            for row, server_name in OTHER_SERVERS.items():
+                port = free_port()
+                command = hello_world_serve(port, server_name)
+                log = logs / f"hello-{server_name}.log"
+                targets.append((row, servers.enter_context(serving(command, port, log))))
             time.sleep(0.5)  # let start-up garbage settle before reading memory
             idle = tree_rss_mib(gw.pid)
             runs: dict[str, list[tuple[WrkResult, float]]] = {}
             cross: list[tuple[LoadResult, float]] = []
             for _ in range(shape.rounds):
                 for connections in CONNECTIONS:
-                    for target, server in ((GWVAULT, gw), (HELLO, hello)):
+                    for target, server in targets:
                         runs.setdefault(name(target, connections), []).append(
                             _wrk_round(server, request, connections, shape)
                         )
