@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -76,6 +77,7 @@ def run_workers(endpoint: HttpsService, count: int) -> int:
 
 
 def _fork_worker(endpoint: HttpsService, index: int, parent_mask: set[int | signal.Signals]) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -83,6 +85,7 @@ def _fork_worker(endpoint: HttpsService, index: int, parent_mask: set[int | sign
     try:  # the child: never returns into the parent's code
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
         signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask - _WATCHED)
+        _stop_with_parent(parent)
         endpoint.on_worker_start(index)
         serve_in_this_process(endpoint)
         status = 0
@@ -90,6 +93,19 @@ def _fork_worker(endpoint: HttpsService, index: int, parent_mask: set[int | sign
         log.error("worker %d failed: %s", index, type(e).__name__)
     finally:
         os._exit(status)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the parent dies, even by SIGKILL: no orphan keeps
+    serving with a GMK nobody can stop it from holding."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux only; elsewhere a best effort
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve_in_this_process(endpoint: HttpsService) -> None:
