@@ -61,7 +61,7 @@ QUICK = Mode(
     cold_repeats=5,
 )
 FULL = Mode(
-    load=LoadShape(seconds=20, warmup_seconds=2, rounds=3),
+    load=LoadShape(seconds=10, warmup_seconds=2, rounds=3),
     pages=PageShape(requests=10, budget_seconds=45),
     agent=AgentShape(seconds=5, rounds=3),
     credential_count=100_000,
