@@ -5,7 +5,8 @@ with ``record_property("cases", n)`` (fuzz examples, killed runs, requests,
 scan checks), ``record_property("crashes", n)`` for crashes a fuzzer found (a
 failure) and ``record_property("kills", n)`` for processes a crash-consistency
 test killed mid-operation (the point of the test); a test that reports no count
-counts as one case.
+counts as one case.  ``record_property("figure", text)`` adds a measured figure
+(a latency under attack, a memory growth) to the list printed under the table.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def totals(report: Path) -> dict[str, SuiteTotals]:
     return suites
 
 
+def figures(report: Path) -> list[str]:
+    """Every ``figure`` a test recorded, as ``test name: figure``, in report order."""
+    return [
+        f"{case.get('name', '?')}: {p.get('value')}"
+        for case in ET.parse(report).iter("testcase")  # noqa: S314 - see the import
+        for p in case.iter("property")
+        if p.get("name") == "figure"
+    ]
+
+
 def table(suites: dict[str, SuiteTotals]) -> str:
     columns = ("tests", "cases", "failed", "skipped", "crashes", "kills", "s")
     header = f"{'suite':<28} " + " ".join(f"{c:>8}" for c in columns)
@@ -74,6 +85,10 @@ def main(argv: list[str]) -> int:
         return 2
     suites = totals(Path(argv[0]))
     print(table(suites))
+    measured = figures(Path(argv[0]))
+    if measured:
+        print("\nfigures:")
+        print("\n".join(f"  {line}" for line in measured))
     failed = any(s.failures or s.crashes for s in suites.values())
     return 1 if failed or not suites else 0
 

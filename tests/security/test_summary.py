@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.security.summary import main, table, totals
+from tests.security.summary import figures, main, table, totals
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
@@ -12,7 +12,8 @@ REPORT = """<?xml version="1.0" encoding="utf-8"?>
     <properties><property name="cases" value="200"/></properties>
   </testcase>
   <testcase classname="tests.security.test_fuzz" name="b" time="0.5">
-    <properties><property name="cases" value="50"/><property name="crashes" value="0"/></properties>
+    <properties><property name="cases" value="50"/><property name="crashes" value="0"/>
+    <property name="figure" value="worst request 0.05 s"/></properties>
   </testcase>
   <testcase classname="tests.security.test_crash" name="c" time="3.0">
     <properties><property name="cases" value="40"/><property name="kills" value="37"/>
@@ -49,3 +50,9 @@ def test_a_clean_report_passes(tmp_path: Path) -> None:
     report = tmp_path / "security.xml"
     report.write_text(REPORT.replace('<failure message="lost a credential">...</failure>', ""))
     assert main([str(report)]) == 0
+
+
+def test_recorded_figures_are_listed_by_test(tmp_path: Path) -> None:
+    report = tmp_path / "report.xml"
+    report.write_text(REPORT)
+    assert figures(report) == ["b: worst request 0.05 s"]
