@@ -209,7 +209,7 @@ def test_rotating_and_retiring_every_key_keeps_the_trail_verifiable(
     rewrapped = _rows(
         data_dir, "SELECT details FROM audit_events WHERE action = 'credentials.rewrapped'"
     )
-    assert len(rewrapped) == 1 and json.loads(rewrapped[0][0])["count"] == 1
+    assert len(rewrapped) == 1 and json.loads(str(rewrapped[0][0]))["count"] == 1
     header, exported = verify_export(export, certificate)
     assert exported.ok and exported.signed_through == exported.last_seq, exported.summary()
     assert header.gateway_id == certificate.gateway_id
