@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agent_keys.errors import IntegrityError
+from vault.access.row_seal import REFUSED_ACTION
 from vault.audit.report import TrailReport
 from vault.audit.trail import AuditTrail
 from vault.format.audit_chain import AuditHead
@@ -88,12 +89,13 @@ class MarkBook:
         A pass moves the mark to ``head`` (the check's verified head note) when
         that entry is still there with the same digest and the mark is not
         already further on; a failure keeps the last pass and records where it
-        failed.  A mark whose row does not verify is replaced.
+        failed.  A mark whose row does not verify is replaced, and that recorded.
         """
         try:
             old = self.load()
         except MarkTamperedError:
-            old = None
+            old = None  # replaced below; recorded, as any refused sealed row is
+            self._trail.record(REFUSED_ACTION, f"{_TABLE}:1", "refused", table=_TABLE)
         mark = VerifiedMark(
             through_seq=None, head=None, passed_at=None, passed_by=None, signed_through=None,
             signed_at=None, checked_at=at, checked_by=by, failed_seq=None, problem=None,

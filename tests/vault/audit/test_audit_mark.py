@@ -132,6 +132,8 @@ def test_a_forged_mark_is_refused(data_dir: Path) -> None:
     # The full check ignores it, finds the edit, and writes a mark that verifies.
     failed = _full(data_dir)
     assert (failed.ok, failed.first_bad_seq) == (False, 15)
+    refused = "SELECT target FROM audit_events WHERE action = 'integrity.row-refused'"
+    assert _sql(data_dir, refused) == [("audit_verified:1",)]
     assert (_since_mark(data_dir).first_bad_seq, _mark_through(data_dir)) == (15, None)
 
 
