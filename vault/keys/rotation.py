@@ -23,6 +23,7 @@ running ``gwvault keys rotate`` again finishes the job:
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ BATCH_ACTION = "credentials.rewrapped"
 """One entry per batch of rewrapped data keys; ``credential_ids`` lists them."""
 # An entry's details stay well under an export line's 64 KiB (vault.audit.export).
 _MAX_IDS_CHARS = 32_000
+_PLAIN_ID = re.compile(r"[0-9A-Za-z-]*")
 # A rewrap pass that keeps finding rows under a retiring version means another
 # process (a server opened before the rotation) still writes with the old GMK.
 _MAX_PASSES = 3
@@ -262,10 +264,11 @@ class KeyRotation:
         dek = self._gateway.master_key_for(row["gmk_version"]).unwrap(row["wrapped_dek"], context)
         # Only the key wrap and its version change; the ciphertext is untouched.
         wrapped = new.wrap(dek, context, self._gateway.context.random)
+        # By rowid (the table's own b-tree), the id and version as read.
         self._store.execute(
             "UPDATE credentials SET gmk_version = ?, wrapped_dek = ?"
-            " WHERE id = ? AND gmk_version = ?",
-            [new.version, wrapped, row["id"], row["gmk_version"]],
+            " WHERE rowid = ? AND id = ? AND gmk_version = ?",
+            [new.version, wrapped, row["row_number"], row["id"], row["gmk_version"]],
         )
 
     def _record_batch(self, new: MasterKey, rows: list[dict[str, Any]]) -> None:
@@ -389,7 +392,9 @@ def _id_chunks(ids: list[str]) -> list[list[str]]:
     chunks: list[list[str]] = []
     size = 0
     for credential_id in ids:
-        length = len(canonical_json(credential_id)) - 1  # its escaped text and a comma
+        # Its escaped text and a comma (a UUID needs no escaping: the cheap test first).
+        plain = _PLAIN_ID.fullmatch(credential_id) is not None
+        length = len(credential_id) + 1 if plain else len(canonical_json(credential_id)) - 1
         if not chunks or (chunks[-1] and size + length > _MAX_IDS_CHARS):
             chunks.append([])
             size = 0
