@@ -186,3 +186,18 @@ def test_an_upgraded_schema_3_vault_gets_its_mark(tmp_path: Path) -> None:
     _record(data_dir, 2)
     second = _since_mark(data_dir)
     assert second.ok and second.full_check_through == _mark_through(data_dir), second.summary()
+
+
+def test_a_prune_before_the_mark_keeps_it(data_dir: Path) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    _record(data_dir, 5)
+    tomorrow = RequestContext("test:alice", "cli", clock=fixed_clock(now + datetime.timedelta(1)))
+    _record(data_dir, 5, tomorrow)
+    _full(data_dir)
+    marked = _mark_through(data_dir)
+    with Gateway.open(data_dir, tomorrow) as gateway:
+        pruned = AuditLog(gateway).prune(now + datetime.timedelta(hours=1))
+    assert isinstance(marked, int) and 0 < pruned.through_seq < marked
+    report = _since_mark(data_dir)
+    assert report.ok and report.full_check_through == marked, report.summary()
+    assert _full(data_dir).ok  # the pruned trail verifies in full, too
