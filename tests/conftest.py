@@ -16,6 +16,7 @@ import pytest
 
 from agent_keys.gateway_identity import KeyType
 from agent_keys.secret import Secret
+from vault.audit.coalesce import COALESCER
 from vault.context import RequestContext
 from vault.gateway import Gateway
 
@@ -91,3 +92,12 @@ def _copy_vault(template: Path, tmp_path: Path) -> Path:
     shutil.copytree(template, target)
     target.chmod(0o700)
     return target
+
+
+@pytest.fixture(autouse=True)
+def quiet_audit_coalescer() -> Iterator[None]:
+    """Each test starts with no anonymous events counted: every copied vault has
+    the template's gateway id, and the counts are per process (vault.audit.coalesce)."""
+    COALESCER.reset()
+    yield
+    COALESCER.reset()

@@ -40,6 +40,9 @@ class RequestContext:
     claimed_sudo_user: str | None = None
     """Who sudo says ran the command (``SUDO_USER``): recorded beside the actor,
     as a claim, since whoever runs gwvault can set that variable too."""
+    client: str | None = None
+    """The network address a request came from (None: the CLI, local), by which
+    anonymous events' audit entries are rate-limited (vault.audit.coalesce)."""
 
     @classmethod
     def for_cli(cls) -> RequestContext:

@@ -164,9 +164,15 @@ class CredentialService:
             target = SealedTarget.of(source)
             opened = open_credential(token, gateway.private_keys, gateway.gateway_id, name, target)
         except IntegrityError as e:
-            gateway.audit.record(
-                "credential.rejected", name, "refused", reason="encrypted-credential"
-            )
+            if self._caller is not None and self._caller.principal.kind == "entry-link":
+                # Garbage posted to an entry link: rate-limited per client address.
+                gateway.audit.record_unauthenticated(
+                    "credential.rejected", name, "refused", reason="encrypted-credential"
+                )
+            else:
+                gateway.audit.record(
+                    "credential.rejected", name, "refused", reason="encrypted-credential"
+                )
             raise InvalidInputError(str(e)) from e
         payload = opened.payload
         validate_data_source(

@@ -60,7 +60,9 @@ def _caller_context() -> RequestContext:
     principal: Principal | None = g.get("principal")
     actor = principal.actor if principal else "anonymous"
     channel: Channel = g.get("channel", "web")
-    return RequestContext(actor=actor, channel=channel, request_id=request_id())
+    return RequestContext(
+        actor=actor, channel=channel, request_id=request_id(), client=request.remote_addr
+    )
 
 
 def request_id() -> str:

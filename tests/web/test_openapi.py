@@ -247,9 +247,11 @@ def test_audit_answers_fit_the_document(
     db = sqlite3.connect(web_vault.data_dir / DB_FILE)
     with db:  # an edit past the append-only trigger: the failed verdict's form
         db.execute("DROP TRIGGER audit_events_no_update")
-        db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = 1")
+        # The newest entry: the API checks from the last full check's mark on (T-AU-15).
+        (newest,) = db.execute("SELECT max(seq) FROM audit_events").fetchone()
+        db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = ?", [newest])
     db.close()
     failed = client.get(f"{API}/audit/verify", base_url=BASE_URL, headers=auditor)
-    assert (failed.status_code, failed.get_json()["first_bad_seq"]) == (200, 1)
+    assert (failed.status_code, failed.get_json()["first_bad_seq"]) == (200, newest)
     for response in [*calls, failed]:
         assert_documented(app, response)

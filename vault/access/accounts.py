@@ -159,31 +159,36 @@ class Accounts:
     def _count_attempt(self, name: str, now: datetime.datetime) -> _Attempt:
         """Count the attempt (and lock at the limit) before any password is checked:
         a success resets the count, so every failure is counted exactly once."""
-        if not 0 < len(name) <= _USER_NAME_CHARS:
-            self._audit.record("user.signin-failed", name[:_USER_NAME_CHARS], "failed")
+        if 0 < len(name) <= _USER_NAME_CHARS:
+            with self._store.write():
+                row = self._user_row(name)
+                if row is not None:
+                    return self._count_known(row, name, now)
+        # No such user: nothing to count or lock.  Anyone can cause this entry,
+        # so it is rate-limited per client address (vault.audit.coalesce).
+        self._audit.record_unauthenticated("user.signin-failed", name[:_USER_NAME_CHARS], "failed")
+        return _Attempt(None)
+
+    def _count_known(self, row: dict[str, Any], name: str, now: datetime.datetime) -> _Attempt:
+        """Inside the attempt's write: refuse a locked account, or count the failure
+        ahead and lock at the limit."""
+        self._check_user(row)
+        failures, until = _lock_state(row)
+        if until is not None and until > now:
+            self._audit.record("user.signin-refused", name, "refused", reason="locked")
+            log.warning("sign-in refused: user %r is locked until %s", name, until.isoformat())
             return _Attempt(None)
-        with self._store.write():
-            row = self._user_row(name)
-            if row is None:
-                self._audit.record("user.signin-failed", name, "failed")
-                return _Attempt(None)
-            self._check_user(row)
-            failures, until = _lock_state(row)
-            if until is not None and until > now:
-                self._audit.record("user.signin-refused", name, "refused", reason="locked")
-                log.warning("sign-in refused: user %r is locked until %s", name, until.isoformat())
-                return _Attempt(None)
-            failures += 1
-            locked_until = None
-            if failures >= FREE_FAILURES:
-                # The exponent is bounded: a count edited in the file must not overflow.
-                doublings = min(failures - FREE_FAILURES, _MAX_DOUBLINGS)
-                lock = min(FIRST_LOCK * 2**doublings, LONGEST_LOCK)
-                locked_until = (now + lock).isoformat()
-            self._store.execute(
-                "UPDATE users SET failed_signins = ?, locked_until = ? WHERE name = ?",
-                [failures, locked_until, name],
-            )
+        failures += 1
+        locked_until = None
+        if failures >= FREE_FAILURES:
+            # The exponent is bounded: a count edited in the file must not overflow.
+            doublings = min(failures - FREE_FAILURES, _MAX_DOUBLINGS)
+            lock = min(FIRST_LOCK * 2**doublings, LONGEST_LOCK)
+            locked_until = (now + lock).isoformat()
+        self._store.execute(
+            "UPDATE users SET failed_signins = ?, locked_until = ? WHERE name = ?",
+            [failures, locked_until, name],
+        )
         return _Attempt(row, failures, locked_until)
 
     def _record_failure(self, name: str, attempt: _Attempt) -> None:

@@ -183,7 +183,8 @@ class AccessGrants:
         if rows:
             self._gateway.rows.check("entry_links", rows[0])
         if not rows or int(rows[0]["tests_used"]) >= ENTRY_LINK_TESTS:
-            self._audit.record(
+            # The link holder may ask again and again: rate-limited (vault.audit.coalesce).
+            self._audit.record_unauthenticated(
                 "entry-link.tests-used-up", link.datasource, "refused", link_id=link.id
             )
             raise AccessDeniedError(
@@ -223,7 +224,8 @@ class AccessGrants:
             raise AccessDeniedError(_LINK_REFUSED)
         expires_at = datetime.datetime.fromisoformat(row["expires_at"])
         if expires_at <= self._gateway.context.clock():
-            self._audit.record(
+            # Anyone holding the old URL can cause this: rate-limited per address.
+            self._audit.record_unauthenticated(
                 "entry-link.expired", row["datasource"], "refused", link_id=row["id"]
             )
             raise AccessDeniedError(_LINK_REFUSED)

@@ -7,6 +7,9 @@
   prune.
 - ``verify``: ``TrailVerifier``, one streaming pass for the vault and for
   exports; ``report``: its verdict, ``TrailReport``.
+- ``mark``: the MACed "verified through entry N" mark of the last full check;
+  ``incremental``: the page's and the API's check of the entries after it;
+  ``background``: the server's periodic full check that moves it.
 - ``signer_trust``: ``SignerTrust``, which certificates may sign for which
   entries, from the one trusted and the rotation records.
 - ``export``: the JSON Lines export and its strict reader

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import GatewayCertificate
 from vault.audit.export import ExportHeader, export_lines
+from vault.audit.mark import MarkBook
 from vault.audit.signer_trust import SignerTrust
 from vault.audit.verify import TrailReport, TrailVerifier
-from vault.format.audit_chain import PRUNED_ACTION, AuditEntry, Checkpoint
+from vault.format.audit_chain import PRUNED_ACTION, AuditEntry, AuditHead, Checkpoint
 from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
@@ -111,7 +112,14 @@ class AuditLog:
         rotation records link to it (T-AU-13); the ``audit_signers`` table only
         says which certificate a thumbprint is.
         """
+        return self.check()[0]
+
+    def check(self, anchor: AuditEntry | None = None) -> tuple[TrailReport, AuditHead | None]:
+        """``verify``, and the head note it found to hold; given ``anchor`` (an
+        entry a full check verified, vault.audit.incremental), only the entries
+        and signed statements after it.  Inside the caller's read, if any."""
         gateway, trail = self._gateway, self._gateway.audit
+        after = anchor.seq if anchor is not None else 0
         with self._store.reading():
             mac_key = trail.existing_mac_key()  # None: no entry has a MAC yet
             trust = SignerTrust(
@@ -122,14 +130,18 @@ class AuditLog:
             )
             verifier = TrailVerifier(
                 gateway.gateway_id,
-                self._store.audit_checkpoints(),
+                self._store.audit_checkpoints(after),
                 trust,
                 mac_key,
                 keyless_vault=mac_key is None,
             )
-            return verifier.verify(
-                self._store.audit_entries(), head=trail.head(), epoch=trail.epoch()
+            report = verifier.verify(
+                self._store.audit_entries(after),
+                head=trail.head(),
+                epoch=trail.epoch(),
+                anchor=anchor,
             )
+        return report, verifier.verified_head
 
     def export(self, write: Callable[[Iterable[bytes]], object]) -> Checkpoint:
         """Record the export, sign a closing checkpoint and hand the lines to ``write``.
@@ -171,6 +183,7 @@ class AuditLog:
             if first is not None and through >= first:
                 checkpoint = gateway.audit.checkpoint("prune", through)
                 removed = store.prune_audit(through)
+                MarkBook(store, gateway.audit, gateway.gateway_id).drop_if_pruned(through)
             gateway.audit.record(
                 PRUNED_ACTION, gateway.gateway_id, before=cutoff, through_seq=through,
                 removed=removed,

@@ -24,6 +24,11 @@ class TrailReport:
     unvouched: int  # checkpoints by a certificate not linked to the trusted one: not counted
     first_bad_seq: int | None
     problem: str | None
+    # Set when only the entries after the last full check's mark were checked
+    # now (vault.audit.incremental): that check's entry, time and checker.
+    full_check_through: int | None = None
+    full_check_at: str | None = None
+    full_check_by: str | None = None
 
     def summary(self) -> str:
         """One line for a terminal or a page.
@@ -32,7 +37,8 @@ class TrailReport:
         two runs: if either goes back, the vault file was rolled back (T-AU-12).
         """
         if not self.ok:
-            return f"FAILED at entry {self.first_bad_seq}: {self.problem}"
+            where = f" at entry {self.first_bad_seq}" if self.first_bad_seq is not None else ""
+            return f"FAILED{where}: {self.problem}"
         signed = (
             f"signed through entry {self.signed_through} at {self.signed_at}"
             if self.signed_through is not None
@@ -42,6 +48,12 @@ class TrailReport:
         if self.head_seq is not None:
             head = f"; last MACed entry {self.head_seq}"
             head += f" at {self.head_at}" if self.head_at is not None else ""
+        if self.full_check_through is not None:
+            return (
+                f"OK: {self.entries} entries ({self.first_seq}..{self.last_seq}) checked now,"
+                f" those before by the full check at {self.full_check_at}"
+                f" ({self.full_check_by}), {signed}{head}"
+            )
         return f"OK: {self.entries} entries ({self.first_seq}..{self.last_seq}), {signed}{head}"
 
     def to_dict(self) -> dict[str, object]:

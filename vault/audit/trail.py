@@ -22,6 +22,7 @@ comes to trust a certificate other than the one it was given (T-AU-13).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, Protocol
 
 from agent_keys.errors import IntegrityError, StorageError
@@ -29,7 +30,8 @@ from agent_keys.gateway_identity import GatewayCertificate, GatewayPrivateKey
 from agent_keys.keywrap import KEY_BYTES
 from agent_keys.master_key import MasterKey
 from agent_keys.secret import Secret
-from vault.context import RequestContext
+from vault.audit.coalesce import COALESCER, Coalesced
+from vault.context import RequestContext, new_request_id
 from vault.format.audit_chain import (
     CHECKPOINT_INTERVAL,
     UNKEYED_ACTIONS,
@@ -103,6 +105,50 @@ class AuditTrail:
             if seq - self._store.last_audit_checkpoint_seq() >= CHECKPOINT_INTERVAL:
                 self._sign(seq, digest, "interval")
         return seq
+
+    def record_unauthenticated(
+        self,
+        action: str,
+        target: str | None,
+        outcome: Outcome,
+        **details: DetailValue,
+    ) -> int | None:
+        """``record`` an event an anonymous client can cause at will, rate-limited
+        per client address (vault.audit.coalesce): None when it was only counted.
+
+        Outside a write, first writes the counts of windows that have closed.
+        From the CLI (no client address) every event is recorded.
+        """
+        client = self._context.client
+        if client is None:
+            return self.record(action, target, outcome, **details)
+        now = self._context.clock()
+        gateway_id = self._keys.gateway_id
+        if not self._store.in_write:
+            self.write_coalesced(COALESCER.take(gateway_id, now))
+        if COALESCER.admit(gateway_id, action, client, outcome, now):
+            return self.record(action, target, outcome, **details)
+        return None
+
+    def write_coalesced(self, taken: list[Coalesced]) -> None:
+        """One entry per window of counted events, as the anonymous client's
+        (its own write; counts go back to the coalescer if it fails)."""
+        if not taken:
+            return
+        context = replace(self._context, actor="anonymous", channel="web",
+                          request_id=new_request_id())  # fmt: skip
+        trail = AuditTrail(self._store, context, self._keys)
+        try:
+            with self._store.write():
+                for item in taken:
+                    trail.record(
+                        item.action, None, item.outcome,  # type: ignore[arg-type]
+                        coalesced=item.count, client=item.client,
+                        window_start=item.window_start, window_end=item.window_end,
+                    )  # fmt: skip
+        except BaseException:
+            COALESCER.give_back(self._keys.gateway_id, taken)
+            raise
 
     def record_unkeyed(
         self, action: str, target: str | None, outcome: Outcome, **details: DetailValue

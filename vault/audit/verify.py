@@ -114,17 +114,21 @@ class TrailVerifier:
         head: AuditHead | None = None,
         epoch: int | None = None,
         closing: bool = False,
+        anchor: AuditEntry | None = None,
     ) -> TrailReport:
         """Verify ``entries`` in order.
 
         ``head``: the vault's MACed note of its last MACed entry, and ``epoch``
         the vault's gateway epoch (vault only).  ``closing``: the trail is an
         export and must end in its own checkpoint, by a trusted signer.
+        ``anchor``: the entry a full check verified through (vault.audit.mark);
+        ``entries`` then start right after it, and what lies before it (and
+        the statements up to it) is taken as that check found it.
         """
         try:
             if self._trust.broken is not None:
                 raise _Broken(self._trust.broken.seq, self._trust.broken.problem)
-            self._walk(entries, head.seq if head is not None else None)
+            self._walk(entries, head.seq if head is not None else None, anchor)
             self._check_end(head, epoch, closing)
         except _Broken as broken:
             return self._report(broken.seq, broken.problem)
@@ -132,11 +136,22 @@ class TrailVerifier:
 
     # -- the walk ---------------------------------------------------------------
 
-    def _walk(self, entries: Iterable[AuditEntry], head_seq: int | None) -> None:
+    @property
+    def verified_head(self) -> AuditHead | None:
+        """The vault's head note, once it held against the trail (None otherwise)."""
+        return self._head
+
+    def _walk(
+        self, entries: Iterable[AuditEntry], head_seq: int | None, anchor: AuditEntry | None
+    ) -> None:
         pending = iter(self._statements)
         statement = next(pending, None)
         prev = b""
         expected = 0
+        if anchor is not None:
+            prev, expected = self._resume(anchor, head_seq)
+            while statement is not None and statement.seq <= anchor.seq:
+                statement = next(pending, None)
         for entry in entries:
             if self._first is None:
                 prev, expected = self._start(entry.seq)
@@ -157,7 +172,7 @@ class TrailVerifier:
             prev, expected = entry.hash, entry.seq + 1
         if self._first is None:
             raise _Broken(1, "the trail has no entries")
-        if self._first > 1 and self._first - 1 not in self._pruned_through:
+        if anchor is None and self._first > 1 and self._first - 1 not in self._pruned_through:
             raise _Broken(
                 self._first - 1,
                 f"entries before {self._first} are gone and no audit.pruned entry in the trail"
@@ -170,6 +185,18 @@ class TrailVerifier:
                 f" checkpoint or rotation record covers up to entry {self._statements[-1].seq}"
                 " (cut off)",
             )
+
+    def _resume(self, anchor: AuditEntry, head_seq: int | None) -> tuple[bytes, int]:
+        """The ``prev`` and sequence number after ``anchor``, whose own digest and
+        MAC are checked again (the caller checked its digest is the mark's)."""
+        if not macs_equal(entry_digest(anchor.prev_hash, anchor), anchor.hash):
+            raise _Broken(anchor.seq, "its content does not match its digest (edited)")
+        self._check_mac(anchor)
+        if anchor.seq == head_seq:
+            self._at_head[anchor.seq] = (anchor.hash, anchor.at)
+        self._first, self._last = anchor.seq, anchor.seq
+        self._entries += 1
+        return anchor.hash, anchor.seq + 1
 
     def _start(self, first_seq: int) -> tuple[bytes, int]:
         """The ``prev`` and sequence number the first entry must have."""

@@ -203,6 +203,26 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE credentials ADD COLUMN tls TEXT",
         "ALTER TABLE credentials ADD COLUMN ca_pem TEXT",
     ),
+    # 5: the endpoint under load (issue 15).
+    5: (
+        # The last full check of the audit trail (vault.audit.mark): through which
+        # entry, and that entry's digest, it passed, or where it failed.  MACed
+        # under a key derived from the audit key, so the page and the API check
+        # only the entries after it, and a row written with plain SQL is refused.
+        """CREATE TABLE audit_verified (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            through_seq INTEGER,
+            head BLOB,
+            passed_at TEXT,
+            passed_by TEXT,
+            signed_through INTEGER,
+            signed_at TEXT,
+            checked_at TEXT NOT NULL,
+            checked_by TEXT NOT NULL,
+            failed_seq INTEGER,
+            problem TEXT,
+            mac BLOB NOT NULL)""",
+    ),
 }
 
 SCHEMA_VERSION = max(UPGRADES)

@@ -278,11 +278,11 @@ class VaultStore:
             [checkpoint.thumbprint, cert_pem],
         )
 
-    def audit_checkpoints(self) -> list[Checkpoint]:
+    def audit_checkpoints(self, after_seq: int = 0) -> list[Checkpoint]:
         rows = self.rows(
             "SELECT seq, head, at, reason, thumbprint, signature FROM audit_checkpoints"
-            " ORDER BY seq, id",
-            [],
+            " WHERE seq > ? ORDER BY seq, id",
+            [after_seq],
         )
         return [Checkpoint(**row) for row in rows]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -23,7 +24,7 @@ from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import KeystoreSpec
 from vault.keys.keystore_migration import migrate_keystore
-from vault.keys.rotation import KeyRotation
+from vault.keys.rotation import BATCH_ACTION, KeyRotation, _id_chunks
 from vault.keys.tls import TlsService
 from vault.store.vault_store import VaultStore
 
@@ -129,6 +130,30 @@ def test_an_interrupted_rotation_resumes_and_status_counts_each_version(
     assert cli("credentials", "verify").out.startswith("25 of 25 credentials open")
 
 
+def test_each_batch_is_one_audit_entry_naming_its_credentials(data_dir: Path) -> None:
+    insert_credentials(data_dir, 25)
+    _interrupted_rotation(data_dir, batch_size=10)  # the first batch commits with its entry
+    with Gateway.open(data_dir, make_context()) as gateway:
+        first = [e for e in gateway.store.audit_events() if e.action == BATCH_ACTION]
+        KeyRotation(gateway).rotate(Secret.from_text(RECOVERY_KEY), 7)
+        batches = [e for e in gateway.store.audit_events() if e.action == BATCH_ACTION]
+        ids = [row["id"] for row in gateway.store.rows("SELECT id FROM credentials", [])]
+    assert len(first) == 1 and len(batches) == 1 + 3  # 10, then 7 + 7 + 1
+    details = [json.loads(entry.details) for entry in batches]
+    assert [d["count"] for d in details] == [10, 7, 7, 1]
+    assert {(d["from_versions"], d["to_version"]) for d in details} == {("1", 2)}
+    listed = [i for d in details for i in d["credential_ids"].split(",")]
+    assert sorted(listed) == sorted(ids)  # every credential named once
+
+
+def test_a_batch_too_large_for_one_export_line_is_split_across_entries() -> None:
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(2000)]
+    chunks = _id_chunks(ids)
+    assert [i for chunk in chunks for i in chunk] == ids and len(chunks) == 3
+    assert all(len(",".join(chunk)) <= 32_000 for chunk in chunks)
+    assert _id_chunks([]) == []  # an empty pass writes no entry
+
+
 def test_keystore_migration_mid_rotation_with_the_recovery_key_rebinds_both_versions(
     data_dir: Path, recovery_key: Secret
 ) -> None:
@@ -169,7 +194,7 @@ def _rewrap_seq(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
         row = conn.execute(
             "SELECT max(seq) FROM audit_events WHERE action IN"
-            " ('keys.rotation-started', 'credential.rewrapped')"
+            " ('keys.rotation-started', 'credentials.rewrapped')"
         ).fetchone()
     return int(row[0] or 0)
 

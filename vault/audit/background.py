@@ -1,0 +1,38 @@
+"""What the server runs in the background for the audit trail: the periodic full
+check, and ``flush``, which writes the counts of rate-limited anonymous events.
+
+The page and the API check only the entries after the last full check's mark
+(``vault.audit.incremental``); this job is what moves the mark between runs of
+``gwvault audit verify``, so each page load stays short and an entry edited
+before the mark is still found within one period.  The server schedules it
+(and gives it a gateway of its own: it runs for seconds at a million entries).
+"""
+
+from __future__ import annotations
+
+from vault.audit.coalesce import COALESCER
+from vault.audit.incremental import full_check_and_mark as _check_and_mark
+from vault.audit.report import TrailReport
+from vault.gateway import Gateway
+
+CHECKED_BY = "background"
+
+
+def full_check_and_mark(gateway: Gateway) -> TrailReport:
+    """Check the whole trail and move the mark when it passes (never when it fails).
+
+    Raises what opening the audit key raises (``IntegrityError`` when its row
+    was altered, the keystore's error when it is unavailable).
+    """
+    return _check_and_mark(gateway, CHECKED_BY)
+
+
+def flush(gateway: Gateway, *, final: bool = False) -> int:
+    """Write the counts of anonymous events whose window has closed (all of them
+    when ``final``, at shutdown) as one entry per window; returns how many.
+
+    The server calls this periodically and when it stops (vault.audit.coalesce).
+    """
+    taken = COALESCER.take(gateway.gateway_id, gateway.context.clock(), everything=final)
+    gateway.audit.write_coalesced(taken)
+    return len(taken)
