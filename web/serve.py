@@ -20,6 +20,7 @@ from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
+from web.housekeeping import audit_housekeeper, flushing_anonymous_events
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
 from web.server.tls import server_ssl_context
@@ -69,8 +70,15 @@ def serve_endpoint(
         raise ConflictError(f"cannot listen on {settings.url}: {e.strerror or e}") from e
     _log_to_stderr()
     limits = ServerLimits()
-    app = create_app(VaultHandle(data_dir.resolve(), master_key))
-    service = HttpsService(app, sock, server_ssl_context(identity), limits)
+    handle = VaultHandle(data_dir.resolve(), master_key)
+    service = HttpsService(
+        create_app(handle),
+        sock,
+        server_ssl_context(identity),
+        limits,
+        around_worker=lambda: flushing_anonymous_events(handle),
+        housekeeper=audit_housekeeper(handle),
+    )
     print(
         f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']};"
         f" {count} worker process{'es' if count > 1 else ''})",

@@ -21,7 +21,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 from web.server.limits import ServerLimits
 from web.server.listener import Listener
@@ -31,6 +32,7 @@ log = logging.getLogger("gwvault.server")
 
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 RESTARTS_PER_MINUTE = 10
+HOUSEKEEPER = -1
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -42,8 +44,11 @@ class HttpsService:
     sock: socket.socket
     tls: ssl.SSLContext
     limits: ServerLimits
-    on_worker_start: Callable[[int], object] = field(default=lambda _index: None)
-    """Called in each worker after the fork (background jobs run in worker 0)."""
+    around_worker: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    """Entered in each worker after the fork, around its serving (per-process jobs)."""
+    housekeeper: Callable[[threading.Event], None] | None = None
+    """Run in a process of its own beside the workers until the event is set (long
+    jobs that would hold a worker's GIL for seconds); restarted if it dies."""
 
 
 def run_workers(endpoint: HttpsService, count: int) -> int:
@@ -54,10 +59,11 @@ def run_workers(endpoint: HttpsService, count: int) -> int:
     service manager restarting the whole service is clearer than a loop here.
     """
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
-    children: dict[int, int] = {}  # pid -> worker index
+    children: dict[int, int] = {}  # pid -> worker index (HOUSEKEEPER for the housekeeper)
     deaths: list[float] = []
     try:
-        for index in range(count):
+        indexes = [*range(count), *([HOUSEKEEPER] if endpoint.housekeeper else [])]
+        for index in indexes:
             children[_fork_worker(endpoint, index, previous_mask)] = index
         while True:
             signalled = signal.sigtimedwait(_WATCHED, 1.0)
@@ -86,11 +92,14 @@ def _fork_worker(endpoint: HttpsService, index: int, parent_mask: set[int | sign
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
         signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask - _WATCHED)
         _stop_with_parent(parent)
-        endpoint.on_worker_start(index)
-        serve_in_this_process(endpoint)
+        if index == HOUSEKEEPER and endpoint.housekeeper is not None:
+            _keep_house(endpoint.housekeeper)
+        else:
+            with endpoint.around_worker():
+                serve_in_this_process(endpoint)
         status = 0
     except BaseException as e:
-        log.error("worker %d failed: %s", index, type(e).__name__)
+        log.error("worker %d failed: %s", index, type(e).__name__)  # -1: the housekeeper
     finally:
         os._exit(status)
 
@@ -106,6 +115,12 @@ def _stop_with_parent(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _keep_house(housekeeper: Callable[[threading.Event], None]) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    housekeeper(stop)
 
 
 def serve_in_this_process(endpoint: HttpsService) -> None:
@@ -131,7 +146,8 @@ def _reap(children: dict[int, int]) -> Iterator[int]:
             return
         index = children.pop(pid, None)
         if index is not None:
-            log.error("worker %d exited (status %d); starting it again", index, status)
+            role = "the housekeeper" if index == HOUSEKEEPER else f"worker {index}"
+            log.error("%s exited (status %d); starting it again", role, status)
             yield index
 
 
