@@ -184,7 +184,19 @@ class VaultStore:
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
     def count_credentials(self) -> int:
+        """The credential rows, counted (what a rotation decides and reports from)."""
         return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
+
+    def credential_counts(self) -> dict[int, int]:
+        """Credentials per GMK version as the schema-5 triggers keep them: for
+        display only (a database writer can edit them); rows of the wrong type
+        are left out rather than failing a status page."""
+        rows = self.rows(
+            "SELECT gmk_version, n FROM credential_counts WHERE typeof(gmk_version) = 'integer'"
+            " AND typeof(n) = 'integer' AND n > 0 ORDER BY gmk_version",
+            [],
+        )
+        return {int(row["gmk_version"]): int(row["n"]) for row in rows}
 
     def save_credential(self, record: CredentialRecord) -> None:
         """Insert, or replace the row with the same id (an update)."""
