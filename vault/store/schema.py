@@ -64,24 +64,14 @@ STATEMENTS: tuple[str, ...] = (
 
 _PRUNED_THROUGH = "(SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE reason = 'prune')"
 _ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
-_DROP_EMPTY = "DELETE FROM credential_counts WHERE n <= 0;"
-
-
-def _count_up(row: str) -> str:
-    """Trigger steps: one more credential under ``row``'s GMK version (schema 5)."""
-    # Not INSERT OR IGNORE: in a trigger the outer statement's conflict clause wins,
-    # and under INSERT OR REPLACE that would reset the count to 0.
-    return (
-        f"INSERT INTO credential_counts (gmk_version, n) SELECT {row}.gmk_version, 0"
-        " WHERE NOT EXISTS (SELECT 1 FROM credential_counts"
-        f" WHERE gmk_version = {row}.gmk_version);"
-        f" UPDATE credential_counts SET n = n + 1 WHERE gmk_version = {row}.gmk_version;"
-    )
-
-
-def _count_down(row: str) -> str:
-    """Trigger step: one credential fewer under ``row``'s GMK version (schema 5)."""
-    return f"UPDATE credential_counts SET n = n - 1 WHERE gmk_version = {row}.gmk_version;"
+# Trigger steps of the credential counts (schema 5), for the row OLD or NEW.
+# Not INSERT OR IGNORE: in a trigger the outer statement's conflict clause wins,
+# and under INSERT OR REPLACE that would reset the count to 0.
+_COUNT_UP = """INSERT INTO credential_counts (gmk_version, n) SELECT NEW.gmk_version, 0
+    WHERE NOT EXISTS (SELECT 1 FROM credential_counts WHERE gmk_version = NEW.gmk_version);
+    UPDATE credential_counts SET n = n + 1 WHERE gmk_version = NEW.gmk_version;"""
+_COUNT_DOWN = """UPDATE credential_counts SET n = n - 1 WHERE gmk_version = OLD.gmk_version;
+    DELETE FROM credential_counts WHERE n <= 0;"""
 
 
 UPGRADES: dict[int, tuple[str, ...]] = {
@@ -234,12 +224,12 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         # An update is INSERT OR REPLACE: its delete fires the delete trigger
         # because the engine turns recursive_triggers on (vault.store.sqlite_engine).
         f"""CREATE TRIGGER credential_counts_after_insert AFTER INSERT ON credentials
-            BEGIN {_count_up("NEW")} {_DROP_EMPTY} END""",
+            BEGIN {_COUNT_UP} END""",
         f"""CREATE TRIGGER credential_counts_after_delete AFTER DELETE ON credentials
-            BEGIN {_count_down("OLD")} {_DROP_EMPTY} END""",
+            BEGIN {_COUNT_DOWN} END""",
         f"""CREATE TRIGGER credential_counts_after_rewrap AFTER UPDATE OF gmk_version
             ON credentials WHEN OLD.gmk_version IS NOT NEW.gmk_version
-            BEGIN {_count_down("OLD")} {_count_up("NEW")} {_DROP_EMPTY} END""",
+            BEGIN {_COUNT_DOWN} {_COUNT_UP} END""",
         """INSERT INTO credential_counts (gmk_version, n)
             SELECT gmk_version, count(*) FROM credentials GROUP BY gmk_version""",
     ),
