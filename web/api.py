@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
@@ -23,6 +23,12 @@ from vault.access.policy import Principal, may
 from vault.audit.log import AuditLog, AuditQuery, entry_view
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import validate_data_source
+from vault.credential_pages import (
+    DEFAULT_PAGE,
+    CredentialPage,
+    CredentialPageQuery,
+    credential_page,
+)
 from vault.credentials import CredentialService
 from vault.format.audit_chain import AuditEntry
 from vault.format.data_source import DataSource, parse_auth_type
@@ -36,6 +42,7 @@ from vault.format.encrypted_credential import (
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
+from web.query_args import query_arguments
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -81,8 +88,42 @@ def certificate_facts() -> dict[str, Any]:
 
 @api.get("/credentials")
 def list_credentials() -> Response:
+    """One page of credentials by name (the first without a cursor); the pages
+    beside it are in the ``Link`` header (RFC 8288), so the body stays the array
+    it always was."""
     require("credentials.read")
-    return jsonify([record.metadata() for record in CredentialService(gateway()).list()])
+    query = credential_page_query(request.args)
+    page = credential_page(gateway(), query)
+    response = jsonify([record.metadata() for record in page.records])
+    links = page_urls("api.list_credentials", page, query)
+    if links:
+        response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+    return response
+
+
+CREDENTIAL_PAGING = ("after", "before", "limit")
+
+
+def credential_page_query(args: MultiDict[str, str]) -> CredentialPageQuery:
+    """The page a query string asks for; ``InvalidInputError`` for anything else."""
+    given = query_arguments(args, CREDENTIAL_PAGING)
+    return CredentialPageQuery.parse(
+        after=given.get("after"), before=given.get("before"), limit=given.get("limit")
+    )
+
+
+def page_urls(endpoint: str, page: CredentialPage, query: CredentialPageQuery) -> dict[str, str]:
+    """The URLs of the next, previous and (from a later page) first pages, by link
+    relation; path-only, so no Host header is reflected."""
+    size = {"limit": str(query.limit)} if query.limit != DEFAULT_PAGE else {}
+    urls: dict[str, str] = {}
+    if page.next_after is not None:
+        urls["next"] = url_for(endpoint, after=page.next_after, **size)
+    if page.previous_before is not None:
+        urls["prev"] = url_for(endpoint, before=page.previous_before, **size)
+    if query.after is not None or query.before is not None:
+        urls["first"] = url_for(endpoint, **size)
+    return urls
 
 
 @api.get("/credentials/<name>")
@@ -252,24 +293,10 @@ def audit_verify() -> Response:
 
 
 def audit_query(args: MultiDict[str, str], *, blank_is_unset: bool = False) -> AuditQuery:
-    """The audit filter of a query string, checked as ``gwvault audit list`` checks its options.
-
-    Unknown, repeated and (unless ``blank_is_unset``, for the page's form) empty
-    parameters raise ``InvalidInputError``, as unknown body members do: a typo
-    such as ``limt=5`` or ``credential=`` must not silently widen the answer.
-    """
-    unknown = set(args) - set(AUDIT_FILTERS)
-    if unknown:
-        raise InvalidInputError(f"unknown query parameters: {', '.join(sorted(unknown))[:200]}")
-    given: dict[str, str] = {}
-    for name, argument in AUDIT_FILTERS.items():
-        values = args.getlist(name)
-        if len(values) > 1:
-            raise InvalidInputError(f"give {name} at most once")
-        if values and values[0] == "" and not blank_is_unset:
-            raise InvalidInputError(f"{name} is empty: leave it out for no filter")
-        if values and values[0] != "":
-            given[argument] = values[0]
+    """The audit filter of a query string, checked as ``gwvault audit list`` checks its
+    options (``web.query_args``: unknown, repeated or empty parameters are refused)."""
+    values = query_arguments(args, AUDIT_FILTERS, blank_is_unset=blank_is_unset)
+    given = {AUDIT_FILTERS[name]: value for name, value in values.items()}
     return AuditQuery.parse(
         credential=given.get("credential"),
         action=given.get("action"),

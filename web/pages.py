@@ -18,13 +18,14 @@ from agent_keys.secret import Secret
 from vault.access.accounts import Accounts
 from vault.access.policy import Principal, authorize
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
+from vault.credential_pages import credential_page
 from vault.credentials import CredentialService
 from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
 from web.access import entry_caller, gateway, require, session_cookie, web_caller
-from web.api import audit_query, next_before, target_json
+from web.api import audit_query, credential_page_query, next_before, page_urls, target_json
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
@@ -102,9 +103,13 @@ def overview() -> str:
 
 @pages.get("/credentials")
 def credentials() -> str:
+    """One page of credentials by name, with links to the pages beside it."""
     require("credentials.read")
-    rows = [record.metadata() for record in CredentialService(gateway()).list()]
-    return render_template("credentials.html", rows=rows)
+    query = credential_page_query(request.args)
+    page = credential_page(gateway(), query)
+    rows = [record.metadata() for record in page.records]
+    links = page_urls("pages.credentials", page, query)
+    return render_template("credentials.html", rows=rows, links=links, paged=bool(links))
 
 
 @pages.get("/credentials/new")

@@ -64,8 +64,8 @@ class AuditQuery:
             credential=credential,
             action=action,
             since=parse_utc_time(since, "since").isoformat(timespec="seconds") if since else None,
-            before_seq=_bounded_int(before_seq, "before", 1, 2**63 - 1),
-            limit=_bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+            before_seq=bounded_int(before_seq, "before", 1, 2**63 - 1),
+            limit=bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
 
 
@@ -204,7 +204,8 @@ def parse_utc_time(text: str, what: str) -> datetime.datetime:
         raise InvalidInputError(f"{what} is outside the years 1 to 9999 in UTC") from e
 
 
-def _bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:
+def bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:
+    """``value`` (ASCII digits or an int) if in ``low..high``; else ``InvalidInputError``."""
     if value is None:
         return None
     if isinstance(value, str):

@@ -183,6 +183,35 @@ class VaultStore:
         rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
+    def credential_page(
+        self, *, after: str | None, before: str | None, limit: int
+    ) -> list[CredentialRecord]:
+        """Up to ``limit`` credentials in name order: those after ``after`` (from
+        the first when both are None), or the last ones before ``before``."""
+        if before is not None:
+            rows = self.rows(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name < ?"  # noqa: S608 - fixed column list
+                " ORDER BY name DESC LIMIT ?",
+                [before, limit],
+            )
+            rows.reverse()
+        else:
+            rows = self.rows(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name > ?"  # noqa: S608 - fixed column list
+                " ORDER BY name LIMIT ?",
+                [after or "", limit],
+            )
+        return [_credential_from_row(row, self._gateway_id) for row in rows]
+
+    def has_credential_beyond(self, name: str, *, after: bool) -> bool:
+        """Whether a credential's name sorts after (or before) ``name``."""
+        sql = (
+            "SELECT 1 FROM credentials WHERE name > ? LIMIT 1"
+            if after
+            else "SELECT 1 FROM credentials WHERE name < ? LIMIT 1"
+        )
+        return bool(self.rows(sql, [name]))
+
     def count_credentials(self) -> int:
         """The credential rows, counted (what a rotation decides and reports from)."""
         return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
