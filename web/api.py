@@ -10,10 +10,11 @@ auditors' programs.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
@@ -41,6 +42,7 @@ from vault.format.encrypted_credential import (
 )
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
+from web.connection_test_slots import ConnectionTestSlots
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
 from web.query_args import query_arguments
 
@@ -115,7 +117,7 @@ def credential_page_query(args: MultiDict[str, str]) -> CredentialPageQuery:
 def page_urls(endpoint: str, page: CredentialPage, query: CredentialPageQuery) -> dict[str, str]:
     """The URLs of the next, previous and (from a later page) first pages, by link
     relation; path-only, so no Host header is reflected."""
-    size = {"limit": str(query.limit)} if query.limit != DEFAULT_PAGE else {}
+    size: dict[str, Any] = {"limit": query.limit} if query.limit != DEFAULT_PAGE else {}
     urls: dict[str, str] = {}
     if page.next_after is not None:
         urls["next"] = url_for(endpoint, after=page.next_after, **size)
@@ -149,13 +151,27 @@ def test_credential(name: str) -> Response:
     principal = require("credential.test", datasource=name, owner=_owner(name))
     service = CredentialService(gateway(), web_caller())
     unrestricted = may_test_anywhere(principal)
-    # A body (sized or chunked) is an unsaved credential from the form.
-    if request.get_data(cache=True):
-        source, token = sealed_credential_body()
-        result = service.test_sealed(name, source, token, any_destination=unrestricted)
-    else:
-        result = service.test(name, any_destination=unrestricted)
+    # A body (sized or chunked) is an unsaved credential from the form; it is
+    # read before a test slot is taken, so a slow upload holds none.
+    sealed = sealed_credential_body() if request.get_data(cache=True) else None
+    with test_slot(principal):
+        if sealed is not None:
+            source, token = sealed
+            result = service.test_sealed(name, source, token, any_destination=unrestricted)
+        else:
+            result = service.test(name, any_destination=unrestricted)
     return jsonify(result_view(result, unrestricted))
+
+
+def test_slot(principal: Principal) -> AbstractContextManager[None]:
+    """A slot for one connection test of ``principal`` (``web.connection_test_slots``);
+    ``TooManyConnectionTests`` (429) at once when none is free."""
+    slots: ConnectionTestSlots = current_app.config["GWVAULT_CONNECTION_TESTS"]
+    return slots.held(principal)
+
+
+# pytest would collect an imported ``test_*`` function as a test; it is not one.
+test_slot.__test__ = False  # type: ignore[attr-defined]
 
 
 def may_test_anywhere(principal: Principal) -> bool:
@@ -246,7 +262,8 @@ def entry_test(secret: str) -> Response:
     source, token = sealed_credential_body()
     # An entry link is never an admin: the destination policy, no far-end words.
     service = CredentialService(gateway(), web_caller())
-    result = service.test_sealed(link.datasource, source, token)
+    with test_slot(link.principal()):
+        result = service.test_sealed(link.datasource, source, token)
     return jsonify(result_view(result, unrestricted=False))
 
 

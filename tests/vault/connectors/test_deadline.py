@@ -74,8 +74,9 @@ def test_a_trickling_server_is_given_up_on_at_the_deadline(kind: str, canary: st
         if kind == "http":
             source = DataSource("http", f"http://127.0.0.1:{port}/", tls="disable")
             anonymous = ConnectionCredential("anonymous", None, None)
+            policy = LOOPBACK_ALLOWED
             result, took = _timed(
-                lambda: dispatch.test_connection(source, anonymous, DEADLINE, policy=LOOPBACK_ALLOWED)
+                lambda: dispatch.test_connection(source, anonymous, DEADLINE, policy=policy)
             )
         else:
             server = f"127.0.0.1:{port}"
