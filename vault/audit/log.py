@@ -90,12 +90,15 @@ class AuditLog:
             clauses.append(f"target = ? AND {_CREDENTIAL_ACTIONS}")
             params.append(query.credential)
         if query.action is not None:
-            if query.action.endswith(".*"):
+            actions = self._actions(query.action)
+            if actions == []:
+                return []  # no entry has such an action
+            if actions is None:
                 clauses.append("action LIKE ?")  # the pattern admits no % or _
                 params.append(query.action[:-1] + "%")
             else:
-                clauses.append("action = ?")
-                params.append(query.action)
+                clauses.append(f"action IN ({', '.join('?' * len(actions))})")
+                params.extend(actions)
         if query.since is not None:
             clauses.append("at >= ?")
             params.append(query.since)
@@ -103,6 +106,15 @@ class AuditLog:
             clauses.append("seq < ?")
             params.append(query.before_seq)
         return self._store.find_audit(" AND ".join(clauses), params, query.limit)
+
+    def _actions(self, action: str) -> list[str] | None:
+        """The actions a filter names: itself, or those a prefix ("credential.*")
+        matches in the trail (None: too many to list, match with LIKE).  An IN list
+        is read from the (action, seq) index newest first, where LIKE scanned the
+        whole trail for a rare prefix (0.1 s at 1M entries)."""
+        if not action.endswith(".*"):
+            return [action]
+        return self._store.audit_actions_with_prefix(action[:-1])
 
     def verify(self) -> TrailReport:
         """Check the whole trail: chain, MACs, signed statements and the end of the trail.

@@ -288,6 +288,22 @@ class VaultStore:
             [*params, limit],
         )
 
+    def audit_actions_with_prefix(self, prefix: str, most: int = 256) -> list[str] | None:
+        """The distinct actions that start with ``prefix`` (which ends in "."), one
+        index probe each; None when there are more than ``most`` (gwvault writes a
+        few dozen kinds: more came from a database writer)."""
+        # "." + 1 is "/": every action with the prefix sorts in [prefix, end).
+        end = prefix[:-1] + "/"
+        first = "SELECT min(action) AS a FROM audit_events WHERE action >= ? AND action < ?"
+        found: list[str] = []
+        while len(found) <= most:
+            sql = first if not found else first.replace("action >= ?", "action > ?")
+            action = self.rows(sql, [found[-1] if found else prefix, end])[0]["a"]
+            if action is None:
+                return found
+            found.append(str(action))
+        return None
+
     def _audit_rows(self, sql: str, params: list[Any]) -> list[AuditEntry]:
         # Plain tuples in AuditEntry's field order: verifying a million entries
         # should spend its time hashing, not building dicts.
