@@ -286,6 +286,7 @@ AUDIT_FILTERS = {
     "action": "action",
     "since": "since",
     "before": "before_seq",
+    "after": "after_seq",
     "limit": "limit",
 }
 
@@ -319,17 +320,30 @@ def audit_query(args: MultiDict[str, str], *, blank_is_unset: bool = False) -> A
         action=given.get("action"),
         since=given.get("since"),
         before_seq=given.get("before_seq"),
+        after_seq=given.get("after_seq"),
         limit=given.get("limit"),
     )
 
 
 def next_before(found: list[AuditEntry], query: AuditQuery) -> int | None:
-    """The ``before`` of the next (older) page; None when this page was not full.
+    """The ``before`` of the next (older) page; None when this page was not full
+    (a page asked with ``after`` always has older entries: the one it names).
 
     A full page may be followed by an empty one: telling the two apart would
     cost a second query on every call.
     """
-    return found[-1].seq if found and len(found) == query.limit else None
+    if not found or (len(found) < query.limit and query.after_seq is None):
+        return None
+    return found[-1].seq
+
+
+def newer_after(found: list[AuditEntry], query: AuditQuery) -> int | None:
+    """The ``after`` of the previous (newer) page; None on the newest page (no
+    cursor, or an ``after`` page that was not full)."""
+    full_after_page = query.after_seq is not None and len(found) == query.limit
+    if not found or not (query.before_seq is not None or full_after_page):
+        return None
+    return found[0].seq
 
 
 def _secret_of(value: str | None) -> Secret | None:

@@ -25,7 +25,14 @@ from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
 from web.access import entry_caller, gateway, require, session_cookie, web_caller
-from web.api import audit_query, credential_page_query, next_before, page_urls, target_json
+from web.api import (
+    audit_query,
+    credential_page_query,
+    newer_after,
+    next_before,
+    page_urls,
+    target_json,
+)
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
@@ -177,7 +184,8 @@ def audit() -> tuple[str, int]:
     events = [entry_view(entry) for entry in found]
     for event in events:
         event["details"] = json.dumps(event["details"], sort_keys=True, ensure_ascii=False)
-    older = next_before(found, query)
+    older, newer = next_before(found, query), newer_after(found, query)
+    paged = query.before_seq is not None or query.after_seq is not None
     page = render_template(
         "audit.html",
         report=report,
@@ -185,15 +193,17 @@ def audit() -> tuple[str, int]:
         error=None,
         query=query,
         events=events,
-        older_url=_older_url(query, older) if older is not None else None,
+        older_url=_audit_url(query, before=older) if older is not None else None,
+        newer_url=_audit_url(query, after=newer) if newer is not None else None,
+        newest_url=_audit_url(query) if paged else None,
     )
     return page, 200
 
 
-def _older_url(query: AuditQuery, before: int) -> str:
-    """This filter, one page further back (since as checked: normalised to UTC)."""
+def _audit_url(query: AuditQuery, **cursor: int) -> str:
+    """This filter at another page (since as checked: normalised to UTC)."""
     args = {"credential": query.credential, "action": query.action, "since": query.since}
-    args["before"] = str(before)
+    args.update({name: str(seq) for name, seq in cursor.items()})
     if query.limit != DEFAULT_LIMIT:
         args["limit"] = str(query.limit)
     kept = {name: value for name, value in args.items() if value is not None}

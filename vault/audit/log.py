@@ -41,6 +41,7 @@ class AuditQuery:
     action: str | None = None  # exact, or a prefix such as "credential.*"
     since: str | None = None  # ISO 8601 UTC, inclusive
     before_seq: int | None = None  # paging: entries older than this one
+    after_seq: int | None = None  # paging back: the oldest entries newer than this one
     limit: int = DEFAULT_LIMIT
 
     @classmethod
@@ -51,9 +52,12 @@ class AuditQuery:
         action: str | None = None,
         since: str | None = None,
         before_seq: str | int | None = None,
+        after_seq: str | int | None = None,
         limit: str | int | None = None,
     ) -> AuditQuery:
         """Check a filter from the CLI or a query string; ``InvalidInputError`` if bad."""
+        if before_seq is not None and after_seq is not None:
+            raise InvalidInputError("give before or after, not both")
         if credential is not None:
             check_datasource_name(credential)
         if action is not None and not _ACTION.fullmatch(action):
@@ -65,6 +69,7 @@ class AuditQuery:
             action=action,
             since=parse_utc_time(since, "since").isoformat(timespec="seconds") if since else None,
             before_seq=bounded_int(before_seq, "before", 1, 2**63 - 1),
+            after_seq=bounded_int(after_seq, "after", 0, 2**63 - 1),
             limit=bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
 
@@ -105,6 +110,14 @@ class AuditLog:
         if query.before_seq is not None:
             clauses.append("seq < ?")
             params.append(query.before_seq)
+        if query.after_seq is not None:
+            # The oldest ``limit`` entries after it, read upwards, shown newest first.
+            clauses.append("seq > ?")
+            params.append(query.after_seq)
+            found = self._store.find_audit(
+                " AND ".join(clauses), params, query.limit, oldest_first=True
+            )
+            return found[::-1]
         return self._store.find_audit(" AND ".join(clauses), params, query.limit)
 
     def _actions(self, action: str) -> list[str] | None:

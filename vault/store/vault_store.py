@@ -279,12 +279,15 @@ class VaultStore:
     def audit_events(self) -> list[AuditEntry]:
         return list(self.audit_entries())
 
-    def find_audit(self, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
+    def find_audit(
+        self, where: str, params: list[Any], limit: int, *, oldest_first: bool = False
+    ) -> list[AuditEntry]:
         """Entries matching a WHERE clause the audit log composes from fixed
-        fragments (never from input); newest first."""
+        fragments (never from input); newest first unless ``oldest_first``."""
+        order = "ASC" if oldest_first else "DESC"
         return self._audit_rows(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - fixed fragments, bound values
-            " ORDER BY seq DESC LIMIT ?",
+            f" ORDER BY seq {order} LIMIT ?",
             [*params, limit],
         )
 

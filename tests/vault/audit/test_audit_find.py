@@ -83,7 +83,7 @@ def test_filters_read_an_index_not_the_whole_trail(data_dir: Path, filters: dict
     with Gateway.open(data_dir, make_context()) as gateway:
         connection = gateway.store._engine._db.conn  # type: ignore[attr-defined]
         connection.set_trace_callback(statements.append)
-        AuditLog(gateway).find(AuditQuery.parse(**filters))  # type: ignore[arg-type]
+        AuditLog(gateway).find(AuditQuery.parse(**filters))
         connection.set_trace_callback(None)
         plans = [
             " / ".join(str(row[3]) for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}"))
