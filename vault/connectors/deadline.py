@@ -18,16 +18,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
 T = TypeVar("T")
 
-# Name lookups run here so a test can stop waiting for one.  A lookup that
-# never returns keeps its thread (getaddrinfo cannot be interrupted), so the
-# pool is small: stuck lookups queue behind each other instead of piling up.
-_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gwvault-lookup")
+# Name lookups run on their own daemon threads so a test can stop waiting for
+# one.  A lookup that never returns keeps its thread (getaddrinfo cannot be
+# interrupted), so at most this many run at once: stuck lookups make later ones
+# wait (within their own deadlines) instead of piling up threads.
+_LOOKUPS = threading.BoundedSemaphore(4)
 
 
 class Deadline:
@@ -50,17 +49,37 @@ class Deadline:
         """Seconds left for the next step; ``TimeoutError`` if none are."""
         remaining = self.remaining()
         if remaining <= 0.0:
-            raise TimeoutError(f"timed out: no answer within {self.seconds:g} s")
+            raise self._timed_out()
         return remaining
 
     def run(self, step: Callable[[], T]) -> T:
-        """``step()`` on a lookup thread, waited for until the deadline (``TimeoutError``)."""
-        future = _LOOKUPS.submit(step)
-        try:
-            return future.result(timeout=self.left())
-        except FutureTimeout as e:
-            future.cancel()  # still queued: it never runs
-            raise TimeoutError(f"timed out: no answer within {self.seconds:g} s") from e
+        """``step()`` on a lookup thread, waited for until the deadline: its result,
+        what it raised, or ``TimeoutError``."""
+        if not _LOOKUPS.acquire(timeout=self.left()):
+            raise self._timed_out()
+        outcome: list[T] = []
+        failure: list[BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome.append(step())
+            except BaseException as e:  # handed to the waiting caller
+                failure.append(e)
+            finally:
+                _LOOKUPS.release()
+                done.set()
+
+        # A daemon: a lookup still stuck at exit must not hold the process up.
+        threading.Thread(target=work, name="gwvault-lookup", daemon=True).start()
+        if not done.wait(self.remaining()):
+            raise self._timed_out()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    def _timed_out(self) -> TimeoutError:
+        return TimeoutError(f"timed out: no answer within {self.seconds:g} s")
 
     @contextlib.contextmanager
     def guarding(self, sock: socket.socket | int) -> Iterator[None]:

@@ -120,6 +120,31 @@ def test_a_step_that_overruns_the_deadline_is_abandoned() -> None:
     assert Deadline(1.0).run(lambda: 42) == 42
 
 
+def test_stuck_lookups_are_bounded_and_failures_reach_the_caller() -> None:
+    release, started = threading.Event(), []
+
+    def stuck() -> bool:
+        started.append(1)
+        return release.wait(10)
+
+    try:
+        for _ in range(4):  # every lookup thread stuck, as behind a silent resolver
+            with pytest.raises(TimeoutError):
+                Deadline(0.2).run(stuck)
+        with pytest.raises(TimeoutError):
+            Deadline(0.3).run(stuck)  # waits for a free thread, never starts
+        assert len(started) == 4
+    finally:
+        release.set()
+    time.sleep(0.2)
+
+    def refused() -> None:
+        raise OSError("name or service not known")
+
+    with pytest.raises(OSError, match="not known"):
+        Deadline(1.0).run(refused)
+
+
 def test_a_lookup_after_the_deadline_is_a_timeout_result() -> None:
     spent = Deadline(0.0)
     with pytest.raises(DestinationRefused) as refused:
