@@ -398,6 +398,8 @@ class Gateway:
             else GatewayCertificate.from_pem(record.cert_pem.encode("ascii"))
         )
         gmk = self.store.current_master_key()
+        # Kept by the database with each change (schema 5): no scan per request.
+        counts = self.store.credential_counts()
         return {
             "gateway_id": self.gateway_id,
             "name": self.name,
@@ -405,16 +407,9 @@ class Gateway:
             "cert_thumbprint": certificate.thumbprint,
             "cert_checked": checked,
             "cert_not_after": certificate.not_after.isoformat(),
-            "credentials": self.store.count_credentials(),
+            "credentials": sum(counts.values()),
             # Mid-rotation both GMK versions hold data keys (vault.keys.rotation).
-            "credentials_by_key_version": {
-                str(row["gmk_version"]): row["n"]
-                for row in self.store.rows(
-                    "SELECT gmk_version, count(*) AS n FROM credentials"
-                    " GROUP BY gmk_version ORDER BY gmk_version",
-                    [],
-                )
-            },
+            "credentials_by_key_version": {str(v): n for v, n in counts.items()},
             "keystore": self.keystore.kind,
             "keystore_token": self.keystore.settings().get("token_label"),
             "epoch": self.epoch,

@@ -10,10 +10,11 @@ auditors' programs.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
@@ -24,6 +25,12 @@ from vault.audit.incremental import verify_since_mark
 from vault.audit.log import AuditLog, AuditQuery, entry_view
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import validate_data_source
+from vault.credential_pages import (
+    DEFAULT_PAGE,
+    CredentialPage,
+    CredentialPageQuery,
+    credential_page,
+)
 from vault.credentials import CredentialService
 from vault.format.audit_chain import AuditEntry
 from vault.format.data_source import DataSource, parse_auth_type
@@ -36,7 +43,9 @@ from vault.format.encrypted_credential import (
 )
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
+from web.connection_test_slots import ConnectionTestSlots
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
+from web.query_args import query_arguments
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -82,8 +91,42 @@ def certificate_facts() -> dict[str, Any]:
 
 @api.get("/credentials")
 def list_credentials() -> Response:
+    """One page of credentials by name (the first without a cursor); the pages
+    beside it are in the ``Link`` header (RFC 8288), so the body stays the array
+    it always was."""
     require("credentials.read")
-    return jsonify([record.metadata() for record in CredentialService(gateway()).list()])
+    query = credential_page_query(request.args)
+    page = credential_page(gateway(), query)
+    response = jsonify([record.metadata() for record in page.records])
+    links = page_urls("api.list_credentials", page, query)
+    if links:
+        response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+    return response
+
+
+CREDENTIAL_PAGING = ("after", "before", "limit")
+
+
+def credential_page_query(args: MultiDict[str, str]) -> CredentialPageQuery:
+    """The page a query string asks for; ``InvalidInputError`` for anything else."""
+    given = query_arguments(args, CREDENTIAL_PAGING)
+    return CredentialPageQuery.parse(
+        after=given.get("after"), before=given.get("before"), limit=given.get("limit")
+    )
+
+
+def page_urls(endpoint: str, page: CredentialPage, query: CredentialPageQuery) -> dict[str, str]:
+    """The URLs of the next, previous and (from a later page) first pages, by link
+    relation; path-only, so no Host header is reflected."""
+    size: dict[str, Any] = {"limit": query.limit} if query.limit != DEFAULT_PAGE else {}
+    urls: dict[str, str] = {}
+    if page.next_after is not None:
+        urls["next"] = url_for(endpoint, after=page.next_after, **size)
+    if page.previous_before is not None:
+        urls["prev"] = url_for(endpoint, before=page.previous_before, **size)
+    if query.after is not None or query.before is not None:
+        urls["first"] = url_for(endpoint, **size)
+    return urls
 
 
 @api.get("/credentials/<name>")
@@ -109,13 +152,27 @@ def test_credential(name: str) -> Response:
     principal = require("credential.test", datasource=name, owner=_owner(name))
     service = CredentialService(gateway(), web_caller())
     unrestricted = may_test_anywhere(principal)
-    # A body (sized or chunked) is an unsaved credential from the form.
-    if request.get_data(cache=True):
-        source, token = sealed_credential_body()
-        result = service.test_sealed(name, source, token, any_destination=unrestricted)
-    else:
-        result = service.test(name, any_destination=unrestricted)
+    # A body (sized or chunked) is an unsaved credential from the form; it is
+    # read before a test slot is taken, so a slow upload holds none.
+    sealed = sealed_credential_body() if request.get_data(cache=True) else None
+    with test_slot(principal):
+        if sealed is not None:
+            source, token = sealed
+            result = service.test_sealed(name, source, token, any_destination=unrestricted)
+        else:
+            result = service.test(name, any_destination=unrestricted)
     return jsonify(result_view(result, unrestricted))
+
+
+def test_slot(principal: Principal) -> AbstractContextManager[None]:
+    """A slot for one connection test of ``principal`` (``web.connection_test_slots``);
+    ``TooManyConnectionTests`` (429) at once when none is free."""
+    slots: ConnectionTestSlots = current_app.config["GWVAULT_CONNECTION_TESTS"]
+    return slots.held(principal)
+
+
+# pytest would collect an imported ``test_*`` function as a test; it is not one.
+test_slot.__test__ = False  # type: ignore[attr-defined]
 
 
 def may_test_anywhere(principal: Principal) -> bool:
@@ -206,7 +263,8 @@ def entry_test(secret: str) -> Response:
     source, token = sealed_credential_body()
     # An entry link is never an admin: the destination policy, no far-end words.
     service = CredentialService(gateway(), web_caller())
-    result = service.test_sealed(link.datasource, source, token)
+    with test_slot(link.principal()):
+        result = service.test_sealed(link.datasource, source, token)
     return jsonify(result_view(result, unrestricted=False))
 
 
@@ -229,6 +287,7 @@ AUDIT_FILTERS = {
     "action": "action",
     "since": "since",
     "before": "before_seq",
+    "after": "after_seq",
     "limit": "limit",
 }
 
@@ -254,40 +313,39 @@ def audit_verify() -> Response:
 
 
 def audit_query(args: MultiDict[str, str], *, blank_is_unset: bool = False) -> AuditQuery:
-    """The audit filter of a query string, checked as ``gwvault audit list`` checks its options.
-
-    Unknown, repeated and (unless ``blank_is_unset``, for the page's form) empty
-    parameters raise ``InvalidInputError``, as unknown body members do: a typo
-    such as ``limt=5`` or ``credential=`` must not silently widen the answer.
-    """
-    unknown = set(args) - set(AUDIT_FILTERS)
-    if unknown:
-        raise InvalidInputError(f"unknown query parameters: {', '.join(sorted(unknown))[:200]}")
-    given: dict[str, str] = {}
-    for name, argument in AUDIT_FILTERS.items():
-        values = args.getlist(name)
-        if len(values) > 1:
-            raise InvalidInputError(f"give {name} at most once")
-        if values and values[0] == "" and not blank_is_unset:
-            raise InvalidInputError(f"{name} is empty: leave it out for no filter")
-        if values and values[0] != "":
-            given[argument] = values[0]
+    """The audit filter of a query string, checked as ``gwvault audit list`` checks its
+    options (``web.query_args``: unknown, repeated or empty parameters are refused)."""
+    values = query_arguments(args, AUDIT_FILTERS, blank_is_unset=blank_is_unset)
+    given = {AUDIT_FILTERS[name]: value for name, value in values.items()}
     return AuditQuery.parse(
         credential=given.get("credential"),
         action=given.get("action"),
         since=given.get("since"),
         before_seq=given.get("before_seq"),
+        after_seq=given.get("after_seq"),
         limit=given.get("limit"),
     )
 
 
 def next_before(found: list[AuditEntry], query: AuditQuery) -> int | None:
-    """The ``before`` of the next (older) page; None when this page was not full.
+    """The ``before`` of the next (older) page; None when this page was not full
+    (a page asked with ``after`` always has older entries: the one it names).
 
     A full page may be followed by an empty one: telling the two apart would
     cost a second query on every call.
     """
-    return found[-1].seq if found and len(found) == query.limit else None
+    if not found or (len(found) < query.limit and query.after_seq is None):
+        return None
+    return found[-1].seq
+
+
+def newer_after(found: list[AuditEntry], query: AuditQuery) -> int | None:
+    """The ``after`` of the previous (newer) page; None on the newest page (no
+    cursor, or an ``after`` page that was not full)."""
+    full_after_page = query.after_seq is not None and len(found) == query.limit
+    if not found or not (query.before_seq is not None or full_after_page):
+        return None
+    return found[0].seq
 
 
 def _secret_of(value: str | None) -> Secret | None:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from agent_keys.errors import VaultError
 from web.access import VaultHandle, close_gateway, start_request
 from web.api import api
+from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
 from web.pages import pages
 from web.request_log import log_request, start_clock
@@ -18,8 +19,13 @@ from web.security import add_security_headers, check_origin
 MAX_BODY_BYTES = 64 * 1024  # an EncryptedCredential is at most 32 KiB
 
 
-def create_app(vault_handle: VaultHandle) -> Flask:
+def create_app(vault_handle: VaultHandle, *, connection_tests: int = DEFAULT_TOTAL) -> Flask:
     """The endpoint for one unlocked vault.
+
+    ``connection_tests`` is how many connection tests may run at once in this
+    process (``web.connection_test_slots``): keep it below the server's worker
+    threads, so tests against silent hosts never hold them all.  Raises
+    ``ValueError`` unless it is 1 or more.
 
     Flask's own ``SECRET_KEY`` stays unset on purpose: sessions live in the
     vault (web_sessions), so there is no signing key to leak or to default.
@@ -27,6 +33,7 @@ def create_app(vault_handle: VaultHandle) -> Flask:
     app = Flask(__name__)
     app.config.update(
         GWVAULT_HANDLE=vault_handle,
+        GWVAULT_CONNECTION_TESTS=ConnectionTestSlots(connection_tests),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
         PREFERRED_URL_SCHEME="https",

@@ -36,9 +36,19 @@ class UnsupportedMediaType(InvalidInputError):
     """The body is not application/json."""
 
 
+class TooManyConnectionTests(VaultError):
+    """Refused at once: the caller, entry link or process runs as many tests as allowed."""
+
+
+# Seconds a refused connection test is asked to wait: tests end within their
+# deadline (10 s), most much sooner.
+RETRY_AFTER_SECONDS = 5
+
+
 # Most specific first: the first match wins.
 STATUS: dict[type[VaultError], tuple[int, str]] = {
     UnsupportedMediaType: (415, "unsupported_media_type"),
+    TooManyConnectionTests: (429, "too_many_tests"),
     # A sealed row written outside gwvault: the vault refuses its own data, so
     # the request conflicts with what is stored (recorded as integrity.row-refused).
     TamperedRowError: (409, "tampered_row"),
@@ -69,6 +79,8 @@ def error_response(status: int, code: str, message: str) -> Response:
     response.status_code = status
     if status == 401 and request.path.startswith("/api/"):
         response.headers["WWW-Authenticate"] = 'Bearer realm="gwvault"'
+    if status == 429:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -19,13 +19,21 @@ from vault.access.accounts import Accounts
 from vault.access.policy import Principal, authorize
 from vault.audit.incremental import verify_since_mark
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
+from vault.credential_pages import credential_page
 from vault.credentials import CredentialService
 from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from vault.names import check_datasource_name
 from web.access import entry_caller, gateway, require, session_cookie, web_caller
-from web.api import audit_query, next_before, target_json
+from web.api import (
+    audit_query,
+    credential_page_query,
+    newer_after,
+    next_before,
+    page_urls,
+    target_json,
+)
 from web.errors import Unauthenticated
 
 pages = Blueprint("pages", __name__)
@@ -103,9 +111,13 @@ def overview() -> str:
 
 @pages.get("/credentials")
 def credentials() -> str:
+    """One page of credentials by name, with links to the pages beside it."""
     require("credentials.read")
-    rows = [record.metadata() for record in CredentialService(gateway()).list()]
-    return render_template("credentials.html", rows=rows)
+    query = credential_page_query(request.args)
+    page = credential_page(gateway(), query)
+    rows = [record.metadata() for record in page.records]
+    links = page_urls("pages.credentials", page, query)
+    return render_template("credentials.html", rows=rows, links=links, paged=bool(links))
 
 
 @pages.get("/credentials/new")
@@ -173,7 +185,8 @@ def audit() -> tuple[str, int]:
     events = [entry_view(entry) for entry in found]
     for event in events:
         event["details"] = json.dumps(event["details"], sort_keys=True, ensure_ascii=False)
-    older = next_before(found, query)
+    older, newer = next_before(found, query), newer_after(found, query)
+    paged = query.before_seq is not None or query.after_seq is not None
     page = render_template(
         "audit.html",
         report=report,
@@ -181,15 +194,17 @@ def audit() -> tuple[str, int]:
         error=None,
         query=query,
         events=events,
-        older_url=_older_url(query, older) if older is not None else None,
+        older_url=_audit_url(query, before=older) if older is not None else None,
+        newer_url=_audit_url(query, after=newer) if newer is not None else None,
+        newest_url=_audit_url(query) if paged else None,
     )
     return page, 200
 
 
-def _older_url(query: AuditQuery, before: int) -> str:
-    """This filter, one page further back (since as checked: normalised to UTC)."""
+def _audit_url(query: AuditQuery, **cursor: int) -> str:
+    """This filter at another page (since as checked: normalised to UTC)."""
     args = {"credential": query.credential, "action": query.action, "since": query.since}
-    args["before"] = str(before)
+    args.update({name: str(seq) for name, seq in cursor.items()})
     if query.limit != DEFAULT_LIMIT:
         args["limit"] = str(query.limit)
     kept = {name: value for name, value in args.items() if value is not None}

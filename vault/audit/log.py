@@ -42,6 +42,7 @@ class AuditQuery:
     action: str | None = None  # exact, or a prefix such as "credential.*"
     since: str | None = None  # ISO 8601 UTC, inclusive
     before_seq: int | None = None  # paging: entries older than this one
+    after_seq: int | None = None  # paging back: the oldest entries newer than this one
     limit: int = DEFAULT_LIMIT
 
     @classmethod
@@ -52,9 +53,12 @@ class AuditQuery:
         action: str | None = None,
         since: str | None = None,
         before_seq: str | int | None = None,
+        after_seq: str | int | None = None,
         limit: str | int | None = None,
     ) -> AuditQuery:
         """Check a filter from the CLI or a query string; ``InvalidInputError`` if bad."""
+        if before_seq is not None and after_seq is not None:
+            raise InvalidInputError("give before or after, not both")
         if credential is not None:
             check_datasource_name(credential)
         if action is not None and not _ACTION.fullmatch(action):
@@ -65,8 +69,9 @@ class AuditQuery:
             credential=credential,
             action=action,
             since=parse_utc_time(since, "since").isoformat(timespec="seconds") if since else None,
-            before_seq=_bounded_int(before_seq, "before", 1, 2**63 - 1),
-            limit=_bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+            before_seq=bounded_int(before_seq, "before", 1, 2**63 - 1),
+            after_seq=bounded_int(after_seq, "after", 0, 2**63 - 1),
+            limit=bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
 
 
@@ -91,19 +96,39 @@ class AuditLog:
             clauses.append(f"target = ? AND {_CREDENTIAL_ACTIONS}")
             params.append(query.credential)
         if query.action is not None:
-            if query.action.endswith(".*"):
+            actions = self._actions(query.action)
+            if actions == []:
+                return []  # no entry has such an action
+            if actions is None:
                 clauses.append("action LIKE ?")  # the pattern admits no % or _
                 params.append(query.action[:-1] + "%")
             else:
-                clauses.append("action = ?")
-                params.append(query.action)
+                clauses.append(f"action IN ({', '.join('?' * len(actions))})")
+                params.extend(actions)
         if query.since is not None:
             clauses.append("at >= ?")
             params.append(query.since)
         if query.before_seq is not None:
             clauses.append("seq < ?")
             params.append(query.before_seq)
+        if query.after_seq is not None:
+            # The oldest ``limit`` entries after it, read upwards, shown newest first.
+            clauses.append("seq > ?")
+            params.append(query.after_seq)
+            found = self._store.find_audit(
+                " AND ".join(clauses), params, query.limit, oldest_first=True
+            )
+            return found[::-1]
         return self._store.find_audit(" AND ".join(clauses), params, query.limit)
+
+    def _actions(self, action: str) -> list[str] | None:
+        """The actions a filter names: itself, or those a prefix ("credential.*")
+        matches in the trail (None: too many to list, match with LIKE).  An IN list
+        is read from the (action, seq) index newest first, where LIKE scanned the
+        whole trail for a rare prefix (0.1 s at 1M entries)."""
+        if not action.endswith(".*"):
+            return [action]
+        return self._store.audit_actions_with_prefix(action[:-1])
 
     def verify(self) -> TrailReport:
         """Check the whole trail: chain, MACs, signed statements and the end of the trail.
@@ -217,7 +242,8 @@ def parse_utc_time(text: str, what: str) -> datetime.datetime:
         raise InvalidInputError(f"{what} is outside the years 1 to 9999 in UTC") from e
 
 
-def _bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:
+def bounded_int(value: str | int | None, what: str, low: int, high: int) -> int | None:
+    """``value`` (ASCII digits or an int) if in ``low..high``; else ``InvalidInputError``."""
     if value is None:
         return None
     if isinstance(value, str):

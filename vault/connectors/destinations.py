@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from agent_keys.errors import InvalidInputError
 from vault.connectors.connection import ConnectionTestResult
+from vault.connectors.deadline import Deadline
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -110,21 +111,33 @@ class DestinationRefused(Exception):
         self.result = result
 
 
-def resolve_destination(host: str, port: int, policy: DestinationPolicy) -> Destination:
+def resolve_destination(
+    host: str, port: int, policy: DestinationPolicy, deadline: Deadline | None = None
+) -> Destination:
     """Resolve ``host`` once and check every address against ``policy``.
 
     Raises ``DestinationRefused`` with reason ``refused_by_policy`` (an address
-    in a refused range) or ``unreachable`` (the name does not resolve); no
-    connection has been attempted either way.
+    in a refused range), ``unreachable`` (the name does not resolve) or
+    ``timeout`` (not resolved before ``deadline``); no connection has been
+    attempted either way.
     """
+
+    def lookup() -> list[str]:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        return [str(info[4][0]) for info in found]
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = deadline.run(lookup) if deadline is not None else lookup()
+    except TimeoutError as e:
+        raise DestinationRefused(
+            ConnectionTestResult("timeout", f"cannot resolve {host}: {e}")
+        ) from e
     except (OSError, UnicodeError) as e:
         reason = getattr(e, "strerror", None) or type(e).__name__
         raise DestinationRefused(
             ConnectionTestResult("unreachable", f"cannot resolve {host}: {reason}")
         ) from e
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))[:MAX_ADDRESSES]
+    addresses = tuple(dict.fromkeys(infos))[:MAX_ADDRESSES]
     if not policy.any_network:
         for address in addresses:
             label = _refusal(address, port, policy.allowed)
@@ -183,14 +196,19 @@ def refused_range(
     return None
 
 
-def connect_tcp(destination: Destination, timeout: float) -> socket.socket:
-    """A TCP connection to the first of the checked addresses that answers.
+def connect_tcp(
+    destination: Destination, timeout: float, deadline: Deadline | None = None
+) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers, each
+    tried for ``timeout`` seconds at most and all of them within ``deadline``.
 
-    Raises the last ``OSError`` when none does.  The addresses are numeric, so
-    nothing is resolved again here.
+    Raises the last ``OSError`` when none does (``TimeoutError`` once the
+    deadline passed).  The addresses are numeric, so nothing is resolved again.
     """
     failure: OSError = OSError(f"{destination.host} has no address")
     for address in destination.addresses:
+        if deadline is not None:
+            timeout = min(timeout, deadline.left())
         try:
             return socket.create_connection((address, destination.port), timeout)
         except OSError as e:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from agent_keys.errors import DataSourceError, InvalidInputError
 from vault.connectors.connection import SUMMARIES, ConnectionCredential, ConnectionTestResult
+from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import (
     Destination,
     DestinationPolicy,
@@ -34,6 +35,7 @@ from vault.connectors.destinations import (
 from vault.format.data_source import DataSource, check_login_shape, check_tls_policy
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "http": 80, "https": 443}
+TEST_DEADLINE_SECONDS = 10.0
 MAX_SERVER_CHARS = 2048
 MAX_DATABASE_CHARS = 255
 MAX_MESSAGE_CHARS = 400
@@ -87,12 +89,14 @@ def validate_target(source: DataSource) -> None:
 def test_connection(
     source: DataSource,
     credential: ConnectionCredential,
-    timeout: float = 10.0,
+    timeout: float = TEST_DEADLINE_SECONDS,
     *,
     policy: DestinationPolicy = DestinationPolicy(),  # noqa: B008 - frozen, the strictest
 ) -> ConnectionTestResult:
     """Log in to the data source with the credential and report the outcome.
 
+    ``timeout`` bounds the whole test: name lookup, connect, TLS, login and
+    query (``deadline``), so a silent or trickling host frees its thread.
     Refused logins, unreachable servers, timeouts and destinations the
     ``policy`` refuses (reason ``refused_by_policy``, before any connection)
     are results, not errors.  Raises ``InvalidInputError`` only for input
@@ -103,10 +107,16 @@ def test_connection(
     if not (math.isfinite(timeout) and timeout > 0):
         raise InvalidInputError("the connection test timeout must be a positive number of seconds")
     password = _secret_text(credential) if credential.secret is not None else None
+    deadline = Deadline(timeout)
     try:
-        result = _run_tester(source, credential, password, timeout, policy)
+        result = _run_tester(source, credential, password, deadline, policy)
     except DestinationRefused as refused:
         result = refused.result
+    if not result.ok and deadline.expired:
+        # Whatever the driver made of a socket shut under it, the cause is the time.
+        result = ConnectionTestResult(
+            "timeout", f"timed out: no answer within {timeout:g} s ({result.detail})"
+        )
     secrets = _secret_forms(credential.username, password)
     return ConnectionTestResult(result.reason, redact_message(result.detail, secrets))
 
@@ -119,7 +129,7 @@ def _run_tester(
     source: DataSource,
     credential: ConnectionCredential,
     password: str | None,
-    timeout: float,
+    deadline: Deadline,
     policy: DestinationPolicy,
 ) -> ConnectionTestResult:
     """The tester for ``source.type``; ``DestinationRefused`` before any connection."""
@@ -134,8 +144,8 @@ def _run_tester(
         url = http_url(source.server)
         header = http.authorization_header(credential.auth, username, password)
         return http.attempt_get(
-            url, destination_of(source, policy), tls=source.tls, ca_pem=source.ca_pem,
-            authorization=header, timeout=timeout,
+            url, destination_of(source, policy, deadline), tls=source.tls, ca_pem=source.ca_pem,
+            authorization=header, deadline=deadline,
         )  # fmt: skip
     if username is None or password is None:  # validate_data_source refused this already
         raise InvalidInputError(f"a {source.type} data source needs a user name and a secret")
@@ -148,13 +158,16 @@ def _run_tester(
 
         tester = mysql.attempt_login
     return tester(
-        destination_of(source, policy), tls=source.tls, ca_pem=source.ca_pem,
-        database=source.database, username=username, password=password, timeout=timeout,
+        destination_of(source, policy, deadline), tls=source.tls, ca_pem=source.ca_pem,
+        database=source.database, username=username, password=password, deadline=deadline,
     )  # fmt: skip
 
 
-def destination_of(source: DataSource, policy: DestinationPolicy) -> Destination:
-    """The checked destination of a network data source (``resolve_destination``).
+def destination_of(
+    source: DataSource, policy: DestinationPolicy, deadline: Deadline | None = None
+) -> Destination:
+    """The checked destination of a network data source (``resolve_destination``),
+    looked up within ``deadline`` if one is given.
 
     Raises ``DestinationRefused``; the agent passes an admin's policy.
     """
@@ -163,7 +176,7 @@ def destination_of(source: DataSource, policy: DestinationPolicy) -> Destination
         host, port = parse_host_port(parts.netloc, DEFAULT_PORTS[parts.scheme])
     else:
         host, port = parse_host_port(source.server, DEFAULT_PORTS[source.type])
-    return resolve_destination(host, port, policy)
+    return resolve_destination(host, port, policy, deadline)
 
 
 def open_session(source: DataSource, credential: ConnectionCredential, timeout: float) -> Any:

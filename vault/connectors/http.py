@@ -18,6 +18,7 @@ import ssl
 from urllib.parse import urljoin, urlsplit
 
 from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import Destination, connect_tcp
 from vault.connectors.tls_policy import client_context
 from vault.format.data_source import TlsMode
@@ -42,58 +43,68 @@ def attempt_get(
     tls: TlsMode,
     ca_pem: str | None,
     authorization: str | None,
-    timeout: float,
+    deadline: Deadline,
 ) -> ConnectionTestResult:
     """GET ``url`` (checked by ``dispatch.http_url``) and judge the status; never raises.
 
     2xx and 3xx are a success.  A redirect is not followed; the detail names
-    only the host it points to.
+    only the host it points to.  Connect, TLS and the answer share ``deadline``.
     """
     parts = urlsplit(url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        # Legacy rows (binding version 1) were always verified over https.
-        mode: TlsMode = "verify-full" if tls == "prefer" else tls
-        context = client_context(mode, ca_pem) or ssl.create_default_context()
-        connection = _PinnedHTTPSConnection(destination, timeout, context)
-    else:
-        connection = _PinnedHTTPConnection(destination, timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
     if authorization is not None:
         headers["Authorization"] = authorization
     try:
-        connection.request("GET", target, headers=headers)
-        response = connection.getresponse()
-        status, reason = response.status, response.reason
-        location = response.getheader("Location")
+        sock = connect_tcp(destination, deadline.left(), deadline)
+        with sock, deadline.guarding(sock):
+            connection = _connection(parts.scheme, destination, sock, tls, ca_pem)
+            try:
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+                status, reason = response.status, response.reason
+                location = response.getheader("Location")
+            finally:
+                connection.close()  # the body is never read: the status is the answer
     except (OSError, http.client.HTTPException, ValueError) as e:
         # ssl.SSLError and socket timeouts are OSErrors.
         return ConnectionTestResult(
             _failure_reason(e), f"cannot reach {parts.netloc}: {e or type(e).__name__}"
         )
-    finally:
-        connection.close()  # the body is never read: the status is the answer
     return _judge_status(url, status, reason, location)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """``HTTPConnection`` that connects to the checked addresses only."""
+def _connection(
+    scheme: str, destination: Destination, sock: socket.socket, tls: TlsMode, ca_pem: str | None
+) -> http.client.HTTPConnection:
+    if scheme != "https":
+        return _PinnedHTTPConnection(destination, sock)
+    # Legacy rows (binding version 1) were always verified over https.
+    mode: TlsMode = "verify-full" if tls == "prefer" else tls
+    context = client_context(mode, ca_pem) or ssl.create_default_context()
+    return _PinnedHTTPSConnection(destination, sock, context)
 
-    def __init__(self, destination: Destination, timeout: float) -> None:
-        super().__init__(destination.host, destination.port, timeout=timeout)
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """``HTTPConnection`` over a socket already connected to a checked address."""
+
+    def __init__(self, destination: Destination, sock: socket.socket) -> None:
+        super().__init__(destination.host, destination.port, timeout=sock.gettimeout())
         self._destination = destination
+        self._connected = sock
 
     def connect(self) -> None:
-        self.sock = connect_tcp(self._destination, self.timeout or 10.0)
+        self.sock = self._connected
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _PinnedHTTPSConnection(_PinnedHTTPConnection):
     """The same over TLS, verifying the destination's name (SNI, certificate)."""
 
-    def __init__(self, destination: Destination, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(destination, timeout)
+    def __init__(
+        self, destination: Destination, sock: socket.socket, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(destination, sock)
         self._context = context
 
     def connect(self) -> None:

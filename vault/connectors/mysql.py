@@ -22,6 +22,7 @@ import pymysql
 from pymysql import _auth
 
 from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import Destination, connect_tcp
 from vault.connectors.tls_policy import client_context, sends_password
 from vault.format.data_source import TlsMode
@@ -52,25 +53,31 @@ def attempt_login(
     database: str | None,
     username: str,
     password: str,
-    timeout: float,
+    deadline: Deadline,
 ) -> ConnectionTestResult:
-    """Connect, run ``SELECT 1`` and report; never raises for a failed login."""
+    """Connect, run ``SELECT 1`` and report within ``deadline``; never raises for a
+    failed login."""
     try:
-        connection = open_connection(
-            destination, tls=tls, ca_pem=ca_pem, database=database,
-            username=username, password=password, timeout=timeout,
-        )  # fmt: skip
-    except (pymysql.MySQLError, OSError, ValueError) as e:
+        sock = connect_tcp(destination, deadline.left(), deadline)
+    except OSError as e:
         return ConnectionTestResult(classify(e), _error_text(e))
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        server_info: str = connection.get_server_info()  # type: ignore[no-untyped-call]
-    except (pymysql.MySQLError, OSError) as e:
-        return ConnectionTestResult(classify(e), _error_text(e))
-    finally:
-        connection.close()
+    with sock, deadline.guarding(sock):
+        try:
+            connection = open_connection(
+                destination, tls=tls, ca_pem=ca_pem, database=database, username=username,
+                password=password, timeout=max(deadline.remaining(), 0.001), connected=sock,
+            )  # fmt: skip
+        except (pymysql.MySQLError, OSError, ValueError) as e:
+            return ConnectionTestResult(classify(e), _error_text(e))
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            server_info: str = connection.get_server_info()  # type: ignore[no-untyped-call]
+        except (pymysql.MySQLError, OSError) as e:
+            return ConnectionTestResult(classify(e), _error_text(e))
+        finally:
+            connection.close()
     return ConnectionTestResult(
         "ok", f"ok: connected to {_server_name(server_info)} as {username} (tls {tls})"
     )
@@ -85,8 +92,10 @@ def open_connection(
     username: str,
     password: str,
     timeout: float,
+    connected: socket.socket | None = None,
 ) -> pymysql.Connection[Any]:
-    """A connection to the checked ``destination`` under the credential's TLS policy.
+    """A connection to the checked ``destination`` under the credential's TLS policy,
+    over ``connected`` (a socket to it) or a new one.
 
     Raises ``pymysql.MySQLError`` or ``OSError``; ``classify`` names them.
     """
@@ -112,7 +121,7 @@ def open_connection(
         auth_plugin_map={} if password_allowed else _SCRAMBLE_ONLY_PLUGINS,
         defer_connect=True,
     )
-    sock = connect_tcp(destination, timeout)
+    sock = connected if connected is not None else connect_tcp(destination, timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connection.connect(sock)
     return connection

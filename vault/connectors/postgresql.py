@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import math
 import ssl
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 
 from agent_keys.private_files import memory_files
 from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import Destination
 from vault.format.data_source import VERIFYING_TLS_MODES, TlsMode
 
@@ -37,22 +39,24 @@ def attempt_login(
     database: str | None,
     username: str,
     password: str,
-    timeout: float,
+    deadline: Deadline,
 ) -> ConnectionTestResult:
-    """Connect, run ``SELECT 1`` and report; never raises for a failed login."""
+    """Connect, run ``SELECT 1`` and report within ``deadline``; never raises for a
+    failed login."""
+    opened = _open_within(
+        deadline, destination, tls=tls, ca_pem=ca_pem, database=database,
+        username=username, password=password,
+    )  # fmt: skip
+    if isinstance(opened, ConnectionTestResult):
+        return opened
+    connection = opened
     try:
-        connection = open_connection(
-            destination, tls=tls, ca_pem=ca_pem, database=database,
-            username=username, password=password, timeout=timeout,
-        )  # fmt: skip
-    except (psycopg.Error, OSError, ValueError) as e:
-        return ConnectionTestResult(classify(e), str(e) or type(e).__name__)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        version = _version_text(connection.info.server_version)
-        encrypted = connection.pgconn.ssl_in_use
+        with deadline.guarding(connection.pgconn.socket):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            version = _version_text(connection.info.server_version)
+            encrypted = connection.pgconn.ssl_in_use
     except (psycopg.Error, OSError) as e:
         return ConnectionTestResult(classify(e), str(e) or type(e).__name__)
     finally:
@@ -61,6 +65,29 @@ def attempt_login(
     return ConnectionTestResult(
         "ok", f"ok: connected to PostgreSQL {version} as {username} ({over}, tls {tls})"
     )
+
+
+def _open_within(
+    deadline: Deadline, destination: Destination, **login: Any
+) -> psycopg.Connection[tuple[object, ...]] | ConnectionTestResult:
+    """A connection, trying the addresses one by one while ``deadline`` lasts
+    (libpq would give each its own whole timeout); the failure as a result.
+
+    libpq waits at least 2 s per attempt, so a deadline shorter than that may
+    be overrun by the difference; the connection and login stay within it else.
+    """
+    failure: ConnectionTestResult | None = None
+    for address in destination.addresses:
+        if deadline.expired:
+            break
+        one = replace(destination, addresses=(address,))
+        try:
+            return open_connection(one, timeout=deadline.remaining(), **login)
+        except (psycopg.Error, OSError, ValueError) as e:
+            failure = ConnectionTestResult(classify(e), str(e) or type(e).__name__)
+        if failure.reason not in ("unreachable", "timeout"):
+            break  # the server answered: libpq too stops at a refused login
+    return failure or ConnectionTestResult("timeout", "timed out before any address answered")
 
 
 def open_connection(

@@ -64,6 +64,21 @@ STATEMENTS: tuple[str, ...] = (
 
 _PRUNED_THROUGH = "(SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE reason = 'prune')"
 _ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
+# Trigger steps of the credential counts (schema 5), for the row OLD or NEW.
+# Not INSERT OR IGNORE: in a trigger the outer statement's conflict clause wins,
+# and under INSERT OR REPLACE that would reset the count to 0 (an upsert's DO
+# NOTHING is kept); not INSERT ... SELECT ... WHERE NOT EXISTS, which reads the
+# table it writes through a temporary copy and made a 100k rewrap 4x slower.
+# A version's row stays at 0 when its last credential goes (status shows
+# counts above 0): deleting it in every trigger cost as much again.
+_COUNT_ROW = """INSERT INTO credential_counts (gmk_version, n) VALUES (NEW.gmk_version, 0)
+    ON CONFLICT (gmk_version) DO NOTHING;"""
+_COUNT_UP = "UPDATE credential_counts SET n = n + 1 WHERE gmk_version = NEW.gmk_version;"
+_COUNT_DOWN = "UPDATE credential_counts SET n = n - 1 WHERE gmk_version = OLD.gmk_version;"
+_COUNT_MOVE = """UPDATE credential_counts
+    SET n = n + (gmk_version = NEW.gmk_version) - (gmk_version = OLD.gmk_version)
+    WHERE gmk_version IN (OLD.gmk_version, NEW.gmk_version);"""
+
 
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
@@ -222,6 +237,24 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             failed_seq INTEGER,
             problem TEXT,
             mac BLOB NOT NULL)""",
+        # Credentials per GMK version, kept by the database in the transaction of
+        # each change, so /status reads a few rows instead of counting them all.
+        # Display only: a rotation decides from the credential rows themselves.
+        # No foreign key: a count must not keep a retired GMK version alive.
+        """CREATE TABLE credential_counts (
+            gmk_version INTEGER PRIMARY KEY,
+            n INTEGER NOT NULL)""",
+        # An update is INSERT OR REPLACE: its delete fires the delete trigger
+        # because the engine turns recursive_triggers on (vault.store.sqlite_engine).
+        f"""CREATE TRIGGER credential_counts_after_insert AFTER INSERT ON credentials
+            BEGIN {_COUNT_ROW} {_COUNT_UP} END""",
+        f"""CREATE TRIGGER credential_counts_after_delete AFTER DELETE ON credentials
+            BEGIN {_COUNT_DOWN} END""",
+        f"""CREATE TRIGGER credential_counts_after_rewrap AFTER UPDATE OF gmk_version
+            ON credentials WHEN OLD.gmk_version IS NOT NEW.gmk_version
+            BEGIN {_COUNT_ROW} {_COUNT_MOVE} END""",
+        """INSERT INTO credential_counts (gmk_version, n)
+            SELECT gmk_version, count(*) FROM credentials GROUP BY gmk_version""",
     ),
 }
 

@@ -167,6 +167,10 @@ def _connect(path: Path) -> sqlite_utils.Database:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # The row an INSERT OR REPLACE replaces fires its delete triggers (the
+        # credential counts of schema 5 rely on it).  sqlite-utils sets this
+        # too; said here so it does not hang on a library default.
+        conn.execute("PRAGMA recursive_triggers = ON")
         # Freed pages are zeroed, so a deleted credential's wrapped data key
         # does not linger in the file (crypto-shred, design.md "At rest").
         conn.execute("PRAGMA secure_delete = ON")

@@ -183,8 +183,49 @@ class VaultStore:
         rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
+    def credential_page(
+        self, *, after: str | None, before: str | None, limit: int
+    ) -> list[CredentialRecord]:
+        """Up to ``limit`` credentials in name order: those after ``after`` (from
+        the first when both are None), or the last ones before ``before``."""
+        if before is not None:
+            rows = self.rows(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name < ?"  # noqa: S608 - fixed column list
+                " ORDER BY name DESC LIMIT ?",
+                [before, limit],
+            )
+            rows.reverse()
+        else:
+            rows = self.rows(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name > ?"  # noqa: S608 - fixed column list
+                " ORDER BY name LIMIT ?",
+                [after or "", limit],
+            )
+        return [_credential_from_row(row, self._gateway_id) for row in rows]
+
+    def has_credential_beyond(self, name: str, *, after: bool) -> bool:
+        """Whether a credential's name sorts after (or before) ``name``."""
+        sql = (
+            "SELECT 1 FROM credentials WHERE name > ? LIMIT 1"
+            if after
+            else "SELECT 1 FROM credentials WHERE name < ? LIMIT 1"
+        )
+        return bool(self.rows(sql, [name]))
+
     def count_credentials(self) -> int:
+        """The credential rows, counted (what a rotation decides and reports from)."""
         return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
+
+    def credential_counts(self) -> dict[int, int]:
+        """Credentials per GMK version as the schema-5 triggers keep them: for
+        display only (a database writer can edit them); rows of the wrong type
+        are left out rather than failing a status page."""
+        rows = self.rows(
+            "SELECT gmk_version, n FROM credential_counts WHERE typeof(gmk_version) = 'integer'"
+            " AND typeof(n) = 'integer' AND n > 0 ORDER BY gmk_version",
+            [],
+        )
+        return {int(row["gmk_version"]): int(row["n"]) for row in rows}
 
     def save_credential(self, record: CredentialRecord) -> None:
         """Insert, or replace the row with the same id (an update)."""
@@ -238,14 +279,33 @@ class VaultStore:
     def audit_events(self) -> list[AuditEntry]:
         return list(self.audit_entries())
 
-    def find_audit(self, where: str, params: list[Any], limit: int) -> list[AuditEntry]:
+    def find_audit(
+        self, where: str, params: list[Any], limit: int, *, oldest_first: bool = False
+    ) -> list[AuditEntry]:
         """Entries matching a WHERE clause the audit log composes from fixed
-        fragments (never from input); newest first."""
+        fragments (never from input); newest first unless ``oldest_first``."""
+        order = "ASC" if oldest_first else "DESC"
         return self._audit_rows(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_events WHERE {where}"  # noqa: S608 - fixed fragments, bound values
-            " ORDER BY seq DESC LIMIT ?",
+            f" ORDER BY seq {order} LIMIT ?",
             [*params, limit],
         )
+
+    def audit_actions_with_prefix(self, prefix: str, most: int = 256) -> list[str] | None:
+        """The distinct actions that start with ``prefix`` (which ends in "."), one
+        index probe each; None when there are more than ``most`` (gwvault writes a
+        few dozen kinds: more came from a database writer)."""
+        # "." + 1 is "/": every action with the prefix sorts in [prefix, end).
+        end = prefix[:-1] + "/"
+        first = "SELECT min(action) AS a FROM audit_events WHERE action >= ? AND action < ?"
+        found: list[str] = []
+        while len(found) <= most:
+            sql = first if not found else first.replace("action >= ?", "action > ?")
+            action = self.rows(sql, [found[-1] if found else prefix, end])[0]["a"]
+            if action is None:
+                return found
+            found.append(str(action))
+        return None
 
     def _audit_rows(self, sql: str, params: list[Any]) -> list[AuditEntry]:
         # Plain tuples in AuditEntry's field order: verifying a million entries

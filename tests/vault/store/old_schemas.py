@@ -50,6 +50,9 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
     with sqlite3.connect(db_path) as db:
         if to_version < 5:
             db.execute("DROP TABLE IF EXISTS audit_verified")
+            for trigger in ("after_insert", "after_delete", "after_rewrap"):
+                db.execute(f"DROP TRIGGER credential_counts_{trigger}")
+            db.execute("DROP TABLE credential_counts")
         if to_version < 4:
             _rewrap_gateway_keys_as_schema_3(db, master_key)
             for table in ("users", "api_tokens", "entry_links", "web_sessions", "credentials",
