@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_keys.errors import (
     AccessDeniedError,
@@ -41,6 +42,7 @@ from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
 from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
+from vault.gateway_facts import GatewayFacts
 from vault.keys.binding_file import write_new_binding
 from vault.keys.keystore_binding import (
     KeystoreSpec,
@@ -55,18 +57,29 @@ from vault.store.vault_store import VaultStore
 
 FIRST_VERSION = 1
 FILE_KEYSTORE = KeystoreSpec("file")
+T = TypeVar("T")
 
 
 class Gateway:
-    """An opened gateway vault, for one request context."""
+    """An opened gateway vault, for one request context.
+
+    ``facts``, given by a process that keeps the vault open (a server thread,
+    the agent), keeps checked facts across requests (``vault.gateway_facts``).
+    """
 
     def __init__(
-        self, data_dir: DataDir, store: VaultStore, keystore: Keystore, context: RequestContext
+        self,
+        data_dir: DataDir,
+        store: VaultStore,
+        keystore: Keystore,
+        context: RequestContext,
+        facts: GatewayFacts | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.keystore = keystore
         self.context = context
+        self.facts = facts
         self.audit = AuditTrail(store, context, self)
         self.rows = RowSeal(self)
         self._older_master_keys: dict[int, MasterKey] = {}
@@ -175,6 +188,7 @@ class Gateway:
         context: RequestContext,
         pin: PinSource = no_pin,
         unlocked: MasterKey | None = None,
+        facts: GatewayFacts | None = None,
     ) -> Gateway:
         """Open an existing vault (the keys are unwrapped on first use).
 
@@ -192,7 +206,7 @@ class Gateway:
         except BaseException:
             store.close()
             raise
-        gateway = cls(data_dir, store, keystore, context)
+        gateway = cls(data_dir, store, keystore, context, facts)
         if unlocked is not None:
             gateway.__dict__["master_key"] = unlocked  # fills the cached_property
         return gateway
@@ -216,7 +230,7 @@ class Gateway:
         """This opened vault for another caller (the web app learns who calls
         only after opening it): the same database connection and unwrapped
         keys, a new context, so audit entries name the caller."""
-        other = Gateway(self.data_dir, self.store, self.keystore, context)
+        other = Gateway(self.data_dir, self.store, self.keystore, context, self.facts)
         for name in ("gateway_id", "master_key", "private_keys"):  # the cached_properties
             if name in self.__dict__:
                 other.__dict__[name] = self.__dict__[name]
@@ -260,7 +274,14 @@ class Gateway:
         Its row is sealed (``TamperedRowError`` if a database writer swapped it)
         and the certificate must be the one its row names.
         """
-        return self._checked_certificate(self.store.gateway_keys()[0])
+        return self.cached_fact(
+            "certificate", lambda: self._checked_certificate(self.store.gateway_keys()[0])
+        )
+
+    def cached_fact(self, name: str, load: Callable[[], T]) -> T:
+        """``load()``, or the value it gave while the vault is unchanged, for a
+        process that keeps the vault open (``vault.gateway_facts``)."""
+        return load() if self.facts is None else self.facts.get(self.store, name, load)
 
     def _checked_certificate(self, record: GatewayKeyRecord) -> GatewayCertificate:
         rows = self.store.rows(
@@ -279,6 +300,9 @@ class Gateway:
     @functools.cached_property
     def master_key(self) -> MasterKey:
         """The current GMK, unwrapped through the keystore."""
+        return self.cached_fact("master_key", self._unwrapped_master_key)
+
+    def _unwrapped_master_key(self) -> MasterKey:
         record = self._current_master_key_record()
         context = master_key_context(self.gateway_id, record.version)
         try:
@@ -345,6 +369,9 @@ class Gateway:
     @functools.cached_property
     def private_keys(self) -> dict[str, GatewayPrivateKey]:
         """Every held gateway private key by certificate thumbprint (the JWE ``kid``)."""
+        return self.cached_fact("private_keys", self._checked_private_keys)
+
+    def _checked_private_keys(self) -> dict[str, GatewayPrivateKey]:
         keys: dict[str, GatewayPrivateKey] = {}
         for record in self.store.gateway_keys():
             certificate = self._checked_certificate(record)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from agent_keys.errors import IntegrityError
 from agent_keys.secret import Secret
@@ -60,6 +60,7 @@ SEALED_SETTINGS = frozenset(
     }
 )
 """The settings that decide where the endpoint listens and what it accepts."""
+T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"
 ROWS_SEALED_AT_INIT = "rows_sealed"
@@ -86,6 +87,8 @@ class SealedVault(Protocol):
 
     @property
     def gateway_id(self) -> str: ...
+
+    def cached_fact(self, name: str, load: Callable[[], T]) -> T: ...
 
 
 class RowSeal:
@@ -246,7 +249,7 @@ class RowSeal:
 
     @functools.cached_property
     def _key(self) -> Secret:
-        return row_key(self._vault.audit.mac_key().key)
+        return self._vault.cached_fact("row_key", lambda: row_key(self._vault.audit.mac_key().key))
 
     def _mac(self, table: str, row: Mapping[str, Any]) -> bytes:
         fields = {column: _value(row[column]) for column in SEALED_COLUMNS[table]}

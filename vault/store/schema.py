@@ -65,6 +65,37 @@ STATEMENTS: tuple[str, ...] = (
 _PRUNED_THROUGH = "(SELECT coalesce(max(seq), 0) FROM audit_checkpoints WHERE reason = 'prune')"
 _ROLES = "CHECK (role IN ('admin', 'creator', 'auditor'))"
 
+# Settings that change with every audit entry (the MACed note of the last one):
+# no cached fact depends on them, so they leave the generation alone.
+_UNCACHED_SETTINGS = "('audit_head')"
+_FACTS_TABLES = ("settings", "master_keys", "gateway_keys", "tls_identity", "audit_key")
+
+
+def _generation_trigger(table: str, event: str) -> str:
+    row = "OLD" if event == "DELETE" else "NEW"
+    when = f" WHEN {row}.key NOT IN {_UNCACHED_SETTINGS}" if table == "settings" else ""
+    return (
+        f"CREATE TRIGGER {table}_{event.lower()}_bumps_generation AFTER {event} ON {table}{when}"
+        " BEGIN UPDATE facts_generation SET generation = generation + 1 WHERE id = 1; END"
+    )
+
+
+# A long-lived process caches facts it checked (the certificate, the private
+# keys: vault.gateway_facts) and reads this one number per use to know they
+# still hold.  The triggers bump it in the transaction of every change to the
+# rows those facts come from, whichever process (or tool) makes it.
+_FACTS_GENERATION: tuple[str, ...] = (
+    """CREATE TABLE facts_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL)""",
+    "INSERT INTO facts_generation (id, generation) VALUES (1, 1)",
+    *(
+        _generation_trigger(table, event)
+        for table in _FACTS_TABLES
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
+)
+
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
     2: (
@@ -203,6 +234,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE credentials ADD COLUMN tls TEXT",
         "ALTER TABLE credentials ADD COLUMN ca_pem TEXT",
     ),
+    # 5: issue 15 (a server keeps its connections and caches what it checked).
+    5: _FACTS_GENERATION,
 }
 
 SCHEMA_VERSION = max(UPGRADES)

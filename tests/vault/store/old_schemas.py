@@ -48,6 +48,14 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
         # tests start from schema 2, which passes through 3 on the way up.
         raise ValueError("rewind to schema 2 or 1: a schema-3 trail cannot drop chained entries")
     with sqlite3.connect(db_path) as db:
+        if to_version < 5:
+            triggers = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                " AND name LIKE '%_bumps_generation'"
+            ).fetchall()
+            for (trigger,) in triggers:
+                db.execute(f"DROP TRIGGER {trigger}")
+            db.execute("DROP TABLE facts_generation")
         if to_version < 4:
             _rewrap_gateway_keys_as_schema_3(db, master_key)
             for table in ("users", "api_tokens", "entry_links", "web_sessions", "credentials",
