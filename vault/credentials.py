@@ -49,7 +49,6 @@ from vault.gateway import Gateway
 from vault.names import check_datasource_name
 from vault.store.records import CredentialRecord
 
-
 UseRecorder = Callable[[str, dict[str, DetailValue]], None]
 """Writes the ``credential.used`` entry of a credential name with its details."""
 
@@ -360,7 +359,7 @@ class CredentialService:
         return resolved
 
     def _record_use(self, name: str, details: dict[str, DetailValue]) -> None:
-        self._gateway.audit.record("credential.used", name, **details)
+        self._gateway.audit.record("credential.used", name, "ok", **details)
 
     @contextlib.contextmanager
     def _deciding(self, action: Action, name: str) -> Iterator[None]:

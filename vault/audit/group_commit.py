@@ -91,5 +91,5 @@ class GroupCommit:
         with gateway.store.write():  # one transaction, one durable commit
             for pending in batch:
                 gateway.audit.acting_as(pending.context).record(
-                    pending.action, pending.target, **pending.details
+                    pending.action, pending.target, "ok", **pending.details
                 )

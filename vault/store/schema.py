@@ -75,7 +75,7 @@ def _generation_trigger(table: str, event: str) -> str:
     row = "OLD" if event == "DELETE" else "NEW"
     when = f" WHEN {row}.key NOT IN {_UNCACHED_SETTINGS}" if table == "settings" else ""
     return (
-        f"CREATE TRIGGER {table}_{event.lower()}_bumps_generation AFTER {event} ON {table}{when}"
+        f"CREATE TRIGGER {table}_{event.lower()}_bumps_generation AFTER {event} ON {table}{when}"  # noqa: S608 - fixed names
         " BEGIN UPDATE facts_generation SET generation = generation + 1 WHERE id = 1; END"
     )
 

@@ -86,3 +86,35 @@ def test_a_schema_3_vault_keeps_its_credentials_with_the_legacy_tls_mode(data_di
         assert login.secret == secret
         assert (login.source.tls, login.source.ca_pem) == ("prefer", None)
         assert CredentialService(gateway).get("sales").metadata()["tls"] == "prefer"
+
+
+def _journal_mode(db_path: Path) -> str:
+    with sqlite3.connect(db_path) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_a_new_vault_is_in_wal_mode_and_commits_durably(data_dir: Path) -> None:
+    assert _journal_mode(data_dir / "vault.db") == "wal"
+    with Gateway.open(data_dir, make_context()) as gateway:
+        # FULL: in WAL mode each commit syncs the log (NORMAL would not).
+        assert gateway.store.rows("PRAGMA synchronous", [])[0]["synchronous"] == 2
+        assert gateway.store.facts_generation() >= 1
+
+
+def test_a_schema_4_vault_gets_the_facts_generation_and_wal_once_upgraded(
+    data_dir: Path,
+) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        master_key = gateway.master_key
+        thumbprint = gateway.certificate().thumbprint
+    rewind_schema(data_dir / "vault.db", 4, master_key)
+    db = sqlite3.connect(data_dir / "vault.db", isolation_level=None)
+    assert db.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)  # as VACUUM INTO
+    db.close()
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
+        start = gateway.store.facts_generation()
+        assert gateway.certificate().thumbprint == thumbprint
+        gateway.rows.set_setting("endpoint_port", "8443")
+        assert gateway.store.facts_generation() > start
+    assert _journal_mode(data_dir / "vault.db") == "wal"
