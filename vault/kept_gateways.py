@@ -84,8 +84,7 @@ class KeptGateways:
                 raise
             kept = _Kept(opened, os.getpid())
             self._local.kept = kept
-            with self._lock:
-                self._all[threading.get_ident()] = kept.gateway
+            self._register(kept.gateway)
         return kept.gateway
 
     def release(self) -> None:
@@ -111,6 +110,18 @@ class KeptGateways:
         for gateway in opened:
             gateway.close()
         self._local = threading.local()
+
+    def _register(self, gateway: Gateway) -> None:
+        # A thread that ended left its vault here only: close it (a server
+        # whose pool replaces threads would otherwise gather connections).
+        # An entry under this thread's own id is an ended thread's (ids are reused).
+        alive = {thread.ident for thread in threading.enumerate()} - {threading.get_ident()}
+        with self._lock:
+            ended = [ident for ident in self._all if ident not in alive]
+            left = [self._all.pop(ident) for ident in ended]
+            self._all[threading.get_ident()] = gateway
+        for gateway_of_ended in left:
+            gateway_of_ended.close()
 
     def _drop(self, gateway: Gateway) -> None:
         self._local.kept = None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_keys.errors import AccessDeniedError
+from agent_keys.errors import AccessDeniedError, StorageError
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.vault.cli.gwvault_process import GwvaultCli, private_file
 from vault.context import RequestContext
@@ -168,3 +168,18 @@ def test_the_generation_moves_with_keys_certificates_and_settings_not_audit_entr
         assert gateway.store.facts_generation() == start
         CertificateService(gateway).rotate()
         assert gateway.store.facts_generation() > start
+
+
+def test_the_vault_of_a_thread_that_ended_is_closed_when_another_opens_one(
+    data_dir: Path,
+) -> None:
+    kept = _kept(data_dir)
+    used: list[Gateway] = []
+    for _ in range(2):  # a pool that replaces its threads
+        thread = threading.Thread(target=lambda: used.append(_use(kept)))
+        thread.start()
+        thread.join()
+    with pytest.raises(StorageError, match="closed database"):
+        used[0].store.rows("SELECT 1", [])
+    assert used[1].store.rows("SELECT 1 AS one", []) == [{"one": 1}]
+    kept.close()
