@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent_keys.errors import StorageError
 from vault.context import RequestContext
 from vault.gateway import Gateway
 from vault.gateway_facts import GatewayFacts
@@ -90,17 +91,17 @@ class KeptGateways:
     def release(self) -> None:
         """End this thread's use: roll back a transaction the use left open.
 
-        A connection that cannot even roll back is closed; the next use opens
-        the vault again.
+        A connection that cannot even roll back is closed, and the next use
+        opens the vault again; the use itself is over, so that is no error of
+        its (closing the connection rolls its transaction back).
         """
         kept: _Kept | None = getattr(self._local, "kept", None)
         if kept is None or kept.pid != os.getpid():
             return
         try:
             kept.gateway.store.end_transaction()
-        except Exception:
+        except StorageError:
             self._drop(kept.gateway)
-            raise
 
     def close(self) -> None:
         """Close every thread's kept vault of this process (at shutdown, when
