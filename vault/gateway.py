@@ -80,6 +80,7 @@ class Gateway:
         self.keystore = keystore
         self.context = context
         self.facts = facts
+        self._unlocked: MasterKey | None = None  # a server's GMK, while it is the current one
         self.audit = AuditTrail(store, context, self)
         self.rows = RowSeal(self)
         self._older_master_keys: dict[int, MasterKey] = {}
@@ -207,8 +208,12 @@ class Gateway:
             store.close()
             raise
         gateway = cls(data_dir, store, keystore, context, facts)
-        if unlocked is not None:
+        if unlocked is not None and facts is None:
             gateway.__dict__["master_key"] = unlocked  # fills the cached_property
+        else:
+            # Kept open across requests: a rotation by another process makes
+            # another GMK current, unwrapped then once (per process) instead.
+            gateway._unlocked = unlocked
         return gateway
 
     @classmethod
@@ -235,6 +240,7 @@ class Gateway:
             if name in self.__dict__:
                 other.__dict__[name] = self.__dict__[name]
         other._older_master_keys.update(self._older_master_keys)
+        other._unlocked = self._unlocked
         return other
 
     def adopt_master_keys(self, master_keys: dict[int, MasterKey]) -> None:
@@ -304,6 +310,8 @@ class Gateway:
 
     def _unwrapped_master_key(self) -> MasterKey:
         record = self._current_master_key_record()
+        if self._unlocked is not None and self._unlocked.version == record.version:
+            return self._unlocked
         context = master_key_context(self.gateway_id, record.version)
         try:
             key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
@@ -325,13 +333,21 @@ class Gateway:
         if version == self.master_key.version:
             return self.master_key
         if version not in self._older_master_keys:
-            record = self.store.master_key(version)
-            if record is None:
-                raise IntegrityError(f"no master key version {version} is held")
-            context = master_key_context(self.gateway_id, version)
-            key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
-            self._older_master_keys[version] = MasterKey(version, key)
+            # Kept per process too: a server unlocked before a rotation would
+            # otherwise ask the keystore (an HSM) on every request after it.
+            self._older_master_keys[version] = self.cached_fact(
+                f"master_key_v{version}", lambda: self._unwrapped_master_key_of(version)
+            )
         return self._older_master_keys[version]
+
+    def _unwrapped_master_key_of(self, version: int) -> MasterKey:
+        if self._unlocked is not None and self._unlocked.version == version:
+            return self._unlocked  # a server's, now retiring
+        record = self.store.master_key(version)
+        if record is None:
+            raise IntegrityError(f"no master key version {version} is held")
+        context = master_key_context(self.gateway_id, version)
+        return MasterKey(version, self.keystore.unwrap_master_key(record.keystore_wrapped, context))
 
     def master_key_from_recovery_key(self, recovery_key: Secret) -> MasterKey:
         """The current GMK through the recovery wrap, for when the keystore is gone.
@@ -417,7 +433,7 @@ class Gateway:
         unlocked (a server, a command that used the keys): ``cert_checked``
         says which, and ``gwvault cert show`` always checks.
         """
-        checked = "master_key" in self.__dict__
+        checked = "master_key" in self.__dict__ or self._unlocked is not None
         record = self.store.gateway_keys()[0]
         certificate = (
             self._checked_certificate(record)

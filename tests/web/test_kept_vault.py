@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import RECOVERY_KEY
 from tests.vault.cli.gwvault_process import GwvaultCli, private_file
-from tests.web.api_helpers import API, bearer, new_token
+from tests.web.api_helpers import API, bearer, new_token, put_credential, sealed_body
 from tests.web_fixtures import BASE_URL, WebVault
 from web.access import gateway
 
@@ -68,3 +68,21 @@ def test_a_request_that_failed_mid_write_leaves_no_transaction_open(
             other.store.set_setting("probe", "1")
     response = client.get(f"{API}/status", headers=bearer(token), base_url=BASE_URL)
     assert response.status_code == 200 and response.get_json()["name"] == "gw-test"
+
+
+def test_after_a_master_key_rotation_by_the_command_the_server_stores_under_the_new_key(
+    web_vault: WebVault, client: FlaskClient, tmp_path: Path
+) -> None:
+    token = new_token(web_vault, "admin")
+    _thumbprint(client, token)  # the thread's vault is open, with the GMK unlocked at start
+    cli = GwvaultCli(web_vault.data_dir)
+    key_file = private_file(tmp_path / "recovery", RECOVERY_KEY)
+    assert cli("keys", "rotate", "--recovery-key-file", key_file).code == 0
+    body = sealed_body(web_vault, "sales")
+    response = put_credential(client, "sales", body, bearer(token))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    with web_vault.gateway() as gateway:
+        assert gateway.store.credential("sales").sealed.gmk_version == 2  # type: ignore[union-attr]
+    assert cli("credentials", "verify").code == 0
+    status = client.get(f"{API}/status", headers=bearer(token), base_url=BASE_URL).get_json()
+    assert status["master_key_version"] == 2 and status["cert_checked"] is True
