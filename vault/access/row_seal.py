@@ -166,7 +166,11 @@ class RowSeal:
         if link_id is not None:
             # Ids are UUIDs (no LIKE wildcards); details are canonical JSON.
             where, params = where + " AND details LIKE ?", [*params, f'%"link_id":"{link_id}"%']
-        found = self._vault.store.find_audit(where, params, limit=1)
+        # The newest by max(seq) over (target, action, seq): ordering the
+        # target's entries by seq walked every one of them (each agent use of
+        # a credential), so the check of a credential grew with its uses.
+        newest = f"seq = (SELECT max(seq) FROM audit_events WHERE {where})"  # noqa: S608 - fixed fragments
+        found = self._vault.store.find_audit(newest, params, limit=1)
         if not found:
             return None
         entry = found[0]

@@ -59,6 +59,7 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
             for (trigger,) in triggers:
                 db.execute(f"DROP TRIGGER {trigger}")
             db.execute("DROP TABLE facts_generation")
+            db.execute("DROP INDEX audit_events_by_target_action")
         if to_version < 4:
             _rewrap_gateway_keys_as_schema_3(db, master_key)
             for table in ("users", "api_tokens", "entry_links", "web_sessions", "credentials",

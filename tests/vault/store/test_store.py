@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,43 @@ def test_a_schema_4_vault_gets_the_facts_generation_and_wal_once_upgraded(
         gateway.rows.set_setting("endpoint_port", "8443")
         assert gateway.store.facts_generation() > start
     assert _journal_mode(data_dir / "vault.db") == "wal"
+
+
+def test_checking_a_credential_does_not_walk_the_entries_of_its_uses(data_dir: Path) -> None:
+    # Work is counted in SQLite VM steps, not timed: a busy credential's check
+    # (the newest created/updated entry of its name) must not grow with its uses.
+    from agent_keys.secret import Secret
+    from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
+    from vault.format.encrypted_credential import CredentialPayload
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        service = CredentialService(gateway)
+        payload = CredentialPayload("basic", "u", Secret.from_text("pw"))
+        service.put("sales", DataSource("mysql", "db"), payload)
+        before = _vm_steps(gateway, lambda: service.get("sales"))
+        with sqlite3.connect(data_dir / "vault.db") as db:
+            db.executemany(
+                "INSERT INTO audit_events (at, actor, channel, action, target, outcome,"
+                " request_id, details) VALUES ('t', 'agent:a', 'agent', 'credential.used',"
+                " 'sales', 'ok', ?, '{}')",
+                [(f"job-{n}",) for n in range(5000)],
+            )
+        after = _vm_steps(gateway, lambda: service.get("sales"))
+    assert after < before * 2, (before, after)
+
+
+def _vm_steps(gateway: Gateway, call: Callable[[], object]) -> int:
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn = gateway.store._engine._db.conn  # type: ignore[attr-defined]
+    conn.set_progress_handler(count, 1)
+    try:
+        call()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps[0]
