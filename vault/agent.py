@@ -14,6 +14,12 @@ by itself and must then apply that policy itself.
 Every use is recorded (``credential.used``, channel ``agent``, the job id as
 request id) before the secret is returned; when the record cannot be written,
 no secret is returned.
+
+A ``GatewayAgent`` is meant to live as long as the agent: each thread that
+calls it keeps its own opened vault (``vault.kept_gateways``), and the use
+entries of threads calling at once are committed together, each caller
+getting its secret once the commit holding its entry is durable
+(``vault.audit.group_commit``).  ``close`` closes the kept connections.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vault.audit.group_commit import GroupCommit
+from vault.audit.trail import DetailValue
 from vault.connectors.connection import ConnectionCredential
 from vault.connectors.dispatch import open_session
 from vault.context import RequestContext
 from vault.credentials import CredentialService, ResolvedCredential
 from vault.gateway import Gateway
+from vault.gateway_facts import GatewayFacts
+from vault.kept_gateways import KeptGateways
 
 
 class GatewayAgent:
@@ -34,6 +44,10 @@ class GatewayAgent:
     def __init__(self, data_dir: Path, agent_name: str = "gateway-agent") -> None:
         self._data_dir = data_dir
         self._actor = f"agent:{agent_name}"
+        self._kept = KeptGateways(
+            self._open_for_thread, RequestContext(actor=self._actor, channel="agent")
+        )
+        self._uses = GroupCommit(self._kept.kept)
 
     def use_credential(self, name: str, job_id: str) -> ResolvedCredential:
         """The credential ``name`` with its secret, for the job ``job_id``.
@@ -42,8 +56,28 @@ class GatewayAgent:
         stored credential does not open) or ``StorageError``.
         """
         context = RequestContext(actor=self._actor, channel="agent", request_id=job_id)
-        with Gateway.open(self._data_dir, context) as gateway:
-            return CredentialService(gateway).use(name, purpose=job_id)
+        gateway = self._kept.gateway(context)
+
+        def record_use(target: str, details: dict[str, DetailValue]) -> None:
+            self._uses.record(context, "credential.used", target, details)
+
+        try:
+            return CredentialService(gateway).use(name, purpose=job_id, record_use=record_use)
+        finally:
+            self._kept.release()
+
+    def close(self) -> None:
+        """Close the vault every calling thread kept open (no call may be under way)."""
+        self._kept.close()
+
+    def __enter__(self) -> GatewayAgent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_for_thread(self, context: RequestContext, facts: GatewayFacts) -> Gateway:
+        return Gateway.open(self._data_dir, context, facts=facts)
 
     def connect(self, name: str, job_id: str, timeout: float = 30.0) -> Any:
         """An open connection (psycopg or PyMySQL) to the data source of ``name``.

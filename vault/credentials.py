@@ -27,7 +27,7 @@ from vault.access.destination_policy import policy_for
 from vault.access.policy import Action, Principal, may
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.access.seal_policy import load_seal_policy
-from vault.audit.trail import Outcome
+from vault.audit.trail import DetailValue, Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
 from vault.format.data_source import (
@@ -48,6 +48,9 @@ from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
 from vault.store.records import CredentialRecord
+
+UseRecorder = Callable[[str, dict[str, DetailValue]], None]
+"""Writes the ``credential.used`` entry of a credential name with its details."""
 
 
 @dataclass(frozen=True)
@@ -338,10 +341,15 @@ class CredentialService:
         )
         return VerifyReport(opened, failed)
 
-    def use(self, name: str, purpose: str) -> ResolvedCredential:
+    def use(
+        self, name: str, purpose: str, record_use: UseRecorder | None = None
+    ) -> ResolvedCredential:
         """Open a stored credential for the gateway agent; every use is recorded.
 
         Fails closed: when the use cannot be recorded, the secret is not returned.
+        ``record_use`` writes the entry of a successful use and returns once it
+        is committed (the agent's group commit); by default it is written and
+        committed here, alone.
         """
         record = self.get(name)
         try:
@@ -349,10 +357,15 @@ class CredentialService:
         except IntegrityError:
             self._gateway.audit.record("credential.used", name, "failed", purpose=purpose)
             raise
-        self._gateway.audit.record(
-            "credential.used", name, credential_id=record.binding.credential_id, purpose=purpose
-        )
+        details: dict[str, DetailValue] = {
+            "credential_id": record.binding.credential_id,
+            "purpose": purpose,
+        }
+        (record_use or self._record_use)(name, details)
         return resolved
+
+    def _record_use(self, name: str, details: dict[str, DetailValue]) -> None:
+        self._gateway.audit.record("credential.used", name, "ok", **details)
 
     @contextlib.contextmanager
     def _deciding(self, action: Action, name: str) -> Iterator[None]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_keys.errors import (
     AccessDeniedError,
@@ -41,6 +42,7 @@ from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
 from vault.audit.trail import AuditTrail
 from vault.context import RequestContext
 from vault.data_dir import DataDir
+from vault.gateway_facts import GatewayFacts
 from vault.keys.binding_file import write_new_binding
 from vault.keys.keystore_binding import (
     KeystoreSpec,
@@ -55,18 +57,30 @@ from vault.store.vault_store import VaultStore
 
 FIRST_VERSION = 1
 FILE_KEYSTORE = KeystoreSpec("file")
+T = TypeVar("T")
 
 
 class Gateway:
-    """An opened gateway vault, for one request context."""
+    """An opened gateway vault, for one request context.
+
+    ``facts``, given by a process that keeps the vault open (a server thread,
+    the agent), keeps checked facts across requests (``vault.gateway_facts``).
+    """
 
     def __init__(
-        self, data_dir: DataDir, store: VaultStore, keystore: Keystore, context: RequestContext
+        self,
+        data_dir: DataDir,
+        store: VaultStore,
+        keystore: Keystore,
+        context: RequestContext,
+        facts: GatewayFacts | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.keystore = keystore
         self.context = context
+        self.facts = facts
+        self._unlocked: MasterKey | None = None  # a server's GMK, while it is the current one
         self.audit = AuditTrail(store, context, self)
         self.rows = RowSeal(self)
         self._older_master_keys: dict[int, MasterKey] = {}
@@ -175,6 +189,7 @@ class Gateway:
         context: RequestContext,
         pin: PinSource = no_pin,
         unlocked: MasterKey | None = None,
+        facts: GatewayFacts | None = None,
     ) -> Gateway:
         """Open an existing vault (the keys are unwrapped on first use).
 
@@ -192,9 +207,13 @@ class Gateway:
         except BaseException:
             store.close()
             raise
-        gateway = cls(data_dir, store, keystore, context)
-        if unlocked is not None:
+        gateway = cls(data_dir, store, keystore, context, facts)
+        if unlocked is not None and facts is None:
             gateway.__dict__["master_key"] = unlocked  # fills the cached_property
+        else:
+            # Kept open across requests: a rotation by another process makes
+            # another GMK current, unwrapped then once (per process) instead.
+            gateway._unlocked = unlocked
         return gateway
 
     @classmethod
@@ -216,11 +235,12 @@ class Gateway:
         """This opened vault for another caller (the web app learns who calls
         only after opening it): the same database connection and unwrapped
         keys, a new context, so audit entries name the caller."""
-        other = Gateway(self.data_dir, self.store, self.keystore, context)
+        other = Gateway(self.data_dir, self.store, self.keystore, context, self.facts)
         for name in ("gateway_id", "master_key", "private_keys"):  # the cached_properties
             if name in self.__dict__:
                 other.__dict__[name] = self.__dict__[name]
         other._older_master_keys.update(self._older_master_keys)
+        other._unlocked = self._unlocked
         return other
 
     def adopt_master_keys(self, master_keys: dict[int, MasterKey]) -> None:
@@ -260,7 +280,14 @@ class Gateway:
         Its row is sealed (``TamperedRowError`` if a database writer swapped it)
         and the certificate must be the one its row names.
         """
-        return self._checked_certificate(self.store.gateway_keys()[0])
+        return self.cached_fact(
+            "certificate", lambda: self._checked_certificate(self.store.gateway_keys()[0])
+        )
+
+    def cached_fact(self, name: str, load: Callable[[], T]) -> T:
+        """``load()``, or the value it gave while the vault is unchanged, for a
+        process that keeps the vault open (``vault.gateway_facts``)."""
+        return load() if self.facts is None else self.facts.get(self.store, name, load)
 
     def _checked_certificate(self, record: GatewayKeyRecord) -> GatewayCertificate:
         rows = self.store.rows(
@@ -279,7 +306,12 @@ class Gateway:
     @functools.cached_property
     def master_key(self) -> MasterKey:
         """The current GMK, unwrapped through the keystore."""
+        return self.cached_fact("master_key", self._unwrapped_master_key)
+
+    def _unwrapped_master_key(self) -> MasterKey:
         record = self._current_master_key_record()
+        if self._unlocked is not None and self._unlocked.version == record.version:
+            return self._unlocked
         context = master_key_context(self.gateway_id, record.version)
         try:
             key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
@@ -301,13 +333,21 @@ class Gateway:
         if version == self.master_key.version:
             return self.master_key
         if version not in self._older_master_keys:
-            record = self.store.master_key(version)
-            if record is None:
-                raise IntegrityError(f"no master key version {version} is held")
-            context = master_key_context(self.gateway_id, version)
-            key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
-            self._older_master_keys[version] = MasterKey(version, key)
+            # Kept per process too: a server unlocked before a rotation would
+            # otherwise ask the keystore (an HSM) on every request after it.
+            self._older_master_keys[version] = self.cached_fact(
+                f"master_key_v{version}", lambda: self._unwrapped_master_key_of(version)
+            )
         return self._older_master_keys[version]
+
+    def _unwrapped_master_key_of(self, version: int) -> MasterKey:
+        if self._unlocked is not None and self._unlocked.version == version:
+            return self._unlocked  # a server's, now retiring
+        record = self.store.master_key(version)
+        if record is None:
+            raise IntegrityError(f"no master key version {version} is held")
+        context = master_key_context(self.gateway_id, version)
+        return MasterKey(version, self.keystore.unwrap_master_key(record.keystore_wrapped, context))
 
     def master_key_from_recovery_key(self, recovery_key: Secret) -> MasterKey:
         """The current GMK through the recovery wrap, for when the keystore is gone.
@@ -345,6 +385,9 @@ class Gateway:
     @functools.cached_property
     def private_keys(self) -> dict[str, GatewayPrivateKey]:
         """Every held gateway private key by certificate thumbprint (the JWE ``kid``)."""
+        return self.cached_fact("private_keys", self._checked_private_keys)
+
+    def _checked_private_keys(self) -> dict[str, GatewayPrivateKey]:
         keys: dict[str, GatewayPrivateKey] = {}
         for record in self.store.gateway_keys():
             certificate = self._checked_certificate(record)
@@ -390,7 +433,7 @@ class Gateway:
         unlocked (a server, a command that used the keys): ``cert_checked``
         says which, and ``gwvault cert show`` always checks.
         """
-        checked = "master_key" in self.__dict__
+        checked = "master_key" in self.__dict__ or self._unlocked is not None
         record = self.store.gateway_keys()[0]
         certificate = (
             self._checked_certificate(record)

@@ -1,15 +1,15 @@
 """Who is calling, and the vault opened for them, for one request.
 
 A caller is one of: a bearer API token (channel ``api``), a session cookie
-(channel ``web``), or an entry-link secret in the URL (channel ``web``).  The
-vault is opened per request with the GMK the server unlocked at start, and
-closed when the request ends.
+(channel ``web``), or an entry-link secret in the URL (channel ``web``).  Each
+worker thread keeps the vault open across requests (``vault.kept_gateways``),
+with the GMK the server unlocked at start; a request gets it acting as its
+caller, and its end rolls back whatever transaction it left open.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, g, request
@@ -23,6 +23,8 @@ from vault.access.grants import AccessGrants, EntryLink
 from vault.access.policy import Action, Principal, authorize
 from vault.context import Channel, RequestContext, new_request_id
 from vault.gateway import Gateway
+from vault.gateway_facts import GatewayFacts
+from vault.kept_gateways import KeptGateways
 from web.errors import Unauthenticated
 
 # __Host-: Secure, Path=/, no Domain (RFC 6265bis).  The port ends the name:
@@ -32,15 +34,34 @@ SESSION_COOKIE_PREFIX = "__Host-gwvault-session-"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-@dataclass(frozen=True)
 class VaultHandle:
-    """What the app needs to open the vault: where, and the unlocked GMK."""
+    """What the app needs to open the vault (where, and the unlocked GMK), and
+    the vault each worker thread keeps open.  Nothing is opened until a
+    thread first needs it (after the server forked its workers)."""
 
-    data_dir: Path
-    master_key: MasterKey
+    def __init__(self, data_dir: Path, master_key: MasterKey) -> None:
+        self.data_dir = data_dir
+        self.master_key = master_key
+        # A thread's vault is opened (and its keystore binding checked) for an
+        # anonymous caller: every request then acts as its own.
+        self._kept = KeptGateways(
+            self._open_for_thread, RequestContext(actor="anonymous", channel="web")
+        )
 
     def open(self, context: RequestContext) -> Gateway:
-        return Gateway.open(self.data_dir, context, unlocked=self.master_key)
+        """This thread's vault acting as ``context``; ``release`` ends its use."""
+        return self._kept.gateway(context)
+
+    def release(self) -> None:
+        """End this thread's request: roll back a transaction it left open."""
+        self._kept.release()
+
+    def close(self) -> None:
+        """Close every thread's vault (the server has stopped)."""
+        self._kept.close()
+
+    def _open_for_thread(self, context: RequestContext, facts: GatewayFacts) -> Gateway:
+        return Gateway.open(self.data_dir, context, unlocked=self.master_key, facts=facts)
 
 
 def handle() -> VaultHandle:
@@ -78,9 +99,9 @@ def start_request() -> None:
 
 
 def close_gateway(_error: BaseException | None = None) -> None:
-    opened = g.pop("gateway", None)
-    if opened is not None:
-        opened.close()
+    """End the request's use of the vault; the thread keeps the connection."""
+    if g.pop("gateway", None) is not None:
+        handle().release()
 
 
 def caller() -> Principal:

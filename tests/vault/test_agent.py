@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from agent_keys.errors import DataSourceError, InvalidInputError, NotFoundError
+from agent_keys.errors import (
+    DataSourceError,
+    InvalidInputError,
+    NotFoundError,
+    VaultError,
+)
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from tests.service_fixtures import PostgresCluster, ServiceLogin
 from tests.tls_certificates import CertificateAuthority
 from vault.agent import GatewayAgent
+from vault.audit.log import AuditLog
 from vault.credentials import CredentialService
 from vault.format.ca_certificates import canonical_ca_pem
 from vault.format.data_source import DataSource, TlsMode
@@ -87,3 +95,90 @@ def test_the_agent_opens_no_session_for_a_file_or_a_url(data_dir: Path) -> None:
         )
     with pytest.raises(InvalidInputError, match="no session"):
         GatewayAgent(data_dir).connect("files", job_id="job-12")
+
+
+def _put_sales(data_dir: Path) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CredentialService(gateway).put(
+            "sales",
+            DataSource("postgresql", "db.internal:5432", "sales"),
+            CredentialPayload("basic", "alice", Secret.from_text("agent-pw")),
+        )
+
+
+def _committed_uses(data_dir: Path) -> list[str]:
+    """Job ids of the use entries another connection sees (committed ones only)."""
+    with sqlite3.connect(f"file:{data_dir / 'vault.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT request_id FROM audit_events WHERE action = 'credential.used'"
+        ).fetchall()
+    return [job for (job,) in rows]
+
+
+def test_every_secret_handed_to_concurrent_jobs_has_its_committed_entry(data_dir: Path) -> None:
+    _put_sales(data_dir)
+    threads, uses = 12, 15
+    handed: list[str] = []
+    missing: list[str] = []
+    with GatewayAgent(data_dir) as agent:
+
+        def job_runner(worker: int) -> None:
+            for n in range(uses):
+                job = f"job-{worker}-{n}"
+                login = agent.use_credential("sales", job_id=job)
+                assert login.secret is not None and login.secret.reveal_text() == "agent-pw"
+                # Committed before the secret came back: another connection sees it now.
+                if job not in _committed_uses(data_dir):
+                    missing.append(job)
+                handed.append(job)
+
+        runners = [threading.Thread(target=job_runner, args=(i,)) for i in range(threads)]
+        for runner in runners:
+            runner.start()
+        for runner in runners:
+            runner.join()
+    assert missing == []
+    assert len(handed) == threads * uses
+    assert sorted(_committed_uses(data_dir)) == sorted(handed)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert AuditLog(gateway).verify().ok
+
+
+def test_no_secret_is_handed_out_when_the_commit_of_its_entry_fails(data_dir: Path) -> None:
+    _put_sales(data_dir)
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        # Every use entry now breaks a deferred foreign key: its statements run,
+        # and the COMMIT that would make the batch durable is refused.
+        db.executescript(
+            """
+            CREATE TABLE commit_trap (
+                seq INTEGER REFERENCES audit_events (seq) DEFERRABLE INITIALLY DEFERRED);
+            CREATE TRIGGER use_trips_the_commit AFTER INSERT ON audit_events
+                WHEN NEW.action = 'credential.used'
+                BEGIN INSERT INTO commit_trap (seq) VALUES (-NEW.seq); END;
+            """
+        )
+    handed: list[Secret | None] = []
+    refused: list[BaseException] = []
+    with GatewayAgent(data_dir) as agent:
+
+        def job_runner(worker: int) -> None:
+            for n in range(5):
+                try:
+                    handed.append(agent.use_credential("sales", f"job-{worker}-{n}").secret)
+                except VaultError as e:  # the refused COMMIT: a ConflictError
+                    refused.append(e)
+
+        runners = [threading.Thread(target=job_runner, args=(i,)) for i in range(8)]
+        for runner in runners:
+            runner.start()
+        for runner in runners:
+            runner.join()
+        assert handed == [] and len(refused) == 40
+        assert all("agent-pw" not in str(e) for e in refused)
+        assert _committed_uses(data_dir) == []
+        with sqlite3.connect(data_dir / "vault.db") as db:
+            db.execute("DROP TRIGGER use_trips_the_commit")
+        # The same agent (its connections kept) works again once the commit can.
+        login = agent.use_credential("sales", "job-after")
+    assert login.secret is not None and _committed_uses(data_dir) == ["job-after"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from agent_keys.errors import IntegrityError
 from agent_keys.secret import Secret
@@ -60,6 +60,7 @@ SEALED_SETTINGS = frozenset(
     }
 )
 """The settings that decide where the endpoint listens and what it accepts."""
+T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"
 ROWS_SEALED_AT_INIT = "rows_sealed"
@@ -86,6 +87,8 @@ class SealedVault(Protocol):
 
     @property
     def gateway_id(self) -> str: ...
+
+    def cached_fact(self, name: str, load: Callable[[], T]) -> T: ...
 
 
 class RowSeal:
@@ -163,7 +166,11 @@ class RowSeal:
         if link_id is not None:
             # Ids are UUIDs (no LIKE wildcards); details are canonical JSON.
             where, params = where + " AND details LIKE ?", [*params, f'%"link_id":"{link_id}"%']
-        found = self._vault.store.find_audit(where, params, limit=1)
+        # The newest by max(seq) over (target, action, seq): ordering the
+        # target's entries by seq walked every one of them (each agent use of
+        # a credential), so the check of a credential grew with its uses.
+        newest = f"seq = (SELECT max(seq) FROM audit_events WHERE {where})"  # noqa: S608 - fixed fragments
+        found = self._vault.store.find_audit(newest, params, limit=1)
         if not found:
             return None
         entry = found[0]
@@ -246,7 +253,7 @@ class RowSeal:
 
     @functools.cached_property
     def _key(self) -> Secret:
-        return row_key(self._vault.audit.mac_key().key)
+        return self._vault.cached_fact("row_key", lambda: row_key(self._vault.audit.mac_key().key))
 
     def _mac(self, table: str, row: Mapping[str, Any]) -> bytes:
         fields = {column: _value(row[column]) for column in SEALED_COLUMNS[table]}

@@ -22,8 +22,9 @@ comes to trust a certificate other than the one it was given (T-AU-13).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from agent_keys.errors import IntegrityError, StorageError
 from agent_keys.gateway_identity import GatewayCertificate, GatewayPrivateKey
@@ -56,6 +57,7 @@ Outcome = Literal["ok", "failed", "refused"]
 DetailValue = str | int | bool | None
 
 _HEAD_SETTING = "audit_head"
+T = TypeVar("T")
 _MAX_EPOCH = 2**63 - 1
 
 
@@ -72,6 +74,8 @@ class AuditKeyHolder(Protocol):
 
     def checkpoint_signer(self) -> tuple[GatewayPrivateKey, GatewayCertificate]: ...
 
+    def cached_fact(self, name: str, load: Callable[[], T]) -> T: ...
+
 
 def audit_key_context(gateway_id: str, keyed_from: int) -> bytes:
     """What the wrapped audit key is bound to, so ``keyed_from`` cannot be moved."""
@@ -86,6 +90,13 @@ class AuditTrail:
         self._context = context
         self._keys = keys
         self._unwrapped: tuple[bytes, Secret] | None = None  # (wrapped, key) of the last unwrap
+
+    def acting_as(self, context: RequestContext) -> AuditTrail:
+        """This trail writing entries as ``context`` (the same vault and keys,
+        and the audit key this one already unwrapped)."""
+        other = AuditTrail(self._store, context, self._keys)
+        other._unwrapped = self._unwrapped
+        return other
 
     def record(
         self,
@@ -186,6 +197,9 @@ class AuditTrail:
         Any other vault without one fails closed: its key was deleted, and
         making a new one would let a rewritten trail verify.
         """
+        return self._keys.cached_fact("audit_mac_key", self._stored_mac_key)
+
+    def _stored_mac_key(self) -> MacKey | None:
         rows = self._store.rows(
             "SELECT wrapped_key, gmk_version, keyed_from FROM audit_key WHERE id = 1", []
         )

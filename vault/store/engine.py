@@ -34,7 +34,14 @@ class StoreEngine(Protocol):
         ...
 
     @property
-    def in_write(self) -> bool: ...
+    def in_write(self) -> bool:
+        """Whether a transaction (a write or a read snapshot) is open."""
+        ...
+
+    @property
+    def in_write_transaction(self) -> bool:
+        """Whether the open transaction may hold uncommitted changes."""
+        ...
 
     def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """The rows of a query, as column-name dicts."""
@@ -53,6 +60,20 @@ class StoreEngine(Protocol):
     def snapshot(self, scratch: Path) -> bytes:
         """A consistent copy of the whole database, as one file's bytes
         (``scratch`` is a private path the engine may use on the way)."""
+        ...
+
+    def use_write_ahead_log(self) -> None:
+        """Set the database's durable journal mode once (at creation or upgrade),
+        outside any transaction; an engine without one does nothing."""
+        ...
+
+    def end_transaction(self) -> bool:
+        """Roll back a transaction left open; True if there was one."""
+        ...
+
+    def is_opened_file(self) -> bool:
+        """Whether the database is still the one this connection opened (and
+        still private); a long-lived connection is reopened when it is not."""
         ...
 
     def close(self) -> None: ...

@@ -80,6 +80,37 @@ _COUNT_MOVE = """UPDATE credential_counts
     WHERE gmk_version IN (OLD.gmk_version, NEW.gmk_version);"""
 
 
+# Settings that change with every audit entry (the MACed note of the last one):
+# no cached fact depends on them, so they leave the generation alone.
+_UNCACHED_SETTINGS = "('audit_head')"
+_FACTS_TABLES = ("settings", "master_keys", "gateway_keys", "tls_identity", "audit_key")
+
+
+def _generation_trigger(table: str, event: str) -> str:
+    row = "OLD" if event == "DELETE" else "NEW"
+    when = f" WHEN {row}.key NOT IN {_UNCACHED_SETTINGS}" if table == "settings" else ""
+    return (
+        f"CREATE TRIGGER {table}_{event.lower()}_bumps_generation AFTER {event} ON {table}{when}"  # noqa: S608 - fixed names
+        " BEGIN UPDATE facts_generation SET generation = generation + 1 WHERE id = 1; END"
+    )
+
+
+# A long-lived process caches facts it checked (the certificate, the private
+# keys: vault.gateway_facts) and reads this one number per use to know they
+# still hold.  The triggers bump it in the transaction of every change to the
+# rows those facts come from, whichever process (or tool) makes it.
+_FACTS_GENERATION: tuple[str, ...] = (
+    """CREATE TABLE facts_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL)""",
+    "INSERT INTO facts_generation (id, generation) VALUES (1, 1)",
+    *(
+        _generation_trigger(table, event)
+        for table in _FACTS_TABLES
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
+)
+
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
     2: (
@@ -255,6 +286,10 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             BEGIN {_COUNT_ROW} {_COUNT_MOVE} END""",
         """INSERT INTO credential_counts (gmk_version, n)
             SELECT gmk_version, count(*) FROM credentials GROUP BY gmk_version""",
+        *_FACTS_GENERATION,
+        # The newest entry of a target among a few actions (the row checks of
+        # vault.access.row_seal), found without walking the target's other entries.
+        "CREATE INDEX audit_events_by_target_action ON audit_events (target, action, seq)",
     ),
 }
 

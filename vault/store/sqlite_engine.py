@@ -3,6 +3,9 @@
 This is the only module that imports sqlite-utils or sqlite3 (design.md).
 Writes take ``BEGIN IMMEDIATE``, so a transaction's reads and writes see no
 other writer in between; the file is in WAL mode, so readers go on meanwhile.
+WAL is a property of the file, set once when the file is made (or upgraded),
+not on every connect; a connection is long-lived (one per server thread), and
+only the per-connection settings are made when it opens.
 Every ``sqlite3.Error`` leaves here as ``ConflictError`` or ``StorageError``.
 A database file (or its -wal or -shm) that group or others may read or write
 is refused before it is opened (T-DD-4), as the key file is (T-KS-1).
@@ -32,6 +35,8 @@ class SqliteEngine:
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self._db = db
         self.path = path
+        self._opened_file = _file_identity(path)
+        self._wrote = False  # the open transaction is, or was joined by, a write
 
     @classmethod
     def create(cls, path: Path) -> SqliteEngine:
@@ -41,7 +46,9 @@ class SqliteEngine:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         except OSError as e:
             raise StorageError(f"cannot create {path}: {e.strerror}") from e
-        return cls(_connect(path), path)
+        engine = cls(_connect(path), path)
+        engine.use_write_ahead_log()
+        return engine
 
     @classmethod
     def create_from_snapshot(cls, path: Path, snapshot: bytes) -> SqliteEngine:
@@ -50,7 +57,9 @@ class SqliteEngine:
             create_private_file(path, snapshot)
         except OSError as e:
             raise StorageError(f"cannot create {path}: {e.strerror}") from e
-        return cls.open(path)
+        engine = cls.open(path)
+        engine.use_write_ahead_log()  # VACUUM INTO writes a rollback-journal file
+        return engine
 
     @classmethod
     def open(cls, path: Path) -> SqliteEngine:
@@ -69,14 +78,54 @@ class SqliteEngine:
     def close(self) -> None:
         self._db.close()
 
+    def use_write_ahead_log(self) -> None:
+        """Put the file in WAL mode (it stays so for every later connection).
+
+        Outside any transaction: SQLite cannot change the journal mode in one.
+        """
+        with _translated(self.path):
+            mode = self._db.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if not mode or str(mode[0]).lower() != "wal":
+            raise StorageError(f"{self.path} cannot be put in WAL mode (it stays {mode!r})")
+
+    def is_opened_file(self) -> bool:
+        """Whether the path still names the file this connection opened, still
+        private: a long-lived connection to a file since replaced (a restore)
+        or opened up to others must be reopened (and checked) before use."""
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._opened_file and not st.st_mode & 0o077
+
+    def end_transaction(self) -> bool:
+        """Roll back a transaction left open (a request that raised mid-write);
+        True if there was one.  A long-lived connection must start the next
+        request with no transaction of the last one."""
+        conn = self._db.conn
+        if not conn.in_transaction:
+            return False
+        self._wrote = False
+        with _translated(self.path):
+            conn.execute("ROLLBACK")
+        return True
+
+    @property
+    def in_write_transaction(self) -> bool:
+        """Whether the open transaction may hold uncommitted changes (a write,
+        or a read that a write joined)."""
+        return self._wrote and self._db.conn.in_transaction
+
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         conn = self._db.conn
         if conn.in_transaction:
+            self._wrote = True
             yield
             return
         with _translated(self.path):
             conn.execute("BEGIN IMMEDIATE")
+        self._wrote = True
         try:
             with _translated(self.path):
                 yield
@@ -85,6 +134,8 @@ class SqliteEngine:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._wrote = False
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -98,6 +149,7 @@ class SqliteEngine:
         try:
             yield
         finally:
+            self._wrote = False
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
@@ -139,6 +191,14 @@ def _companions(path: Path) -> tuple[Path, Path]:
     return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
 
+def _file_identity(path: Path) -> tuple[int, int]:
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise StorageError(f"cannot read {path}: {e.strerror}") from e
+    return st.st_dev, st.st_ino
+
+
 def _check_private(path: Path) -> None:
     # SQLite gives a new -wal/-shm the database's mode, but one left from before
     # keeps its own; either holds pages of the database.
@@ -159,13 +219,25 @@ def _check_private(path: Path) -> None:
 
 def _connect(path: Path) -> sqlite_utils.Database:
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        # check_same_thread=False: the owner of a thread's connection (a
+        # server's vault handle) may close it at shutdown from another thread;
+        # a connection is still used by one thread at a time.
+        conn = sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
     except sqlite3.Error as e:
         raise StorageError(f"cannot open {path}: {e}") from e
     db = sqlite_utils.Database(conn, execute_plugins=False)
     with _translated(path):
+        # Per connection, not per file.  FULL: in WAL mode a commit is durable
+        # only when the log is synced at each commit; NORMAL syncs at
+        # checkpoints only, so a power cut could lose a committed audit entry
+        # (and the agent hands out a secret only once its entry is durable).
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         # The row an INSERT OR REPLACE replaces fires its delete triggers (the
         # credential counts of schema 5 rely on it).  sqlite-utils sets this

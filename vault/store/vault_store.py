@@ -88,6 +88,7 @@ class VaultStore:
             if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
                 with store.write():
                     store._upgrade(from_version=int(version))
+                engine.use_write_ahead_log()  # once, for every later connection
                 version = str(SCHEMA_VERSION)
         except BaseException:
             engine.close()
@@ -116,6 +117,24 @@ class VaultStore:
     def close(self) -> None:
         self._engine.close()
 
+    def end_transaction(self) -> bool:
+        """Roll back a transaction left open (a caller that raised mid-write);
+        True if there was one.  For a connection kept across requests."""
+        return self._engine.end_transaction()
+
+    def is_opened_file(self) -> bool:
+        """Whether the database file is still the one opened, and still private."""
+        return self._engine.is_opened_file()
+
+    def facts_generation(self) -> int:
+        """The number every change of a key, certificate or setting row bumps
+        (schema 5's triggers), in the same transaction: cached facts read at
+        one generation hold while it stays (``vault.gateway_facts``)."""
+        rows = self._engine.tuples("SELECT generation FROM facts_generation WHERE id = 1", [])
+        if not rows:
+            raise StorageError(f"{self.location} lacks its facts generation; it is damaged")
+        return int(rows[0][0])
+
     def write(self) -> AbstractContextManager[None]:
         """One atomic write transaction; nested use joins the outer one."""
         return self._engine.write()
@@ -128,6 +147,12 @@ class VaultStore:
     @property
     def in_write(self) -> bool:
         return self._engine.in_write
+
+    @property
+    def in_write_transaction(self) -> bool:
+        """Whether the open transaction may hold uncommitted changes (a write,
+        or a read snapshot a write joined); ``in_write`` is any transaction."""
+        return self._engine.in_write_transaction
 
     # -- settings ---------------------------------------------------------
 

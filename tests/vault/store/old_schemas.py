@@ -3,6 +3,7 @@ and storing a credential as gwvault did before TLS policies (binding version 1).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -47,8 +48,18 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
         # are chained, so a schema-3 trail cannot be made without them.  Upgrade
         # tests start from schema 2, which passes through 3 on the way up.
         raise ValueError("rewind to schema 2 or 1: a schema-3 trail cannot drop chained entries")
-    with sqlite3.connect(db_path) as db:
+    # Closed on return, not when collected: a later connection may need the
+    # file to itself (to change its journal mode).
+    with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         if to_version < 5:
+            triggers = db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                " AND name LIKE '%_bumps_generation'"
+            ).fetchall()
+            for (trigger,) in triggers:
+                db.execute(f"DROP TRIGGER {trigger}")
+            db.execute("DROP TABLE facts_generation")
+            db.execute("DROP INDEX audit_events_by_target_action")
             db.execute("DROP TABLE IF EXISTS audit_verified")
             for trigger in ("after_insert", "after_delete", "after_rewrap"):
                 db.execute(f"DROP TRIGGER credential_counts_{trigger}")

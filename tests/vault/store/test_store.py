@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,75 @@ def test_a_schema_3_vault_keeps_its_credentials_with_the_legacy_tls_mode(data_di
         assert login.secret == secret
         assert (login.source.tls, login.source.ca_pem) == ("prefer", None)
         assert CredentialService(gateway).get("sales").metadata()["tls"] == "prefer"
+
+
+def _journal_mode(db_path: Path) -> str:
+    with sqlite3.connect(db_path) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_a_new_vault_is_in_wal_mode_and_commits_durably(data_dir: Path) -> None:
+    assert _journal_mode(data_dir / "vault.db") == "wal"
+    with Gateway.open(data_dir, make_context()) as gateway:
+        # FULL: in WAL mode each commit syncs the log (NORMAL would not).
+        assert gateway.store.rows("PRAGMA synchronous", [])[0]["synchronous"] == 2
+        assert gateway.store.facts_generation() >= 1
+
+
+def test_a_schema_4_vault_gets_the_facts_generation_and_wal_once_upgraded(
+    data_dir: Path,
+) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        master_key = gateway.master_key
+        thumbprint = gateway.certificate().thumbprint
+    rewind_schema(data_dir / "vault.db", 4, master_key)
+    db = sqlite3.connect(data_dir / "vault.db", isolation_level=None)
+    assert db.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)  # as VACUUM INTO
+    db.close()
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert gateway.store.setting("schema_version") == str(SCHEMA_VERSION)
+        start = gateway.store.facts_generation()
+        assert gateway.certificate().thumbprint == thumbprint
+        gateway.rows.set_setting("endpoint_port", "8443")
+        assert gateway.store.facts_generation() > start
+    assert _journal_mode(data_dir / "vault.db") == "wal"
+
+
+def test_checking_a_credential_does_not_walk_the_entries_of_its_uses(data_dir: Path) -> None:
+    # Work is counted in SQLite VM steps, not timed: a busy credential's check
+    # (the newest created/updated entry of its name) must not grow with its uses.
+    from agent_keys.secret import Secret
+    from vault.credentials import CredentialService
+    from vault.format.data_source import DataSource
+    from vault.format.encrypted_credential import CredentialPayload
+
+    with Gateway.open(data_dir, make_context()) as gateway:
+        service = CredentialService(gateway)
+        payload = CredentialPayload("basic", "u", Secret.from_text("pw"))
+        service.put("sales", DataSource("mysql", "db"), payload)
+        before = _vm_steps(gateway, lambda: service.get("sales"))
+        with sqlite3.connect(data_dir / "vault.db") as db:
+            db.executemany(
+                "INSERT INTO audit_events (at, actor, channel, action, target, outcome,"
+                " request_id, details) VALUES ('t', 'agent:a', 'agent', 'credential.used',"
+                " 'sales', 'ok', ?, '{}')",
+                [(f"job-{n}",) for n in range(5000)],
+            )
+        after = _vm_steps(gateway, lambda: service.get("sales"))
+    assert after < before * 2, (before, after)
+
+
+def _vm_steps(gateway: Gateway, call: Callable[[], object]) -> int:
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn = gateway.store._engine._db.conn  # type: ignore[attr-defined]
+    conn.set_progress_handler(count, 1)
+    try:
+        call()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps[0]
