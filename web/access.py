@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import current_app, g, request
 
 from agent_keys.errors import AccessDeniedError
+from agent_keys.keystore import PinSource
 from agent_keys.master_key import MasterKey
 from vault.access.accounts import Accounts, WebSession
 from vault.access.bearer_secrets import bearer_hash
@@ -25,6 +26,7 @@ from vault.context import Channel, RequestContext, new_request_id
 from vault.gateway import Gateway
 from vault.gateway_facts import GatewayFacts
 from vault.kept_gateways import KeptGateways
+from vault.keys.keystore_binding import no_pin
 from web.errors import Unauthenticated
 
 # __Host-: Secure, Path=/, no Domain (RFC 6265bis).  The port ends the name:
@@ -39,9 +41,12 @@ class VaultHandle:
     the vault each worker thread keeps open.  Nothing is opened until a
     thread first needs it (after the server forked its workers)."""
 
-    def __init__(self, data_dir: Path, master_key: MasterKey) -> None:
+    def __init__(self, data_dir: Path, master_key: MasterKey, pin: PinSource = no_pin) -> None:
         self.data_dir = data_dir
         self.master_key = master_key
+        # Asked for again only when a rotation made elsewhere (the CLI) needs the
+        # keystore to unwrap the new GMK: the PIN is read at that use, not kept.
+        self.pin = pin
         # A thread's vault is opened (and its keystore binding checked) for an
         # anonymous caller: every request then acts as its own.
         self._kept = KeptGateways(
@@ -61,7 +66,7 @@ class VaultHandle:
         self._kept.close()
 
     def _open_for_thread(self, context: RequestContext, facts: GatewayFacts) -> Gateway:
-        return Gateway.open(self.data_dir, context, unlocked=self.master_key, facts=facts)
+        return Gateway.open(self.data_dir, context, self.pin, unlocked=self.master_key, facts=facts)
 
 
 def handle() -> VaultHandle:

@@ -70,7 +70,7 @@ def serve_endpoint(
         raise ConflictError(f"cannot listen on {settings.url}: {e.strerror or e}") from e
     _log_to_stderr()
     limits = ServerLimits()
-    handle = VaultHandle(data_dir.resolve(), master_key)
+    handle = VaultHandle(data_dir.resolve(), master_key, pin)
     service = HttpsService(
         # A quarter of the app threads at most run connection tests, so tests
         # against silent hosts never hold every thread (T-CN-7).
