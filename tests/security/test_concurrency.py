@@ -117,7 +117,9 @@ def _is_error_shape(body: Any) -> bool:
     )
 
 
-EXPECTED_STATUS = {"put": {200, 201}, "delete": {204, 404}, "test": {200, 404}, "list": {200}}
+# A test may be refused at once (429) while the process runs as many as it allows
+# (T-CN-7): 32 clients against 4 slots.
+EXPECTED_STATUS = {"put": {200, 201}, "delete": {204, 404}, "test": {200, 404, 429}, "list": {200}}
 
 
 def _lost_to_a_newer_seal(body: Any) -> bool:
@@ -180,6 +182,7 @@ def test_concurrent_clients_lose_and_double_nothing(
     assert not problems, f"{len(problems)} bad responses, e.g.:\n" + "\n".join(problems[:10])
     ops = Counter((o.op, o.status) for o in outcomes)
     assert ops[("put", 201)] and ops[("delete", 204)] and ops[("list", 200)], ops
+    assert ops[("test", 200)], ops  # the slots refuse the excess, not every test
 
     with web_vault.gateway() as gateway:
         stored = {record.binding.name for record in CredentialService(gateway).list()}
