@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import socket
 import ssl
 import subprocess
@@ -25,14 +24,11 @@ from pathlib import Path
 import pytest
 
 from tests.security.scale import scaled
-from tests.service_fixtures import free_tcp_port
+from tests.web.served_process import CLIENT_TLS, children_of, gwvault_serve
 from tests.web_fixtures import LiveServer, WebVault, served
 from web.server.limits import ServerLimits
 
 GOOD_REQUEST_SECONDS = 1.0
-CLIENT_TLS = ssl.create_default_context()
-CLIENT_TLS.check_hostname = False
-CLIENT_TLS.verify_mode = ssl.CERT_NONE
 
 
 def good_request_seconds(port: int, path: str = "/api/v1/status") -> float:
@@ -306,11 +302,6 @@ def test_a_chunked_body_over_the_limit_gets_413(live_server: LiveServer) -> None
 # -- the served process: a 64 MiB head does not grow its memory ------------------------
 
 
-def worker_pids(parent: int) -> list[int]:
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -336,10 +327,10 @@ def send_huge_head(port: int, mib: int) -> bytes:
 
 
 def test_64_mib_heads_are_refused_without_growing_the_server(
-    gwvault_serve: tuple[subprocess.Popen[str], int], record_property: Record
+    served_process: tuple[subprocess.Popen[str], int], record_property: Record
 ) -> None:
-    process, port = gwvault_serve
-    children = worker_pids(process.pid)  # the worker and the housekeeper
+    process, port = served_process
+    children = children_of(process.pid)  # the worker and the housekeeper
 
     def rss() -> int:
         return sum(rss_kib(pid) for pid in children)
@@ -361,24 +352,6 @@ def test_64_mib_heads_are_refused_without_growing_the_server(
 
 
 @pytest.fixture
-def gwvault_serve(web_vault: WebVault) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``gwvault serve --workers 1`` on the web vault, as an operator starts it."""
-    from tests.vault.cli.gwvault_process import GWVAULT
-
-    port = free_tcp_port()
-    process = subprocess.Popen(
-        [str(GWVAULT), "--data-dir", str(web_vault.data_dir), "serve", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "GWVAULT_DATA_DIR": ""},
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("serving https://")
-        deadline = time.monotonic() + 10
-        while len(worker_pids(process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield process, port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+def served_process(web_vault: WebVault) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    with gwvault_serve(web_vault.data_dir) as served:
+        yield served

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import secrets
 import shutil
-import ssl
-import subprocess
 from pathlib import Path
 
 from tests.conftest import RECOVERY_KEY
-from tests.service_fixtures import free_tcp_port
 from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
-from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
-
-CLIENT_TLS = ssl.create_default_context()
-CLIENT_TLS.check_hostname = False
-CLIENT_TLS.verify_mode = ssl.CERT_NONE
+from tests.vault.cli.gwvault_process import GwvaultCli, private_file
+from tests.web.served_process import CLIENT_TLS, gwvault_serve
 
 
 def test_a_forked_worker_follows_a_rotation_made_while_it_serves(
@@ -36,24 +29,15 @@ def test_a_forked_worker_follows_a_rotation_made_while_it_serves(
     assert moved.code == 0, moved.err
     made = cli("--pin-file", pin_file, "tokens", "create", "--name", "ops", "--role", "admin")
     token = made.out.splitlines()[-1]
-    port = free_tcp_port()
-    server = subprocess.Popen(
-        [str(GWVAULT), "--data-dir", str(cli.data_dir), "--pin-file", str(pin_file), "serve",
-         "--port", str(port), "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SOFTHSM2_CONF": str(softhsm.conf)},
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().startswith("serving https://")
+    with gwvault_serve(
+        cli.data_dir, "--pin-file", str(pin_file), workers=2,
+        env={"SOFTHSM2_CONF": str(softhsm.conf)},
+    ) as (_server, port):  # fmt: skip
         assert connection_test(port, token, "sales")["reason"] != "integrity"
         rotated = cli("--pin-file", pin_file, "keys", "rotate", "--recovery-key-file", recovery)
         assert rotated.code == 0, rotated.err
         for _ in range(4):  # both workers, whichever takes each connection
             assert "reason" in connection_test(port, token, "sales")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def connection_test(port: int, token: str, name: str) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,20 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_fixtures import free_tcp_port
 from tests.vault.cli.gwvault_process import GWVAULT
+from tests.web.served_process import CLIENT_TLS, children_of, gwvault_serve
 from tests.web_fixtures import WebVault
-
-CLIENT_TLS = ssl.create_default_context()
-CLIENT_TLS.check_hostname = False
-CLIENT_TLS.verify_mode = ssl.CERT_NONE
 
 
 def workers_of(parent: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
+    return children_of(parent)
 
 
 def alive(pid: int) -> bool:
@@ -57,21 +49,9 @@ def wait_for(condition: object, seconds: float = 10) -> bool:
 
 @pytest.fixture
 def served(web_vault: WebVault) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_tcp_port()
-    process = subprocess.Popen(
-        [str(GWVAULT), "--data-dir", str(web_vault.data_dir), "serve", "--port", str(port),
-         "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        assert "2 worker processes" in process.stdout.readline()
+    with gwvault_serve(web_vault.data_dir, workers=2) as (process, port):
         assert wait_for(lambda: len(workers_of(process.pid)) == 3)  # and the housekeeper
         yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_two_workers_serve_and_a_dead_one_is_replaced(
