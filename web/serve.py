@@ -72,9 +72,9 @@ def serve_endpoint(
     limits = ServerLimits()
     handle = VaultHandle(data_dir.resolve(), master_key, pin)
     service = HttpsService(
-        # A quarter of the app threads at most run connection tests, so tests
+        # A third of the app threads at most run connection tests, so tests
         # against silent hosts never hold every thread (T-CN-7).
-        create_app(handle, connection_tests=max(1, limits.threads // 4)),
+        create_app(handle, connection_tests=max(1, limits.threads // 3)),
         sock,
         server_ssl_context(identity),
         limits,
