@@ -355,3 +355,15 @@ def test_64_mib_heads_are_refused_without_growing_the_server(
 def served_process(web_vault: WebVault) -> Iterator[tuple[subprocess.Popen[str], int]]:
     with gwvault_serve(web_vault.data_dir) as served:
         yield served
+
+
+def test_a_client_waiting_for_100_continue_is_told_to_go_on(live_server: LiveServer) -> None:
+    client = tls_connection(live_server.port)
+    client.sendall(
+        b"POST /api/v1/encrypt-value HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer not-a-token\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert client.recv(100).startswith(b"HTTP/1.1 100 ")
+    client.sendall(b"{}")
+    assert client.recv(100).startswith(b"HTTP/1.1 401 ")
+    client.close()

@@ -114,6 +114,10 @@ class _Connection:
         if not isinstance(request, h11.Request):
             raise ClientError(400, "bad_request", "the connection closed mid-request")
         self._check_head(request)
+        if self.h11.client_is_waiting_for_100_continue:
+            # curl and others hold a body of over 1 KiB back for a second unless
+            # told to go on; a body refused above was refused before this.
+            await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
         body = bytearray()
         body_deadline = min(deadline, self.loop.time() + self.limits.body_seconds)
         while True:
