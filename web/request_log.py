@@ -9,6 +9,7 @@ and bounded, so a log reader cannot be fed forged lines.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Response, g, request
@@ -38,6 +39,11 @@ def log_request(response: Response) -> Response:
     return response
 
 
+# Anything but printable ASCII without the space: a field can neither end the line
+# nor pose as another field.  (A regular expression: a loop over characters in
+# Python cost a sixth of the line's time, which is a fifth of a fast request's.)
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
 def _field(value: str) -> str:
-    cleaned = "".join(c if c.isprintable() and not c.isspace() else "?" for c in value)
-    return cleaned[:_FIELD_CHARS] or "-"
+    return _UNSAFE.sub("?", value[:_FIELD_CHARS]) or "-"
