@@ -11,7 +11,7 @@ opened descriptor (so nothing can be swapped between the check and the read):
 a regular file, owned by this process's user, with no group or other bits
 (threats T-KS-1, T-KS-3).
 
-``memory_files`` is for libraries that insist on a path (OpenSSL under cheroot
+``memory_files`` is for libraries that insist on a path (OpenSSL's load_cert_chain
 and libpq): anonymous in-memory files that never touch the disk.
 """
 

@@ -2,7 +2,7 @@
 
 Each operation gets ``scaled(15, 200)`` generated requests in each generation
 mode (valid and invalid inputs), sent by an admin API token to the real server
-(cheroot, TLS) of the ``live_server`` fixture.  Every answer must be no 5xx,
+(TLS, web/server) of the ``live_server`` fixture.  Every answer must be no 5xx,
 have a documented status, a documented content type, a body and headers that
 fit the document's schema, and an operation that declares authentication
 must refuse the same request without (or with a made-up) token.
