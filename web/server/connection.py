@@ -97,8 +97,11 @@ class _Connection:
 
     async def _first_bytes(self, wait: float) -> bool:
         """Wait for the next request to begin; False when the client closed."""
-        if self.h11.trailing_data[0] or self.h11.trailing_data[1]:
-            return True  # pipelined: already here, or the peer closed after it
+        pipelined, closed = self.h11.trailing_data
+        if pipelined:
+            return True  # the next request is already here
+        if closed:
+            return False  # the client closed after its last request
         try:
             async with asyncio.timeout(wait):
                 data = await self.reader.read(READ_CHUNK)
