@@ -67,6 +67,17 @@ def flushing_anonymous_events(handle: VaultHandle) -> Iterator[None]:
         )
 
 
+@contextlib.contextmanager
+def worker_life(handle: VaultHandle) -> Iterator[None]:
+    """Around a worker's serving: its flushes, then its threads' kept vaults closed
+    (a clean close checkpoints SQLite's log; the worker ends with ``os._exit``)."""
+    try:
+        with flushing_anonymous_events(handle):
+            yield
+    finally:
+        handle.close()
+
+
 def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
     """The housekeeper's loop: a full audit check now and every period, until stopped."""
 

@@ -20,7 +20,7 @@ from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import VaultHandle
 from web.app import create_app
-from web.housekeeping import audit_housekeeper, flushing_anonymous_events
+from web.housekeeping import audit_housekeeper, worker_life
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
 from web.server.tls import server_ssl_context
@@ -78,7 +78,7 @@ def serve_endpoint(
         sock,
         server_ssl_context(identity),
         limits,
-        around_worker=lambda: flushing_anonymous_events(handle),
+        around_worker=lambda: worker_life(handle),
         housekeeper=audit_housekeeper(handle),
     )
     print(

@@ -32,7 +32,8 @@ def alive(pid: int) -> bool:
 def status_code(port: int) -> int:
     connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=CLIENT_TLS)
     try:
-        connection.request("GET", "/api/v1/status")
+        # An unknown token: looked up in the vault, so the worker's thread opens it.
+        connection.request("GET", "/api/v1/status", headers={"Authorization": "Bearer unknown"})
         return connection.getresponse().status
     finally:
         connection.close()
@@ -70,13 +71,16 @@ def test_two_workers_serve_and_a_dead_one_is_replaced(
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_stops_every_worker(
-    served: tuple[subprocess.Popen[str], int], stop: signal.Signals
+    served: tuple[subprocess.Popen[str], int], stop: signal.Signals, web_vault: WebVault
 ) -> None:
-    process, _port = served
+    process, port = served
+    assert status_code(port) == 401  # a worker's thread has opened the vault
     workers = workers_of(process.pid)
     process.send_signal(stop)
     assert process.wait(timeout=20) == 0
     assert not any(alive(pid) for pid in workers), "a worker outlived the server"
+    # Each worker closed its kept connections: the last close checkpoints the log away.
+    assert not (web_vault.data_dir / "vault.db-wal").exists()
 
 
 def test_workers_stop_when_the_parent_is_killed(
