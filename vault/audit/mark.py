@@ -136,8 +136,10 @@ class MarkBook:
         mac = row_mac(row_key(key.key), self._gateway_id, _TABLE, row)
         columns = ", ".join(["id", *row, "mac"])
         marks = ", ".join("?" * (len(row) + 2))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in [*row, "mac"])
         self._store.execute(
-            f"INSERT OR REPLACE INTO {_TABLE} ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
+            f"INSERT INTO {_TABLE} ({columns}) VALUES ({marks})"  # noqa: S608 - fixed names
+            f" ON CONFLICT (id) DO UPDATE SET {updates}",
             [1, *row.values(), mac],
         )
 

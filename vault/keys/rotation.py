@@ -208,10 +208,13 @@ class KeyRotation:
                 [new.wrap(key, context, random), new.version, record.version],
             )
             moved += 1
-        # Single-row keys: the TLS key and the audit key (whose context names
-        # the first entry it MACs).
+        # Single-row keys: the TLS keys (one per cluster member, keyed by its
+        # id; a single machine's is row 1) and the audit key (whose context
+        # names the first entry it MACs).
         contexts: dict[str, Callable[[dict[str, Any]], bytes]] = {
-            "tls_identity": lambda row: tls_key_context(gateway.gateway_id),
+            "tls_identity": lambda row: tls_key_context(
+                gateway.gateway_id, row["id"] if isinstance(row["id"], str) else None
+            ),
             "audit_key": lambda row: audit_key_context(gateway.gateway_id, row["keyed_from"]),
         }
         for table, context_of in contexts.items():
@@ -237,23 +240,24 @@ class KeyRotation:
         total = self._store.count_credentials()
         done = total - self._count_not_on(new.version)
         rewrapped = 0
-        # Keyset paging on rowid: rows already moved are never scanned again; a
-        # row written meanwhile (INSERT OR REPLACE) gets a higher rowid and is
-        # still ahead of us.  The finish step re-checks inside its transaction.
-        after_rowid = 0
+        # Keyset paging on the id (the primary key, in both engines): rows
+        # already moved are never scanned again.  A row written meanwhile is
+        # written under the new GMK; the finish step re-checks inside its
+        # transaction for any that is not.
+        after_id = ""
         while True:
             with self._store.write():
                 rows = self._store.rows(
-                    "SELECT rowid AS row_number, id, name, gmk_version, wrapped_dek"
-                    " FROM credentials WHERE gmk_version != ? AND rowid > ? ORDER BY rowid LIMIT ?",
-                    [new.version, after_rowid, batch_size],
+                    "SELECT id, name, gmk_version, wrapped_dek FROM credentials"
+                    " WHERE gmk_version != ? AND id > ? ORDER BY id LIMIT ?",
+                    [new.version, after_id, batch_size],
                 )
                 for row in rows:
                     self._rewrap_data_key(new, row)
                 self._record_batch(new, rows)
             if not rows:
                 return rewrapped
-            after_rowid = rows[-1]["row_number"]
+            after_id = rows[-1]["id"]
             rewrapped += len(rows)
             done += len(rows)
             if progress is not None:
@@ -264,11 +268,11 @@ class KeyRotation:
         dek = self._gateway.master_key_for(row["gmk_version"]).unwrap(row["wrapped_dek"], context)
         # Only the key wrap and its version change; the ciphertext is untouched.
         wrapped = new.wrap(dek, context, self._gateway.context.random)
-        # By rowid (the table's own b-tree), the id and version as read.
+        # The id and version as read.
         self._store.execute(
             "UPDATE credentials SET gmk_version = ?, wrapped_dek = ?"
-            " WHERE rowid = ? AND id = ? AND gmk_version = ?",
-            [new.version, wrapped, row["row_number"], row["id"], row["gmk_version"]],
+            " WHERE id = ? AND gmk_version = ?",
+            [new.version, wrapped, row["id"], row["gmk_version"]],
         )
 
     def _record_batch(self, new: MasterKey, rows: list[dict[str, Any]]) -> None:
@@ -325,7 +329,7 @@ class KeyRotation:
                 rewrapped_this_run=rewrapped,
                 resumed=resumed,
             )
-        self._shrink_write_ahead_log()
+        self._store.engine.drop_freed_pages()
         return result
 
     def _still_referenced(self, versions: list[int]) -> dict[int, str]:
@@ -334,33 +338,21 @@ class KeyRotation:
         Found through the schema's foreign keys to ``master_keys``, so a table
         another feature adds later is checked too (and its rows keep their GMK).
         """
-        references = self._store.rows(
-            'SELECT m.name AS tbl, f."from" AS col FROM sqlite_master AS m,'
-            " pragma_foreign_key_list(m.name) AS f"
-            " WHERE m.type = 'table' AND f.\"table\" = 'master_keys'",
-            [],
-        )
+        references = self._store.engine.foreign_keys_to("master_keys")
         kept: dict[int, str] = {}
         for version in versions:
             users = [
-                ref["tbl"]
-                for ref in references
+                table
+                for table, column in references
                 # Table and column names come from the schema itself, not from input.
                 if self._store.rows(
-                    f'SELECT 1 FROM "{ref["tbl"]}" WHERE "{ref["col"]}" = ? LIMIT 1',  # noqa: S608
+                    f'SELECT 1 FROM "{table}" WHERE "{column}" = ? LIMIT 1',  # noqa: S608
                     [version],
                 )
             ]
             if users:
                 kept[version] = ", ".join(sorted(users))
         return kept
-
-    def _shrink_write_ahead_log(self) -> None:
-        # Old pages (holding the destroyed GMK's wraps) linger in the WAL until a
-        # checkpoint; truncating it drops them now.  Best effort: a busy reader
-        # only delays this, and the rotation has already committed.
-        with contextlib.suppress(StorageError):
-            self._store.rows("PRAGMA wal_checkpoint(TRUNCATE)", [])
 
     # -- queries --------------------------------------------------------------------
 

@@ -33,13 +33,24 @@ class OpenedVault(Protocol):
     def gateway_id(self) -> str: ...
 
     @property
+    def member_id(self) -> str | None: ...
+
+    @property
     def master_key(self) -> MasterKey: ...
 
     def master_key_for(self, version: int) -> MasterKey: ...
 
 
-def tls_key_context(gateway_id: str) -> bytes:
-    return f"gwvault/tls-key/v1|{gateway_id}".encode()
+def tls_key_context(gateway_id: str, member_id: str | None = None) -> bytes:
+    """A single machine's TLS key, or one cluster member's (whose own identity
+    it is: a row moved to another member's slot does not unwrap)."""
+    base = f"gwvault/tls-key/v1|{gateway_id}"
+    return (base if member_id is None else f"{base}|member={member_id}").encode()
+
+
+def tls_row_id(gateway: OpenedVault) -> int | str:
+    """The endpoint identity's row: a single machine's is 1, a member's its id."""
+    return 1 if gateway.member_id is None else gateway.member_id
 
 
 def store_tls_identity(
@@ -47,13 +58,19 @@ def store_tls_identity(
 ) -> None:
     """Replace the endpoint's TLS identity (inside the caller's write, or its own)."""
     wrapped = gmk.wrap(
-        identity.private_key, tls_key_context(gateway.gateway_id), gateway.context.random
+        identity.private_key,
+        tls_key_context(gateway.gateway_id, gateway.member_id),
+        gateway.context.random,
     )
     with gateway.store.write():
         gateway.store.execute(
-            "INSERT OR REPLACE INTO tls_identity (id, cert_pem, wrapped_key, gmk_version, source,"
-            " created_at) VALUES (1, ?, ?, ?, ?, ?)",
+            "INSERT INTO tls_identity (id, cert_pem, wrapped_key, gmk_version, source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " cert_pem = excluded.cert_pem, wrapped_key = excluded.wrapped_key,"
+            " gmk_version = excluded.gmk_version,"
+            " source = excluded.source, created_at = excluded.created_at",
             [
+                tls_row_id(gateway),
                 identity.chain_pem.decode("ascii"),
                 wrapped,
                 gmk.version,
@@ -101,11 +118,14 @@ class TlsService:
         """The chain and the unwrapped key, for the server's SSL context only."""
         row = self._row()
         gmk = self._gateway.master_key_for(row["gmk_version"])
-        key = gmk.unwrap(row["wrapped_key"], tls_key_context(self._gateway.gateway_id))
+        context = tls_key_context(self._gateway.gateway_id, self._gateway.member_id)
+        key = gmk.unwrap(row["wrapped_key"], context)
         return TlsIdentity(row["cert_pem"].encode("ascii"), key)
 
     def _row(self) -> dict[str, Any]:
-        rows = self._gateway.store.rows("SELECT * FROM tls_identity WHERE id = 1", [])
+        rows = self._gateway.store.rows(
+            "SELECT * FROM tls_identity WHERE id = ?", [tls_row_id(self._gateway)]
+        )
         if not rows:
             raise NotFoundError("the endpoint has no TLS certificate; run: gwvault tls regenerate")
         return rows[0]

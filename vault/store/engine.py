@@ -19,6 +19,9 @@ from typing import Any, Protocol
 class StoreEngine(Protocol):
     """One open connection to a vault database."""
 
+    kind: str
+    """``sqlite`` or ``postgresql``: which schema statements and upgrades apply."""
+
     @property
     def location(self) -> str:
         """Where the database is, for messages (a path; never a password)."""
@@ -74,6 +77,20 @@ class StoreEngine(Protocol):
     def is_opened_file(self) -> bool:
         """Whether the database is still the one this connection opened (and
         still private); a long-lived connection is reopened when it is not."""
+        ...
+
+    def database_time_ms(self) -> int:
+        """The database's clock in ms since 1970: leases are timed on it, so
+        every member of a cluster agrees (``vault.cluster.lease``)."""
+        ...
+
+    def foreign_keys_to(self, table: str) -> list[tuple[str, str]]:
+        """(table, column) of every foreign key referencing ``table``."""
+        ...
+
+    def drop_freed_pages(self) -> None:
+        """After key material was deleted: drop the pages that still hold it
+        where this process can (SQLite's write-ahead log); best effort."""
         ...
 
     def close(self) -> None: ...

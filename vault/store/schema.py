@@ -86,11 +86,15 @@ _UNCACHED_SETTINGS = "('audit_head')"
 _FACTS_TABLES = ("settings", "master_keys", "gateway_keys", "tls_identity", "audit_key")
 
 
+_MEMBER_FACTS = "name, state, epoch, public_key, wrapped_private_key, mac"
+
+
 def _generation_trigger(table: str, event: str) -> str:
     row = "OLD" if event == "DELETE" else "NEW"
     when = f" WHEN {row}.key NOT IN {_UNCACHED_SETTINGS}" if table == "settings" else ""
+    name = event.split(maxsplit=1)[0].lower()
     return (
-        f"CREATE TRIGGER {table}_{event.lower()}_bumps_generation AFTER {event} ON {table}{when}"  # noqa: S608 - fixed names
+        f"CREATE TRIGGER {table}_{name}_bumps_generation AFTER {event} ON {table}{when}"  # noqa: S608 - fixed names
         " BEGIN UPDATE facts_generation SET generation = generation + 1 WHERE id = 1; END"
     )
 
@@ -109,6 +113,43 @@ _FACTS_GENERATION: tuple[str, ...] = (
         for table in _FACTS_TABLES
         for event in ("INSERT", "UPDATE", "DELETE")
     ),
+)
+
+# The members of a gateway cluster (vault.cluster).  Each holds an X25519 key
+# pair: the private key wrapped by the member's own keystore (file or PKCS#11),
+# the public key sealed into the row, so any member can wrap a new GMK version
+# to every other one (a rotation) and a removed member's row and wraps go.
+# ``epoch`` is the cluster epoch the member joined in: a member whose epoch is
+# behind the cluster's is stale and stops.  ``last_seen_ms`` is a heartbeat on
+# the database clock, not sealed (display only).
+CLUSTER_TABLES: tuple[str, ...] = (
+    """CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        software_version TEXT NOT NULL,
+        keystore_kind TEXT NOT NULL,
+        public_key BLOB NOT NULL,
+        wrapped_private_key BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('enabled', 'disabled')),
+        epoch INTEGER NOT NULL,
+        joined_at TEXT NOT NULL,
+        last_seen_ms INTEGER,
+        mac BLOB)""",
+    # A GMK version wrapped to one member's public key.  No foreign key to
+    # master_keys: destroying a version deletes its wraps explicitly
+    # (vault.keys.rotation), and a wrap must never keep a version alive.
+    """CREATE TABLE member_wraps (
+        member_id TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+        gmk_version INTEGER NOT NULL,
+        wrapped BLOB NOT NULL,
+        PRIMARY KEY (member_id, gmk_version))""",
+    # Singleton work (vault.cluster.lease): who holds it, until when on the
+    # database clock, and a fencing token that rises with every new holder.
+    """CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL)""",
 )
 
 UPGRADES: dict[int, tuple[str, ...]] = {
@@ -290,6 +331,17 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         # The newest entry of a target among a few actions (the row checks of
         # vault.access.row_seal), found without walking the target's other entries.
         "CREATE INDEX audit_events_by_target_action ON audit_events (target, action, seq)",
+    ),
+    # 6: gateway clusters (issue 16).  A single-machine SQLite vault has no
+    # members (its keystore wraps the GMK in master_keys); the tables exist in
+    # both engines so the schema and its upgrades stay one.
+    6: (
+        *CLUSTER_TABLES,
+        # A member's own facts (its state, its wraps) are cached like the keys'
+        # and re-read when they change; a heartbeat alone changes nothing cached.
+        *(_generation_trigger("member_wraps", event) for event in ("INSERT", "UPDATE", "DELETE")),
+        *(_generation_trigger("members", event) for event in ("INSERT", "DELETE")),
+        _generation_trigger("members", f"UPDATE OF {_MEMBER_FACTS}"),
     ),
 }
 

@@ -32,6 +32,8 @@ _BUSY_TIMEOUT_MS = 10_000
 class SqliteEngine:
     """A ``StoreEngine`` over one SQLite file."""
 
+    kind = "sqlite"
+
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self._db = db
         self.path = path
@@ -172,6 +174,26 @@ class SqliteEngine:
     def insert(self, table: str, row: dict[str, Any]) -> None:
         with _translated(self.path):
             self._db.table(table).insert(row)
+
+    def database_time_ms(self) -> int:
+        # One machine, one clock: the file's is this machine's.
+        rows = self.tuples("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", [])
+        return int(rows[0][0])
+
+    def foreign_keys_to(self, table: str) -> list[tuple[str, str]]:
+        rows = self.tuples(
+            'SELECT m.name, f."from" FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f'
+            " WHERE m.type = 'table' AND f.\"table\" = ?",
+            [table],
+        )
+        return [(str(name), str(column)) for name, column in rows]
+
+    def drop_freed_pages(self) -> None:
+        # Freed pages are zeroed in the file (secure_delete), but the old ones
+        # linger in the WAL until a checkpoint; truncating it drops them now.
+        # Best effort: a busy reader only delays this.
+        with contextlib.suppress(StorageError):
+            self.tuples("PRAGMA wal_checkpoint(TRUNCATE)", [])
 
     def snapshot(self, scratch: Path) -> bytes:
         """VACUUM INTO a private scratch file, read back, removed."""

@@ -27,9 +27,17 @@ from vault.format.audit_chain import (
 from vault.format.data_source import LEGACY_TLS_MODE
 from vault.format.envelope import CredentialBinding, SealedSecret
 from vault.store.engine import StoreEngine
+from vault.store.locator import PostgresLocation
+from vault.store.postgres_engine import PostgresEngine
+from vault.store.postgres_schema import (
+    POSTGRES_FIRST_VERSION,
+    POSTGRES_STATEMENTS,
+    POSTGRES_UPGRADES,
+)
 from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.store.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 from vault.store.sqlite_engine import SqliteEngine
+from vault.version import SOFTWARE_VERSION
 
 AUDIT_KEY_PENDING = "audit_key_pending"
 """Setting: this vault was upgraded to the chain and has no audit key yet."""
@@ -46,6 +54,12 @@ _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
     " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at, mac,"
     " binding_version, tls, ca_pem"
+)
+# An update keeps the row (and its place): the counts' triggers see a rewrap as one.
+_SAVE_CREDENTIAL = (
+    f"INSERT INTO credentials ({_CREDENTIAL_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - fixed column list
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CREDENTIAL_COLUMNS.split(", ") if c != "id")
 )
 
 
@@ -70,9 +84,29 @@ class VaultStore:
         return store
 
     @classmethod
+    def create_shared(cls, location: PostgresLocation) -> VaultStore:
+        """Make the current schema in an empty PostgreSQL database (a cluster's
+        first member); ``ConflictError`` if the database already holds a vault."""
+        engine = PostgresEngine(location.conninfo, location.display)
+        try:
+            engine.create_schema(POSTGRES_STATEMENTS, POSTGRES_FIRST_VERSION)
+            store = cls(engine)
+            with store.write():
+                store._upgrade(from_version=POSTGRES_FIRST_VERSION)
+        except BaseException:
+            engine.close()
+            raise
+        return store
+
+    @classmethod
     def open(cls, path: Path) -> VaultStore:
         """Open an existing vault database; ``StorageError`` if it is not one."""
         return cls._checked(SqliteEngine.open(path))
+
+    @classmethod
+    def open_shared(cls, location: PostgresLocation) -> VaultStore:
+        """Open a cluster's shared database, upgrading an older schema."""
+        return cls._checked(PostgresEngine(location.conninfo, location.display))
 
     @classmethod
     def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
@@ -81,11 +115,16 @@ class VaultStore:
 
     @classmethod
     def _checked(cls, engine: StoreEngine) -> VaultStore:
-        """The store over ``engine`` at the current schema, upgrading an older one."""
+        """The store over ``engine`` at the current schema, upgrading an older one.
+
+        A schema newer than this gwvault knows is refused, never guessed at: a
+        member of an older version must not write rows it cannot read back.
+        """
         store = cls(engine)
+        first = 1 if engine.kind == "sqlite" else POSTGRES_FIRST_VERSION
         try:
             version = store.setting("schema_version")
-            if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
+            if version is not None and version.isdigit() and first <= int(version) < SCHEMA_VERSION:
                 with store.write():
                     store._upgrade(from_version=int(version))
                 engine.use_write_ahead_log()  # once, for every later connection
@@ -95,14 +134,30 @@ class VaultStore:
             raise
         if version != str(SCHEMA_VERSION):
             engine.close()
+            if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{engine.location} has schema {version}, newer than this gwvault"
+                    f" ({SOFTWARE_VERSION}, schema {SCHEMA_VERSION}) knows; upgrade gwvault"
+                    " on this machine before it uses the vault"
+                )
             raise StorageError(
                 f"{engine.location} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"
             )
         return store
 
+    @property
+    def engine_kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.kind
+
+    @property
+    def engine(self) -> StoreEngine:
+        return self._engine
+
     def _upgrade(self, from_version: int) -> None:
+        upgrades = UPGRADES if self._engine.kind == "sqlite" else POSTGRES_UPGRADES
         for version in range(from_version + 1, SCHEMA_VERSION + 1):
-            for statement in UPGRADES[version]:
+            for statement in upgrades[version]:
                 self.execute(statement, [])
         if from_version < 3:
             self._chain_entries_written_before_the_chain()
@@ -161,7 +216,12 @@ class VaultStore:
         return str(rows[0]["value"]) if rows else None
 
     def set_setting(self, key: str, value: str) -> None:
-        self.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
+        # The row's seal (mac) is cleared with the value, as a replaced row's was.
+        self.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, mac = NULL",
+            [key, value],
+        )
 
     def delete_setting(self, key: str) -> None:
         self.execute("DELETE FROM settings WHERE key = ?", [key])
@@ -245,20 +305,16 @@ class VaultStore:
         """Credentials per GMK version as the schema-5 triggers keep them: for
         display only (a database writer can edit them); rows of the wrong type
         are left out rather than failing a status page."""
-        rows = self.rows(
-            "SELECT gmk_version, n FROM credential_counts WHERE typeof(gmk_version) = 'integer'"
-            " AND typeof(n) = 'integer' AND n > 0 ORDER BY gmk_version",
-            [],
-        )
-        return {int(row["gmk_version"]): int(row["n"]) for row in rows}
+        rows = self.tuples("SELECT gmk_version, n FROM credential_counts ORDER BY gmk_version", [])
+        return {
+            version: n
+            for version, n in rows
+            if type(version) is int and type(n) is int and n > 0  # SQLite stores any type
+        }
 
     def save_credential(self, record: CredentialRecord) -> None:
         """Insert, or replace the row with the same id (an update)."""
-        self.execute(
-            f"INSERT OR REPLACE INTO credentials ({_CREDENTIAL_COLUMNS})"  # noqa: S608 - fixed column list
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _credential_row(record),
-        )
+        self.execute(_SAVE_CREDENTIAL, _credential_row(record))
 
     def delete_credential(self, credential_id: str) -> None:
         self.execute("DELETE FROM credentials WHERE id = ?", [credential_id])
@@ -359,7 +415,8 @@ class VaultStore:
     def add_audit_checkpoint(self, checkpoint: Checkpoint, cert_pem: str) -> None:
         self._insert("audit_checkpoints", asdict(checkpoint))
         self.execute(
-            "INSERT OR IGNORE INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)",
+            "INSERT INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)"
+            " ON CONFLICT (thumbprint) DO NOTHING",
             [checkpoint.thumbprint, cert_pem],
         )
 
@@ -378,7 +435,8 @@ class VaultStore:
         ends = ((rotation.from_thumbprint, from_pem), (rotation.to_thumbprint, to_pem))
         for thumbprint, pem in ends:
             self.execute(
-                "INSERT OR IGNORE INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)",
+                "INSERT INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)"
+                " ON CONFLICT (thumbprint) DO NOTHING",
                 [thumbprint, pem],
             )
 
@@ -430,6 +488,10 @@ class VaultStore:
     def rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Run a query (``?`` placeholders) through the engine."""
         return self._engine.rows(sql, params)
+
+    def tuples(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Run a query (``?`` placeholders); rows as tuples in column order."""
+        return self._engine.tuples(sql, params)
 
     def execute(self, sql: str, params: list[Any]) -> None:
         """Run a write statement (``?`` placeholders) through the engine."""
