@@ -20,6 +20,10 @@ KEY_FILE = "keystore.key"
 BINDING_FILE = "keystore.json"
 # A binding a keystore command wrote but may not have committed yet.
 PENDING_BINDING_FILE = "keystore.json.pending"
+# A cluster member's: where the shared database is, and who this member is
+# (vault.store.locator); with it, the data dir holds no vault.db.
+CLUSTER_FILE = "cluster.json"
+STORE_PASSWORD_FILE = "store.pgpass"  # noqa: S105 - a file name
 # Present from the start of an init or restore until the vault is complete: a
 # process killed in between leaves it, so its half-made files are known to be
 # leftovers (removed by the next init or restore), never mistaken for a vault.
@@ -52,8 +56,13 @@ class DataDir:
     def marker(self) -> Path:
         return self.path / CREATING_MARKER
 
+    @property
+    def cluster_file(self) -> Path:
+        return self.path / CLUSTER_FILE
+
     def has_vault(self) -> bool:
-        return any(p.exists() for p in (self.db_path, self.key_file, self.binding_path))
+        files = (self.db_path, self.key_file, self.binding_path, self.cluster_file)
+        return any(p.exists() for p in files)
 
     @classmethod
     def create(cls, path: Path) -> DataDir:
@@ -106,7 +115,7 @@ class DataDir:
                 f"{path} holds an init or restore that was interrupted; run it again"
                 " (it starts afresh)"
             )
-        if not data_dir.db_path.is_file():
+        if not data_dir.db_path.is_file() and not data_dir.cluster_file.exists():
             raise StorageError(
                 f"{path} is not a gwvault data dir (no {DB_FILE}); run: gwvault init --name NAME"
             )
@@ -116,5 +125,6 @@ class DataDir:
         """Undo a failed init: remove the files it created (never anything else)."""
         bindings = (BINDING_FILE, PENDING_BINDING_FILE)
         for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", KEY_FILE, CREATING_MARKER,
+                     CLUSTER_FILE, STORE_PASSWORD_FILE,
                      *bindings, *(name + ".tmp" for name in bindings)):  # fmt: skip
             (self.path / name).unlink(missing_ok=True)

@@ -40,6 +40,9 @@ from agent_keys.recovery_key import (
 from agent_keys.secret import Secret
 from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
 from vault.audit.trail import AuditTrail
+from vault.cluster.enrolment import enroll_member, new_member_id
+from vault.cluster.member_keys import MemberKeys
+from vault.cluster.standing import check_member_standing
 from vault.context import RequestContext
 from vault.data_dir import DataDir
 from vault.gateway_facts import GatewayFacts
@@ -52,10 +55,18 @@ from vault.keys.keystore_binding import (
 )
 from vault.keys.tls import generate_for, store_tls_identity
 from vault.names import check_gateway_name
+from vault.store.locator import (
+    ClusterMembership,
+    PostgresLocation,
+    read_membership,
+    with_password_file,
+    write_membership,
+)
 from vault.store.records import GatewayKeyRecord, MasterKeyRecord, identity_wrap_context
 from vault.store.vault_store import VaultStore
 
 FIRST_VERSION = 1
+FIRST_EPOCH = 1
 FILE_KEYSTORE = KeystoreSpec("file")
 T = TypeVar("T")
 
@@ -84,6 +95,24 @@ class Gateway:
         self.audit = AuditTrail(store, context, self)
         self.rows = RowSeal(self)
         self._older_master_keys: dict[int, MasterKey] = {}
+        # A cluster member reaches the GMK through its member key (vault.cluster).
+        self.member_keys = MemberKeys(self, store.member_id) if store.member_id else None
+
+    @property
+    def member_id(self) -> str | None:
+        """This cluster member's id; None on a single machine."""
+        return self.store.member_id
+
+    def membership(self) -> ClusterMembership | None:
+        """What this member's data dir says of its cluster (None on a single machine)."""
+        return read_membership(self.data_dir.path) if self.member_id else None
+
+    def check_standing(self) -> None:
+        """Refuse (``MemberStoppedError``) to go on as a removed, disabled or
+        stale cluster member; nothing on a single machine.  Checked again
+        whenever the vault's facts change (a member row is one of them)."""
+        if self.member_id is not None:
+            self.cached_fact("member_standing", lambda: check_member_standing(self))
 
     @classmethod
     def initialize(
@@ -96,8 +125,15 @@ class Gateway:
         *,
         keystore: KeystoreSpec = FILE_KEYSTORE,
         pin: PinSource = no_pin,
+        shared_store: PostgresLocation | None = None,
+        member_name: str | None = None,
+        store_password: Secret | None = None,
     ) -> Gateway:
         """Create a new vault in ``path``; refuses to overwrite one.
+
+        With ``shared_store`` the vault's database is that PostgreSQL database
+        (which must hold no vault yet) and this machine is the cluster's first
+        member (``member_name``, the host name by default).
 
         Checks every input before writing anything; on any later failure the
         files it created are removed, so no half-made vault is left behind.
@@ -107,9 +143,12 @@ class Gateway:
         data_dir = DataDir.create(path)
         gateway: Gateway | None = None
         try:
+            if shared_store is not None:  # the data dir's libpq password file, if one is given
+                shared_store = with_password_file(shared_store, data_dir.path, store_password)
             gateway = cls._create(
-                data_dir, name, key_type, recovery_key, context, spec=keystore, pin=pin
-            )
+                data_dir, name, key_type, recovery_key, context, spec=keystore, pin=pin,
+                shared_store=shared_store, member_name=member_name,
+            )  # fmt: skip
             data_dir.finish_creation()
         except BaseException:
             if gateway is not None:
@@ -129,6 +168,8 @@ class Gateway:
         *,
         spec: KeystoreSpec,
         pin: PinSource,
+        shared_store: PostgresLocation | None = None,
+        member_name: str | None = None,
     ) -> Gateway:
         random = context.random
         gateway_id = new_gateway_id(random)
@@ -137,8 +178,18 @@ class Gateway:
         recovery_kek = derive_recovery_kek(recovery_key, params)
         gmk = MasterKey.generate(FIRST_VERSION, random)
         keystore = create_keystore(spec, data_dir, gateway_id, random, pin)
+        founding = (
+            None
+            if shared_store is None
+            else ClusterMembership(shared_store, new_member_id(random), FIRST_EPOCH)
+        )
         try:
-            store = VaultStore.create(data_dir.db_path)
+            if founding is None:
+                store = VaultStore.create(data_dir.db_path)
+            else:
+                store = VaultStore.create_shared(founding.store)
+                store.member_id = founding.member_id
+                write_membership(data_dir.path, founding)
             gateway = cls(data_dir, store, keystore, context)
             gateway.__dict__["master_key"] = gmk  # fills the cached_property
             gmk_context = master_key_context(gateway_id, gmk.version)
@@ -154,7 +205,12 @@ class Gateway:
                 store.add_master_key(
                     MasterKeyRecord(
                         version=gmk.version,
-                        keystore_wrapped=keystore.wrap_master_key(gmk.key, gmk_context),
+                        # A cluster's members wrap it each (member_wraps) instead.
+                        keystore_wrapped=(
+                            keystore.wrap_master_key(gmk.key, gmk_context)
+                            if founding is None
+                            else b""
+                        ),
                         recovery_wrapped=wrap_key(recovery_kek, gmk.key, gmk_context, random),
                         recovery_salt=params.salt,
                         recovery_opslimit=params.opslimit,
@@ -164,6 +220,8 @@ class Gateway:
                     )
                 )
                 store.add_gateway_key(gateway._wrapped_identity(gmk, *identity))
+                if founding is not None:
+                    enroll_member(gateway, gmk, member_name, founding.epoch)
                 gateway.rows.seal_all_unsealed()  # the first rows; none came before them
                 store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
                 gateway.audit.record(
@@ -175,6 +233,7 @@ class Gateway:
                     keystore=keystore.kind,
                     module_sha256=keystore.settings().get("module_sha256"),
                     cert_thumbprint=identity[1].thumbprint,
+                    store=store.engine_kind,
                     **{ROWS_SEALED_AT_INIT: True},
                 )
         except BaseException:
@@ -201,7 +260,12 @@ class Gateway:
         the keystore (and an HSM) stays off the per-request path.
         """
         data_dir = DataDir.open(path)
-        store = VaultStore.open(data_dir.db_path)
+        membership = read_membership(data_dir.path)
+        store = (
+            VaultStore.open(data_dir.db_path)
+            if membership is None
+            else VaultStore.open_shared(membership.store, membership.member_id)
+        )
         try:
             keystore = open_bound_keystore(data_dir, store, context.random, pin)
         except BaseException:
@@ -305,16 +369,20 @@ class Gateway:
 
     @functools.cached_property
     def master_key(self) -> MasterKey:
-        """The current GMK, unwrapped through the keystore."""
-        return self.cached_fact("master_key", self._unwrapped_master_key)
+        """The current GMK, unwrapped through the keystore (a member's: through
+        its member key, and only while the member is in good standing)."""
+        key = self.cached_fact("master_key", self._unwrapped_master_key)
+        if self.member_id is not None:
+            self.__dict__["master_key"] = key  # the standing check's row seal uses it
+            self.check_standing()
+        return key
 
     def _unwrapped_master_key(self) -> MasterKey:
         record = self._current_master_key_record()
         if self._unlocked is not None and self._unlocked.version == record.version:
             return self._unlocked
-        context = master_key_context(self.gateway_id, record.version)
         try:
-            key = self.keystore.unwrap_master_key(record.keystore_wrapped, context)
+            key = self._keystore_unwrap(record)
         except IntegrityError as e:
             self._record_unlock_failure("keystore", "wrong-key")
             raise KeyBackendError(
@@ -346,8 +414,29 @@ class Gateway:
         record = self.store.master_key(version)
         if record is None:
             raise IntegrityError(f"no master key version {version} is held")
-        context = master_key_context(self.gateway_id, version)
-        return MasterKey(version, self.keystore.unwrap_master_key(record.keystore_wrapped, context))
+        return MasterKey(version, self._keystore_unwrap(record))
+
+    def _keystore_unwrap(self, record: MasterKeyRecord) -> Secret:
+        """GMK ``record`` through this machine's keystore: directly on a single
+        machine, through the member key in a cluster."""
+        if self.member_keys is not None:
+            return self.member_keys.unwrap(record.version)
+        context = master_key_context(self.gateway_id, record.version)
+        return self.keystore.unwrap_master_key(record.keystore_wrapped, context)
+
+    def wrap_for_keystore(self, gmk: MasterKey) -> bytes:
+        """The keystore wrap a new GMK version's row carries: this machine's; in
+        a cluster none (every member's is written by ``wrap_for_members``)."""
+        if self.member_keys is not None:
+            return b""
+        return self.keystore.wrap_master_key(
+            gmk.key, master_key_context(self.gateway_id, gmk.version)
+        )
+
+    def wrap_for_members(self, gmk: MasterKey) -> int:
+        """In a cluster, wrap a new GMK version to every member (inside the
+        caller's write); on a single machine nothing."""
+        return self.member_keys.wrap_for_members(gmk) if self.member_keys is not None else 0
 
     def master_key_from_recovery_key(self, recovery_key: Secret) -> MasterKey:
         """The current GMK through the recovery wrap, for when the keystore is gone.
@@ -456,6 +545,9 @@ class Gateway:
             "keystore": self.keystore.kind,
             "keystore_token": self.keystore.settings().get("token_label"),
             "epoch": self.epoch,
+            "store": self.store.engine_kind,
+            "store_location": self.store.location if self.member_id else None,
+            "member_id": self.member_id,
             "master_key_version": gmk.version if gmk else None,
             "data_dir": str(self.data_dir.path.resolve()),
         }

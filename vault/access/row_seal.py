@@ -39,6 +39,8 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "credentials": ("id", "name", "version", "owner", "issued_at"),
     "gateway_keys": ("version", "key_type", "cert_pem", "thumbprint", "state"),
     "settings": ("key", "value"),
+    "members": ("id", "name", "keystore_kind", "public_key", "wrapped_private_key", "state",
+                "epoch"),
 }  # fmt: skip
 ROW_KEYS = {
     "users": "name",
@@ -48,6 +50,7 @@ ROW_KEYS = {
     "credentials": "id",
     "gateway_keys": "version",
     "settings": "key",
+    "members": "id",
 }
 SEALED_SETTINGS = frozenset(
     {

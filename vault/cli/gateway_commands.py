@@ -21,6 +21,9 @@ from vault.keys.module_trust import trust_module
 
 
 def init(args: argparse.Namespace) -> int:
+    from vault.cli.cluster_commands import store_location
+
+    shared, password = store_location(args) if args.store else (None, None)
     recovery_key = read_secret("recovery key", args.recovery_key_file, confirm=True)
     with Gateway.initialize(
         data_dir(args),
@@ -30,6 +33,9 @@ def init(args: argparse.Namespace) -> int:
         RequestContext.for_cli(),
         keystore=keystore_spec(args),
         pin=pin_source(args.pin_file),
+        shared_store=shared,
+        member_name=args.member_name,
+        store_password=password,
     ) as gateway:
         status = gateway.status()
     print(f"initialised gateway {status['name']} ({status['gateway_id']}) in {status['data_dir']}")

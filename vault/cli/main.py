@@ -69,6 +69,7 @@ _HANDLER_MODULES = {
     "restore": "vault.cli.recovery_commands",
     "audit": "vault.cli.audit_commands",
     "test-policy": "vault.cli.destination_commands",
+    "cluster": "vault.cli.cluster_commands",
 }
 
 

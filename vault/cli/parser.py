@@ -14,6 +14,7 @@ from vault.access.policy import ROLES
 from vault.cli import (
     audit_commands,
     cert_commands,
+    cluster_commands,
     destination_commands,
     key_commands,
     recovery_commands,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Key lifecycle commands live beside their handlers.
     for module in (
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
+        cluster_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     return parser
@@ -67,6 +69,10 @@ def _add_init(commands: Commands) -> None:
         "--recovery-key-file",
         metavar="F",
         help="file (mode 0600) with the recovery key; else prompted twice, or read from a pipe",
+    )
+    cluster_commands.add_store_flags(init)
+    init.add_argument(
+        "--member-name", help="with --store: this first member's name (default: the host name)"
     )
 
 

@@ -48,6 +48,12 @@ LEGACY_SETTING = "keystore"
 """Setting where vaults before the binding file named their keystore (never trusted)."""
 
 
+def digest_setting(store: VaultStore) -> str:
+    """The setting holding the digest: one per cluster member (each has its own
+    keystore and binding), the one ``BINDING_DIGEST`` on a single machine."""
+    return BINDING_DIGEST if store.member_id is None else f"{BINDING_DIGEST}:{store.member_id}"
+
+
 def binding_digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -60,7 +66,7 @@ def committed_binding(data_dir: DataDir, store: VaultStore) -> dict[str, str] | 
     command was killed after it committed).  Raises ``AccessDeniedError`` or
     ``StorageError`` for a binding file that is not private or not well formed.
     """
-    committed = store.setting(BINDING_DIGEST)
+    committed = store.setting(digest_setting(store))
     current = _read(data_dir.binding_path)
     if current is not None and (committed is None or binding_digest(current) == committed):
         return parse_binding(current, str(data_dir.binding_path))
@@ -80,7 +86,7 @@ def write_new_binding(data_dir: DataDir, store: VaultStore, keystore: Keystore) 
     inside the write that stores the wraps.  Raises ``StorageError``."""
     content = encode_binding(keystore.settings())
     _write(data_dir.binding_path, content)
-    store.set_setting(BINDING_DIGEST, binding_digest(content))
+    store.set_setting(digest_setting(store), binding_digest(content))
 
 
 def rebind(
@@ -93,14 +99,14 @@ def rebind(
     ``StorageError``, or what ``change`` raises; then nothing changed.
     """
     content = encode_binding(keystore.settings())
-    before = store.setting(BINDING_DIGEST)
+    before = store.setting(digest_setting(store))
     _write(data_dir.pending_binding_path, content)
     try:
         with store.write():
-            if store.setting(BINDING_DIGEST) != before:
+            if store.setting(digest_setting(store)) != before:
                 raise ConflictError("the keystore binding changed meanwhile; run the command again")
             change()
-            store.set_setting(BINDING_DIGEST, binding_digest(content))
+            store.set_setting(digest_setting(store), binding_digest(content))
             store.delete_setting(LEGACY_SETTING)
     except BaseException:
         data_dir.pending_binding_path.unlink(missing_ok=True)
@@ -114,7 +120,7 @@ def is_bound_to(store: VaultStore, keystore: Keystore) -> bool:
     """Whether the database records ``keystore``'s binding as committed (so a
     failed command must not retire it); True when that cannot be read."""
     try:
-        committed = store.setting(BINDING_DIGEST)
+        committed = store.setting(digest_setting(store))
     except VaultError:
         return True  # an orphaned key is better than a vault locked out of its keystore
     try:

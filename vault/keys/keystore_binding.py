@@ -20,10 +20,10 @@ from agent_keys.secret import Secret
 from vault.data_dir import KEY_FILE, DataDir
 from vault.format.keystore_binding import check_key_label, check_module_path, check_token_label
 from vault.keys.binding_file import (
-    BINDING_DIGEST,
     LEGACY_SETTING,
     adopt_legacy_file_binding,
     committed_binding,
+    digest_setting,
 )
 from vault.store.vault_store import VaultStore
 
@@ -129,7 +129,7 @@ def open_bound_keystore(
     ``StorageError`` for a binding file that is not private or well formed.
     """
     settings = committed_binding(data_dir, store)
-    if settings is None and store.setting(BINDING_DIGEST) is None:
+    if settings is None and store.setting(digest_setting(store)) is None:
         settings = adopt_legacy_file_binding(data_dir, store)
     if settings is not None:
         return open_keystore(settings, data_dir, random, pin)

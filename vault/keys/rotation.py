@@ -142,12 +142,17 @@ class KeyRotation:
                 "UPDATE master_keys SET state = 'retiring' WHERE version = ?", [old.version]
             )
             self._store.add_master_key(record)
+            members = gateway.wrap_for_members(new)
+            keys = gateway.member_keys
+            if keys is not None and keys.unwrap(new.version) != new.key:
+                raise IntegrityError("the new master key did not unwrap again; nothing changed")
             key_rows = self._rewrap_key_rows(new)
             gateway.audit.record(
                 "keys.rotation-started",
                 gateway.gateway_id,
                 from_version=old.version,
                 to_version=new.version,
+                members_wrapped=members,
                 credentials=self._store.count_credentials(),
                 key_rows_rewrapped=key_rows,
             )
@@ -169,13 +174,14 @@ class KeyRotation:
         kek = derive_recovery_kek(recovery_key, params)
         new = MasterKey.generate(self._highest_version() + 1, random)
         context = master_key_context(gateway.gateway_id, new.version)
-        keystore_wrapped = gateway.keystore.wrap_master_key(new.key, context)
+        keystore_wrapped = gateway.wrap_for_keystore(new)
         recovery_wrapped = wrap_key(kek, new.key, context, random)
-        # Prove both unlock paths give the new GMK back before anything depends on it.
+        # Prove both unlock paths give the new GMK back before anything depends
+        # on it (a cluster member's path is proved once its wraps are written).
         if (
-            gateway.keystore.unwrap_master_key(keystore_wrapped, context) != new.key
-            or unwrap_key(kek, recovery_wrapped, context) != new.key
-        ):
+            keystore_wrapped
+            and gateway.keystore.unwrap_master_key(keystore_wrapped, context) != new.key
+        ) or unwrap_key(kek, recovery_wrapped, context) != new.key:
             raise IntegrityError("the new master key did not unwrap again; nothing changed")
         record = MasterKeyRecord(
             version=new.version,
@@ -308,6 +314,8 @@ class KeyRotation:
             kept = self._still_referenced(retiring)
             destroyed = tuple(v for v in retiring if v not in kept)
             for version in destroyed:
+                # A cluster's member wraps of the version go with it (crypto-shred).
+                self._store.execute("DELETE FROM member_wraps WHERE gmk_version = ?", [version])
                 self._store.execute("DELETE FROM master_keys WHERE version = ?", [version])
             result = RotationResult(
                 to_version=new.version,

@@ -127,7 +127,7 @@ class PostgresEngine:
             )
         with self._transaction("BEGIN ISOLATION LEVEL SERIALIZABLE"):
             for statement in statements:
-                conn.execute(statement)  # type: ignore[call-overload]
+                conn.execute(statement.encode())
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES ('schema_version', %s)", [str(version)]
             )

@@ -66,8 +66,10 @@ _SAVE_CREDENTIAL = (
 class VaultStore:
     """Typed access to the tables of one vault database file."""
 
-    def __init__(self, engine: StoreEngine) -> None:
+    def __init__(self, engine: StoreEngine, member_id: str | None = None) -> None:
         self._engine = engine
+        self.member_id = member_id
+        """The cluster member that opened this store; None on a single machine."""
 
     @property
     def location(self) -> str:
@@ -104,9 +106,11 @@ class VaultStore:
         return cls._checked(SqliteEngine.open(path))
 
     @classmethod
-    def open_shared(cls, location: PostgresLocation) -> VaultStore:
-        """Open a cluster's shared database, upgrading an older schema."""
-        return cls._checked(PostgresEngine(location.conninfo, location.display))
+    def open_shared(cls, location: PostgresLocation, member_id: str) -> VaultStore:
+        """Open a cluster's shared database as ``member_id``, upgrading an older schema."""
+        store = cls._checked(PostgresEngine(location.conninfo, location.display))
+        store.member_id = member_id
+        return store
 
     @classmethod
     def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:
@@ -229,7 +233,7 @@ class VaultStore:
     # -- keys ---------------------------------------------------------------
 
     def add_master_key(self, record: MasterKeyRecord) -> None:
-        self._insert("master_keys", asdict(record))
+        self.insert_row("master_keys", asdict(record))
 
     def master_key(self, version: int) -> MasterKeyRecord | None:
         rows = self.rows("SELECT * FROM master_keys WHERE version = ?", [version])
@@ -247,7 +251,7 @@ class VaultStore:
         )
 
     def add_gateway_key(self, record: GatewayKeyRecord) -> None:
-        self._insert("gateway_keys", asdict(record))
+        self.insert_row("gateway_keys", asdict(record))
 
     def gateway_keys(self) -> list[GatewayKeyRecord]:
         """Every gateway key pair version still held, current first."""
@@ -413,7 +417,7 @@ class VaultStore:
         return entries
 
     def add_audit_checkpoint(self, checkpoint: Checkpoint, cert_pem: str) -> None:
-        self._insert("audit_checkpoints", asdict(checkpoint))
+        self.insert_row("audit_checkpoints", asdict(checkpoint))
         self.execute(
             "INSERT INTO audit_signers (thumbprint, cert_pem) VALUES (?, ?)"
             " ON CONFLICT (thumbprint) DO NOTHING",
@@ -431,7 +435,7 @@ class VaultStore:
     def add_audit_rotation(self, rotation: Rotation, from_pem: str, to_pem: str) -> None:
         """Store a rotation record and both its certificates (kept for good, so
         the trust it carries can be followed in every later export)."""
-        self._insert("audit_rotations", asdict(rotation))
+        self.insert_row("audit_rotations", asdict(rotation))
         ends = ((rotation.from_thumbprint, from_pem), (rotation.to_thumbprint, to_pem))
         for thumbprint, pem in ends:
             self.execute(
@@ -497,7 +501,8 @@ class VaultStore:
         """Run a write statement (``?`` placeholders) through the engine."""
         self._engine.execute(sql, params)
 
-    def _insert(self, table: str, row: dict[str, Any]) -> None:
+    def insert_row(self, table: str, row: dict[str, Any]) -> None:
+        """Insert one row; ``table`` and the keys are the store's own names."""
         self._engine.insert(table, row)
 
     @functools.cached_property
