@@ -63,7 +63,11 @@ class KeptGateways:
 
         Raises what ``Gateway.open`` raises when the vault must be (re)opened.
         """
-        return self.kept().acting_as(context)
+        gateway = self.kept().acting_as(context)
+        # A cluster member removed, disabled or left behind by a restore stops
+        # at its next use (re-read only when the vault's facts change).
+        gateway.check_standing()
+        return gateway
 
     def kept(self) -> Gateway:
         """This thread's kept vault itself, in the context it was opened in."""

@@ -24,6 +24,7 @@ from agent_keys.errors import (
     VaultError,
 )
 from vault.access.row_seal import TamperedRowError
+from vault.cluster.member_keys import MemberStoppedError
 
 log = logging.getLogger("gwvault.web")
 
@@ -57,6 +58,7 @@ STATUS: dict[type[VaultError], tuple[int, str]] = {
     AccessDeniedError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
+    MemberStoppedError: (503, "member_stopped"),
     KeyBackendError: (503, "key_backend_unavailable"),
     StorageError: (503, "storage_unavailable"),
 }
