@@ -22,6 +22,7 @@ from vault.gateway import Gateway
 
 pytest_plugins = [
     "tests.service_fixtures",
+    "tests.postgres_servers",
     "tests.mariadb_fixtures",
     "tests.softhsm_fixtures",
     "tests.browser_fixtures",

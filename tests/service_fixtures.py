@@ -1,13 +1,12 @@
-"""Fixtures for real servers: a private PostgreSQL cluster with TLS, a MariaDB user, HTTP auth.
+"""Fixtures for real servers: the tests' CAs, a MariaDB user, an HTTP server that checks auth.
 
 A test that needs a service calls ``require_service``: it skips where the
 service is missing and fails instead when ``GWVAULT_REQUIRE_SERVICES=1`` (CI
 sets it), so a broken CI machine cannot pass by skipping.
 
-The private PostgreSQL cluster serves TLS with a certificate from the tests'
-own CA (``trusted_ca``); ``untrusted_ca`` is what an impersonator's
-certificate would chain to.  Its log records every connection, so a test can
-tell whether a login attempt reached it.
+The private servers serve TLS with certificates from the tests' own CA
+(``trusted_ca``); ``untrusted_ca`` is what an impersonator's certificate would
+chain to.  The private PostgreSQL servers are in tests.postgres_servers.
 """
 
 from __future__ import annotations
@@ -15,25 +14,16 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-import pwd
-import re
-import shutil
 import socket
 import ssl
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from glob import glob
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import NoReturn, cast
 
-import psycopg
 import pymysql
 import pytest
-from psycopg import sql
 
 from agent_keys.private_files import memory_files
 from tests.tls_certificates import CertificateAuthority, issue_server_certificate, make_ca
@@ -64,24 +54,9 @@ class ServiceLogin:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)
     database: str
     ca_pem: str | None = None
-
-
-@dataclass(frozen=True)
-class PostgresCluster:
-    """The private cluster: where it listens, its superuser, its CA and its log."""
-
-    port: int
-    superuser_password: str
-    ca_pem: str
-    log: Path
-
-    def connections_logged(self, user: str) -> list[str]:
-        """Log lines of login attempts by ``user`` that reached authentication."""
-        marks = (f"user={user} ", f'user "{user}"', f'identity="{user}"')
-        return [line for line in self.log.read_text().splitlines() if any(m in line for m in marks)]
 
 
 @pytest.fixture(scope="session")
@@ -97,128 +72,6 @@ def trusted_ca_pem(trusted_ca: CertificateAuthority) -> str:
 @pytest.fixture(scope="session")
 def untrusted_ca() -> CertificateAuthority:
     return make_ca("an impersonator's CA")
-
-
-@pytest.fixture(scope="session")
-def private_postgres(private_cluster: PostgresCluster) -> ServiceLogin:
-    """A login (scram-sha-256) on the private cluster, with the CA of its TLS."""
-    return _create_test_login(private_cluster, "gwv_tester", "scram-sha-256")
-
-
-@pytest.fixture(scope="session")
-def postgres_md5_user(private_cluster: PostgresCluster) -> ServiceLogin:
-    """A login whose password the cluster checks with MD5 (as an impersonator would ask)."""
-    return _create_test_login(private_cluster, "gwv_md5", "md5")
-
-
-@pytest.fixture(scope="session")
-def private_cluster(trusted_ca: CertificateAuthority) -> Iterator[PostgresCluster]:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 that checks passwords, with TLS.
-
-    The machine's own cluster trusts every local login, so a wrong password
-    would pass there.  initdb and postgres refuse to run as root, so under
-    root the cluster belongs to the ``postgres`` OS user.  ``gwv_md5`` logs in
-    with MD5, everyone else with scram-sha-256; TLS is offered, not required.
-    """
-    initdb, pg_ctl = (_newest_postgres_bin_dir() / name for name in ("initdb", "pg_ctl"))
-    owner = _cluster_owner()
-    # Not pytest's tmp_path: it sits in a 0700 root directory the owner cannot enter.
-    root = Path(tempfile.mkdtemp(prefix="gwvault-pg-", dir="/tmp"))
-    data, sockets, pwfile = root / "data", root / "sockets", root / "pwfile"
-    superuser_password = "su-" + os.urandom(16).hex()
-    sockets.mkdir()
-    _write_owned(pwfile, superuser_password, owner)  # never on a command line (ps)
-    for path in (root, sockets):
-        shutil.chown(path, owner.pw_uid, owner.pw_gid)
-    port = free_tcp_port()
-    server_options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c ssl=on"
-        " -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c log_connections=on"
-    )
-    try:
-        _run_as(owner, root, initdb, "-D", data, "-U", "gwv_admin", "--auth=scram-sha-256",
-                f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
-        pwfile.unlink()
-        _configure_tls_and_md5(data, trusted_ca, owner)
-        _run_as(owner, root, pg_ctl, "start", "-w", "-t", "30", "-D", data,
-                "-l", root / "server.log", "-o", server_options)  # fmt: skip
-        try:
-            yield PostgresCluster(port, superuser_password, trusted_ca.pem, root / "server.log")
-        finally:
-            _run_as(owner, root, pg_ctl, "stop", "-D", data, "-m", "fast")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _newest_postgres_bin_dir() -> Path:
-    candidates = {Path(p) for p in glob("/usr/lib/postgresql/*/bin")}
-    if on_path := shutil.which("initdb"):
-        candidates.add(Path(on_path).resolve().parent)
-    usable = [d for d in candidates if (d / "initdb").exists() and (d / "pg_ctl").exists()]
-    if not usable:
-        require_service("PostgreSQL server binaries (initdb, pg_ctl) not found")
-    return max(usable, key=_postgres_version)
-
-
-def _postgres_version(bin_dir: Path) -> tuple[int, int]:
-    version_call = [str(bin_dir / "initdb"), "--version"]
-    done = subprocess.run(version_call, capture_output=True, text=True, check=False)
-    found = re.search(r"(\d+)(?:\.(\d+))?", done.stdout)
-    return (int(found[1]), int(found[2] or 0)) if found else (0, 0)
-
-
-def _cluster_owner() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        return pwd.getpwuid(os.geteuid())
-    try:
-        return pwd.getpwnam("postgres")
-    except KeyError:
-        require_service("running as root and no 'postgres' OS user to own a test cluster")
-
-
-def _write_owned(path: Path, text: str, owner: pwd.struct_passwd) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(text + "\n")
-    os.chown(path, owner.pw_uid, owner.pw_gid)
-
-
-def _run_as(owner: pwd.struct_passwd, cwd: Path, *args: str | Path) -> None:
-    """Run a server tool as the cluster owner; subprocess drops uid, gid and groups itself."""
-    other = owner.pw_uid != os.geteuid()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"HOME": str(cwd)}
-    done = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=90, check=False, user=owner.pw_uid if other else None,
-        group=owner.pw_gid if other else None, extra_groups=[] if other else None,
-    )  # fmt: skip
-    if done.returncode != 0:
-        tail = " ".join((done.stderr or done.stdout).split())[-500:]
-        require_service(f"{Path(args[0]).name} {args[1]} failed: {tail}")
-
-
-def _configure_tls_and_md5(data: Path, ca: CertificateAuthority, owner: pwd.struct_passwd) -> None:
-    server = issue_server_certificate(ca)
-    for name, text in (("server.crt", server.cert_pem), ("server.key", server.key_pem)):
-        _write_owned(data / name, text, owner)  # 0600: PostgreSQL refuses a readable key
-    hba = data / "pg_hba.conf"
-    hba.write_text("host all gwv_md5 127.0.0.1/32 md5\n" + hba.read_text())
-
-
-def _create_test_login(cluster: PostgresCluster, name: str, method: str) -> ServiceLogin:
-    login = ServiceLogin(
-        "127.0.0.1", cluster.port, name, "pg-" + os.urandom(16).hex(), f"{name}_db", cluster.ca_pem
-    )
-    with psycopg.connect(
-        host=login.host, port=cluster.port, dbname="postgres", user="gwv_admin",
-        password=cluster.superuser_password, autocommit=True, sslmode="disable",
-    ) as admin:  # fmt: skip
-        user, database = sql.Identifier(login.user), sql.Identifier(login.database)
-        admin.execute(sql.SQL("SET password_encryption = {}").format(sql.Literal(method)))
-        create_role = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
-        admin.execute(create_role.format(user, sql.Literal(login.password)))
-        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, user))
-    return login
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ from agent_keys.errors import (
 )
 from agent_keys.secret import Secret
 from tests.conftest import make_context
-from tests.service_fixtures import PostgresCluster, ServiceLogin
+from tests.postgres_servers import PostgresServer
+from tests.service_fixtures import ServiceLogin
 from tests.tls_certificates import CertificateAuthority
 from vault.agent import GatewayAgent
 from vault.audit.log import AuditLog
@@ -71,7 +72,7 @@ def test_the_agent_connects_with_the_credentials_tls_policy(
 @pytest.mark.services
 def test_the_agent_gives_an_impersonator_nothing_at_job_time(
     data_dir: Path,
-    private_cluster: PostgresCluster,
+    shared_postgres: PostgresServer,
     postgres_md5_user: ServiceLogin,
     untrusted_ca: CertificateAuthority,
 ) -> None:
@@ -85,7 +86,7 @@ def test_the_agent_gives_an_impersonator_nothing_at_job_time(
     with pytest.raises(DataSourceError) as refused:
         GatewayAgent(data_dir).connect("hr", job_id="job-11")
     assert refused.value.reason == "refused_by_policy"  # SCRAM only: no MD5 response
-    assert private_cluster.connections_logged(postgres_md5_user.user) == []
+    assert shared_postgres.connections_logged(postgres_md5_user.user) == []
 
 
 def test_the_agent_opens_no_session_for_a_file_or_a_url(data_dir: Path) -> None:

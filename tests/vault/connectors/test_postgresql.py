@@ -20,7 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.service_fixtures import PostgresCluster, ServiceLogin, free_tcp_port
+from tests.postgres_servers import PostgresServer
+from tests.service_fixtures import ServiceLogin, free_tcp_port
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.connectors.results import assert_presentable, login
 from vault.connectors import postgresql
@@ -98,7 +99,7 @@ def test_the_default_policy_refuses_a_certificate_the_system_does_not_trust(
 
 @pytest.mark.parametrize("mode", ["verify-full", "require"])
 def test_an_impersonator_never_gets_a_password_or_md5_response(
-    private_cluster: PostgresCluster,
+    shared_postgres: PostgresServer,
     postgres_md5_user: ServiceLogin,
     private_postgres: ServiceLogin,
     untrusted_ca: CertificateAuthority,
@@ -115,7 +116,7 @@ def test_an_impersonator_never_gets_a_password_or_md5_response(
     expected = "tls_failed" if mode == "verify-full" else "refused_by_policy"
     assert result.reason == expected, result.detail
     _flush_log(private_postgres)
-    assert private_cluster.connections_logged(md5.user) == []
+    assert shared_postgres.connections_logged(md5.user) == []
 
 
 def _flush_log(pg: ServiceLogin) -> None:
