@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from agent_keys.errors import IntegrityError, KeyBackendError
 from agent_keys.keystore import Keystore
 from agent_keys.master_key import MasterKey, master_key_context
-from agent_keys.member_wrap import unwrap_as_member, wrap_to_member
+from agent_keys.member_wrap import new_member_key, unwrap_as_member, wrap_to_member
 from agent_keys.secret import Secret
 from vault.access.row_seal import RowSeal
 from vault.audit.trail import AuditTrail
@@ -119,10 +119,10 @@ class MemberKeys:
         rows = member_rows(self._vault.store, "WHERE id = ?", [self.member_id])
         return rows[0] if rows else None
 
-    def unwrap(self, version: int) -> Secret:
-        """GMK ``version`` through this member's wrap; ``MemberStoppedError``
-        when this member has no row or no wrap of it (removed, or not handed
-        that version)."""
+    def unwrap(self, version: int, keystore: Keystore | None = None) -> Secret:
+        """GMK ``version`` through this member's wrap (its private key through
+        ``keystore``, by default the vault's); ``MemberStoppedError`` when this
+        member has no row or no wrap of it (removed, or not handed that version)."""
         vault = self._vault
         rows = vault.store.rows(
             "SELECT wrapped FROM member_wraps WHERE member_id = ? AND gmk_version = ?",
@@ -136,14 +136,15 @@ class MemberKeys:
             )
         context = member_wrap_context(vault.gateway_id, self.member_id, version)
         try:
-            return unwrap_as_member(self._private_key(), bytes(rows[0]["wrapped"]), context)
+            private_key = self._private_key(keystore or vault.keystore)
+            return unwrap_as_member(private_key, bytes(rows[0]["wrapped"]), context)
         except IntegrityError as e:
             raise IntegrityError(
                 f"this member's wrap of master key version {version} does not open; it was"
                 " changed in the shared database"
             ) from e
 
-    def _private_key(self) -> Secret:
+    def _private_key(self, keystore: Keystore) -> Secret:
         row = self.own_row()
         if row is None:
             raise MemberStoppedError(
@@ -151,7 +152,33 @@ class MemberKeys:
                 " gwvault cluster join --store URL --recovery-key-file F"
             )
         context = member_key_context(self._vault.gateway_id, self.member_id)
-        return self._vault.keystore.unwrap_master_key(bytes(row["wrapped_private_key"]), context)
+        return keystore.unwrap_master_key(bytes(row["wrapped_private_key"]), context)
+
+    def rekey(self, keystore: Keystore, master_keys: list[MasterKey]) -> None:
+        """A new key pair for this member, its private key wrapped by ``keystore``
+        and ``master_keys`` wrapped to it (inside the caller's write): a keystore
+        migration, where the old keystore (and with it the old private key) may
+        be lost."""
+        vault = self._vault
+        private_key, public_key = new_member_key(vault.context.random)
+        context = member_key_context(vault.gateway_id, self.member_id)
+        wrapped = keystore.wrap_master_key(private_key, context)
+        if keystore.unwrap_master_key(wrapped, context) != private_key:
+            raise IntegrityError(
+                "the new keystore did not give the member key back; nothing changed"
+            )
+        vault.store.execute(
+            "UPDATE members SET public_key = ?, wrapped_private_key = ?, keystore_kind = ?"
+            " WHERE id = ?",
+            [public_key, wrapped, keystore.kind, self.member_id],
+        )
+        vault.rows.reseal("members", self.member_id)
+        row = self.own_row()
+        if row is None:
+            raise MemberStoppedError("this member was removed from the cluster meanwhile")
+        record = MemberRecord.from_row(row)
+        for gmk in master_keys:
+            self.add_wrap(record, gmk)
 
     def wrap_for_members(self, gmk: MasterKey) -> int:
         """Wrap ``gmk`` to every enabled member whose row's seal holds (inside

@@ -73,18 +73,21 @@ def migrate_keystore(
     try:
         # Every held version (mid-rotation there are two): a version left wrapped
         # only by the old keystore would be lost when that keystore is retired.
+        # A cluster member's keystore wraps its member key instead, renewed
+        # with every held version wrapped to it (vault.cluster.member_keys).
         wrapped = {
             gmk.version: _wrap_and_prove(
                 new, gmk, master_key_context(gateway.gateway_id, gmk.version)
             )
             for gmk in held
+            if gateway.member_keys is None
         }
         via = "recovery-key" if recovery_key is not None else "keystore"
         rebind(
             gateway.data_dir,
             gateway.store,
             new,
-            lambda: _store_new_wraps(gateway, wrapped, old.kind, new, via),
+            lambda: _store_new_wraps(gateway, wrapped, held, old.kind, new, via),
         )
     except BaseException:
         # Never retire a keystore the vault now depends on (a failure after the
@@ -101,12 +104,19 @@ def migrate_keystore(
     )
 
 
-def _store_new_wraps(
-    gateway: Gateway, wrapped: dict[int, bytes], from_kind: str, new: Keystore, via: str
+def _store_new_wraps(  # noqa: PLR0917 - one private call site
+    gateway: Gateway,
+    wrapped: dict[int, bytes],
+    held: list[MasterKey],
+    from_kind: str,
+    new: Keystore,
+    via: str,
 ) -> None:
     """The database half of the rebind, inside its transaction."""
-    if set(wrapped) != set(held_versions(gateway)):
+    if {gmk.version for gmk in held} != set(held_versions(gateway)):
         raise ConflictError("the master keys changed meanwhile; run the command again")
+    if gateway.member_keys is not None:
+        gateway.member_keys.rekey(new, held)
     for version, keystore_wrapped in wrapped.items():
         gateway.store.rebind_master_key(version, keystore_wrapped)
     gateway.audit.record(

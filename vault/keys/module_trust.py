@@ -126,9 +126,12 @@ def _open_every_master_key(gateway: Gateway, keystore: Keystore) -> dict[int, Ma
             continue  # retired meanwhile by a rotation finishing
         context = master_key_context(gateway.gateway_id, record.version)
         try:
-            keys[record.version] = MasterKey(
-                record.version, keystore.unwrap_master_key(record.keystore_wrapped, context)
+            key = (
+                keystore.unwrap_master_key(record.keystore_wrapped, context)
+                if gateway.member_keys is None
+                else gateway.member_keys.unwrap(record.version, keystore)
             )
+            keys[record.version] = MasterKey(record.version, key)
         except IntegrityError as e:
             raise InvalidInputError(
                 f"the key {keystore.settings()['key_label']!r} on token"

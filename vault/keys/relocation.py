@@ -17,6 +17,7 @@ from typing import Any
 from agent_keys.keystore import PinSource
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.secret import Secret
+from vault.cluster.founding import forget_members
 from vault.context import RequestContext
 from vault.credentials import CredentialService, VerifyReport
 from vault.data_dir import DataDir
@@ -25,6 +26,7 @@ from vault.gateway import Gateway
 from vault.keys.binding_file import LEGACY_SETTING, write_new_binding
 from vault.keys.keystore_binding import KeystoreSpec, create_keystore
 from vault.keys.recovery import RecoveryService
+from vault.keys.tls import generate_for, store_tls_identity
 from vault.store.vault_store import VaultStore
 
 
@@ -103,6 +105,7 @@ def _rebind(
     new_keystore = create_keystore(spec, data_dir, gateway_id, context.random, pin)
     try:
         with store.write():
+            gateway = Gateway.with_master_keys(data_dir, store, new_keystore, context, master_keys)
             for version, gmk in master_keys.items():
                 wrapped = new_keystore.wrap_master_key(
                     gmk.key, master_key_context(gateway_id, version)
@@ -112,11 +115,15 @@ def _rebind(
             store.set_setting("epoch", str(epoch))
             # The old machine's binding never applies here (its module, its key file).
             store.delete_setting(LEGACY_SETTING)
+            # A cluster's bundle: its members belong to the old epoch, and this
+            # machine serves with a TLS identity of its own.
+            forget_members(gateway)
+            if not store.rows("SELECT 1 FROM tls_identity", []):
+                gmk = gateway.master_key
+                store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
             write_new_binding(data_dir, store, new_keystore)
             store.execute("DELETE FROM web_sessions", [])
-            Gateway.with_master_keys(
-                data_dir, store, new_keystore, context, master_keys
-            ).audit.record(
+            gateway.audit.record(
                 "gateway.restored",
                 gateway_id,
                 epoch=epoch,

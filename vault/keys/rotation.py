@@ -24,16 +24,23 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agent_keys.errors import ConflictError, IntegrityError, InvalidInputError, StorageError
+from agent_keys.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    StorageError,
+    VaultError,
+)
 from agent_keys.keywrap import unwrap_key, wrap_key
 from agent_keys.master_key import MasterKey, master_key_context
 from agent_keys.recovery_key import RecoveryKdfParams, derive_recovery_kek
 from agent_keys.secret import Secret
 from vault.audit.trail import audit_key_context
+from vault.cluster.lease import Lease, acquire, fenced, release
 from vault.format.audit_chain import canonical_json
 from vault.format.envelope import dek_context
 from vault.gateway import Gateway
@@ -41,6 +48,9 @@ from vault.keys.tls import tls_key_context
 from vault.store.records import MasterKeyRecord
 
 DEFAULT_BATCH_SIZE = 500
+ROTATION_LEASE = "keys.rotation"
+# Renewed by every batch; a member that stops mid-rotation frees it within this.
+ROTATION_LEASE_MS = 60_000
 MAX_BATCH_SIZE = 100_000
 BATCH_ACTION = "credentials.rewrapped"
 """One entry per batch of rewrapped data keys; ``credential_ids`` lists them."""
@@ -78,6 +88,19 @@ class KeyRotation:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._store = gateway.store
+        self._lease: Lease | None = None
+
+    @contextlib.contextmanager
+    def _step(self) -> Iterator[None]:
+        """One transaction of the rotation; in a cluster, fenced by the rotation
+        lease, so a member that paused past its lease while another took the
+        rotation over does not interleave its batches with the new holder's."""
+        if self._lease is None:
+            with self._store.write():
+                yield
+        else:
+            with fenced(self._store, self._lease):
+                yield
 
     def rotate(
         self,
@@ -94,6 +117,20 @@ class KeyRotation:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise InvalidInputError(f"the batch size must be 1..{MAX_BATCH_SIZE}")
         self._check_recovery_key(recovery_key)
+        member = self._gateway.member_id
+        if member is not None:  # one rotation at a time in a cluster (vault.cluster.lease)
+            self._lease = acquire(self._store, ROTATION_LEASE, member, ROTATION_LEASE_MS)
+        try:
+            return self._rotate(recovery_key, batch_size, progress)
+        finally:
+            if self._lease is not None:
+                with contextlib.suppress(VaultError):
+                    release(self._store, self._lease)
+                self._lease = None
+
+    def _rotate(
+        self, recovery_key: Secret, batch_size: int, progress: ProgressReport | None
+    ) -> RotationResult:
         retiring = self._retiring_versions()
         resumed = bool(retiring)
         if resumed:
@@ -134,7 +171,7 @@ class KeyRotation:
         gateway = self._gateway
         old = self._current_record()
         new, record = self._new_master_key(recovery_key, old)
-        with self._store.write():
+        with self._step():
             if self._retiring_versions() or self._current_record().version != old.version:
                 raise ConflictError("another rotation started meanwhile; run the command again")
             # Old first: the unique index allows one 'current' at any instant.
@@ -252,7 +289,7 @@ class KeyRotation:
         # transaction for any that is not.
         after_id = ""
         while True:
-            with self._store.write():
+            with self._step():
                 rows = self._store.rows(
                     "SELECT id, name, gmk_version, wrapped_dek FROM credentials"
                     " WHERE gmk_version != ? AND id > ? ORDER BY id LIMIT ?",
@@ -306,7 +343,7 @@ class KeyRotation:
     ) -> RotationResult | None:
         """Destroy the retiring versions nothing uses; ``None`` if credentials
         under a retiring version appeared meanwhile (another pass is needed)."""
-        with self._store.write():
+        with self._step():
             if self._count_not_on(new.version):
                 return None
             self._rewrap_key_rows(new)  # a key row written meanwhile by an older process
