@@ -75,9 +75,16 @@ def superuser_sql(
     def run(sql: str, params: list[object]) -> None:
         with shared_postgres.admin(fresh_store_login.login.database) as conn:
             conn.execute("SET session_replication_role = replica")
-            conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            conn.execute(sql.replace("?", "%s").encode(), params)
 
     return run
+
+
+def secret_of(gateway: Gateway, name: str) -> bytes:
+    """The secret of ``name`` as the gateway agent gets it through this member."""
+    secret = CredentialService(gateway).use(name, purpose="job").secret
+    assert secret is not None
+    return secret.reveal()
 
 
 def plant_member(run: Callable[[str, list[object]], None], row: dict[str, object]) -> None:
@@ -91,8 +98,7 @@ def test_a_credential_put_through_one_member_opens_through_another(two: tuple[Pa
     with opened(alpha) as a:
         CredentialService(a).put("sales", PG, alice("shared-secret"))
     with opened(beta) as b:
-        used = CredentialService(b).use("sales", purpose="job-1")
-        assert used.secret.reveal() == b"shared-secret"
+        assert secret_of(b, "sales") == b"shared-secret"
         members = ClusterMembers(b).list()
         assert [(m["name"], m["state"], m["this_member"]) for m in members] == [
             ("alpha", "enabled", False),
@@ -125,7 +131,7 @@ def test_a_disabled_member_stops_and_an_enabled_one_serves_again(two: tuple[Path
     with opened(alpha) as a:
         ClusterMembers(a).set_state("beta", "enabled")
     with opened(beta) as b:
-        assert CredentialService(b).use("sales", purpose="job").secret.reveal() == b"pw-1"
+        assert secret_of(b, "sales") == b"pw-1"
 
 
 def test_the_last_enabled_member_can_be_neither_disabled_nor_removed(first: Path) -> None:
@@ -208,7 +214,7 @@ def test_a_rotation_by_one_member_reaches_every_member(two: tuple[Path, Path]) -
         assert result.complete and result.destroyed_versions == (1,)
     with opened(beta) as b:
         assert b.master_key.version == 2
-        assert CredentialService(b).use("sales", purpose="job").secret.reveal() == b"rotated"
+        assert secret_of(b, "sales") == b"rotated"
         assert not b.store.rows("SELECT 1 FROM member_wraps WHERE gmk_version = 1", [])
 
 
@@ -224,9 +230,9 @@ def test_a_members_keystore_migration_renews_only_its_own_key(
     with opened(beta) as b:
         after = b.store.rows("SELECT public_key FROM members WHERE name = 'beta'", [])[0]
         assert bytes(after["public_key"]) != bytes(before["public_key"])
-        assert CredentialService(b).use("sales", purpose="job").secret.reveal() == b"kept"
+        assert secret_of(b, "sales") == b"kept"
     with opened(alpha) as a:
-        assert CredentialService(a).use("sales", purpose="job").secret.reveal() == b"kept"
+        assert secret_of(a, "sales") == b"kept"
 
 
 def test_a_restore_raises_the_epoch_and_stops_the_old_members(
