@@ -21,7 +21,7 @@ def add_store_flags(parser: argparse.ArgumentParser, *, required: bool = False) 
     parser.add_argument(
         "--store",
         metavar="URL",
-        default=os.environ.get(STORE_ENV),
+        default=os.environ.get(STORE_ENV) or None,
         required=required and not os.environ.get(STORE_ENV),
         help="the cluster's shared PostgreSQL database, postgresql://USER@HOST:PORT/DB"
         f"?sslmode=verify-full&sslrootcert=CA.pem (env {STORE_ENV}); never with a password",

@@ -23,7 +23,7 @@ from vault.keys.module_trust import trust_module
 def init(args: argparse.Namespace) -> int:
     from vault.cli.cluster_commands import store_location
 
-    shared, password = store_location(args) if args.store else (None, None)
+    shared, password = store_location(args) if args.store is not None else (None, None)
     recovery_key = read_secret("recovery key", args.recovery_key_file, confirm=True)
     with Gateway.initialize(
         data_dir(args),
