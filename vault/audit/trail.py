@@ -314,6 +314,9 @@ class AuditTrail:
         context = self._context
         if context.claimed_sudo_user is not None:
             details = {**details, "sudo_user_claimed": context.claimed_sudo_user}
+        if self._store.member_id is not None:
+            # One trail for a whole cluster: each entry names the member that wrote it.
+            details = {**details, "member": self._store.member_id}
         tail = self._store.audit_tail()
         seq, prev = (tail[0] + 1, tail[1]) if tail else (1, genesis(self._keys.gateway_id))
         fields = AuditFields(
