@@ -26,22 +26,25 @@ def add_store_flags(parser: argparse.ArgumentParser, *, required: bool = False) 
         help="the cluster's shared PostgreSQL database, postgresql://USER@HOST:PORT/DB"
         f"?sslmode=verify-full&sslrootcert=CA.pem (env {STORE_ENV}); never with a password",
     )
-    parser.add_argument(
+    password = parser.add_mutually_exclusive_group()
+    password.add_argument(
         "--store-password-file",
         metavar="F",
         help="file (mode 0600) with the database password, copied to the data dir's libpq"
         " password file; else a libpq service or passfile= in the URL",
+    )
+    password.add_argument(
+        "--ask-store-password",
+        action="store_true",
+        help="prompt for the database password (or read it from a pipe) instead",
     )
 
 
 def store_location(args: argparse.Namespace) -> tuple[PostgresLocation, Secret | None]:
     """The ``--store`` location and the password from ``--store-password-file``."""
     location = parse_store_url(args.store)
-    password = (
-        read_secret("store password", args.store_password_file)
-        if args.store_password_file
-        else None
-    )
+    asked = args.store_password_file is not None or args.ask_store_password
+    password = read_secret("store password", args.store_password_file) if asked else None
     return location, password
 
 

@@ -44,7 +44,10 @@ def test_the_readme_walk_through_init_join_list_remove(
     init = first("init", "--name", "gw-cluster", *store, "--member-name", "gw1",
                  "--recovery-key-file", key_file)  # fmt: skip
     assert init.code == 0, init.err
-    joined = second("cluster", "join", *store, "--name", "gw2", "--recovery-key-file", key_file)
+    # The second member is given the password at a prompt (here: a pipe).
+    joined = second("cluster", "join", "--store", store_url, "--ask-store-password",
+                    "--name", "gw2", "--recovery-key-file", key_file,
+                    stdin=fresh_store_login.login.password + "\n")  # fmt: skip
     assert joined.code == 0, joined.err
     put = first.put_login("sales", secret="through-gw1")
     assert put.code == 0, put.err
