@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +110,20 @@ class PostgresEngine:
     def use_write_ahead_log(self) -> None:
         """PostgreSQL always logs ahead; nothing to set."""
 
-    def create_schema(self, statements: tuple[str, ...], version: int) -> None:
-        """Make ``statements`` in one transaction in an empty database; a
-        database that already holds a vault (or anything named like one of
-        its tables) is refused, never adopted."""
+    def create_schema(
+        self,
+        statements: tuple[str, ...],
+        version: int | None,
+        fill: Callable[[], None] | None = None,
+    ) -> None:
+        """Make ``statements`` in one transaction in an empty database, with the
+        ``schema_version`` setting ``version``; a database that already holds a
+        vault (or anything named like one of its tables) is refused, never adopted.
+
+        ``fill`` runs in the same transaction, after the statements: a copy of
+        another vault brings its first rows (and its own ``schema_version``,
+        ``version`` None), so the schema never stands without them.
+        """
         conn = self._connection()
         with self._translated():
             taken = conn.execute(
@@ -128,9 +138,13 @@ class PostgresEngine:
         with self._transaction("BEGIN ISOLATION LEVEL SERIALIZABLE"):
             for statement in statements:
                 conn.execute(statement.encode())
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES ('schema_version', %s)", [str(version)]
-            )
+            if version is not None:
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES ('schema_version', %s)",
+                    [str(version)],
+                )
+            if fill is not None:
+                fill()
 
     # -- transactions -------------------------------------------------------------------
 
