@@ -321,7 +321,21 @@ class CredentialService:
         return self._run_test(name, resolved.source, login, timeout, unrestricted, stored=True)
 
     def verify(self, name: str | None = None) -> VerifyReport:
-        """Open every stored credential (or one) without revealing it."""
+        """Open every stored credential (or one) without revealing it; recorded."""
+        report = self.try_opening(name)
+        opened, failed = report.opened, report.failed
+        self._gateway.audit.record(
+            "credentials.verified",
+            name,
+            "ok" if not failed else "failed",
+            opened=len(opened),
+            failed=len(failed),
+        )
+        return report
+
+    def try_opening(self, name: str | None = None) -> VerifyReport:
+        """Open every stored credential (or one) without revealing it, and record
+        nothing (a copy of the vault checked before it is used: vault.store_migration)."""
         records = [self.get(name)] if name is not None else self.list()
         opened: list[str] = []
         failed: list[str] = []
@@ -332,13 +346,6 @@ class CredentialService:
                 failed.append(record.name)
             else:
                 opened.append(record.name)
-        self._gateway.audit.record(
-            "credentials.verified",
-            name,
-            "ok" if not failed else "failed",
-            opened=len(opened),
-            failed=len(failed),
-        )
         return VerifyReport(opened, failed)
 
     def use(

@@ -58,8 +58,9 @@ def _padded(values: list[str], n: int) -> list[str]:
     return values if len(values) == n else [values[0] if values else ""] * n
 
 
-def parse_store_url(url: str) -> PostgresLocation:
-    """``--store`` (or ``GWVAULT_STORE``): a ``postgresql://`` URL or libpq conninfo.
+def parse_store_url(url: str, flag: str = "--store") -> PostgresLocation:
+    """``--store`` (or ``GWVAULT_STORE``, or the ``flag`` named in messages): a
+    ``postgresql://`` URL or libpq conninfo.
 
     Refused with one clear message: a password in it (it would sit in the
     process list and the shell history), an unparsable URL, a remote host
@@ -67,26 +68,26 @@ def parse_store_url(url: str) -> PostgresLocation:
     """
     text = url.strip()
     if not text:
-        raise InvalidInputError("--store is empty; give a postgresql:// URL")
+        raise InvalidInputError(f"{flag} is empty; give a postgresql:// URL")
     if "://" in text and not text.startswith(_URL_SCHEMES):
-        raise InvalidInputError("--store must be a postgresql:// URL (or a libpq conninfo)")
+        raise InvalidInputError(f"{flag} must be a postgresql:// URL (or a libpq conninfo)")
     try:
         params = libpq_conninfo.conninfo_to_dict(text)
     except Exception as e:  # psycopg raises ProgrammingError with libpq's words
-        raise InvalidInputError(f"--store is not a PostgreSQL URL libpq can read ({e})") from None
+        raise InvalidInputError(f"{flag} is not a PostgreSQL URL libpq can read ({e})") from None
     for key, what in _REFUSED_KEYS.items():
         if params.get(key):
             raise InvalidInputError(
-                f"--store carries {what}; never put it in a URL (it shows in the process list)."
+                f"{flag} carries {what}; never put it in a URL (it shows in the process list)."
                 " Use --store-password-file F (mode 0600), a libpq service file, or a passfile="
             )
     if not params.get("dbname"):
-        raise InvalidInputError("--store names no database; add one: postgresql://USER@HOST/DB")
+        raise InvalidInputError(f"{flag} names no database; add one: postgresql://USER@HOST/DB")
     hosts = [h for h in str(params.get("host", "")).split(",") if h]
     remote = [h for h in hosts if not _is_local(h)]
     if remote and params.get("sslmode") not in _VERIFIED_TLS:
         raise InvalidInputError(
-            f"--store reaches {remote[0]} without a verified TLS certificate; add"
+            f"{flag} reaches {remote[0]} without a verified TLS certificate; add"
             " sslmode=verify-full&sslrootcert=CA.pem (the store holds every wrapped key)"
         )
     params.setdefault("connect_timeout", "10")
