@@ -70,6 +70,7 @@ _HANDLER_MODULES = {
     "audit": "vault.cli.audit_commands",
     "test-policy": "vault.cli.destination_commands",
     "cluster": "vault.cli.cluster_commands",
+    "store": "vault.cli.store_commands",
 }
 
 

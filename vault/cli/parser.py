@@ -18,6 +18,7 @@ from vault.cli import (
     destination_commands,
     key_commands,
     recovery_commands,
+    store_commands,
 )
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
 from vault.format.data_source import AUTH_TYPES
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Key lifecycle commands live beside their handlers.
     for module in (
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
-        cluster_commands,
+        cluster_commands, store_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     return parser

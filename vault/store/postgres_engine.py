@@ -114,7 +114,7 @@ class PostgresEngine:
         self,
         statements: tuple[str, ...],
         version: int | None,
-        fill: Callable[[], None] | None = None,
+        fill: Callable[[], object] | None = None,
     ) -> None:
         """Make ``statements`` in one transaction in an empty database, with the
         ``schema_version`` setting ``version``; a database that already holds a
