@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from vault.store.sqlite_engine import SqliteEngine
 MAINTAINED_BY_TARGET = frozenset({"credential_counts", "facts_generation", "write_lock"})
 """Tables whose rows the target's own triggers (or schema) make; never copied."""
 # Bound values per INSERT: well under SQLite's 32766 and PostgreSQL's 65535.
-_VALUES_PER_BATCH = 4000
+VALUES_PER_BATCH = 4000
 
 CopyProgress = Callable[[str, int], None]
 """Told (table, rows copied so far) after each batch is committed."""
@@ -88,9 +88,12 @@ def copy_tables(
     target: StoreEngine,
     names: Collection[str] | None = None,
     progress: CopyProgress | None = None,
+    *,
+    only_rows: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Copy the rows of every table (or of ``names``) the target does not hold
-    yet; returns the rows read from each table, in copy order.
+    yet; returns the rows read from each table, in copy order.  ``only_rows``
+    names the rows to copy of some tables (a condition of this module's own).
 
     Raises ``StorageError`` (the target lacks a table, a row does not fit it,
     either database fails).
@@ -98,17 +101,22 @@ def copy_tables(
     copied: dict[str, int] = {}
     for table in copied_tables(source, target):
         if names is None or table.name in names:
-            copied[table.name] = _copy_table(source, target, table, progress)
+            kept = (only_rows or {}).get(table.name)
+            copied[table.name] = _copy_table(source, target, table, progress, kept)
     return copied
 
 
 def _copy_table(
-    source: StoreEngine, target: StoreEngine, table: StoredTable, progress: CopyProgress | None
+    source: StoreEngine,
+    target: StoreEngine,
+    table: StoredTable,
+    progress: CopyProgress | None,
+    kept: str | None,
 ) -> int:
     columns = ", ".join(table.columns)
     row_marks = f"({', '.join('?' * len(table.columns))})"
     copied = 0
-    for batch in _batches(source, table):
+    for batch in _batches(source, table, kept):
         insert = (
             f"INSERT INTO {table.name} ({columns}) VALUES"  # noqa: S608 - catalog names, checked
             f" {', '.join([row_marks] * len(batch))} ON CONFLICT DO NOTHING"
@@ -158,21 +166,26 @@ def table_digest(engine: StoreEngine, table: StoredTable) -> tuple[int, bytes]:
     return count, digest.digest()
 
 
-def _batches(engine: StoreEngine, table: StoredTable) -> Iterator[list[tuple[Any, ...]]]:
-    """``table``'s rows (its columns in order), batch by batch in key order."""
-    size = max(1, _VALUES_PER_BATCH // len(table.columns))
+def _batches(
+    engine: StoreEngine, table: StoredTable, kept: str | None = None
+) -> Iterator[list[tuple[Any, ...]]]:
+    """``table``'s rows (its columns in order; those where ``kept`` holds),
+    batch by batch in key order."""
+    size = max(1, VALUES_PER_BATCH // len(table.columns))
     key_at = [table.columns.index(column) for column in table.key]
     order = ", ".join(table.key)
     keys = f"({order})" if len(table.key) > 1 else order
     marks = f"({', '.join('?' * len(table.key))})" if len(table.key) > 1 else "?"
     select = f"SELECT {', '.join(table.columns)} FROM {table.name}"  # noqa: S608 - catalog names, checked
+    where = f" WHERE {kept}" if kept else ""
     after: list[Any] | None = None
     while True:
         if after is None:
-            batch = engine.tuples(f"{select} ORDER BY {order} LIMIT ?", [size])
+            batch = engine.tuples(f"{select}{where} ORDER BY {order} LIMIT ?", [size])
         else:
+            more = f"{where} AND" if kept else " WHERE"
             batch = engine.tuples(
-                f"{select} WHERE {keys} > {marks} ORDER BY {order} LIMIT ?", [*after, size]
+                f"{select}{more} {keys} > {marks} ORDER BY {order} LIMIT ?", [*after, size]
             )
         if batch:
             yield batch
@@ -196,10 +209,18 @@ def _canonical(value: Any) -> bytes:
     return kind + struct.pack(">Q", len(raw)) + raw
 
 
+# A cluster member's TLS identity (keyed by its member id, its key wrapped for
+# that member alone) serves no other machine, and SQLite's table holds a single
+# machine's only (id 1): a snapshot leaves members' out, as a restore would
+# forget them (vault.cluster.founding.forget_members) and make its own.
+_SNAPSHOT_ROWS = {"tls_identity": "CAST(id AS TEXT) = '1'"}
+
+
 def sqlite_snapshot(engine: StoreEngine, scratch: Path) -> bytes:
     """A consistent SQLite copy of the vault in ``engine`` (one snapshot of it):
     made in the new private file ``scratch`` with the SQLite schema at the
-    current version and exactly the source's rows, read back and removed.
+    current version and exactly the source's rows (but cluster members' TLS
+    identities), read back and removed.
 
     This is what a PostgreSQL vault's recovery bundle carries
     (``PostgresEngine.snapshot``).  Raises ``StorageError``.
@@ -210,7 +231,7 @@ def sqlite_snapshot(engine: StoreEngine, scratch: Path) -> bytes:
             for statement in schema_statements("sqlite"):
                 copy.execute(statement, [])
             with engine.reading():
-                copy_tables(engine, copy)
+                copy_tables(engine, copy, only_rows=_SNAPSHOT_ROWS)
         # One self-contained file, as VACUUM INTO writes (no write-ahead log to carry).
         copy.execute("PRAGMA journal_mode = DELETE", [])
         copy.close()
