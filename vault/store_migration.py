@@ -38,18 +38,13 @@ from vault.audit.log import AuditLog
 from vault.audit.trail import DetailValue
 from vault.context import RequestContext
 from vault.credentials import CredentialService
-from vault.data_dir import DataDir
+from vault.data_dir import STORE_PASSWORD_FILE, DataDir
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import open_bound_keystore
 from vault.store.catalog import table_names
 from vault.store.copying import copied_tables, copy_tables, schema_statements, table_digest
 from vault.store.engine import StoreEngine
-from vault.store.locator import (
-    PASSWORD_FILE,
-    PostgresLocation,
-    read_membership,
-    with_password_file,
-)
+from vault.store.locator import PostgresLocation, read_membership, with_password_file
 from vault.store.postgres_engine import PostgresEngine
 from vault.store.vault_store import VaultStore
 
@@ -103,7 +98,7 @@ def migrate_to_shared_store(
             f"{path} already uses the shared store {membership.store.display}; there is"
             " nothing to migrate"
         )
-    password_file = path / PASSWORD_FILE
+    password_file = path / STORE_PASSWORD_FILE
     wrote_password = password is not None and not password_file.exists()
     try:
         located = with_password_file(location, path, password)
@@ -287,9 +282,18 @@ def switch_data_dir(data_dir: DataDir, location: PostgresLocation, gateway: Gate
     """Make this machine the first member of a cluster on ``location`` (its
     member row, member key and wraps) and point the data dir at it (``cluster.json``).
 
-    TODO(issue 16, lead): call ``vault.cluster.founding.found_cluster(...)`` here,
-    with ``data_dir``, ``location`` and the copy opened as ``gateway``.  Until it
-    exists the data dir stays on its file, and saying so is the honest end.
+    TODO(issue 16, lead): call ``vault.cluster.founding.found_cluster(member,
+    master_keys, name, epoch)`` here.  What the call needs, as far as this
+    module found: every GMK version unwrapped through ``gateway`` (its keystore
+    still opens ``master_keys.keystore_wrapped``, which found_cluster empties);
+    a ``ClusterMembership(location, new_member_id(...), gateway.epoch)`` whose
+    member id is set on ``gateway.store`` before a new ``Gateway`` is made over
+    it (``member_keys`` is fixed at construction); the copied TLS row ``'1'``
+    moved to the member's id and rewrapped under the member's context (a
+    member reads its own row, and ``forget_members`` keeps ``'1'``); and an
+    order between the write and ``cluster.json`` that a rerun can finish (today
+    a member row the file does not know makes ``target_state`` refuse).
+    Until then the data dir stays on its file, and saying so is the honest end.
     """
     raise StorageError(
         f"the vault is copied to {location.display} and verified there, but this gwvault"

@@ -26,6 +26,11 @@ def add_store_flags(parser: argparse.ArgumentParser, *, required: bool = False) 
         help="the cluster's shared PostgreSQL database, postgresql://USER@HOST:PORT/DB"
         f"?sslmode=verify-full&sslrootcert=CA.pem (env {STORE_ENV}); never with a password",
     )
+    add_store_password_flags(parser)
+
+
+def add_store_password_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the store's password comes from (``store_password``), never a flag's value."""
     password = parser.add_mutually_exclusive_group()
     password.add_argument(
         "--store-password-file",
@@ -42,10 +47,13 @@ def add_store_flags(parser: argparse.ArgumentParser, *, required: bool = False) 
 
 def store_location(args: argparse.Namespace) -> tuple[PostgresLocation, Secret | None]:
     """The ``--store`` location and the password from ``--store-password-file``."""
-    location = parse_store_url(args.store)
+    return parse_store_url(args.store), store_password(args)
+
+
+def store_password(args: argparse.Namespace) -> Secret | None:
+    """The password ``add_store_password_flags`` asked for, if any (a file, a prompt, a pipe)."""
     asked = args.store_password_file is not None or args.ask_store_password
-    password = read_secret("store password", args.store_password_file) if asked else None
-    return location, password
+    return read_secret("store password", args.store_password_file) if asked else None
 
 
 def add_parsers(commands: Commands) -> None:

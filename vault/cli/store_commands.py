@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from vault.cli.cluster_commands import add_store_password_flags, store_password
 from vault.cli.flags import Commands
-from vault.cli.input import pin_source, read_secret
+from vault.cli.input import pin_source
 from vault.cli.opening import data_dir
 from vault.cli.output import EXIT_OK
 
@@ -25,11 +26,7 @@ def add_parsers(commands: Commands) -> None:
         help="postgresql://USER@HOST[:PORT]/DB (no password; a remote host needs"
         " sslmode=verify-full&sslrootcert=CA.pem)",
     )
-    migrate.add_argument(
-        "--store-password-file",
-        metavar="F",
-        help="file (mode 0600) with the database password; else libpq's service or password file",
-    )
+    add_store_password_flags(migrate)
 
 
 def store_migrate(args: argparse.Namespace) -> int:
@@ -37,16 +34,10 @@ def store_migrate(args: argparse.Namespace) -> int:
     from vault.store.locator import parse_store_url
     from vault.store_migration import migrate_to_shared_store
 
-    location = parse_store_url(args.to, "--to")
-    password = (
-        read_secret("store password", args.store_password_file)
-        if args.store_password_file is not None
-        else None
-    )
     report = migrate_to_shared_store(
         data_dir(args),
-        location,
-        password,
+        parse_store_url(args.to, "--to"),
+        store_password(args),
         context=RequestContext.for_cli(),
         pin=pin_source(args.pin_file),
         progress=print,
