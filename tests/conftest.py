@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.softhsm_fixtures",
     "tests.browser_fixtures",
     "tests.web_fixtures",
+    "tests.store_targets",
 ]
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"

@@ -140,13 +140,12 @@ class _Migration:
         self.target = VaultStore(self.engine)
 
     def run(self) -> MigrationReport:
-        gateway_id = self.source.setting("gateway_id")
         tail = self.source.audit_tail()
-        if gateway_id is None or tail is None:
+        if self.source.setting("gateway_id") is None or tail is None:
             raise StorageError(
                 f"{self.data_dir.db_path} holds no initialised vault; nothing to migrate"
             )
-        state = target_state(self.engine, gateway_id, tail)
+        state = target_state(self.engine, self.source)
         copied = self._copy() if state != "copied" else {}
         gateway = self._opened_copy()
         verified = verify_copy(gateway, tail if state != "copied" else None)
@@ -200,12 +199,13 @@ class _Migration:
             gateway.audit.record(MIGRATED_ACTION, gateway.gateway_id, "ok", **details)
 
 
-def target_state(engine: StoreEngine, gateway_id: str, source_tail: _AuditTail) -> TargetState:
-    """What the target holds: nothing, part or all of a copy of this vault
-    (``copied``: ``store.migrated`` follows the file's last entry there).
+def target_state(engine: StoreEngine, source: VaultStore) -> TargetState:
+    """What the target holds: nothing, part or all of a copy of the vault in
+    ``source`` (``copied``: ``store.migrated`` follows the file's last entry there).
 
     ``ConflictError`` for anything else: tables of something other than a
-    vault, another gateway's vault, or this gateway's cluster already.
+    vault, another gateway's vault, or this gateway's cluster already (a
+    member the file does not know).
     """
     names = table_names(engine)
     if not names:
@@ -216,22 +216,24 @@ def target_state(engine: StoreEngine, gateway_id: str, source_tail: _AuditTail) 
             " migrate moves the vault into an empty database only: create one (createdb NAME)"
         )
     theirs = engine.tuples("SELECT value FROM settings WHERE key = 'gateway_id'", [])
-    if not theirs or theirs[0][0] != gateway_id:
+    if not theirs or theirs[0][0] != source.setting("gateway_id"):
         held = f"gateway {theirs[0][0]}" if theirs else "no gateway"
         raise ConflictError(
             f"{engine.location} already holds another vault ({held}); migrate moves this one"
             " into an empty database only"
         )
-    if engine.tuples("SELECT 1 FROM members LIMIT 1", []):
+    members = "SELECT id FROM members"
+    if set(engine.tuples(members, [])) - set(source.tuples(members, [])):
         raise ConflictError(
             f"{engine.location} already holds this gateway's cluster; add this machine to it"
             " with: gwvault cluster join"
         )
+    tail = source.audit_tail()
     last = engine.tuples(
         "SELECT seq, action, prev_hash FROM audit_events ORDER BY seq DESC LIMIT 1", []
     )
-    follows = last and (last[0][0], last[0][1]) == (source_tail[0] + 1, MIGRATED_ACTION)
-    if follows and bytes(last[0][2] or b"") == source_tail[1]:
+    follows = tail and last and (last[0][0], last[0][1]) == (tail[0] + 1, MIGRATED_ACTION)
+    if follows and tail and bytes(last[0][2] or b"") == tail[1]:
         return "copied"
     return "partial"
 
