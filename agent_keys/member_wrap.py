@@ -44,9 +44,7 @@ def member_public_key(private_key: Secret) -> bytes:
     return _private(private_key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def wrap_to_member(
-    public_key: bytes, key: Secret, context: bytes, random: RandomSource
-) -> bytes:
+def wrap_to_member(public_key: bytes, key: Secret, context: bytes, random: RandomSource) -> bytes:
     """Wrap ``key`` so only the holder of ``public_key``'s private key opens it."""
     ephemeral = _private(Secret(random(KEY_BYTES)))
     ephemeral_public = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -68,7 +66,8 @@ def unwrap_as_member(private_key: Secret, wrapped: bytes, context: bytes) -> Sec
         shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
     except ValueError as e:  # a low-order point: the shared secret would be all zeros
         raise IntegrityError(_FAILED) from e
-    return unwrap_key(_kek(shared, ephemeral_public, own_public, context), wrapped[header:], context)
+    kek = _kek(shared, ephemeral_public, own_public, context)
+    return unwrap_key(kek, wrapped[header:], context)
 
 
 def _kek(shared: bytes, ephemeral_public: bytes, member_public: bytes, context: bytes) -> Secret:

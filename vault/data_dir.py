@@ -14,16 +14,16 @@ from pathlib import Path
 from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
 from agent_keys.private_files import sync_directory
 
+# A cluster member's: where the shared database is, who this member is, and
+# the store's password (vault.store.locator); with them, there is no vault.db.
+from vault.store.locator import CLUSTER_FILE, STORE_PASSWORD_FILE
+
 DB_FILE = "vault.db"
 KEY_FILE = "keystore.key"
 # Which keystore unlocks the vault (vault.keys.binding_file); never the database.
 BINDING_FILE = "keystore.json"
 # A binding a keystore command wrote but may not have committed yet.
 PENDING_BINDING_FILE = "keystore.json.pending"
-# A cluster member's: where the shared database is, and who this member is
-# (vault.store.locator); with it, the data dir holds no vault.db.
-CLUSTER_FILE = "cluster.json"
-STORE_PASSWORD_FILE = "store.pgpass"  # noqa: S105 - a file name
 # Present from the start of an init or restore until the vault is complete: a
 # process killed in between leaves it, so its half-made files are known to be
 # leftovers (removed by the next init or restore), never mistaken for a vault.

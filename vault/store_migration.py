@@ -34,17 +34,29 @@ from typing import Literal
 from agent_keys.errors import ConflictError, IntegrityError, StorageError
 from agent_keys.keystore import PinSource
 from agent_keys.secret import Secret
+from agent_keys.tls_identity import TlsIdentity
 from vault.audit.log import AuditLog
 from vault.audit.trail import DetailValue
+from vault.cluster.enrolment import new_member_id
+from vault.cluster.founding import found_cluster
 from vault.context import RequestContext
 from vault.credentials import CredentialService
-from vault.data_dir import STORE_PASSWORD_FILE, DataDir
+from vault.data_dir import DataDir
 from vault.gateway import Gateway
+from vault.keys.binding_file import BINDING_DIGEST, write_new_binding
 from vault.keys.keystore_binding import open_bound_keystore
+from vault.keys.tls import store_tls_identity, tls_key_context
 from vault.store.catalog import table_names
 from vault.store.copying import copied_tables, copy_tables, schema_statements, table_digest
 from vault.store.engine import StoreEngine
-from vault.store.locator import PostgresLocation, read_membership, with_password_file
+from vault.store.locator import (
+    STORE_PASSWORD_FILE,
+    ClusterMembership,
+    PostgresLocation,
+    read_membership,
+    with_password_file,
+    write_membership,
+)
 from vault.store.postgres_engine import PostgresEngine
 from vault.store.vault_store import VaultStore
 
@@ -284,21 +296,46 @@ def switch_data_dir(data_dir: DataDir, location: PostgresLocation, gateway: Gate
     """Make this machine the first member of a cluster on ``location`` (its
     member row, member key and wraps) and point the data dir at it (``cluster.json``).
 
-    TODO(issue 16, lead): call ``vault.cluster.founding.found_cluster(member,
-    master_keys, name, epoch)`` here.  What the call needs, as far as this
-    module found: every GMK version unwrapped through ``gateway`` (its keystore
-    still opens ``master_keys.keystore_wrapped``, which found_cluster empties);
-    a ``ClusterMembership(location, new_member_id(...), gateway.epoch)`` whose
-    member id is set on ``gateway.store`` before a new ``Gateway`` is made over
-    it (``member_keys`` is fixed at construction); the copied TLS row ``'1'``
-    moved to the member's id and rewrapped under the member's context (a
-    member reads its own row, and ``forget_members`` keeps ``'1'``); and an
-    order between the write and ``cluster.json`` that a rerun can finish (today
-    a member row the file does not know makes ``target_state`` refuse).
-    Until then the data dir stays on its file, and saying so is the honest end.
+    One transaction in the target: the member is founded (``found_cluster``),
+    this machine's keystore binding is recorded as the member's, and the
+    endpoint keeps its TLS certificate, its key rewrapped as the member's.
+    ``cluster.json`` is written inside it, just before the commit: if the
+    commit then fails, the data dir names a member the store does not hold and
+    refuses to unlock; remove ``cluster.json`` and run migrate again.  The
+    vault file stays where it was, untouched: a backup of the vault as it was.
     """
-    raise StorageError(
-        f"the vault is copied to {location.display} and verified there, but this gwvault"
-        " cannot yet make a data dir a cluster member (vault.cluster.founding); this machine"
-        f" goes on with {data_dir.db_path}"
+    store, context = gateway.store, gateway.context
+    versions = [int(row["version"]) for row in store.rows("SELECT version FROM master_keys", [])]
+    master_keys = {version: gateway.master_key_for(version) for version in versions}
+    tls = _single_machine_tls(gateway)
+    membership = ClusterMembership(location, new_member_id(context.random), gateway.epoch)
+    store.member_id = membership.member_id
+    member = Gateway.with_master_keys(data_dir, store, gateway.keystore, context, master_keys)
+    with store.write():
+        found_cluster(member, list(master_keys.values()), None, membership.epoch)
+        write_new_binding(data_dir, store, member.keystore)  # the member's own digest setting
+        store.delete_setting(BINDING_DIGEST)
+        if tls is not None:
+            identity, source = tls
+            store.execute("DELETE FROM tls_identity WHERE id = ?", [_SINGLE_MACHINE_TLS_ROW])
+            store_tls_identity(member, member.master_key, identity, source)
+        write_membership(data_dir.path, membership)
+
+
+# A single machine's TLS row is id 1; in PostgreSQL's text column, '1'.
+_SINGLE_MACHINE_TLS_ROW = "1"
+
+
+def _single_machine_tls(gateway: Gateway) -> tuple[TlsIdentity, str] | None:
+    """The endpoint's TLS identity as the single machine stored it (its key
+    unwrapped), to be stored again as the first member's."""
+    rows = gateway.store.rows(
+        "SELECT cert_pem, wrapped_key, gmk_version, source FROM tls_identity WHERE id = ?",
+        [_SINGLE_MACHINE_TLS_ROW],
     )
+    if not rows:
+        return None
+    row = rows[0]
+    gmk = gateway.master_key_for(int(row["gmk_version"]))
+    key = gmk.unwrap(bytes(row["wrapped_key"]), tls_key_context(gateway.gateway_id))
+    return TlsIdentity(str(row["cert_pem"]).encode("ascii"), key), str(row["source"])

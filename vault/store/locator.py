@@ -25,11 +25,12 @@ from psycopg import conninfo as libpq_conninfo
 from agent_keys.errors import InvalidInputError, StorageError
 from agent_keys.private_files import read_private_file, replace_private_file
 from agent_keys.secret import Secret
-from vault.data_dir import CLUSTER_FILE
-from vault.data_dir import STORE_PASSWORD_FILE as PASSWORD_FILE
 from vault.format.strict_json import parse_json_object
 
 STORE_ENV = "GWVAULT_STORE"
+CLUSTER_FILE = "cluster.json"
+STORE_PASSWORD_FILE = "store.pgpass"  # noqa: S105 - a file name
+PASSWORD_FILE = STORE_PASSWORD_FILE
 _MAX_CLUSTER_FILE = 16 * 1024
 _MAX_PASSWORD = 1024
 _URL_SCHEMES = ("postgresql://", "postgres://")

@@ -37,7 +37,6 @@ from vault.store.postgres_schema import (
 from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
 from vault.store.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 from vault.store.sqlite_engine import SqliteEngine
-from vault.version import SOFTWARE_VERSION
 
 AUDIT_KEY_PENDING = "audit_key_pending"
 """Setting: this vault was upgraded to the chain and has no audit key yet."""
@@ -140,9 +139,9 @@ class VaultStore:
             engine.close()
             if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
                 raise StorageError(
-                    f"{engine.location} has schema {version}, newer than this gwvault"
-                    f" ({SOFTWARE_VERSION}, schema {SCHEMA_VERSION}) knows; upgrade gwvault"
-                    " on this machine before it uses the vault"
+                    f"{engine.location} has schema {version}, newer than this gwvault knows"
+                    f" (schema {SCHEMA_VERSION}); upgrade gwvault on this machine before it"
+                    " uses the vault"
                 )
             raise StorageError(
                 f"{engine.location} has schema {version!r}; this gwvault reads {SCHEMA_VERSION}"

@@ -1,8 +1,7 @@
 """``gwvault store migrate`` through the installed command, into a real PostgreSQL.
 
-Until the cluster founding exists (``vault.cluster.founding.found_cluster``), a
-migration ends by saying the data dir stays on its file: everything before
-that step is what these tests hold it to (``waits_for_the_switch``).
+A migration ends with the data dir switched over: this machine is the first
+member of a cluster on the database (``switched``).
 """
 
 from __future__ import annotations
@@ -13,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from agent_keys.errors import IntegrityError, StorageError
+from agent_keys.errors import IntegrityError
 from agent_keys.gateway_identity import KeyType
 from tests.conftest import make_context
 from tests.store_targets import FilledVault, StoreTarget, make_schema, opened_through
 from tests.vault.cli.gwvault_process import GwvaultCli, Run
-from vault.data_dir import DB_FILE, STORE_PASSWORD_FILE
+from vault.data_dir import DB_FILE
 from vault.keys.keystore_binding import no_pin
 from vault.store.copying import copy_tables
-from vault.store.locator import ClusterMembership, write_membership
+from vault.store.locator import STORE_PASSWORD_FILE, ClusterMembership, write_membership
 from vault.store.postgres_engine import PostgresEngine
 from vault.store.vault_store import VaultStore
 from vault.store_migration import MIGRATED_ACTION, migrate_to_shared_store, verify_copy
@@ -35,15 +34,18 @@ def migrate(data_dir: Path, store: StoreTarget, url: str | None = None) -> Run:
     return run
 
 
-def waits_for_the_switch(run: Run, data_dir: Path) -> bool:
-    """The end of a migration today: copied and verified, the data dir unchanged.
-    (Once found_cluster lands: exit 0, cluster.json written, store.pgpass kept.)"""
+def switched(run: Run, data_dir: Path) -> bool:
+    """The end of a migration: the data dir names the store, and the vault opens
+    through it as the cluster's first member."""
+    if run.code != 0 or not (data_dir / "cluster.json").exists():
+        return False
+    cli = GwvaultCli(data_dir)
+    members = cli("cluster", "members", "--json").json()
     return (
-        run.code == 1
-        and "is copied to" in run.err
-        and "verified there" in run.err
-        and not (data_dir / "cluster.json").exists()
-        and not (data_dir / STORE_PASSWORD_FILE).exists()
+        (data_dir / STORE_PASSWORD_FILE).exists()
+        and [m["this_member"] for m in members] == [True]
+        and cli("audit", "verify").code == 0
+        and cli("credentials", "verify").code == 0
     )
 
 
@@ -74,26 +76,26 @@ def copy_partly(data_dir: Path, target_db: PostgresEngine, tables: list[str] | N
         source.close()
 
 
-def test_migrate_copies_checks_and_records_and_a_rerun_goes_straight_on(
+def test_migrate_copies_checks_records_and_switches_and_a_rerun_has_nothing_to_do(
     filled: FilledVault, empty_store: StoreTarget, target_db: PostgresEngine
 ) -> None:
     data_dir = filled.path
     before = source_tail(data_dir)
     first = migrate(data_dir, empty_store)
-    assert waits_for_the_switch(first, data_dir), first.err
+    assert switched(first, data_dir), first.err
     assert "copied" in first.out and "3 credentials open; audit trail OK" in first.out
 
     entries = trail(target_db)
-    assert len(entries) == before[0] + 1 and entries[-1][0] == MIGRATED_ACTION
-    details = json.loads(entries[-1][1])
+    assert entries[before[0]][0] == MIGRATED_ACTION  # directly after the file's last entry
+    assert entries[before[0] + 1][0] == "cluster.member-joined"
+    details = json.loads(entries[before[0]][1])
     assert details["to"] == empty_store.display
     assert details["from"] == str((data_dir / DB_FILE).resolve())
     assert details["credentials"] == 3 and details["rows"] >= details["audit_entries"] > 0
     assert source_tail(data_dir) == before  # nothing was written to the file
 
     again = migrate(data_dir, empty_store)
-    assert waits_for_the_switch(again, data_dir), again.err
-    assert "copied" not in again.out and "3 credentials open" in again.out
+    assert again.code == 1 and "nothing to migrate" in again.err
     assert [action for action, _ in trail(target_db)].count(MIGRATED_ACTION) == 1
 
 
@@ -104,9 +106,9 @@ def test_a_migration_interrupted_midway_goes_on(
     copy_partly(data_dir, target_db, ["master_keys", "audit_events", "users"])
     assert target_db.tuples("SELECT count(*) FROM credentials", []) == [(0,)]
     run = migrate(data_dir, empty_store)
-    assert waits_for_the_switch(run, data_dir), run.err
+    assert switched(run, data_dir), run.err
     assert "3 credentials open" in run.out
-    assert trail(target_db)[-1][0] == MIGRATED_ACTION
+    assert [action for action, _ in trail(target_db)].count(MIGRATED_ACTION) == 1
 
 
 def test_a_target_changed_since_an_interrupted_run_is_refused(
@@ -189,11 +191,11 @@ def test_a_database_holding_anything_else_is_refused_before_a_row_is_written(
     other = tmp_path / "other"
     shutil.copytree(vault_templates["rsa-3072"], other)
     location = empty_store.location
-    with pytest.raises(StorageError, match="verified there"):
-        migrate_to_shared_store(other, location, None, context=make_context(), pin=no_pin)
+    migrate_to_shared_store(other, location, None, context=make_context(), pin=no_pin)
+    before = trail(target_db)
     run = migrate(data_dir, empty_store)
     assert run.code == 1 and "already holds another vault (gateway" in run.err
-    assert trail(target_db)[-1][0] == MIGRATED_ACTION  # the other vault's, untouched
+    assert trail(target_db) == before  # the other vault's, untouched
 
 
 def test_a_data_dir_already_on_a_shared_store_is_refused(
