@@ -42,7 +42,7 @@ from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
 from vault.audit.trail import AuditTrail
 from vault.cluster.enrolment import enroll_member, new_member_id
 from vault.cluster.member_keys import MemberKeys
-from vault.cluster.standing import check_member_standing
+from vault.cluster.standing import check_member_epoch, check_member_standing
 from vault.context import RequestContext
 from vault.data_dir import DataDir
 from vault.gateway_facts import GatewayFacts
@@ -420,6 +420,7 @@ class Gateway:
         """GMK ``record`` through this machine's keystore: directly on a single
         machine, through the member key in a cluster."""
         if self.member_keys is not None:
+            check_member_epoch(self)  # a stale member is told so before any unwrap
             return self.member_keys.unwrap(record.version)
         context = master_key_context(self.gateway_id, record.version)
         return self.keystore.unwrap_master_key(record.keystore_wrapped, context)

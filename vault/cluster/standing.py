@@ -18,12 +18,31 @@ from vault.store.locator import ClusterMembership
 _JOIN_AGAIN = "join it again with: gwvault cluster join --store URL --recovery-key-file F"
 
 
+def check_member_epoch(vault: Any) -> None:  # a vault.gateway.Gateway (which imports this)
+    """Raise ``MemberStoppedError`` when this member's epoch and the database's
+    disagree; needs no key, so it is asked before any unwrap."""
+    membership: ClusterMembership | None = vault.membership()
+    if membership is None:
+        return
+    cluster_epoch = vault.epoch
+    if membership.epoch > cluster_epoch:
+        raise MemberStoppedError(
+            f"the shared database is at epoch {cluster_epoch}, but this member has seen epoch"
+            f" {membership.epoch}: the database was put back from an older copy; it is not used"
+        )
+    if membership.epoch != cluster_epoch:
+        raise MemberStoppedError(
+            f"this member belongs to epoch {membership.epoch}, and the cluster moved to epoch"
+            f" {cluster_epoch} (a restore); {_JOIN_AGAIN}"
+        )
+
+
 def check_member_standing(vault: Any) -> None:  # a vault.gateway.Gateway (which imports this)
     """Raise ``MemberStoppedError`` saying why this member may not serve."""
     keys: MemberKeys | None = vault.member_keys
-    membership: ClusterMembership | None = vault.membership()
-    if keys is None or membership is None:
+    if keys is None:
         return
+    check_member_epoch(vault)
     row = keys.own_row()
     if row is None:
         raise MemberStoppedError(f"this member was removed from the cluster; {_JOIN_AGAIN}")
@@ -41,14 +60,8 @@ def check_member_standing(vault: Any) -> None:  # a vault.gateway.Gateway (which
             f"this member ({record.name}) is disabled; an admin enables it with:"
             f" gwvault cluster enable {record.name}"
         )
-    cluster_epoch = vault.epoch
-    if membership.epoch > cluster_epoch:
+    if record.epoch != vault.epoch:  # its sealed row: a row of another epoch put in
         raise MemberStoppedError(
-            f"the shared database is at epoch {cluster_epoch}, but this member has seen epoch"
-            f" {membership.epoch}: the database was put back from an older copy; it is not used"
-        )
-    if record.epoch != cluster_epoch or membership.epoch != cluster_epoch:
-        raise MemberStoppedError(
-            f"this member belongs to epoch {membership.epoch}, and the cluster moved to epoch"
-            f" {cluster_epoch} (a restore); {_JOIN_AGAIN}"
+            f"this member's row belongs to epoch {record.epoch}, and the cluster is at epoch"
+            f" {vault.epoch}; {_JOIN_AGAIN}"
         )

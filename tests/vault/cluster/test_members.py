@@ -265,3 +265,40 @@ def test_a_schema_newer_than_this_gwvault_is_refused_and_said(
     superuser_sql("UPDATE settings SET value = '99' WHERE key = 'schema_version'", [])
     with pytest.raises(Exception, match="newer than this gwvault"):
         opened(first)
+
+
+def test_a_cluster_rebuilt_from_its_bundle_stops_the_members_of_the_old_epoch(
+    tmp_path: Path,
+    two: tuple[Path, Path],
+    store: PostgresLocation,
+    shared_postgres: PostgresServer,
+    fresh_store_login: StoreLogin,
+) -> None:
+    from vault.keys.keystore_binding import no_pin
+    from vault.keys.relocation import export_bundle, restore_vault
+    from vault.store_migration import migrate_to_shared_store
+
+    alpha, beta = two
+    recovery_key = Secret.from_text(RECOVERY_KEY)
+    with opened(alpha) as a:
+        CredentialService(a).put("sales", PG, alice("survives"))
+        bundle = export_bundle(a, recovery_key)
+    # The database is lost and made again empty, under the same name.
+    database, owner = fresh_store_login.login.database, fresh_store_login.login.user
+    with shared_postgres.admin() as admin:
+        admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    shared_postgres.create_database(owner, name=database)
+    # The admin restores the bundle on one machine and moves it into the database.
+    restored, report = restore_vault(
+        tmp_path / "gamma", bundle, recovery_key, make_context(), keystore=KeystoreSpec("file"),
+        pin=no_pin,
+    )  # fmt: skip
+    restored.close()
+    assert report.opened == ["sales"]
+    migrate_to_shared_store(tmp_path / "gamma", store, None, context=make_context(), pin=no_pin)
+    with opened(tmp_path / "gamma") as g:
+        assert g.epoch == 2 and secret_of(g, "sales") == b"survives"
+        assert [m["name"] for m in ClusterMembers(g).list()] != ["alpha", "beta"]
+    for old in (alpha, beta):  # members of epoch 1, pointed at the same database name
+        with opened(old) as member, pytest.raises(MemberStoppedError, match="moved to epoch 2"):
+            member.master_key  # noqa: B018
