@@ -7,6 +7,7 @@ the one shared database, as separate machines would.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from agent_keys.errors import ConflictError, InvalidInputError, KeyBackendError
 from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.postgres_servers import PostgresServer, StoreLogin
+from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
 from vault.access.row_seal import TamperedRowError
 from vault.audit.log import AuditLog
 from vault.cluster.member_keys import MemberStoppedError
@@ -302,3 +304,22 @@ def test_a_cluster_rebuilt_from_its_bundle_stops_the_members_of_the_old_epoch(
     for old in (alpha, beta):  # members of epoch 1, pointed at the same database name
         with opened(old) as member, pytest.raises(MemberStoppedError, match="moved to epoch 2"):
             member.master_key  # noqa: B018
+
+
+def test_a_member_joins_with_an_hsm_and_the_others_keep_their_key_files(
+    tmp_path: Path, store: PostgresLocation, first: Path, softhsm: SoftHsm
+) -> None:
+    label = f"member-{secrets.token_hex(4)}"
+    hsm = KeystoreSpec("pkcs11", pkcs11_module=softhsm.module, token_label=MAIN_TOKEN,
+                       key_label=label)  # fmt: skip
+    join_cluster(
+        tmp_path / "beta", store, Secret.from_text(RECOVERY_KEY), make_context(), name="beta",
+        keystore=hsm, pin=softhsm.pin_source,
+    ).close()  # fmt: skip
+    with opened(first) as a:
+        CredentialService(a).put("sales", PG, alice("hsm-opened"))
+        kinds = {m["name"]: m["keystore_kind"] for m in ClusterMembers(a).list()}
+        assert kinds == {"alpha": "file", "beta": "pkcs11"}
+        KeyRotation(a).rotate(Secret.from_text(RECOVERY_KEY))  # beta's HSM is not needed
+    with Gateway.open(tmp_path / "beta", make_context(), softhsm.pin_source) as b:
+        assert b.master_key.version == 2 and secret_of(b, "sales") == b"hsm-opened"
