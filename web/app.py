@@ -12,6 +12,7 @@ from web.access import VaultHandle, close_gateway, start_request
 from web.api import api
 from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
+from web.health import health
 from web.pages import pages
 from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
@@ -41,6 +42,7 @@ def create_app(vault_handle: VaultHandle, *, connection_tests: int = DEFAULT_TOT
     )
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(health)
     app.before_request(start_clock)
     app.before_request(start_request)
     app.before_request(check_origin)

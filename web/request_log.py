@@ -4,6 +4,11 @@ The route is the template (``/entry/<secret>``), never the path: an entry-link
 secret travels in the path, and a path that matched no route may be a mistyped
 one.  No query string, header or body is logged.  Every field is printable
 and bounded, so a log reader cannot be fed forged lines.
+
+A probe that finds the endpoint healthy or ready is not logged: a load
+balancer asks every few seconds, for every member, and those lines would
+outnumber a gateway's real requests (a few a day) thousands to one.  A probe
+answered 503 is logged, as is why (``vault.cluster.readiness``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import re
 import time
 
 from flask import Response, g, request
+
+from web.health import PROBE_ENDPOINTS
 
 log = logging.getLogger("gwvault.request")
 
@@ -24,6 +31,8 @@ def start_clock() -> None:
 
 
 def log_request(response: Response) -> Response:
+    if response.status_code == 200 and request.endpoint in PROBE_ENDPOINTS:
+        return response
     started = g.get("request_started")
     millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
     principal = g.get("principal")

@@ -32,8 +32,15 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "opti
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
+DOCUMENTED_BLUEPRINTS = ("api.", "health.")
+PROBE_PATHS = ("/healthz", "/readyz")
+
+
 def _template(rule: str) -> str:
-    """A Flask rule of the api blueprint as a path of the document (servers holds /api/v1)."""
+    """A Flask rule as a path of the document: the api blueprint's under the
+    document's server (/api/v1), the probes at the root (their own server)."""
+    if rule in PROBE_PATHS:
+        return rule
     assert rule.startswith(API + "/")
     return _CONVERTER.sub(r"{\1}", rule.removeprefix(API))
 
@@ -41,7 +48,7 @@ def _template(rule: str) -> str:
 def _api_operations(app: Flask) -> dict[str, set[str]]:
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("api."):
+        if rule.endpoint.startswith(DOCUMENTED_BLUEPRINTS):
             methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
             routes.setdefault(_template(rule.rule), set()).update(methods)
     return routes
@@ -107,7 +114,7 @@ def test_every_route_is_documented_and_every_operation_exists(app: Flask) -> Non
 
 def test_path_parameters_match_the_routes(app: Flask) -> None:
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("api."):
+        if not rule.endpoint.startswith(DOCUMENTED_BLUEPRINTS):
             continue
         item = DOCUMENT["paths"][_template(rule.rule)]
         declared = {
@@ -125,7 +132,9 @@ def test_strict_bodies_are_closed_objects() -> None:
 def test_every_error_answer_is_the_error_object() -> None:
     error = {"$ref": "#/components/schemas/Error"}
     statuses: set[str] = set()
-    for item in DOCUMENT["paths"].values():
+    for path, item in DOCUMENT["paths"].items():
+        if path in PROBE_PATHS:
+            continue  # ok or unavailable, nothing more (test_probes_are_open_and_say_only_ok)
         for method in HTTP_METHODS & set(item):
             for status, answer in item[method]["responses"].items():
                 if int(status) >= 400:
@@ -254,4 +263,33 @@ def test_audit_answers_fit_the_document(
     failed = client.get(f"{API}/audit/verify", base_url=BASE_URL, headers=auditor)
     assert (failed.status_code, failed.get_json()["first_bad_seq"]) == (200, newest)
     for response in [*calls, failed]:
+        assert_documented(app, response)
+
+
+def test_probes_are_open_at_the_root_and_say_only_ok_or_not() -> None:
+    for path in PROBE_PATHS:
+        item = DOCUMENT["paths"][path]
+        assert [server["url"] for server in item["servers"]] == ["https://{authority}"]
+        operation = item["get"]
+        assert operation["security"] == []
+        answers = {status: _deref(a)["content"] for status, a in operation["responses"].items()}
+        assert answers == {
+            "200": {"application/json": {"schema": {"$ref": "#/components/schemas/ProbeOk"}}},
+            "503": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ProbeUnavailable"}}
+            },
+        }
+
+
+def test_probe_answers_fit_the_document(
+    app: Flask, client: FlaskClient, web_vault: WebVault
+) -> None:
+    calls = [client.get(path, base_url=BASE_URL) for path in PROBE_PATHS]
+    db = sqlite3.connect(web_vault.data_dir / DB_FILE)
+    with db:  # a schema this gwvault does not know (a newer one): not ready
+        db.execute("UPDATE settings SET value = '999' WHERE key = 'schema_version'")
+    db.close()
+    calls.append(client.get("/readyz", base_url=BASE_URL))
+    assert [c.status_code for c in calls] == [200, 200, 503]
+    for response in calls:
         assert_documented(app, response)

@@ -1,8 +1,9 @@
 """Who may call which route: every route refuses an anonymous caller, and roles hold.
 
 The walk goes over the app's url_map, so a new route is covered (and must
-refuse) the moment it is registered.  Only the sign-in form and static files
-are open; the entry routes take a secret from the URL and refuse a made-up one.
+refuse) the moment it is registered.  Only the sign-in form, static files and
+the probes (/healthz, /readyz: ok or not, nothing more) are open; the entry
+routes take a secret from the URL and refuse a made-up one.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from web.app import create_app
 
 # Routes only: no request ever runs against this app, so its key opens nothing.
 _ROUTES_ONLY = create_app(VaultHandle(Path("/nonexistent"), MasterKey(1, Secret(bytes(32)))))
-OPEN_ENDPOINTS = {"pages.sign_in_form", "pages.sign_in", "static"}
+OPEN_ENDPOINTS = {
+    "pages.sign_in_form",
+    "pages.sign_in",
+    "static",
+    "health.healthz",
+    "health.readyz",
+}
 STORED = "sales-db"  # stored by ada before each walk, so routes that look it up find it
 STORED_URL = f"{API}/credentials/{STORED}"
 SEAL_ME = {"datasource": "hr-db", "type": "postgresql", "server": UNREACHABLE_PG,
@@ -98,7 +105,7 @@ def _call(client: FlaskClient, method: str, url: str, headers: dict[str, str]) -
     return client.open(url, method=method, base_url=BASE_URL, headers=headers)
 
 
-def test_only_sign_in_and_static_are_open() -> None:
+def test_only_sign_in_static_and_the_probes_are_open() -> None:
     opened = {(method, endpoint) for method, _url, endpoint in _calls(open_routes=True)}
     assert opened == {
         ("GET", "pages.sign_in_form"),
@@ -106,6 +113,10 @@ def test_only_sign_in_and_static_are_open() -> None:
         ("POST", "pages.sign_in"),
         ("GET", "static"),
         ("HEAD", "static"),
+        ("GET", "health.healthz"),
+        ("HEAD", "health.healthz"),
+        ("GET", "health.readyz"),
+        ("HEAD", "health.readyz"),
     }
 
 

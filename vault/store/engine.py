@@ -79,6 +79,12 @@ class StoreEngine(Protocol):
         still private); a long-lived connection is reopened when it is not."""
         ...
 
+    def write_refusal(self) -> str | None:
+        """Why a write would be refused now (a read-only file, a standby
+        server), found without writing; None when writes are taken.  For
+        ``/readyz`` (``vault.cluster.readiness``); outside any transaction."""
+        ...
+
     def database_time_ms(self) -> int:
         """The database's clock in ms since 1970: leases are timed on it, so
         every member of a cluster agrees (``vault.cluster.lease``)."""

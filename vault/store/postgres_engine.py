@@ -253,6 +253,19 @@ class PostgresEngine:
 
     # -- engine facts -------------------------------------------------------------------------
 
+    def write_refusal(self) -> str | None:
+        """A standby (in recovery) refuses writes, and so does a primary whose
+        sessions are read-only (``default_transaction_read_only``, set by an
+        administrator, or by a failover tool fencing an old primary)."""
+        in_recovery, read_only = self.tuples(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", []
+        )[0]
+        if in_recovery:
+            return f"{self._location} is a standby (in recovery); it takes no writes"
+        if read_only != "off":
+            return f"{self._location} makes this session read-only (transaction_read_only)"
+        return None
+
     def database_time_ms(self) -> int:
         """The database server's clock (the cluster's one clock), in ms since 1970."""
         rows = self.tuples("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", [])

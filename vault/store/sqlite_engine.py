@@ -175,6 +175,15 @@ class SqliteEngine:
         with _translated(self.path):
             self._db.table(table).insert(row)
 
+    def write_refusal(self) -> str | None:
+        # The file, its directory (SQLite makes its log and index there) and a
+        # log or index already made: a read-only mount or mode refuses them all.
+        existing = [c for c in _companions(self.path) if c.exists()]
+        for path in (self.path, self.path.parent, *existing):
+            if not os.access(path, os.W_OK):
+                return f"{path} is not writable by this process"
+        return None
+
     def database_time_ms(self) -> int:
         # One machine, one clock: the file's is this machine's.
         rows = self.tuples("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", [])
