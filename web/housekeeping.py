@@ -7,7 +7,9 @@
   whole audit trail at start and every ``FULL_CHECK_SECONDS``, moving the
   verified-through mark the page and API start from (``vault.audit.incremental``).
   At a million entries that takes seconds of CPU: in a worker it would hold the
-  GIL its requests need.
+  GIL its requests need.  In a cluster one member does it, the one holding its
+  lease (``vault.audit.background``); every member's housekeeper also records
+  the member's heartbeat every ``HEARTBEAT_SECONDS`` (``vault.cluster.heartbeat``).
 
 Each run opens the vault for itself with the GMK the server unlocked, and a
 failure is logged (a ``VaultError``'s message, written for people and never
@@ -20,11 +22,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from agent_keys.errors import VaultError
 from vault.audit import background
+from vault.cluster.heartbeat import record_heartbeat
+from vault.cluster.lease import LeaseLostError
 from vault.context import RequestContext
+from vault.data_dir import DataDir
 from vault.gateway import Gateway
 from web.access import VaultHandle
 
@@ -32,6 +38,7 @@ log = logging.getLogger("gwvault.server")
 
 FLUSH_SECONDS = 30.0
 FULL_CHECK_SECONDS = 6 * 3600.0
+HEARTBEAT_SECONDS = 10.0
 ACTOR = "gwvault:serve"
 
 
@@ -79,18 +86,33 @@ def worker_life(handle: VaultHandle) -> Iterator[None]:
 
 
 def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
-    """The housekeeper's loop: a full audit check now and every period, until stopped."""
+    """The housekeeper's loop until stopped: a full audit check now and every
+    period, and a cluster member's heartbeat now and every ``HEARTBEAT_SECONDS``.
+    A single machine only checks (it has no member row to beat in)."""
+    member = DataDir(handle.data_dir).cluster_file.exists()
 
-    def check_until_stopped(stop: threading.Event) -> None:
+    def keep_house(stop: threading.Event) -> None:
+        check_due = time.monotonic()
         while True:
-            _run(handle, _check_and_log, "the periodic full audit check")
-            if stop.wait(FULL_CHECK_SECONDS):
+            if member:
+                _run(handle, record_heartbeat, "the member heartbeat")
+            if time.monotonic() >= check_due:
+                # A failed check waits for the next period too: a trail that
+                # does not verify must not fill the log every few seconds.
+                check_due = time.monotonic() + FULL_CHECK_SECONDS
+                _run(handle, _check_and_log, "the periodic full audit check")
+            until_check = max(0.0, check_due - time.monotonic())
+            if stop.wait(min(HEARTBEAT_SECONDS, until_check) if member else until_check):
                 return
 
-    return check_until_stopped
+    return keep_house
 
 
 def _check_and_log(gateway: Gateway) -> None:
-    report = background.full_check_and_mark(gateway)
+    try:
+        report = background.leased_full_check(gateway, int(FULL_CHECK_SECONDS * 1000))
+    except LeaseLostError as e:
+        log.info("audit full check: not this member's turn; %s", e)
+        return
     level = logging.INFO if report.ok else logging.ERROR
     log.log(level, "audit full check: %s", report.summary())

@@ -6,6 +6,14 @@ The page and the API check only the entries after the last full check's mark
 ``gwvault audit verify``, so each page load stays short and an entry edited
 before the mark is still found within one period.  The server schedules it
 (and gives it a gateway of its own: it runs for seconds at a million entries).
+
+In a cluster every member's server has the job, and one member does it: the
+one holding the lease ``audit.full-check`` (``vault.cluster.lease``), taken for
+a period and a margin and renewed by its holder each period.  While the holder
+serves no other member takes it; when it stops, the lease runs out and the
+next member whose period comes takes over.  The check itself is not fenced: a
+holder that outlived its lease only checks once more, and any verdict it
+records is a true one.
 """
 
 from __future__ import annotations
@@ -13,9 +21,11 @@ from __future__ import annotations
 from vault.audit.coalesce import COALESCER
 from vault.audit.incremental import full_check_and_mark as _check_and_mark
 from vault.audit.report import TrailReport
+from vault.cluster.lease import acquire
 from vault.gateway import Gateway
 
 CHECKED_BY = "background"
+FULL_CHECK_LEASE = "audit.full-check"
 
 
 def full_check_and_mark(gateway: Gateway) -> TrailReport:
@@ -25,6 +35,21 @@ def full_check_and_mark(gateway: Gateway) -> TrailReport:
     was altered, the keystore's error when it is unavailable).
     """
     return _check_and_mark(gateway, CHECKED_BY)
+
+
+def leased_full_check(gateway: Gateway, period_ms: int) -> TrailReport:
+    """``full_check_and_mark``, in a cluster only by the member holding the
+    lease, which this takes or renews for ``period_ms`` and a minute.
+
+    Raises ``LeaseLostError`` (nothing checked) while another member holds it.
+    """
+    if gateway.member_id is not None:
+        acquire(gateway.store, FULL_CHECK_LEASE, gateway.member_id, period_ms + _MARGIN_MS)
+    return full_check_and_mark(gateway)
+
+
+# The holder renews at its next period, before its lease runs out.
+_MARGIN_MS = 60_000
 
 
 def flush(gateway: Gateway, *, final: bool = False) -> int:

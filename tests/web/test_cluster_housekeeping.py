@@ -1,0 +1,87 @@
+"""A cluster's housekeepers: every member beats on the database clock, one checks the trail.
+
+Each round here is one pass of the served housekeeper's loop
+(``web.housekeeping.audit_housekeeper``) for one member's data dir, on a real
+PostgreSQL database; the served processes are in test_cluster_serving.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_context
+from tests.postgres_servers import StoreLogin
+from tests.web.cluster_members import Cluster, make_cluster
+from vault.audit.background import FULL_CHECK_LEASE
+from vault.audit.mark import MarkBook
+from vault.cluster.lease import leases
+from vault.cluster.members import ClusterMembers
+from vault.gateway import Gateway
+from web.access import VaultHandle
+from web.housekeeping import FULL_CHECK_SECONDS, audit_housekeeper
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, fresh_store_login: StoreLogin) -> Cluster:
+    return make_cluster(tmp_path, fresh_store_login.conninfo, ["a", "b"])
+
+
+def _one_round(cluster: Cluster, name: str) -> None:
+    data_dir = cluster.data_dir(name)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        handle = VaultHandle(data_dir, gateway.master_key)
+    stop = threading.Event()
+    stop.set()  # one round, then the wait returns at once
+    audit_housekeeper(handle)(stop)
+
+
+def _members(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        return {m["name"]: m for m in ClusterMembers(gateway).list()}
+
+
+def _check_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    lines = [r.getMessage() for r in caplog.records if r.name == "gwvault.server"]
+    return [line for line in lines if line.startswith("audit full check")]
+
+
+def test_each_member_beats_and_one_holds_the_full_check(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gwvault.server")
+    joined = {name: m["last_seen_ms"] for name, m in _members(cluster).items()}
+    _one_round(cluster, "a")
+    _one_round(cluster, "b")
+    seen = _members(cluster)
+    assert all(seen[n]["last_seen_ms"] > joined[n] for n in ("a", "b"))
+    checked, skipped = _check_lines(caplog)
+    assert checked.startswith("audit full check: OK")
+    assert skipped.startswith("audit full check: not this member's turn; another member")
+    with Gateway.open(cluster.data_dir("b"), make_context()) as gateway:
+        (lease,) = leases(gateway.store)
+        mark = MarkBook(gateway.store, gateway.audit, gateway.gateway_id).load()
+    # The holder keeps it for the period and a minute, and renews it each period.
+    assert (lease["name"], lease["holder"]) == (FULL_CHECK_LEASE, seen["a"]["id"])
+    assert FULL_CHECK_SECONDS < float(str(lease["expires_in_s"])) <= FULL_CHECK_SECONDS + 60
+    assert mark is not None and mark.checked_by == "background"
+
+
+def test_another_member_takes_the_check_over_when_the_holder_stopped(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    _one_round(cluster, "a")
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        # a stopped holder's lease runs out (here: at once, rather than in six hours)
+        gateway.store.execute("UPDATE leases SET expires_ms = 0 WHERE name = ?", [FULL_CHECK_LEASE])
+    caplog.set_level(logging.INFO, logger="gwvault.server")
+    _one_round(cluster, "b")
+    (checked,) = _check_lines(caplog)
+    assert checked.startswith("audit full check: OK")
+    with Gateway.open(cluster.data_dir("b"), make_context()) as gateway:
+        (lease,) = leases(gateway.store)
+        assert (lease["holder"], lease["token"]) == (gateway.member_id, 2)
