@@ -9,16 +9,18 @@ its own (``tests.web.served_process``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
-from tests.web.served_process import CLIENT_TLS
+from tests.web.served_process import CLIENT_TLS, gwvault_serve
 from vault.access.grants import AccessGrants
 from vault.cluster.members import join_cluster
 from vault.gateway import Gateway
@@ -30,8 +32,10 @@ GATEWAY_NAME = "gw-cluster"
 
 @dataclass(frozen=True)
 class Cluster:
-    """Members' data dirs by name (the first made the vault) and an admin's API token."""
+    """Members' data dirs by name (the first made the vault), an admin's API
+    token, and the directory they are in (the servers' logs go there too)."""
 
+    root: Path
     members: dict[str, Path]
     admin_token: str
 
@@ -53,7 +57,34 @@ def make_cluster(root: Path, conninfo: str, names: Sequence[str]) -> Cluster:
         token = AccessGrants(gateway).create_token("cluster-admin", "admin")
     for name in others:
         join_cluster(members[name], location, recovery_key, make_context(), name=name).close()
-    return Cluster(members, token)
+    return Cluster(root, members, token)
+
+
+@dataclass(frozen=True)
+class ServedMember:
+    """A member's ``gwvault serve`` process, its port and its log."""
+
+    process: subprocess.Popen[str]
+    port: int
+    log: Path
+
+    def call(self, method: str, path: str, token: str | None = None, body: object = None) -> Answer:
+        return call(self.port, method, path, token=token, body=body)
+
+
+@contextlib.contextmanager
+def serving(cluster: Cluster, names: Sequence[str]) -> Iterator[dict[str, ServedMember]]:
+    """Each named member served by a process of its own (one worker: two cores
+    run them all), ready before this yields; all stopped at the end."""
+    with contextlib.ExitStack() as stack:
+        served: dict[str, ServedMember] = {}
+        for name in names:
+            log = cluster.root / f"serve-{name}.log"
+            process, port = stack.enter_context(
+                gwvault_serve(cluster.data_dir(name), log_file=log, wait_ready=True)
+            )
+            served[name] = ServedMember(process, port, log)
+        yield served
 
 
 @dataclass(frozen=True)
