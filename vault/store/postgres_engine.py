@@ -23,6 +23,13 @@ tester in ``vault.connectors.postgresql`` is another matter).  It gives
 A connection lost between transactions (a failover, a restarted server) is
 reconnected at the next transaction; one lost inside a transaction fails that
 transaction, and the caller sees ``StorageError`` (a web request answers 503).
+So is a connection to a server that stopped taking writes while it stayed up
+(a hot standby, or an old primary fenced read-only at a switchover): its
+reads may be stale and its writes fail, and a long-lived process would keep
+it for ever.  The server says so in the parameters it reports with every
+answer (``in_hot_standby``, ``default_transaction_read_only``; PostgreSQL 14
+and later), so checking costs no round trip; libpq, given
+``target_session_attrs=read-write``, then connects to the writable server.
 """
 
 from __future__ import annotations
@@ -85,16 +92,22 @@ class PostgresEngine:
         self._conn = conn
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """The open connection; a lost one is replaced when no transaction is open."""
+        """The open connection; a lost one, or one to a server that no longer
+        takes writes, is replaced when no transaction is open."""
         conn = self._conn
-        if conn is None or conn.closed or conn.broken:
+        if conn is None or conn.closed or conn.broken or not _takes_writes(conn):
             if self._depth:
-                raise StorageError(f"the connection to {self._location} was lost mid-transaction")
-            self._conn = None
+                raise StorageError(
+                    f"the connection to {self._location} was lost, or its server stopped"
+                    " taking writes, mid-transaction"
+                )
+            self.close()
             self._connect()
             conn = self._conn
         if conn is None:
             raise StorageError(f"cannot connect to {self._location}")
+        if not _takes_writes(conn):  # reached without target_session_attrs=read-write
+            raise StorageError(f"{self._location} takes no writes now (a standby, or read-only)")
         return conn
 
     def close(self) -> None:
@@ -315,12 +328,24 @@ class PostgresEngine:
                 f"the change conflicts with what is stored in {self._location}"
             ) from e
         except psycopg.Error as e:
+            if isinstance(e, pg_errors.ReadOnlySqlTransaction):
+                self.close()  # a server before 14 reports nothing: reconnect at the next use
             raise StorageError(
                 f"the vault database {self._location} cannot be used ({_reason(e)})"
             ) from e
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _takes_writes(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+    """Whether the server, as it last reported, takes writes on this session
+    (a server that reports neither parameter is believed)."""
+    info = conn.info
+    return (
+        info.parameter_status("in_hot_standby") != b"on"
+        and info.parameter_status("default_transaction_read_only") != b"on"
+    )
 
 
 def _reason(error: psycopg.Error) -> str:
