@@ -147,15 +147,21 @@ def _switch(member: ServedMember, promote: Callable[[], None]) -> None:
 def _every_thread_serves(member: ServedMember, cluster: Cluster, bodies: BodyMaker) -> None:
     """Once ready, the member serves every request: puts at once from more
     clients than it has threads, so each thread's kept connection is used
-    (one left on the old server would answer 503, or stale reads)."""
+    (one left on the old server would refuse the puts, or not find them)."""
 
     def put(i: int) -> int:
         name = f"after-{i:03d}"
         return member.call("PUT", f"{API}/credentials/{name}", cluster.admin_token,
                            bodies(name)).status  # fmt: skip
 
+    def get(i: int) -> int:
+        name = f"after-{i % (3 * AFTER_CLIENTS):03d}"
+        return member.call("GET", f"{API}/credentials/{name}", cluster.admin_token).status
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=AFTER_CLIENTS) as pool:
         assert list(pool.map(put, range(3 * AFTER_CLIENTS))) == [201] * 3 * AFTER_CLIENTS
+        # what the promoted server stored, read on every thread (a stale one: 404)
+        assert list(pool.map(get, range(6 * AFTER_CLIENTS))) == [200] * 6 * AFTER_CLIENTS
 
 
 def _assert_failed_cleanly_and_kept_everything(

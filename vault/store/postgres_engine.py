@@ -343,8 +343,8 @@ def _takes_writes(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     (a server that reports neither parameter is believed)."""
     info = conn.info
     return (
-        info.parameter_status("in_hot_standby") != b"on"
-        and info.parameter_status("default_transaction_read_only") != b"on"
+        info.parameter_status("in_hot_standby") != "on"
+        and info.parameter_status("default_transaction_read_only") != "on"
     )
 
 
