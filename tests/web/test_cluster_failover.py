@@ -27,12 +27,13 @@ from pathlib import Path
 import pytest
 
 from agent_keys.secret import Secret
+from tests.cluster_vaults import Cluster, make_cluster
 from tests.conftest import make_context
 from tests.postgres_replication import ReplicatedPair, start_primary_with_replica
 from tests.sealing import seal
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.cli.gwvault_process import GwvaultCli
-from tests.web.cluster_members import API, Cluster, ServedMember, make_cluster, serving
+from tests.web.cluster_members import API, ServedMember, serving
 from tests.web.served_process import probe, wait_for_status
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.cluster_vaults import Cluster, make_cluster
 from tests.conftest import make_context
 from tests.postgres_servers import StoreLogin
-from tests.web.cluster_members import Cluster, make_cluster
 from vault.audit.background import FULL_CHECK_LEASE
 from vault.audit.mark import MarkBook
 from vault.cluster.lease import leases

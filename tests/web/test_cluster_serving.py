@@ -24,12 +24,13 @@ import pytest
 
 from agent_keys.errors import VaultError
 from agent_keys.secret import Secret
+from tests.cluster_vaults import Cluster, make_cluster
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.postgres_servers import StoreLogin
 from tests.sealing import seal
 from tests.service_fixtures import ServiceLogin
 from tests.vault.cli.gwvault_process import GwvaultCli, private_file
-from tests.web.cluster_members import API, Cluster, ServedMember, make_cluster, serving
+from tests.web.cluster_members import API, ServedMember, serving
 from tests.web.served_process import probe, wait_for_status
 from vault.agent import GatewayAgent
 from vault.cluster.members import ClusterMembers
