@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from agent_keys.errors import AccessDeniedError, StorageError
+from tests.cluster_vaults import make_cluster
 from tests.conftest import RECOVERY_KEY, make_context
+from tests.postgres_servers import PostgresServer, StoreLogin
 from tests.vault.cli.gwvault_process import GwvaultCli, private_file
 from vault.context import RequestContext
 from vault.gateway import Gateway
@@ -182,4 +184,24 @@ def test_the_vault_of_a_thread_that_ended_is_closed_when_another_opens_one(
     with pytest.raises(StorageError, match="closed database"):
         used[0].store.rows("SELECT 1", [])
     assert used[1].store.rows("SELECT 1 AS one", []) == [{"one": 1}]
+    kept.close()
+
+
+def test_a_cluster_members_vault_whose_connection_broke_is_opened_again_with_fresh_facts(
+    tmp_path: Path, fresh_store_login: StoreLogin, shared_postgres: PostgresServer
+) -> None:
+    """The next connection may reach another server (a failover to a standby
+    that lacks the last commits): the kept vault and the facts it checked are
+    not carried over to it."""
+    data_dir = make_cluster(tmp_path, fresh_store_login.conninfo, ["a"]).data_dir("a")
+    kept = _kept(data_dir)
+    first = _use(kept)
+    (pid,) = first.store.tuples("SELECT pg_backend_pid()", [])[0]
+    with shared_postgres.admin() as db:
+        db.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    with pytest.raises(StorageError):  # the use that finds it broken fails...
+        first.store.tuples("SELECT 1", [])
+    second = _use(kept)  # ...and the next opens the vault again (its facts dropped with it)
+    assert second.store is not first.store
+    assert second.certificate() == first.certificate()
     kept.close()

@@ -71,6 +71,7 @@ class PostgresEngine:
         self._depth = 0  # nested write()/reading() blocks joined to the open transaction
         self._wrote = False
         self._locked = False  # this transaction holds the write lock
+        self._reconnected = False  # a later connection replaced the first one
         self._connect()
 
     @property
@@ -95,7 +96,7 @@ class PostgresEngine:
         """The open connection; a lost one, or one to a server that no longer
         takes writes, is replaced when no transaction is open."""
         conn = self._conn
-        if conn is None or conn.closed or conn.broken or not _takes_writes(conn):
+        if not _usable(conn):
             if self._depth:
                 raise StorageError(
                     f"the connection to {self._location} was lost, or its server stopped"
@@ -103,6 +104,7 @@ class PostgresEngine:
                 )
             self.close()
             self._connect()
+            self._reconnected = True
             conn = self._conn
         if conn is None:
             raise StorageError(f"cannot connect to {self._location}")
@@ -117,8 +119,12 @@ class PostgresEngine:
                 conn.close()
 
     def is_opened_file(self) -> bool:
-        """A shared database is not a file that a restore replaces under us."""
-        return True
+        """Whether the first connection is still the one in use, and usable.
+        A new one may reach another server (a promoted standby, which lacks
+        what an asynchronous standby had not received), so a long-lived
+        process opens the vault again before its next use, with every check,
+        and drops the facts it kept (``vault.kept_gateways``)."""
+        return not self._reconnected and _usable(self._conn)
 
     def use_write_ahead_log(self) -> None:
         """PostgreSQL always logs ahead; nothing to set."""
@@ -336,6 +342,11 @@ class PostgresEngine:
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _usable(conn: psycopg.Connection[tuple[Any, ...]] | None) -> bool:
+    """Open, not found broken, and to a server that takes writes."""
+    return conn is not None and not conn.closed and not conn.broken and _takes_writes(conn)
 
 
 def _takes_writes(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
