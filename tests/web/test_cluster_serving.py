@@ -5,9 +5,10 @@
 - Writes through every member at once lose nothing: each credential's stored
   version is the number of its accepted puts, the trail verifies, and its
   newest entry for each credential names the stored version.
-- A member removed while serving answers 503 (``member_stopped``) within
-  seconds and its /readyz says unavailable; with ``--rotate``, a copy of its
-  data dir (key file and all) made before it left opens nothing.
+- A member disabled or removed while serving answers 503 (``member_stopped``)
+  within seconds and its /readyz says unavailable (enabled again, it serves);
+  with ``--rotate``, a copy of a removed member's data dir (key file and all)
+  made before it left opens nothing.
 """
 
 from __future__ import annotations
@@ -152,19 +153,23 @@ def _stopped_within(member: ServedMember, cluster: Cluster, seconds: float) -> f
     return None
 
 
-def test_a_removed_member_stops_and_its_copied_keys_open_nothing_after_a_rotation(
+def test_a_disabled_or_removed_member_stops_and_its_copied_keys_open_nothing_after_a_rotation(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     copy = tmp_path / "copy-of-b"
     shutil.copytree(cluster.data_dir("b"), copy)  # before it leaves: key file, cluster.json
     body = _sealed_body(cluster, "hr-db", UNREACHABLE, "u", "hr secret")
     key_file = private_file(tmp_path / "recovery-key", RECOVERY_KEY)
+    admin = GwvaultCli(cluster.data_dir("a"))
     with serving(cluster, ["a", "b"]) as served:
         assert _put(served["b"], cluster, "hr-db", body) == 201
-        assert probe(served["b"].port, "/readyz") == 200
-        removed = GwvaultCli(cluster.data_dir("a"))(
-            "cluster", "remove", "b", "--rotate", "--recovery-key-file", key_file
-        )
+        assert admin("cluster", "disable", "b").code == 0
+        assert _stopped_within(served["b"], cluster, STOP_SECONDS) is not None
+        unready = served["b"].call("GET", "/readyz")
+        assert (unready.status, unready.body) == (503, {"status": "unavailable"})  # no reason
+        assert admin("cluster", "enable", "b").code == 0
+        assert wait_for_status(served["b"].port, "/readyz", 200, STOP_SECONDS)
+        removed = admin("cluster", "remove", "b", "--rotate", "--recovery-key-file", key_file)
         assert removed.code == 0, removed.err
         assert _stopped_within(served["b"], cluster, STOP_SECONDS) is not None
         assert wait_for_status(served["b"].port, "/readyz", 503, STOP_SECONDS)
