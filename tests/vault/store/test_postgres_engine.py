@@ -65,10 +65,45 @@ def test_a_connection_lost_between_transactions_is_made_again(
         )
     with pytest.raises(StorageError):  # the lost connection, found by this statement
         engine.rows("SELECT 1", [])
+    # The next connection may reach another server (a promoted standby): a kept
+    # vault is opened again before its next use, its facts dropped (vault.kept_gateways).
+    assert not engine.is_opened_file()
     with engine.write():  # the next transaction connects again
         engine.execute("INSERT INTO settings (key, value) VALUES ('after', 'reconnect')", [])
     assert engine.rows("SELECT value FROM settings WHERE key = 'after'", []) == [
         {"value": "reconnect"}
+    ]
+    assert not engine.is_opened_file()
+
+
+def _backend(engine: PostgresEngine) -> int:
+    return int(engine.tuples("SELECT pg_backend_pid()", [])[0][0])
+
+
+def test_a_connection_lost_mid_transaction_fails_that_transaction_only(
+    engine: PostgresEngine, shared_postgres: PostgresServer
+) -> None:
+    with pytest.raises(StorageError), engine.write():
+        engine.execute("INSERT INTO settings (key, value) VALUES ('half', '1')", [])
+        with shared_postgres.admin() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", [_backend(engine)])
+        engine.execute("INSERT INTO settings (key, value) VALUES ('half', '2')", [])
+    assert engine.rows("SELECT value FROM settings WHERE key = 'half'", []) == []
+    assert engine.write_refusal() is None
+
+
+def test_a_session_that_turned_read_only_is_replaced_before_its_next_statement(
+    engine: PostgresEngine,
+) -> None:
+    first = _backend(engine)
+    # The server reports the change with its answer, as it does when an
+    # administrator fences the whole server (ALTER SYSTEM and a reload).
+    engine.execute("SET default_transaction_read_only = on", [])
+    assert _backend(engine) != first  # a read too: a fenced server's data may be stale
+    with engine.write():
+        engine.execute("INSERT INTO settings (key, value) VALUES ('written', 'after')", [])
+    assert engine.rows("SELECT value FROM settings WHERE key = 'written'", []) == [
+        {"value": "after"}
     ]
 
 
