@@ -50,6 +50,11 @@ def cluster(tmp_path: Path, fresh_store_login: StoreLogin) -> Cluster:
     return make_cluster(tmp_path, fresh_store_login.conninfo, ["a", "b", "c"])
 
 
+@pytest.fixture
+def pair(tmp_path: Path, fresh_store_login: StoreLogin) -> Cluster:
+    return make_cluster(tmp_path, fresh_store_login.conninfo, ["a", "b"])
+
+
 def _sealed_body(
     cluster: Cluster, name: str, target: DataSource, user: str, secret: str
 ) -> dict[str, object]:
@@ -154,8 +159,9 @@ def _stopped_within(member: ServedMember, cluster: Cluster, seconds: float) -> f
 
 
 def test_a_disabled_or_removed_member_stops_and_its_copied_keys_open_nothing_after_a_rotation(
-    cluster: Cluster, tmp_path: Path
+    pair: Cluster, tmp_path: Path
 ) -> None:
+    cluster = pair
     copy = tmp_path / "copy-of-b"
     shutil.copytree(cluster.data_dir("b"), copy)  # before it leaves: key file, cluster.json
     body = _sealed_body(cluster, "hr-db", UNREACHABLE, "u", "hr secret")
