@@ -31,13 +31,17 @@ def cluster(tmp_path: Path, fresh_store_login: StoreLogin) -> Cluster:
     return make_cluster(tmp_path, fresh_store_login.conninfo, ["a", "b"])
 
 
-def _one_round(cluster: Cluster, name: str) -> None:
+def _unlocked(cluster: Cluster, name: str) -> VaultHandle:
+    """What ``gwvault serve`` holds for a member: its data dir and the GMK it unlocked."""
     data_dir = cluster.data_dir(name)
     with Gateway.open(data_dir, make_context()) as gateway:
-        handle = VaultHandle(data_dir, gateway.master_key)
+        return VaultHandle(data_dir, gateway.master_key)
+
+
+def _one_round(cluster: Cluster, name: str, handle: VaultHandle | None = None) -> None:
     stop = threading.Event()
     stop.set()  # one round, then the wait returns at once
-    audit_housekeeper(handle)(stop)
+    audit_housekeeper(handle or _unlocked(cluster, name))(stop)
 
 
 def _members(cluster: Cluster) -> dict[str, dict[str, Any]]:
@@ -85,3 +89,20 @@ def test_another_member_takes_the_check_over_when_the_holder_stopped(
     with Gateway.open(cluster.data_dir("b"), make_context()) as gateway:
         (lease,) = leases(gateway.store)
         assert (lease["holder"], lease["token"]) == (gateway.member_id, 2)
+
+
+def test_a_disabled_member_beats_but_never_takes_the_check(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    serving = _unlocked(cluster, "b")  # unlocked at start, then disabled while it serves
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        ClusterMembers(gateway).set_state("b", "disabled")
+    joined = _members(cluster)["b"]["last_seen_ms"]
+    caplog.set_level(logging.INFO, logger="gwvault.server")
+    _one_round(cluster, "b", serving)
+    assert _members(cluster)["b"]["last_seen_ms"] > joined  # still running: the admin sees it
+    failed = [r.getMessage() for r in caplog.records if "full audit check failed" in r.getMessage()]
+    assert failed == ["the periodic full audit check failed: this member (b) is disabled; an admin"
+                      " enables it with: gwvault cluster enable b"]  # fmt: skip
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        assert leases(gateway.store) == []

@@ -39,10 +39,13 @@ def full_check_and_mark(gateway: Gateway) -> TrailReport:
 
 def leased_full_check(gateway: Gateway, period_ms: int) -> TrailReport:
     """``full_check_and_mark``, in a cluster only by the member holding the
-    lease, which this takes or renews for ``period_ms`` and a minute.
+    lease, which this takes or renews for ``period_ms`` and a minute, and
+    never by a member that may not serve (removed, disabled, stale).
 
-    Raises ``LeaseLostError`` (nothing checked) while another member holds it.
+    Raises ``LeaseLostError`` (nothing checked) while another member holds
+    it, ``MemberStoppedError`` for a member that may not serve.
     """
+    gateway.check_standing()
     if gateway.member_id is not None:
         acquire(gateway.store, FULL_CHECK_LEASE, gateway.member_id, period_ms + _MARGIN_MS)
     return full_check_and_mark(gateway)
