@@ -129,11 +129,12 @@ class MemberKeys:
             [self.member_id, version],
         )
         if not rows:
+            removed = self.own_row() is None
             raise MemberStoppedError(
-                f"this member holds no wrap of master key version {version}: it was removed"
-                " from the cluster (or its wraps were deleted); join it again with: gwvault"
-                " cluster join --store URL --recovery-key-file F"
-            )
+                ("this member was removed from the cluster" if removed else
+                 f"this member holds no wrap of master key version {version}")
+                + "; join it again with: gwvault cluster join --store URL --recovery-key-file F"
+            )  # fmt: skip
         context = member_wrap_context(vault.gateway_id, self.member_id, version)
         try:
             private_key = self._private_key(keystore or vault.keystore)
