@@ -8,9 +8,9 @@ for every test that needs one.
 from __future__ import annotations
 
 import datetime
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,9 +20,13 @@ from vault.audit.coalesce import COALESCER
 from vault.context import RequestContext
 from vault.gateway import Gateway
 
+if TYPE_CHECKING:
+    from tests.store_engines import EngineVaults, SqliteVaults
+
 pytest_plugins = [
     "tests.service_fixtures",
     "tests.postgres_servers",
+    "tests.store_engines",
     "tests.mariadb_fixtures",
     "tests.softhsm_fixtures",
     "tests.browser_fixtures",
@@ -31,6 +35,7 @@ pytest_plugins = [
 ]
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"
+KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "rsa-3072")
 CANARY = "CANARY-7f3e9a1c-pa55w0rd-d0-not-leak"
 
 
@@ -53,47 +58,40 @@ def canary() -> str:
 
 
 @pytest.fixture(scope="session")
-def vault_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[KeyType, Path]:
-    """One initialised vault per key type, made once; tests get copies."""
-    templates: dict[KeyType, Path] = {}
-    for key_type in ("ec-p256", "rsa-3072"):
-        path = tmp_path_factory.mktemp("template") / "data"
-        Gateway.initialize(
-            path, "gw-test", key_type, Secret.from_text(RECOVERY_KEY), make_context()
-        ).close()
-        templates[key_type] = path
-    return templates
+def vault_templates(sqlite_vaults: SqliteVaults) -> dict[KeyType, Path]:
+    """One initialised SQLite vault per key type, made once; tests get copies."""
+    return {key_type: sqlite_vaults.initialized(key_type) for key_type in KEY_TYPES}
 
 
-@pytest.fixture(params=["ec-p256", "rsa-3072"])
+@pytest.fixture(params=KEY_TYPES)
 def key_type(request: pytest.FixtureRequest) -> KeyType:
     value: KeyType = request.param
     return value
 
 
 @pytest.fixture
-def data_dir(vault_templates: dict[KeyType, Path], tmp_path: Path) -> Path:
+def data_dir(
+    vaults: EngineVaults, copy_vault: Callable[[Path, Path], Path], tmp_path: Path
+) -> Path:
     """A fresh copy of the EC P-256 vault."""
-    return _copy_vault(vault_templates["ec-p256"], tmp_path)
+    return copy_vault(vaults.initialized("ec-p256"), tmp_path / "data")
 
 
 @pytest.fixture
-def any_data_dir(vault_templates: dict[KeyType, Path], key_type: KeyType, tmp_path: Path) -> Path:
+def any_data_dir(
+    vaults: EngineVaults,
+    copy_vault: Callable[[Path, Path], Path],
+    key_type: KeyType,
+    tmp_path: Path,
+) -> Path:
     """A fresh copy of a vault of each key type (parametrised)."""
-    return _copy_vault(vault_templates[key_type], tmp_path)
+    return copy_vault(vaults.initialized(key_type), tmp_path / "data")
 
 
 @pytest.fixture
 def gateway(data_dir: Path) -> Iterator[Gateway]:
     with Gateway.open(data_dir, make_context()) as opened:
         yield opened
-
-
-def _copy_vault(template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(template, target)
-    target.chmod(0o700)
-    return target
 
 
 @pytest.fixture(autouse=True)

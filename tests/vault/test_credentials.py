@@ -17,6 +17,7 @@ from agent_keys.errors import (
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from tests.sealing import seal
+from tests.store_engines import EngineVaults
 from tests.tls_certificates import make_ca
 from vault.access.destination_policy import allow_sqlite_dir
 from vault.credentials import CredentialService
@@ -24,6 +25,8 @@ from vault.format.ca_certificates import canonical_ca_pem
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
+
+pytestmark = pytest.mark.contract
 
 PG = DataSource("postgresql", "127.0.0.1:5432", "sales")
 
@@ -83,11 +86,12 @@ def test_bad_names_are_refused(gateway: Gateway, name: str) -> None:
 
 
 def test_when_the_audit_write_fails_the_change_does_not_happen(
-    gateway: Gateway, data_dir: Path
+    gateway: Gateway, data_dir: Path, vaults: EngineVaults
 ) -> None:
     service = CredentialService(gateway)
     service.put("sales", PG, alice("old"))
-    _break_audit(data_dir)
+    with vaults.sql(data_dir) as db:
+        db.refuse_inserts("audit_events", "disk full (simulated)")
     with pytest.raises(VaultError):
         service.put("sales", PG, alice("new"))
     with pytest.raises(VaultError):
@@ -96,16 +100,17 @@ def test_when_the_audit_write_fails_the_change_does_not_happen(
         service.use("sales", "job")  # fail closed: no secret without its record
     record = service.get("sales")
     assert record.binding.version == 1
-    _unbreak_audit(data_dir)
+    with vaults.sql(data_dir) as db:
+        db.allow_inserts("audit_events")
     assert service.use("sales", "job").secret == Secret.from_text("old")
 
 
 def test_a_stored_row_pointed_at_another_server_no_longer_opens(
-    gateway: Gateway, data_dir: Path
+    gateway: Gateway, data_dir: Path, vaults: EngineVaults
 ) -> None:
     service = CredentialService(gateway)
     service.put("sales", PG, alice())
-    with sqlite3.connect(data_dir / "vault.db") as db:
+    with vaults.sql(data_dir) as db:
         db.execute("UPDATE credentials SET server = 'attacker.example:5432'")
     report = service.verify()
     assert (report.opened, report.failed) == ([], ["sales"])
@@ -114,7 +119,9 @@ def test_a_stored_row_pointed_at_another_server_no_longer_opens(
     assert actions(gateway)[-1][0] == "credentials.verified"
 
 
-def test_delete_removes_the_credential_and_its_data_key(gateway: Gateway, data_dir: Path) -> None:
+def test_delete_removes_the_credential_and_its_data_key(
+    gateway: Gateway, data_dir: Path, vaults: EngineVaults
+) -> None:
     service = CredentialService(gateway)
     wrapped = service.put("sales", PG, alice()).record.sealed.wrapped_dek
     service.delete("sales")
@@ -123,7 +130,8 @@ def test_delete_removes_the_credential_and_its_data_key(gateway: Gateway, data_d
     with pytest.raises(NotFoundError):
         service.delete("sales")
     gateway.close()
-    assert wrapped not in (data_dir / "vault.db").read_bytes()
+    with vaults.sql(data_dir) as db:
+        assert not db.holds(wrapped)
     with Gateway.open(data_dir, make_context()) as reopened:
         assert actions(reopened)[-1] == ("credential.deleted", "sales", "ok")
 
@@ -133,14 +141,14 @@ def test_delete_removes_the_credential_and_its_data_key(gateway: Gateway, data_d
     [("tls", "'disable'"), ("tls", "'require'"), ("ca_pem", "NULL"), ("binding_version", "1")],
 )
 def test_a_database_writer_cannot_weaken_a_stored_tls_policy(
-    gateway: Gateway, data_dir: Path, column: str, value: str
+    gateway: Gateway, data_dir: Path, vaults: EngineVaults, column: str, value: str
 ) -> None:
     # T-AR-4: the policy decides who may be given the secret, so it is bound:
     # an edited mode or CA, or a row passed off as from before policies, no longer opens.
     ca = canonical_ca_pem(make_ca("sales CA").pem)
     service = CredentialService(gateway)
     service.put("sales", DataSource("postgresql", "db:5432", tls="verify-full", ca_pem=ca), alice())
-    with sqlite3.connect(data_dir / "vault.db") as db:
+    with vaults.sql(data_dir) as db:
         db.execute(f"UPDATE credentials SET {column} = {value}")  # noqa: S608 - fixed test values
     with pytest.raises(IntegrityError):
         service.use("sales", "job")
@@ -198,16 +206,3 @@ def test_a_sqlite_test_never_probes_the_vaults_own_files(gateway: Gateway, data_
         result = service.test(name.replace(".", "-"), any_destination=True)
         assert result.reason == "refused_by_policy", result.detail
         assert "data directory" in result.detail
-
-
-def _break_audit(data_dir: Path) -> None:
-    with sqlite3.connect(data_dir / "vault.db") as db:
-        db.execute(
-            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events"
-            " BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"
-        )
-
-
-def _unbreak_audit(data_dir: Path) -> None:
-    with sqlite3.connect(data_dir / "vault.db") as db:
-        db.execute("DROP TRIGGER audit_down")
