@@ -260,12 +260,7 @@ class Gateway:
         the keystore (and an HSM) stays off the per-request path.
         """
         data_dir = DataDir.open(path)
-        membership = read_membership(data_dir.path)
-        store = (
-            VaultStore.open(data_dir.db_path)
-            if membership is None
-            else VaultStore.open_shared(membership.store, membership.member_id)
-        )
+        store = VaultStore.open_data_dir(data_dir)
         try:
             keystore = open_bound_keystore(data_dir, store, context.random, pin)
         except BaseException:

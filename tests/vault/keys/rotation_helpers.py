@@ -10,6 +10,7 @@ from typing import Any
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from vault.credentials import CredentialService
+from vault.data_dir import DataDir
 from vault.format.envelope import CredentialBinding, seal_at_rest
 from vault.gateway import Gateway
 from vault.store.records import CredentialRecord
@@ -50,7 +51,7 @@ def verify_all(path: Path) -> tuple[int, list[str]]:
 
 def key_state(path: Path) -> dict[str, Any]:
     """Master key versions and states, and credentials per GMK version (no keys)."""
-    store = VaultStore.open(path / "vault.db")
+    store = VaultStore.open_data_dir(DataDir(path))
     try:
         versions = {
             row["version"]: row["state"]
@@ -68,7 +69,7 @@ def key_state(path: Path) -> dict[str, Any]:
 
 
 def ciphertexts(path: Path) -> dict[str, bytes]:
-    store = VaultStore.open(path / "vault.db")
+    store = VaultStore.open_data_dir(DataDir(path))
     try:
         return {
             r["id"]: r["ciphertext"]

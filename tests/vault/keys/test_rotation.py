@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -16,9 +15,11 @@ from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.softhsm_fixtures import MAIN_TOKEN, SoftHsm
+from tests.store_engines import EngineVaults
 from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, private_file
 from tests.vault.keys.rotation_helpers import ciphertexts, insert_credentials, key_state, verify_all
 from vault.credentials import CredentialService
+from vault.data_dir import DataDir
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
@@ -27,6 +28,8 @@ from vault.keys.keystore_migration import migrate_keystore
 from vault.keys.rotation import BATCH_ACTION, KeyRotation, _id_chunks
 from vault.keys.tls import TlsService
 from vault.store.vault_store import VaultStore
+
+pytestmark = pytest.mark.contract
 
 NAMES = ["sales", "hr", "finance"]
 KILL_SEED = 20240611
@@ -56,7 +59,7 @@ def _interrupted_rotation(path: Path, batch_size: int) -> None:
 
 
 def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
-    data_dir: Path, recovery_key: Secret
+    data_dir: Path, recovery_key: Secret, vaults: EngineVaults
 ) -> None:
     _put_three(data_dir)
     before = ciphertexts(data_dir)
@@ -84,18 +87,21 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
         tls_version = gateway.store.rows("SELECT gmk_version FROM tls_identity", [])[0]
     assert tls_version == {"gmk_version": 2}
     assert actions.count("keys.rotation-started") == 1 and actions.count("keys.rotated") == 1
-    assert old_gmk.reveal() not in (data_dir / "vault.db").read_bytes()
+    with vaults.sql(data_dir) as db:
+        assert not db.holds(old_gmk.reveal())
 
 
 def test_a_wrong_recovery_key_changes_nothing(data_dir: Path) -> None:
     _put_three(data_dir)
-    store = VaultStore.open(data_dir / "vault.db")
-    snapshot = "SELECT * FROM master_keys UNION ALL SELECT 0, wrapped_dek, ciphertext, id, 0, 0,"
-    snapshot += " gmk_version, name FROM credentials"
-    before = store.rows(snapshot, [])
+    store = VaultStore.open_data_dir(DataDir(data_dir))
+    snapshot = (
+        "SELECT * FROM master_keys ORDER BY version",
+        "SELECT id, name, gmk_version, wrapped_dek, ciphertext FROM credentials ORDER BY id",
+    )
+    before = [store.rows(query, []) for query in snapshot]
     with Gateway.open(data_dir, make_context()) as gateway, pytest.raises(InvalidInputError):
         KeyRotation(gateway).rotate(Secret.from_text("not the recovery key at all"))
-    assert store.rows(snapshot, []) == before
+    assert [store.rows(query, []) for query in snapshot] == before
     store.close()
     cli = GwvaultCli(data_dir)
     wrong = cli("keys", "rotate", stdin="also not the recovery key")
@@ -189,21 +195,22 @@ def test_keystore_migration_after_a_rotation_opens_everything(
     assert key_state(data_dir)["master_keys"] == {2: "retiring", 3: "current"}
 
 
-def _rewrap_seq(db: Path) -> int:
-    """The newest audit entry a rotation step wrote (read-only, beside the running process)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        row = conn.execute(
+def _rewrap_seq(vaults: EngineVaults, data_dir: Path) -> int:
+    """The newest audit entry a rotation step wrote (read beside the running process)."""
+    with vaults.sql(data_dir) as db:
+        (seq,) = db.one(
             "SELECT max(seq) FROM audit_events WHERE action IN"
             " ('keys.rotation-started', 'credentials.rewrapped')"
-        ).fetchone()
-    return int(row[0] or 0)
+        )
+    return int(seq or 0)
 
 
-def _run_and_kill(data_dir: Path, key_file: Path, rng: random.Random, after_progress: bool) -> str:
+def _run_and_kill(
+    vaults: EngineVaults, data_dir: Path, key_file: Path, rng: random.Random, after_progress: bool
+) -> str:
     """Start ``keys rotate`` and SIGKILL it: after a random 0.3-3 s, or a random
     0-0.25 s after this run has committed its first rotation step."""
-    db = data_dir / "vault.db"
-    seen = _rewrap_seq(db)
+    seen = _rewrap_seq(vaults, data_dir)
     rotate: list[str | Path] = [GWVAULT, "--data-dir", data_dir, "keys", "rotate",
                                 "--recovery-key-file", key_file, "--batch-size", "50"]  # fmt: skip
     process = subprocess.Popen(
@@ -211,7 +218,7 @@ def _run_and_kill(data_dir: Path, key_file: Path, rng: random.Random, after_prog
     )
     started = time.monotonic()
     if after_progress:
-        while process.poll() is None and _rewrap_seq(db) == seen:
+        while process.poll() is None and _rewrap_seq(vaults, data_dir) == seen:
             if time.monotonic() - started > 60:
                 break
             time.sleep(0.005)
@@ -227,7 +234,7 @@ def _run_and_kill(data_dir: Path, key_file: Path, rng: random.Random, after_prog
 
 
 def test_rotation_killed_at_random_points_finishes_with_every_credential_opening(
-    data_dir: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path, vaults: EngineVaults
 ) -> None:
     total = 10_000
     insert_credentials(data_dir, total)
@@ -236,7 +243,7 @@ def test_rotation_killed_at_random_points_finishes_with_every_credential_opening
     runs: list[str] = []
     interrupted = 0
     for run in range(4):
-        outcome = _run_and_kill(data_dir, key_file, rng, after_progress=run % 2 == 1)
+        outcome = _run_and_kill(vaults, data_dir, key_file, rng, after_progress=run % 2 == 1)
         state = key_state(data_dir)
         runs.append(f"{outcome}: {state}")
         interrupted += "retiring" in state["master_keys"].values()
