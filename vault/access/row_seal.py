@@ -128,9 +128,27 @@ class RowSeal:
         gateway_id = self._vault.gateway_id
         if row_mac_ok(self._key, gateway_id, table, fields, _bytes(row["mac"])):
             return
-        if row["mac"] is None and self._seal_pending():
+        if row["mac"] is None and (self._seal_pending() or self._sealed_since(table, row)):
             return  # sealed just now, with every other row written before schema 4
         self._refuse(TamperedRowError(table, row[ROW_KEYS[table]]))
+
+    def _sealed_since(self, table: str, row: Mapping[str, Any]) -> bool:
+        """Whether a row read without a MAC was sealed after it was read: the
+        read itself can lead there (a cluster member's first use of the audit
+        key checks its member row, which seals every row of a just-upgraded
+        vault).  True only when the row as stored now has these same fields
+        and a MAC that verifies."""
+        key_column = ROW_KEYS[table]
+        rows = self._vault.store.rows(
+            f"SELECT {self.columns(table)} FROM {table} WHERE {key_column} = ?",  # noqa: S608 - fixed names
+            [row[key_column]],
+        )
+        if len(rows) != 1 or rows[0]["mac"] is None:
+            return False
+        stored = {column: rows[0][column] for column in SEALED_COLUMNS[table]}
+        same = all(_value(stored[c]) == _value(row[c]) for c in SEALED_COLUMNS[table])
+        gateway_id = self._vault.gateway_id
+        return same and row_mac_ok(self._key, gateway_id, table, stored, _bytes(rows[0]["mac"]))
 
     def _refuse(self, error: TamperedRowError) -> NoReturn:
         if not self._vault.store.in_write:

@@ -289,9 +289,14 @@ class AuditTrail:
 
     def _create_key(self) -> MacKey:
         with self._store.write():
+            # The GMK first: a cluster member's standing check, on the way to it,
+            # checks its row's seal, which needs this very key and makes it.
+            gmk = self._keys.master_key
+            made = self._stored_mac_key()
+            if made is not None:
+                return made
             tail = self._store.audit_tail()
             keyed_from = tail[0] + 1 if tail else 1
-            gmk = self._keys.master_key
             key = Secret(self._context.random(KEY_BYTES))
             context = audit_key_context(self._keys.gateway_id, keyed_from)
             self._store.execute(

@@ -8,24 +8,35 @@ each export is built once per key type and session and copied for every test.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agent_keys.gateway_identity import GatewayCertificate, KeyType
 from tests.conftest import make_context
+from tests.store_engines import EngineVaults
 from tests.vault.audit.trails import ROTATED_LAST, RotatedExport, build_trail, write_export
 from vault.gateway import Gateway
 from vault.keys.certificates import CertificateService
 
 
 @pytest.fixture
-def trail_dir(any_data_dir: Path) -> Path:
-    """250 entries, checkpoints at 100 and 200."""
-    with Gateway.open(any_data_dir, make_context()) as gateway:
+def trail_dir(
+    vaults: EngineVaults,
+    copy_vault: Callable[[Path, Path], Path],
+    key_type: KeyType,
+    tmp_path: Path,
+) -> Path:
+    """250 entries, checkpoints at 100 and 200 (built once per engine and key type)."""
+    template = vaults.derived(f"trail-{key_type}", vaults.initialized(key_type), _with_trail)
+    return copy_vault(template, tmp_path / "data")
+
+
+def _with_trail(data_dir: Path) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
         build_trail(gateway)
         assert [c.seq for c in gateway.store.audit_checkpoints()] == [100, 200]
-    return any_data_dir
 
 
 @pytest.fixture(scope="session")

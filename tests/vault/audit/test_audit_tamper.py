@@ -1,9 +1,11 @@
 """The tamper matrix of the audit issue: edit, delete, insert, reorder and cut
-off entries, in the vault's SQLite table and in an export, and check that
-verification fails and names the first entry that is no longer proven.
+off entries, in the vault's table (on each storage engine) and in an export,
+and check that verification fails and names the first entry that is no longer
+proven.
 
-A tamperer who can write the database file simply drops the append-only
-triggers, so every database case drops them first.  The trail holds 250
+A tamperer with the database's own rights gets the append-only triggers out of
+the way (drops them from the SQLite file; PostgreSQL's superuser turns them
+off), so every database case does that first (``vaults.sql(attacker=True)``).  The trail holds 250
 entries, so interval checkpoints lie at 100 and 200.
 """
 
@@ -12,9 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from agent_keys.gateway_identity import (
     b64url,
 )
 from tests.conftest import fixed_clock, make_context
+from tests.store_engines import EngineVaults, StoreEngineName
 from tests.vault.audit.trails import (
     TRAIL_LENGTH,
     Lines,
@@ -35,16 +36,16 @@ from tests.vault.audit.trails import (
     line_index,
     read_lines,
     rechain_export_from,
-    tampering,
     verify_db,
     write_lines,
 )
+from tests.vault_sql import VaultSql
 from vault.access.row_seal import TamperedRowError
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog
 from vault.audit.verify import TrailReport
+from vault.cluster.member_keys import MemberStoppedError
 from vault.context import RequestContext
-from vault.data_dir import DB_FILE
 from vault.format.audit_chain import (
     AuditFields,
     canonical_json,
@@ -55,29 +56,29 @@ from vault.format.audit_chain import (
 )
 from vault.gateway import Gateway
 
+pytestmark = pytest.mark.contract
+
 _FIELDS = ("seq", "at", "actor", "channel", "action", "target", "outcome", "request_id", "details")
 
-Tamper = Callable[[sqlite3.Connection], None]
+Tamper = Callable[[VaultSql], None]
 
 
 # -- tampering helpers (what an attacker with the file and this code can do) ----
 
 
-def _fields(db: sqlite3.Connection, seq: int) -> AuditFields:
-    row = db.execute(f"SELECT {', '.join(_FIELDS)} FROM audit_events WHERE seq = ?", [seq])  # noqa: S608 - fixed column list
-    return AuditFields(*row.fetchone())
+def _fields(db: VaultSql, seq: int) -> AuditFields:
+    row = db.one(f"SELECT {', '.join(_FIELDS)} FROM audit_events WHERE seq = ?", [seq])  # noqa: S608 - fixed column list
+    return AuditFields(*row)
 
 
-def _hash(db: sqlite3.Connection, seq: int) -> bytes:
-    return bytes(db.execute("SELECT hash FROM audit_events WHERE seq = ?", [seq]).fetchone()[0])
+def _hash(db: VaultSql, seq: int) -> bytes:
+    return bytes(db.one("SELECT hash FROM audit_events WHERE seq = ?", [seq])[0])
 
 
-def _rechain_from(db: sqlite3.Connection, seq: int) -> None:
+def _rechain_from(db: VaultSql, seq: int) -> None:
     """Recompute prev and digest of every entry from ``seq`` on (no audit key: MACs stay)."""
     prev = _hash(db, seq - 1)
-    for (current,) in db.execute(
-        "SELECT seq FROM audit_events WHERE seq >= ? ORDER BY seq", [seq]
-    ).fetchall():
+    for (current,) in db.rows("SELECT seq FROM audit_events WHERE seq >= ? ORDER BY seq", [seq]):
         digest = entry_digest(prev, _fields(db, current))
         db.execute(
             "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?", [prev, digest, current]
@@ -85,7 +86,7 @@ def _rechain_from(db: sqlite3.Connection, seq: int) -> None:
         prev = digest
 
 
-def _insert_forged(db: sqlite3.Connection, seq: int, mac: bytes | None) -> None:
+def _insert_forged(db: VaultSql, seq: int, mac: bytes | None) -> None:
     """A new entry at ``seq``, chained onto entry ``seq - 1``."""
     fields = AuditFields(seq, "2026-01-01T00:00:00+00:00", "os:mallory", "cli",
                          "credential.deleted", "pg-main", "ok", "f" * 32, "{}")  # fmt: skip
@@ -97,139 +98,139 @@ def _insert_forged(db: sqlite3.Connection, seq: int, mac: bytes | None) -> None:
     )
 
 
-def _shift_up_from(db: sqlite3.Connection, seq: int) -> None:
+def _shift_up_from(db: VaultSql, seq: int) -> None:
     # Two steps: the primary key would collide on a direct seq + 1.
     db.execute("UPDATE audit_events SET seq = -seq - 1 WHERE seq >= ?", [seq])
     db.execute("UPDATE audit_events SET seq = -seq WHERE seq < 0")
 
 
-def edit_field(db: sqlite3.Connection) -> None:
+def edit_field(db: VaultSql) -> None:
     db.execute("UPDATE audit_events SET target = 'pg-evil' WHERE seq = 150")
 
 
-def edit_and_rechain(db: sqlite3.Connection) -> None:
+def edit_and_rechain(db: VaultSql) -> None:
     edit_field(db)
     _rechain_from(db, 150)
 
 
-def delete_entry(db: sqlite3.Connection) -> None:
+def delete_entry(db: VaultSql) -> None:
     db.execute("DELETE FROM audit_events WHERE seq = 150")
 
 
-def delete_and_renumber(db: sqlite3.Connection) -> None:
+def delete_and_renumber(db: VaultSql) -> None:
     delete_entry(db)
     db.execute("UPDATE audit_events SET seq = seq - 1 WHERE seq > 150")
     _rechain_from(db, 150)
 
 
-def insert_without_mac(db: sqlite3.Connection) -> None:
+def insert_without_mac(db: VaultSql) -> None:
     _shift_up_from(db, 150)
     _insert_forged(db, 150, None)
     _rechain_from(db, 151)
 
 
-def insert_with_made_up_mac(db: sqlite3.Connection) -> None:
+def insert_with_made_up_mac(db: VaultSql) -> None:
     _shift_up_from(db, 150)
     _insert_forged(db, 150, b"\x5a" * 32)
     _rechain_from(db, 151)
 
 
-def append_without_mac(db: sqlite3.Connection) -> None:
+def append_without_mac(db: VaultSql) -> None:
     _insert_forged(db, TRAIL_LENGTH + 1, None)
 
 
-def append_with_made_up_mac(db: sqlite3.Connection) -> None:
+def append_with_made_up_mac(db: VaultSql) -> None:
     _insert_forged(db, TRAIL_LENGTH + 1, b"\x5a" * 32)
 
 
-def swap_rows(db: sqlite3.Connection) -> None:
+def swap_rows(db: VaultSql) -> None:
     """Entries 150 and 151 trade places, each whole row as it was written."""
     db.execute("UPDATE audit_events SET seq = -1 WHERE seq = 150")
     db.execute("UPDATE audit_events SET seq = 150 WHERE seq = 151")
     db.execute("UPDATE audit_events SET seq = 151 WHERE seq = -1")
 
 
-def swap_contents_and_rechain(db: sqlite3.Connection) -> None:
+def swap_contents_and_rechain(db: VaultSql) -> None:
     """Entries 150 and 151 trade what they say (not their seq); the chain is recomputed."""
     columns = [f for f in _FIELDS if f != "seq"]
     select = f"SELECT {', '.join(columns)} FROM audit_events WHERE seq = ?"  # noqa: S608 - fixed column list
-    a, b = (db.execute(select, [seq]).fetchone() for seq in (150, 151))
+    a, b = (db.one(select, [seq]) for seq in (150, 151))
     assignments = ", ".join(f"{c} = ?" for c in columns)
     db.execute(f"UPDATE audit_events SET {assignments} WHERE seq = 150", [*b])  # noqa: S608 - fixed column list
     db.execute(f"UPDATE audit_events SET {assignments} WHERE seq = 151", [*a])  # noqa: S608 - fixed column list
     _rechain_from(db, 150)
 
 
-def strip_one_mac(db: sqlite3.Connection) -> None:
+def strip_one_mac(db: VaultSql) -> None:
     db.execute("UPDATE audit_events SET mac = NULL WHERE seq = 150")
 
 
-def truncate_after_checkpoint(db: sqlite3.Connection) -> None:
+def truncate_after_checkpoint(db: VaultSql) -> None:
     db.execute("DELETE FROM audit_events WHERE seq > 200")
 
 
-def truncate_before_checkpoint(db: sqlite3.Connection) -> None:
+def truncate_before_checkpoint(db: VaultSql) -> None:
     db.execute("DELETE FROM audit_events WHERE seq > 150")
 
 
-def truncate_and_drop_head_note(db: sqlite3.Connection) -> None:
+def truncate_and_drop_head_note(db: VaultSql) -> None:
     truncate_after_checkpoint(db)
     db.execute("DELETE FROM settings WHERE key = 'audit_head'")
 
 
-def truncate_and_drop_note_and_checkpoints(db: sqlite3.Connection) -> None:
+def truncate_and_drop_note_and_checkpoints(db: VaultSql) -> None:
     db.execute("DELETE FROM audit_events WHERE seq > 120")
     db.execute("DELETE FROM audit_checkpoints WHERE seq > 100")
     db.execute("DELETE FROM settings WHERE key = 'audit_head'")
 
 
-def truncate_and_forge_head_note(db: sqlite3.Connection) -> None:
+def truncate_and_forge_head_note(db: VaultSql) -> None:
     truncate_after_checkpoint(db)
     note = {"seq": 200, "hash": _hash(db, 200).hex(), "mac": "5a" * 32}
     db.execute("UPDATE settings SET value = ? WHERE key = 'audit_head'", [canonical_json(note)])
 
 
-def flip_checkpoint_signature(db: sqlite3.Connection) -> None:
-    (signature,) = db.execute("SELECT signature FROM audit_checkpoints WHERE seq = 200").fetchone()
+def flip_checkpoint_signature(db: VaultSql) -> None:
+    (signature,) = db.one("SELECT signature FROM audit_checkpoints WHERE seq = 200")
     flipped = bytes([signature[0] ^ 1]) + bytes(signature[1:])
     db.execute("UPDATE audit_checkpoints SET signature = ? WHERE seq = 200", [flipped])
 
 
-def change_checkpoint_head(db: sqlite3.Connection) -> None:
+def change_checkpoint_head(db: VaultSql) -> None:
     db.execute("UPDATE audit_checkpoints SET head = ? WHERE seq = 200", [_hash(db, 199)])
 
 
-def _head_note(db: sqlite3.Connection) -> dict[str, object]:
-    (text,) = db.execute("SELECT value FROM settings WHERE key = 'audit_head'").fetchone()
+def _head_note(db: VaultSql) -> dict[str, object]:
+    (text,) = db.one("SELECT value FROM settings WHERE key = 'audit_head'")
     note: dict[str, object] = json.loads(text)
     return note
 
 
-def _set_head_note(db: sqlite3.Connection, note: dict[str, object]) -> None:
+def _set_head_note(db: VaultSql, note: dict[str, object]) -> None:
     db.execute("UPDATE settings SET value = ? WHERE key = 'audit_head'", [canonical_json(note)])
 
 
-def edit_head_note_time(db: sqlite3.Connection) -> None:
+def edit_head_note_time(db: VaultSql) -> None:
     """Make the note claim a later time than its entry's (to hide a rollback)."""
     _set_head_note(db, {**_head_note(db), "at": "2099-01-01T00:00:00+00:00"})
 
 
-def edit_head_note_epoch(db: sqlite3.Connection) -> None:
+def edit_head_note_epoch(db: VaultSql) -> None:
     _set_head_note(db, {**_head_note(db), "epoch": 2})
 
 
-def change_the_epoch_setting(db: sqlite3.Connection) -> None:
+def change_the_epoch_setting(db: VaultSql) -> None:
     """The epoch a restore raised, put back (or any other value)."""
     db.execute("UPDATE settings SET value = '7' WHERE key = 'epoch'")
 
 
-def downgrade_head_note(db: sqlite3.Connection) -> None:
+def downgrade_head_note(db: VaultSql) -> None:
     """A version-1 note (no time, no epoch) with the version-2 note's MAC."""
     note = _head_note(db)
     _set_head_note(db, {"seq": note["seq"], "hash": note["hash"], "mac": note["mac"]})
 
 
-def delete_audit_key(db: sqlite3.Connection) -> None:
+def delete_audit_key(db: VaultSql) -> None:
     db.execute("DELETE FROM audit_key")
 
 
@@ -255,7 +256,6 @@ DB_CASES: list[tuple[Tamper, int, str]] = [
     (edit_head_note_time, 250, "note of its last entry was altered"),
     (edit_head_note_epoch, 250, "note of its last entry was altered"),
     (downgrade_head_note, 250, "note of its last entry was altered"),
-    (change_the_epoch_setting, 250, "written in epoch 1, but the vault says epoch 7"),
     # The vault makes a new audit key when it finds none; the entries' MACs
     # (made with the deleted key) then fail from the first one on.
 ]
@@ -265,16 +265,33 @@ DB_CASES: list[tuple[Tamper, int, str]] = [
     ("tamper", "first_bad", "problem"), DB_CASES, ids=[c[0].__name__ for c in DB_CASES]
 )
 def test_tampering_with_the_table_is_caught_at_the_first_bad_entry(
-    trail_dir: Path, tamper: Tamper, first_bad: int, problem: str
+    trail_dir: Path, tamper: Tamper, first_bad: int, problem: str, vaults: EngineVaults
 ) -> None:
     assert verify_db(trail_dir).ok
-    with tampering(trail_dir) as db:
+    with vaults.sql(trail_dir, attacker=True) as db:
         tamper(db)
     report = verify_db(trail_dir)
     assert report.ok is False
     assert report.first_bad_seq == first_bad, report.problem
     assert report.problem is not None and problem in report.problem
     assert report.summary().startswith(f"FAILED at entry {first_bad}: ")
+
+
+def test_a_changed_epoch_setting_is_caught(
+    trail_dir: Path, vaults: EngineVaults, store_engine: StoreEngineName
+) -> None:
+    with vaults.sql(trail_dir, attacker=True) as db:
+        change_the_epoch_setting(db)
+    if store_engine == "postgresql":
+        # A cluster member stops before it reads anything: its data dir says
+        # another epoch than the shared database (T-CL-3).
+        with pytest.raises(MemberStoppedError, match="moved to epoch 7"):
+            verify_db(trail_dir)
+        return
+    report = verify_db(trail_dir)
+    assert (report.ok, report.first_bad_seq) == (False, 250), report.summary()
+    assert report.problem is not None
+    assert "written in epoch 1, but the vault says epoch 7" in report.problem
 
 
 def test_the_untampered_trail_verifies(trail_dir: Path) -> None:
@@ -286,14 +303,14 @@ def test_the_untampered_trail_verifies(trail_dir: Path) -> None:
 
 
 def test_a_checkpoint_by_a_certificate_put_in_the_signers_table_is_not_counted(
-    trail_dir: Path,
+    trail_dir: Path, vaults: EngineVaults
 ) -> None:
     # T-AU-13: audit_signers says which certificate a thumbprint is, not whom to
     # trust; only the current certificate and those rotation records link to it sign.
     with Gateway.open(trail_dir, make_context()) as gateway:
         gateway_id = gateway.gateway_id
     key, cert = forged_identity(gateway_id)
-    with tampering(trail_dir) as db:
+    with vaults.sql(trail_dir, attacker=True) as db:
         head, at = _hash(db, 250), "2030-01-01T00:00:00+00:00"
         signature = key.sign(checkpoint_message(gateway_id, 250, head, at, "interval"))
         db.execute("INSERT INTO audit_signers VALUES (?, ?)", [cert.thumbprint, cert.pem.decode()])
@@ -309,13 +326,17 @@ def test_a_checkpoint_by_a_certificate_put_in_the_signers_table_is_not_counted(
     assert (report.signed_through, report.checkpoints, report.unvouched) == (200, 2, 1)
 
 
-def test_a_head_note_from_before_it_bound_time_and_epoch_is_still_read(trail_dir: Path) -> None:
+def test_a_head_note_from_before_it_bound_time_and_epoch_is_still_read(
+    trail_dir: Path, vaults: EngineVaults
+) -> None:
     with Gateway.open(trail_dir, make_context()) as gateway:
         key = gateway.audit.mac_key().key
         tail = gateway.store.audit_tail()
     assert tail is not None
     seq, digest = tail
-    with tampering(trail_dir) as db:  # what gwvault wrote before version 2 of the note
+    with vaults.sql(
+        trail_dir, attacker=True
+    ) as db:  # what gwvault wrote before version 2 of the note
         _set_head_note(
             db, {"seq": seq, "hash": digest.hex(), "mac": head_mac(key, seq, digest).hex()}
         )
@@ -325,7 +346,7 @@ def test_a_head_note_from_before_it_bound_time_and_epoch_is_still_read(trail_dir
         gateway.audit.record("credential.tested", "pg-next")
     report = verify_db(trail_dir)
     assert report.ok and report.head_seq == 251 and report.head_at is not None
-    with closing(sqlite3.connect(trail_dir / DB_FILE)) as db:
+    with vaults.sql(trail_dir) as db:
         assert _head_note(db)["v"] == 2
 
 
@@ -339,17 +360,17 @@ def _later(days: int) -> RequestContext:
     return RequestContext(actor="test:alice", channel="cli", clock=fixed_clock(moment))
 
 
-def roll_back_the_tail(data_dir: Path) -> tuple[TrailReport, TrailReport]:
+def roll_back_the_tail(vaults: EngineVaults, data_dir: Path) -> tuple[TrailReport, TrailReport]:
     """The finding: save the MACed head note, let 107 entries and a signed
     checkpoint happen, delete them and put the saved note back.  The reports
     of ``audit verify`` before and after."""
-    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
+    with vaults.sql(data_dir) as db:
         saved = _head_note(db)
     with Gateway.open(data_dir, _later(0)) as gateway:
         build_trail(gateway, TRAIL_LENGTH + 107)
         assert [c.seq for c in gateway.store.audit_checkpoints()] == [100, 200, 300]
         before = AuditLog(gateway).verify()
-    with tampering(data_dir) as db:
+    with vaults.sql(data_dir, attacker=True) as db:
         db.execute("DELETE FROM audit_events WHERE seq > ?", [TRAIL_LENGTH])
         db.execute("DELETE FROM audit_checkpoints WHERE seq > ?", [TRAIL_LENGTH])
         _set_head_note(db, saved)
@@ -364,15 +385,17 @@ def roll_back_the_tail(data_dir: Path) -> tuple[TrailReport, TrailReport]:
     " only an anchor off the machine (exports kept elsewhere; the trail streamed out, a later"
     " issue) can",
 )
-def test_rolling_back_the_tail_and_its_head_note_is_caught(trail_dir: Path) -> None:
-    _, after = roll_back_the_tail(trail_dir)
+def test_rolling_back_the_tail_and_its_head_note_is_caught(
+    trail_dir: Path, vaults: EngineVaults
+) -> None:
+    _, after = roll_back_the_tail(vaults, trail_dir)
     assert after.ok is False
 
 
 def test_a_rolled_back_tail_shows_as_its_last_entry_and_signed_time_going_back(
-    trail_dir: Path,
+    trail_dir: Path, vaults: EngineVaults
 ) -> None:
-    before, after = roll_back_the_tail(trail_dir)
+    before, after = roll_back_the_tail(vaults, trail_dir)
     assert before.ok and after.ok, (before.summary(), after.summary())
     assert (before.head_seq, before.signed_through) == (357, 300)
     assert (after.head_seq, after.signed_through) == (250, 200)
@@ -389,10 +412,12 @@ def test_a_rolled_back_tail_shows_as_its_last_entry_and_signed_time_going_back(
     assert again.ok and again.head_seq == 251 and again.signed_at == after.signed_at
 
 
-def test_a_deleted_audit_key_fails_closed_instead_of_being_made_anew(trail_dir: Path) -> None:
+def test_a_deleted_audit_key_fails_closed_instead_of_being_made_anew(
+    trail_dir: Path, vaults: EngineVaults
+) -> None:
     # A new key would let a trail rewritten from that point on verify; only a
     # new or just-upgraded vault may make one.
-    with tampering(trail_dir) as db:
+    with vaults.sql(trail_dir, attacker=True) as db:
         delete_audit_key(db)
     with pytest.raises(IntegrityError, match="audit key is missing"):
         verify_db(trail_dir)
@@ -401,46 +426,51 @@ def test_a_deleted_audit_key_fails_closed_instead_of_being_made_anew(trail_dir: 
         pytest.raises(IntegrityError, match="audit key is missing"),
     ):
         gateway.audit.record("credential.tested", "sales")
-    with closing(sqlite3.connect(trail_dir / DB_FILE)) as db:
-        assert db.execute("SELECT count(*) FROM audit_key").fetchall() == [(0,)]
+    with vaults.sql(trail_dir) as db:
+        assert db.rows("SELECT count(*) FROM audit_key") == [(0,)]
 
 
-def test_moving_where_the_audit_key_starts_breaks_its_unwrap(trail_dir: Path) -> None:
-    with tampering(trail_dir) as db:
+def test_moving_where_the_audit_key_starts_breaks_its_unwrap(
+    trail_dir: Path, vaults: EngineVaults
+) -> None:
+    with vaults.sql(trail_dir, attacker=True) as db:
         db.execute("UPDATE audit_key SET keyed_from = 251")
     with pytest.raises(IntegrityError, match="audit key does not unwrap"):
         verify_db(trail_dir)
 
 
-def strip_the_audit_key_and_every_mac(db: sqlite3.Connection) -> None:
+def strip_the_audit_key_and_every_mac(db: VaultSql) -> None:
     """Make the trail look like one written before the chain (a just-upgraded vault)."""
     truncate_and_drop_head_note(db)
     db.execute("UPDATE audit_events SET mac = NULL")
     delete_audit_key(db)
-    db.execute("INSERT INTO settings (key, value) VALUES ('audit_key_pending', '1')")
+    # A cluster member fails closed before it makes a new key, so an earlier
+    # strip may have left the setting.
+    db.execute(
+        "INSERT INTO settings (key, value) VALUES ('audit_key_pending', '1')"
+        " ON CONFLICT (key) DO NOTHING"
+    )
 
 
-def strip_every_key_and_seal(db: sqlite3.Connection) -> None:
+def strip_every_key_and_seal(db: VaultSql) -> None:
     """As ``strip_the_audit_key_and_every_mac``, and make the sealed rows look like
     ones from before schema 4: the row seals derive from the audit key, so a new
     key needs them gone too, and the trail's note that they were sealed (T-DB-1)."""
     strip_the_audit_key_and_every_mac(db)
-    for (table,) in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%mac BLOB%'"
-        " AND name != 'audit_events'"
-    ).fetchall():
-        db.execute(f'UPDATE "{table}" SET mac = NULL')  # noqa: S608 - names from the schema
+    for table in db.tables_with_column("mac"):
+        if table != "audit_events":
+            db.execute(f'UPDATE "{table}" SET mac = NULL')  # noqa: S608 - names from the schema
     db.execute("INSERT INTO settings (key, value) VALUES ('rows_unsealed', '1')")
     _forget_that_the_rows_were_sealed_at_init(db)
 
 
-def _forget_that_the_rows_were_sealed_at_init(db: sqlite3.Connection) -> None:
+def _forget_that_the_rows_were_sealed_at_init(db: VaultSql) -> None:
     # With every MAC gone the chain is anyone's to recompute: drop the init
     # entry's note that the vault was made with sealed rows, and re-chain.
-    rows = db.execute(
+    rows = db.rows(
         "SELECT seq, at, actor, channel, action, target, outcome, request_id, details, prev_hash"
         " FROM audit_events ORDER BY seq"
-    ).fetchall()
+    )
     prev = bytes(rows[0][9])
     for seq, at, actor, channel, action, target, outcome, rid, stored, _ in rows:
         details = stored
@@ -457,15 +487,15 @@ def _forget_that_the_rows_were_sealed_at_init(db: sqlite3.Connection) -> None:
 
 
 def test_stripping_the_audit_key_and_every_mac_is_caught_by_a_checkpoint(
-    trail_dir: Path,
+    trail_dir: Path, vaults: EngineVaults
 ) -> None:
-    with tampering(trail_dir) as db:
+    with vaults.sql(trail_dir, attacker=True) as db:
         strip_the_audit_key_and_every_mac(db)
     # The rows that decide access are sealed under the audit key: a new key
     # breaks their seals, caught before the trail is even read.
     with pytest.raises(TamperedRowError):
         verify_db(trail_dir)
-    with tampering(trail_dir) as db:
+    with vaults.sql(trail_dir, attacker=True) as db:
         strip_every_key_and_seal(db)
     # Forgetting the seals meant re-chaining from the init entry on: the first
     # signed checkpoint no longer matches, so nothing from entry 1 on is proven.
@@ -481,8 +511,10 @@ def test_stripping_the_audit_key_and_every_mac_is_caught_by_a_checkpoint(
     " is indistinguishable from one written before the chain; only exports kept elsewhere"
     " anchor it",
 )
-def test_stripping_the_audit_key_macs_and_checkpoints_is_caught(trail_dir: Path) -> None:
-    with tampering(trail_dir) as db:
+def test_stripping_the_audit_key_macs_and_checkpoints_is_caught(
+    trail_dir: Path, vaults: EngineVaults
+) -> None:
+    with vaults.sql(trail_dir, attacker=True) as db:
         strip_every_key_and_seal(db)
         db.execute("DELETE FROM audit_checkpoints")
     report = verify_db(trail_dir)

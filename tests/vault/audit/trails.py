@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,6 @@ from agent_keys.randomness import system_random
 from tests.conftest import make_context
 from vault.audit.log import AuditLog
 from vault.audit.verify import TrailReport
-from vault.data_dir import DB_FILE
 from vault.format.audit_chain import AuditFields, canonical_json, entry_digest
 from vault.gateway import Gateway
 
@@ -63,17 +60,6 @@ def build_trail(gateway: Gateway, length: int = TRAIL_LENGTH) -> None:
 def verify_db(data_dir: Path) -> TrailReport:
     with Gateway.open(data_dir, make_context()) as gateway:
         return AuditLog(gateway).verify()
-
-
-@contextmanager
-def tampering(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    """The database with its append-only triggers dropped, committed on exit."""
-    with closing(sqlite3.connect(data_dir / DB_FILE)) as db:
-        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for (name,) in triggers:
-            db.execute(f'DROP TRIGGER "{name}"')
-        yield db
-        db.commit()
 
 
 def write_export(gateway: Gateway, path: Path) -> None:
