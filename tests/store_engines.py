@@ -98,8 +98,15 @@ class EngineVaults:
         ``attacker``: as someone with the database's rights, with the
         append-only triggers out of the way (dropped from the SQLite file;
         on PostgreSQL a superuser's ``session_replication_role = replica``).
+        A data dir without ``cluster.json`` is SQLite on either engine (a
+        restore makes one).
         """
-        raise NotImplementedError
+        if read_membership(data_dir) is None:
+            return SqliteSql.opened(data_dir / DB_FILE, attacker=attacker)
+        return self._shared_sql(data_dir, attacker=attacker)
+
+    def _shared_sql(self, data_dir: Path, *, attacker: bool) -> SqlBlock:
+        raise AssertionError(f"{data_dir} is a cluster vault, and these vaults are SQLite")
 
     def close(self) -> None:
         """Drop what the session made outside its directories."""
@@ -115,9 +122,6 @@ class SqliteVaults(EngineVaults):
         shutil.copytree(template, target)
         target.chmod(0o700)
         return target
-
-    def sql(self, data_dir: Path, *, attacker: bool = False) -> SqlBlock:
-        return SqliteSql.opened(data_dir / DB_FILE, attacker=attacker)
 
 
 class PostgresVaults(EngineVaults):
@@ -163,7 +167,7 @@ class PostgresVaults(EngineVaults):
         drop = pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         self._admin.execute(drop.format(pg_sql.Identifier(_database_of(copy))))
 
-    def sql(self, data_dir: Path, *, attacker: bool = False) -> SqlBlock:
+    def _shared_sql(self, data_dir: Path, *, attacker: bool) -> SqlBlock:
         return PostgresSql.opened(self._server, _database_of(data_dir), attacker=attacker)
 
     def close(self) -> None:
