@@ -16,14 +16,8 @@ from vault.format.jose_codec import compact_json
 from vault.format.recovery_bundle import MAGIC, read_header
 
 NEW_KEY = "quartz meadow lantern seventy velvet 91"
-
-
 # The tests marked contract read or write the source vault's database; the
 # others are about a bundle and restore (which makes a SQLite vault) alone.
-NO_SNAPSHOT = (
-    "a recovery bundle of a PostgreSQL vault needs its SQLite snapshot"
-    " (vault.store.copying, on the migrate branch)"
-)
 
 
 @pytest.fixture
@@ -64,7 +58,6 @@ def test_export_refuses_a_wrong_key_and_writes_nothing(old: GwvaultCli, tmp_path
 
 
 @pytest.mark.contract
-@pytest.mark.engine_gap("postgresql", reason=NO_SNAPSHOT)
 @pytest.mark.parametrize("keystore", ["file", "pkcs11"])
 def test_restore_on_a_new_machine_gives_the_same_gateway(
     old: GwvaultCli, key_file: Path, tmp_path: Path, keystore: str, request: pytest.FixtureRequest
@@ -140,7 +133,6 @@ def test_restore_refuses_a_wrong_key_and_a_non_empty_dir(
 
 
 @pytest.mark.contract
-@pytest.mark.engine_gap("postgresql", reason=NO_SNAPSHOT)
 def test_change_key_and_older_bundles(old: GwvaultCli, key_file: Path, tmp_path: Path) -> None:
     export(old, key_file, tmp_path / "before.gwb")
     new_file = private_file(tmp_path / "new.key", NEW_KEY)
