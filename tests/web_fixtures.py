@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from flask.testing import FlaskClient
 from agent_keys.secret import Secret
 from tests.conftest import make_context
 from tests.service_fixtures import free_tcp_port
+from tests.store_engines import EngineVaults
 from vault.access.accounts import Accounts
 from vault.gateway import Gateway
 from vault.keys.tls import TlsService
@@ -45,30 +45,37 @@ class WebVault:
         return Gateway.open(self.data_dir, make_context(), unlocked=self.handle.master_key)
 
 
-@pytest.fixture(scope="session")
-def web_template(
-    vault_templates: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The EC vault plus an admin (ada), a creator (cleo) and an auditor (otto)."""
-    path = tmp_path_factory.mktemp("web") / "data"
-    shutil.copytree(vault_templates["ec-p256"], path)
+@pytest.fixture
+def web_template(vaults: EngineVaults) -> Path:
+    """The EC vault plus an admin (ada), a creator (cleo) and an auditor (otto),
+    made once per storage engine."""
+    return vaults.derived("web", vaults.initialized("ec-p256"), _add_users)
+
+
+def _add_users(path: Path) -> None:
     with Gateway.open(path, make_context()) as gateway:
         for name, role in ROLES.items():
             Accounts(gateway).add_user(name, role, Secret.from_text(PASSWORDS[name]))
-    return path
-
-
-def copy_web_vault(web_template: Path, data_dir: Path) -> WebVault:
-    """A fresh copy of the web template at ``data_dir``, unlocked."""
-    shutil.copytree(web_template, data_dir)
-    with Gateway.open(data_dir, make_context()) as gateway:
-        master_key = gateway.master_key
-    return WebVault(data_dir, VaultHandle(data_dir, master_key))
 
 
 @pytest.fixture
-def web_vault(web_template: Path, tmp_path: Path) -> WebVault:
-    return copy_web_vault(web_template, tmp_path / "data")
+def copy_web_vault(
+    web_template: Path, copy_vault: Callable[[Path, Path], Path]
+) -> Callable[[Path], WebVault]:
+    """copy_web_vault(data_dir): a fresh copy of the web template at ``data_dir``, unlocked."""
+
+    def copy(data_dir: Path) -> WebVault:
+        copy_vault(web_template, data_dir)
+        with Gateway.open(data_dir, make_context()) as gateway:
+            master_key = gateway.master_key
+        return WebVault(data_dir, VaultHandle(data_dir, master_key))
+
+    return copy
+
+
+@pytest.fixture
+def web_vault(copy_web_vault: Callable[[Path], WebVault], tmp_path: Path) -> WebVault:
+    return copy_web_vault(tmp_path / "data")
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ cookie, and the first signed its user out (T-WEB-14).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from tests.web.test_browser_entry import sign_in
-from tests.web_fixtures import LiveServer, copy_web_vault, served
+from tests.web_fixtures import LiveServer, WebVault, served
 from web.access import SESSION_COOKIE_PREFIX
 
 
@@ -23,9 +24,12 @@ def _signed_in_as(page: Page, server: LiveServer, who: str) -> None:
 
 
 def test_two_gateways_on_two_ports_keep_their_sessions_apart(
-    page: Page, live_server: LiveServer, web_template: Path, tmp_path: Path
+    page: Page,
+    live_server: LiveServer,
+    copy_web_vault: Callable[[Path], WebVault],
+    tmp_path: Path,
 ) -> None:
-    second_vault = copy_web_vault(web_template, tmp_path / "second")
+    second_vault = copy_web_vault(tmp_path / "second")
     with served(second_vault) as second:
         sign_in(page, live_server, "ada")
         sign_in(page, second, "otto")

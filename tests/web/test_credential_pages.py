@@ -8,15 +8,17 @@ wider answer.
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from tests.store_engines import EngineVaults
 from tests.vault.keys.rotation_helpers import insert_credentials
 from tests.web.api_helpers import API, assert_api_error, bearer, new_token
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
+
+pytestmark = pytest.mark.contract
 
 _LINK = re.compile(r'<([^>]*)>; rel="([a-z]+)"')
 
@@ -128,10 +130,10 @@ def test_the_page_shows_one_page_with_links_beside_it(
 
 
 def test_a_page_with_a_row_changed_outside_gwvault_is_refused(
-    client: FlaskClient, web_vault: WebVault, admin: dict[str, str]
+    client: FlaskClient, web_vault: WebVault, admin: dict[str, str], vaults: EngineVaults
 ) -> None:
     insert_credentials(web_vault.data_dir, 4)
-    with sqlite3.connect(web_vault.data_dir / "vault.db") as db:
+    with vaults.sql(web_vault.data_dir) as db:
         db.execute("UPDATE credentials SET owner = 'mallory' WHERE name = 'ds-00003'")
     clean = client.get(f"{API}/credentials?limit=2", base_url=BASE_URL, headers=admin)
     assert _names(clean) == ["ds-00000", "ds-00001"]

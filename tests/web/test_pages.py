@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
+
+pytestmark = pytest.mark.contract
 
 
 def test_security_headers_on_pages_and_api(client: FlaskClient) -> None:
@@ -87,6 +90,7 @@ def test_the_credential_form_has_no_named_secret_field(client: FlaskClient) -> N
     assert "<script>" not in html  # no inline script; the CSP would block it anyway
 
 
+@pytest.mark.sqlite_only("breaks the vault.db file under the server")
 def test_a_storage_failure_is_a_503_without_internals(
     client: FlaskClient, web_vault: WebVault
 ) -> None:
