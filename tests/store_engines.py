@@ -35,9 +35,10 @@ from agent_keys.secret import Secret
 from tests.conftest import RECOVERY_KEY, make_context
 from tests.postgres_servers import PostgresServer
 from tests.vault_sql import PostgresSql, SqliteSql, VaultSql
-from vault.data_dir import DB_FILE, STORE_PASSWORD_FILE
+from vault.data_dir import DB_FILE
 from vault.gateway import Gateway
 from vault.store.locator import (
+    STORE_PASSWORD_FILE,
     ClusterMembership,
     PostgresLocation,
     parse_store_url,
@@ -135,7 +136,7 @@ class PostgresVaults(EngineVaults):
         login = server.create_login(CONTRACT_LOGIN)
         self._password = Secret.from_text(login.password)
         self._login = login
-        # Kept open: each copy would otherwise pay a TLS-less SCRAM login of its own.
+        # Kept open for CREATE and DROP DATABASE: a login per copy is a SCRAM exchange.
         self._admin = server.admin()
 
     def _initialize(self, path: Path, key_type: KeyType) -> None:
@@ -147,10 +148,11 @@ class PostgresVaults(EngineVaults):
                 sslrootcert=str(self._server.ca_file),
             )
         )  # fmt: skip
+        # Closed at once: CREATE DATABASE ... TEMPLATE refuses a database in use.
         Gateway.initialize(
             path, "gw-test", key_type, _recovery_key(), make_context(),
             shared_store=location, store_password=self._password,
-        ).close()  # fmt: skip  # a template database must have no open connection
+        ).close()  # fmt: skip
 
     def copy(self, template: Path, target: Path) -> Path:
         database = self._new_database(template=_database_of(template))

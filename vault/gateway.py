@@ -260,7 +260,7 @@ class Gateway:
         the keystore (and an HSM) stays off the per-request path.
         """
         data_dir = DataDir.open(path)
-        store = VaultStore.open_data_dir(data_dir)
+        store = open_store(data_dir)
         try:
             keystore = open_bound_keystore(data_dir, store, context.random, pin)
         except BaseException:
@@ -561,3 +561,12 @@ def _key_type(value: str) -> KeyType:
     if value == "rsa-3072":
         return "rsa-3072"
     raise StorageError(f"the vault holds a gateway key of unknown type {value!r}")
+
+
+def open_store(data_dir: DataDir) -> VaultStore:
+    """The vault database of ``data_dir``: the shared database its cluster file
+    names (as that member), else its own SQLite file."""
+    membership = read_membership(data_dir.path)
+    if membership is None:
+        return VaultStore.open(data_dir.db_path)
+    return VaultStore.open_shared(membership.store, membership.member_id)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from agent_keys.errors import ConflictError, StorageError
-from vault.data_dir import DataDir
 from vault.format.audit_chain import (
     AuditEntry,
     AuditFields,
@@ -28,7 +27,7 @@ from vault.format.audit_chain import (
 from vault.format.data_source import LEGACY_TLS_MODE
 from vault.format.envelope import CredentialBinding, SealedSecret
 from vault.store.engine import StoreEngine
-from vault.store.locator import PostgresLocation, read_membership
+from vault.store.locator import PostgresLocation
 from vault.store.postgres_engine import PostgresEngine
 from vault.store.postgres_schema import (
     POSTGRES_FIRST_VERSION,
@@ -111,15 +110,6 @@ class VaultStore:
         store = cls._checked(PostgresEngine(location.conninfo, location.display))
         store.member_id = member_id
         return store
-
-    @classmethod
-    def open_data_dir(cls, data_dir: DataDir) -> VaultStore:
-        """The vault database of ``data_dir``: the shared database its cluster
-        file names (as that member), else its own SQLite file."""
-        membership = read_membership(data_dir.path)
-        if membership is None:
-            return cls.open(data_dir.db_path)
-        return cls.open_shared(membership.store, membership.member_id)
 
     @classmethod
     def create_from_snapshot(cls, path: Path, snapshot: bytes) -> VaultStore:

@@ -12,9 +12,8 @@ from tests.conftest import make_context
 from vault.credentials import CredentialService
 from vault.data_dir import DataDir
 from vault.format.envelope import CredentialBinding, seal_at_rest
-from vault.gateway import Gateway
+from vault.gateway import Gateway, open_store
 from vault.store.records import CredentialRecord
-from vault.store.vault_store import VaultStore
 
 
 def insert_credentials(path: Path, count: int, prefix: str = "ds") -> None:
@@ -51,7 +50,7 @@ def verify_all(path: Path) -> tuple[int, list[str]]:
 
 def key_state(path: Path) -> dict[str, Any]:
     """Master key versions and states, and credentials per GMK version (no keys)."""
-    store = VaultStore.open_data_dir(DataDir(path))
+    store = open_store(DataDir(path))
     try:
         versions = {
             row["version"]: row["state"]
@@ -69,7 +68,7 @@ def key_state(path: Path) -> dict[str, Any]:
 
 
 def ciphertexts(path: Path) -> dict[str, bytes]:
-    store = VaultStore.open_data_dir(DataDir(path))
+    store = open_store(DataDir(path))
     try:
         return {
             r["id"]: r["ciphertext"]

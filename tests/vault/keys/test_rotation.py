@@ -22,12 +22,11 @@ from vault.credentials import CredentialService
 from vault.data_dir import DataDir
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
-from vault.gateway import Gateway
+from vault.gateway import Gateway, open_store
 from vault.keys.keystore_binding import KeystoreSpec
 from vault.keys.keystore_migration import migrate_keystore
 from vault.keys.rotation import BATCH_ACTION, KeyRotation, _id_chunks
 from vault.keys.tls import TlsService
-from vault.store.vault_store import VaultStore
 
 pytestmark = pytest.mark.contract
 
@@ -93,7 +92,7 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
 
 def test_a_wrong_recovery_key_changes_nothing(data_dir: Path) -> None:
     _put_three(data_dir)
-    store = VaultStore.open_data_dir(DataDir(data_dir))
+    store = open_store(DataDir(data_dir))
     snapshot = (
         "SELECT * FROM master_keys ORDER BY version",
         "SELECT id, name, gmk_version, wrapped_dek, ciphertext FROM credentials ORDER BY id",
