@@ -25,6 +25,7 @@ from vault.context import Clock, RequestContext, utc_now
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
+from vault.store.catalog import table_names
 
 API = "/api/v1"
 ORIGIN = {"Origin": BASE_URL}
@@ -133,14 +134,8 @@ def assert_api_error(response: TestResponse, status: int, code: str | None = Non
 def vault_rows(web_vault: WebVault) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table a refused request must leave alone."""
     with web_vault.gateway() as gateway:
-        tables = [
-            row["name"]
-            for row in gateway.store.rows(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", []
-            )
-            if row["name"] not in _VOLATILE_TABLES
-        ]
-        # Table names come from sqlite_master itself, not from a request.
+        tables = sorted(table_names(gateway.store.engine) - _VOLATILE_TABLES)
+        # Table names come from the database's own catalog, not from a request.
         rows = {
             table: gateway.store.rows(f"SELECT * FROM {table} ORDER BY 1", [])  # noqa: S608
             for table in tables

@@ -8,7 +8,6 @@ the file would: straight in SQLite, past the append-only triggers.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,6 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from agent_keys.secret import Secret
+from tests.store_engines import EngineVaults
 from tests.web.api_helpers import (
     API,
     assert_api_error,
@@ -30,7 +30,6 @@ from tests.web.api_helpers import (
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.access.accounts import Accounts
-from vault.data_dir import DB_FILE
 
 AUDIT = f"{API}/audit"
 VERIFY = f"{API}/audit/verify"
@@ -73,15 +72,10 @@ def _events(client: FlaskClient, headers: Headers, **params: str) -> list[dict[s
     return events
 
 
-def _tamper(web_vault: WebVault, seq: int) -> None:
-    """Edit one entry in the file, as someone holding the file (not the vault's keys) could."""
-    db = sqlite3.connect(web_vault.data_dir / DB_FILE)
-    try:
-        with db:
-            db.execute("DROP TRIGGER audit_events_no_update")  # vault/store/schema.py
-            db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = ?", [seq])
-    finally:
-        db.close()
+def _tamper(vaults: EngineVaults, web_vault: WebVault, seq: int) -> None:
+    """Edit one entry, as someone holding the database (not the vault's keys) could."""
+    with vaults.sql(web_vault.data_dir, attacker=True) as db:
+        db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = ?", [seq])
 
 
 # -- who may read the trail ----------------------------------------------------
@@ -315,9 +309,9 @@ def test_verify_shows_the_last_maced_entry_and_its_time(
 
 @pytest.mark.usefixtures("history")
 def test_an_edited_entry_fails_verification_at_that_entry(
-    client: FlaskClient, web_vault: WebVault, auditor: Headers
+    client: FlaskClient, web_vault: WebVault, auditor: Headers, vaults: EngineVaults
 ) -> None:
-    _tamper(web_vault, 2)
+    _tamper(vaults, web_vault, 2)
     response = _get(client, VERIFY, auditor)
     assert response.status_code == 200  # the verdict is the answer
     report = response.get_json()
