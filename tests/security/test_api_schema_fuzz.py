@@ -98,12 +98,24 @@ class Target:
     # A live value for a path parameter (and a valid body for it), fresh per
     # operation, so some cases get past the 404/403 of unknown names.
     known: Callable[[str], Known | None] = lambda _name: None
+    # The endpoint's root, for operations whose path item names a server of its
+    # own (the probes, /healthz and /readyz, sit at the root, not under the API).
+    root_url: str = ""
 
 
 @dataclass(frozen=True)
 class Known:
     value: str
     body: dict[str, str]  # a valid sealed-credential body for that data source
+
+
+def _paths_at_the_root() -> frozenset[str]:
+    """Paths whose item names its own server (the endpoint's root, not the API's)."""
+    document = json.loads(OPENAPI_PATH.read_text())
+    return frozenset(path for path, item in document["paths"].items() if "servers" in item)
+
+
+AT_THE_ROOT = _paths_at_the_root()
 
 
 def load_schema(document: dict[str, Any] | None = None) -> Any:
@@ -182,9 +194,10 @@ def send(case: Any, target: Target, session: requests.Session, report: FuzzRepor
     label: str = case.operation.label
     report.cases += 1
     report.per_operation[label] += 1
+    base_url = target.root_url if case.operation.path in AT_THE_ROOT else target.base_url
     try:
         response = case.call(
-            base_url=target.base_url,
+            base_url=base_url,
             session=session,
             headers=target.headers,
             verify=target.verify,
@@ -196,7 +209,7 @@ def send(case: Any, target: Target, session: requests.Session, report: FuzzRepor
             checks=CHECKS,
             headers=target.headers,
             transport_kwargs={
-                "base_url": target.base_url,
+                "base_url": base_url,
                 "session": session,
                 "headers": target.headers,
                 "verify": target.verify,
@@ -247,7 +260,7 @@ def seeded_target(live_server: LiveServer, tmp_path: Path) -> Target:
         assert stored.status_code in {200, 201}, stored.text
         return Known(SEEDED_CREDENTIAL, body)
 
-    return Target(base_url, str(ca_file), headers, known)
+    return Target(base_url, str(ca_file), headers, known, root_url=live_server.url)
 
 
 @pytest.mark.timeout(scaled(300, 3600))
