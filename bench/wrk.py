@@ -4,6 +4,7 @@ wrk is event-driven C: a thread of it keeps hundreds of keep-alive TLS
 connections busy for a small part of a core, so on a 2-core machine it leaves
 the server most of the CPU.  The server and the client still share the
 machine, so every run reports the client's CPU too (its rusage as a child).
+Several servers (a cluster's members) get one wrk each, started together.
 
 The request (method, body, headers) is set by a generated Lua script; a
 ``done`` hook prints the summary as one JSON line, so nothing depends on
@@ -13,11 +14,12 @@ wrk's human-readable text.
 from __future__ import annotations
 
 import json
-import resource
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,28 +97,63 @@ def run_wrk(
     host: str, port: int, request: Request, *, connections: int, seconds: float
 ) -> WrkResult:
     """wrk against ``https://host:port`` + ``request.path`` for ``seconds``."""
+    return run_wrk_at_once([(host, port)], request, connections=connections, seconds=seconds)[0]
+
+
+def run_wrk_at_once(
+    targets: Sequence[tuple[str, int]], request: Request, *, connections: int, seconds: float
+) -> list[WrkResult]:
+    """One wrk per ``(host, port)``, all started together, ``connections`` each; their
+    results in the order of ``targets`` (each with its own process's CPU time)."""
     with tempfile.TemporaryDirectory(prefix="gwvault-wrk-") as tmp:
         script = Path(tmp) / "request.lua"
         script.write_text(lua_script(request))
-        command = [
-            "wrk",
-            f"-t{min(THREADS, connections)}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            f"--timeout={TIMEOUT_SECONDS}s",
-            "--latency",
-            "-s",
-            str(script),
-            f"https://{host}:{port}{request.path}",
-        ]
-        before = _children_cpu_seconds()
-        start = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed arguments
+        started: list[tuple[subprocess.Popen[str], float]] = []
+        try:
+            for host, port in targets:
+                url = f"https://{host}:{port}{request.path}"
+                started.append(_start(url, script, connections, seconds))
+            return [_finish(process, start, connections) for process, start in started]
+        finally:
+            for process, _ in started:  # left running only when another failed
+                if process.returncode is None:
+                    process.kill()
+                    process.wait()
+
+
+def _start(
+    url: str, script: Path, connections: int, seconds: float
+) -> tuple[subprocess.Popen[str], float]:
+    command = [
+        "wrk",
+        f"-t{min(THREADS, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={TIMEOUT_SECONDS}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    start = time.monotonic()
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return process, start
+
+
+def _finish(process: subprocess.Popen[str], start: float, connections: int) -> WrkResult:
+    """Reap one wrk with wait4, whose rusage is that process's CPU alone (wrk's few
+    lines of output wait in the pipes meanwhile), then read its summary."""
+    with process:
+        _, status, usage = os.wait4(process.pid, 0)
         wall = time.monotonic() - start
-        cpu = _children_cpu_seconds() - before
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk exited {done.returncode}: {done.stderr.strip()}")
-    return _parse(done.stdout, connections, cpu, wall)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        assert process.stdout is not None and process.stderr is not None  # noqa: S101 - PIPE
+        stdout, stderr = process.stdout.read(), process.stderr.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk exited {process.returncode}: {stderr.strip()}")
+    return _parse(stdout, connections, usage.ru_utime + usage.ru_stime, wall)
 
 
 def _parse(stdout: str, connections: int, cpu: float, wall: float) -> WrkResult:
@@ -136,9 +173,3 @@ def _parse(stdout: str, connections: int, cpu: float, wall: float) -> WrkResult:
         client_cpu_seconds=cpu,
         client_wall_seconds=wall,
     )
-
-
-def _children_cpu_seconds() -> float:
-    """CPU time of this process's finished, waited-for children (wrk, once it exits)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime

@@ -21,7 +21,7 @@ from agent_keys.private_files import memory_files
 from agent_keys.randomness import system_random
 from agent_keys.tls_identity import generate_tls_identity
 from bench.load import Request
-from bench.wrk import available, lua_script, run_wrk
+from bench.wrk import available, lua_script, run_wrk, run_wrk_at_once
 from tests.service_fixtures import require_service
 from vault.context import utc_now
 
@@ -94,6 +94,23 @@ def test_wrk_sends_the_token_and_body_and_counts_only_successes() -> None:
         ("POST", "/ok", f"Bearer {TOKEN}", json.dumps(BODY).encode()),
         ("POST", "/refused", f"Bearer {TOKEN}", json.dumps(BODY).encode()),
     }
+
+
+@pytest.mark.usefixtures("wrk")
+def test_wrk_at_once_drives_every_server_together_and_times_each_process() -> None:
+    """A cluster's members are loaded at the same time, one wrk each, not one after another."""
+    _Recorder.seen = []
+    with _recording_server() as first, _recording_server() as second:
+        targets = [("127.0.0.1", first), ("127.0.0.1", second)]
+        results = run_wrk_at_once(targets, _request("/ok"), connections=2, seconds=1)
+    assert len(results) == 2
+    for result in results:
+        assert result.requests > 0
+        assert result.errors == 0
+        assert result.client_cpu_seconds > 0  # each process's own rusage
+        assert result.client_wall_seconds < 1.9  # one after another, the second would take 2 s
+    # wrk stops with requests in flight: the servers may have answered a few more than it counted.
+    assert sum(r.requests for r in results) <= len(_Recorder.seen)
 
 
 def test_the_lua_script_refuses_text_it_cannot_quote() -> None:
