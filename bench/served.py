@@ -50,19 +50,27 @@ def gwvault(
 
 
 @contextlib.contextmanager
-def fresh_vault() -> Iterator[Vault]:
-    """An initialised vault in a temporary directory, removed afterwards."""
+def bench_directory() -> Iterator[tuple[Path, Path]]:
+    """A temporary directory holding the bench's recovery key file (0600), removed
+    afterwards: (the directory, the key file)."""
     root = Path(tempfile.mkdtemp(prefix="gwvault-bench-"))
     try:
         key_file = root / "recovery-key"
         key_file.touch(mode=0o600)
         key_file.chmod(0o600)
         key_file.write_text(RECOVERY_KEY)
+        yield root, key_file
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_vault() -> Iterator[Vault]:
+    """An initialised vault in a temporary directory, removed afterwards."""
+    with bench_directory() as (root, key_file):
         data_dir = root / "data"
         gwvault(data_dir, "init", "--name", "bench", "--recovery-key-file", str(key_file))
         yield Vault(data_dir, key_file)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def admin_token(vault: Vault, name: str = "bench") -> str:
@@ -84,8 +92,10 @@ class Server:
     port: int
 
 
-def gwvault_serve(data_dir: Path, port: int) -> list[str]:
-    return [str(GWVAULT), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+def gwvault_serve(data_dir: Path, port: int, workers: int | None = None) -> list[str]:
+    """``gwvault serve`` on ``port``, with ``workers`` processes (default: one per core)."""
+    command = [str(GWVAULT), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    return command + (["--workers", str(workers)] if workers is not None else [])
 
 
 def hello_world_serve(port: int, server: str = "gwvault") -> list[str]:
