@@ -9,18 +9,19 @@ error, not as a use.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
-import threading
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bench.bursts import Burst, Call, threaded_burst
 from bench.harness import Measurement
 
 GROUP = "agent-use-credential"
 THREAD_COUNTS = (1, 8)
 CREDENTIALS = 50
+CREDENTIAL_PREFIX = "agent"
 WARMUP_CALLS = 20
 
 
@@ -36,56 +37,34 @@ def name(threads: int) -> str:
 
 def agent_throughput(data_dir: Path, shape: AgentShape) -> list[Measurement]:
     from tests.vault.keys.rotation_helpers import insert_credentials
-    from vault.agent import GatewayAgent
 
-    insert_credentials(data_dir, CREDENTIALS, prefix="agent")
-    agent = GatewayAgent(data_dir, "bench")
-    try:
-        for i in range(WARMUP_CALLS):
-            agent.use_credential(_credential(i), job_id=f"warmup-{i}")
-        rounds: dict[int, list[tuple[float, int]]] = {n: [] for n in THREAD_COUNTS}
+    insert_credentials(data_dir, CREDENTIALS, prefix=CREDENTIAL_PREFIX)
+    rounds: dict[int, list[Burst]] = {n: [] for n in THREAD_COUNTS}
+    with agent_calls(data_dir, "bench") as use:
         for _ in range(shape.rounds):
             for threads in THREAD_COUNTS:
-                rounds[threads].append(_burst(agent, threads, shape.seconds))
-    finally:
-        close = getattr(agent, "close", None)  # a long-lived agent may hold a connection
-        if callable(close):
-            close()
+                rounds[threads].append(threaded_burst(use, threads, shape.seconds))
     return [_measurement(threads, runs, shape) for threads, runs in rounds.items()]
 
 
+@contextlib.contextmanager
+def agent_calls(data_dir: Path, tag: str) -> Iterator[Call]:
+    """A long-lived ``GatewayAgent`` on ``data_dir`` (its credentials put there before),
+    warmed up; each call uses one of them for a job named after ``tag``."""
+    from vault.agent import GatewayAgent
+
+    with GatewayAgent(data_dir, "bench") as agent:
+        for i in range(WARMUP_CALLS):
+            agent.use_credential(_credential(i), job_id=f"warmup-{tag}-{i}")
+        yield lambda n: agent.use_credential(_credential(n), job_id=f"{tag}-{n}")
+
+
 def _credential(i: int) -> str:
-    return f"agent-{i % CREDENTIALS:05d}"  # the names insert_credentials gives
+    return f"{CREDENTIAL_PREFIX}-{i % CREDENTIALS:05d}"  # the names insert_credentials gives
 
 
-def _burst(agent: Any, threads: int, seconds: float) -> tuple[float, int]:
-    """(uses per second, errors) of ``threads`` threads calling for ``seconds``."""
-    counts = [0] * threads
-    errors = [0] * threads
-    start = time.monotonic()
-    until = start + seconds
-
-    def job(slot: int) -> None:
-        i = 0
-        while time.monotonic() < until:
-            try:
-                agent.use_credential(_credential(slot + i), job_id=f"bench-{slot}-{i}")
-                counts[slot] += 1
-            except Exception:  # any failure is an error of the figure, not a use
-                errors[slot] += 1
-            i += threads
-
-    workers = [threading.Thread(target=job, args=(slot,)) for slot in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.monotonic() - start
-    return sum(counts) / elapsed, sum(errors)
-
-
-def _measurement(threads: int, runs: list[tuple[float, int]], shape: AgentShape) -> Measurement:
-    rates = tuple(rate for rate, _ in runs)
+def _measurement(threads: int, runs: list[Burst], shape: AgentShape) -> Measurement:
+    rates = tuple(burst.rate for burst in runs)
     return Measurement(
         GROUP,
         name(threads),
@@ -97,5 +76,5 @@ def _measurement(threads: int, runs: list[tuple[float, int]], shape: AgentShape)
             f" {shape.seconds:g} s bursts, median of {len(runs)}; each use's audit entry"
             " committed before the secret is returned"
         ),
-        extra={"errors": float(sum(e for _, e in runs)), "threads": float(threads)},
+        extra={"errors": float(sum(burst.errors for burst in runs)), "threads": float(threads)},
     )
