@@ -16,15 +16,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"
 USER_PASSWORD = "quartz-heron-mandolin-7451"  # noqa: S105 - the bench user's dummy password
 BIN = Path(sys.executable).parent
 GWVAULT = BIN / "gwvault"
 PYTHON = Path(sys.executable)
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -182,3 +186,28 @@ def tree_cpu_seconds(pid: int) -> float:
             # utime, stime, cutime, cstime: fields 14-17 of proc(5)
             total += sum(int(x) for x in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time all cores spent running something since boot (proc(5) /proc/stat; not
+    idle, iowait, nor steal: time the hypervisor gave another guest)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cores(
+    measure: Callable[[], R], trees: Mapping[str, Sequence[int]]
+) -> tuple[R, dict[str, float]]:
+    """``measure()``'s result and the cores kept busy meanwhile: ``NAME_cpu_cores`` by the
+    process trees rooted at each name's pids, and ``machine_cpu_cores`` by everything
+    (another tenant of a shared machine included)."""
+
+    def sample() -> dict[str, float]:
+        own = {name: sum(tree_cpu_seconds(pid) for pid in pids) for name, pids in trees.items()}
+        return own | {"machine": machine_cpu_seconds()}
+
+    before, start = sample(), time.monotonic()
+    result = measure()
+    after, wall = sample(), time.monotonic() - start
+    return result, {f"{name}_cpu_cores": (after[name] - before[name]) / wall for name in after}

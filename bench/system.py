@@ -13,7 +13,9 @@ temporary directory:
   rotate`` on copies of that vault;
 * ``audit``: at 1M audit entries, ``gwvault audit verify``, ``AuditLog.verify()``
   in process, then the ``/audit`` page and ``/api/v1/audit/verify`` per request;
-* ``agent``: ``GatewayAgent.use_credential`` with 1 and 8 threads (``bench.agent``).
+* ``agent``: ``GatewayAgent.use_credential`` with 1 and 8 threads (``bench.agent``);
+* ``cluster``: encrypt-value, the agent's uses and credential puts with 1, 2 and 3
+  members on one PostgreSQL, against SQLite (``bench.cluster``).
 
 Quick mode (a smoke run of about three minutes) uses smaller counts and short
 windows; its figures are not for quoting.
@@ -31,11 +33,12 @@ from dataclasses import dataclass
 
 from bench.agent import AgentShape, agent_throughput
 from bench.at_scale import AUDIT_PAGES, CREDENTIAL_PAGES, PageShape, measure_pages
+from bench.cluster import ClusterShape, cluster
 from bench.harness import Measurement, timed
 from bench.served import GWVAULT, PYTHON, Vault, fresh_vault, gwvault
 from bench.throughput import LoadShape, https_load
 
-CASES = ("cold-start", "https", "credentials", "audit", "agent")
+CASES = ("cold-start", "https", "credentials", "audit", "agent", "cluster")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Mode:
     load: LoadShape
     pages: PageShape
     agent: AgentShape
+    cluster: ClusterShape
     credential_count: int
     rotate_repeats: int
     audit_count: int
@@ -54,6 +58,7 @@ QUICK = Mode(
     load=LoadShape(seconds=3, warmup_seconds=1, rounds=1),
     pages=PageShape(requests=3, budget_seconds=5),
     agent=AgentShape(seconds=2, rounds=1),
+    cluster=ClusterShape(wrk_seconds=3, warmup_seconds=1, burst_seconds=2, rounds=1),
     credential_count=10_000,
     rotate_repeats=1,
     audit_count=100_000,
@@ -64,6 +69,7 @@ FULL = Mode(
     load=LoadShape(seconds=10, warmup_seconds=2, rounds=3),
     pages=PageShape(requests=10, budget_seconds=45),
     agent=AgentShape(seconds=5, rounds=3),
+    cluster=ClusterShape(wrk_seconds=10, warmup_seconds=2, burst_seconds=5, rounds=3),
     credential_count=100_000,
     rotate_repeats=1,
     audit_count=1_000_000,
@@ -83,6 +89,7 @@ def run(quick: bool, cases: Collection[str] = CASES) -> list[Measurement]:
         "credentials": credentials,
         "audit": audit,
         "agent": agent,
+        "cluster": lambda m: cluster(m.cluster),
     }
     results: list[Measurement] = []
     for case in CASES:  # always in this order, whatever order they were asked in

@@ -24,12 +24,12 @@ from bench.load import LoadResult, Request, run_load
 from bench.served import (
     Server,
     admin_token,
+    busy_cores,
     free_port,
     fresh_vault,
     gwvault_serve,
     hello_world_serve,
     serving,
-    tree_cpu_seconds,
     tree_rss_mib,
     tree_threads,
 )
@@ -117,9 +117,8 @@ def https_load(shape: LoadShape) -> list[Measurement]:
 
 def _with_server_cpu(server: Server, measure: Callable[[], R]) -> tuple[R, float]:
     """``measure()``'s result and the cores the server kept busy meanwhile."""
-    cpu_before, wall_before = tree_cpu_seconds(server.pid), time.monotonic()
-    result = measure()
-    return result, (tree_cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - wall_before)
+    result, cores = busy_cores(measure, {"server": [server.pid]})
+    return result, cores["server_cpu_cores"]
 
 
 def _wrk_round(
