@@ -132,14 +132,12 @@ def _member_layouts(shared: Cluster, sqlite: Path) -> list[Layout]:
 def encrypt_value(
     shared: Cluster, sqlite: Path, sqlite_token: str, shape: ClusterShape
 ) -> list[Measurement]:
-    requests = {
-        SQLITE: encrypt_value_request(sqlite_token),
-        "cluster": encrypt_value_request(admin_token(shared.members[0])),  # every member's
-    }
+    on_sqlite = encrypt_value_request(sqlite_token)
+    on_cluster = encrypt_value_request(admin_token(shared.members[0]))  # every member's token
     layouts = _member_layouts(shared, sqlite)
 
     def measure(layout: Layout, _: int) -> Round:
-        request = requests[SQLITE if layout.name == SQLITE else "cluster"]
+        request = on_cluster if _on_postgres(layout, shared) else on_sqlite
         return _wrk_round(layout, request, shared, shape)
 
     note = (
@@ -168,7 +166,7 @@ def _wrk_round(layout: Layout, request: Request, shared: Cluster, shape: Cluster
             lambda: run_wrk_at_once(
                 targets, request, connections=connections, seconds=shape.wrk_seconds
             ),
-            {"server": [s.pid for s in servers], "postgres": [shared.postgres_pid()]},
+            {"server": [s.pid for s in servers]} | _store_trees(layout, shared),
         )
     return Round(
         sum(r.rate for r in results),
@@ -194,8 +192,8 @@ def agent_use(shared: Cluster, sqlite: Path, shape: ClusterShape) -> list[Measur
 
     def measure(layout: Layout, round_no: int) -> Round:
         threads = AGENT_THREADS // len(layout.data_dirs)
-        members = [(data_dir, threads) for data_dir in layout.data_dirs]
-        return _burst_round(agent_calls, members, f"use-{round_no}", shared, shape)
+        tag = f"use-{round_no}"
+        return _burst_round(agent_calls, layout, threads, shape.burst_seconds, tag, shared)
 
     note = (
         f"one GatewayAgent process per member, {AGENT_THREADS} job threads in total split"
@@ -220,9 +218,8 @@ def credential_put(shared: Cluster, sqlite: Path, shape: ClusterShape) -> list[M
         layouts.append(Layout(members_row(count), dirs[:count], versus))
 
     def measure(layout: Layout, round_no: int) -> Round:
-        writers = [(data_dir, 1) for data_dir in layout.data_dirs]
         tag = f"put-{round_no}-{layouts.index(layout)}"
-        return _burst_round(credential_puts, writers, tag, shared, shape)
+        return _burst_round(credential_puts, layout, 1, shape.burst_seconds, tag, shared)
 
     note = (
         "CredentialService.put of a new credential (sealed at rest, MACed row, audit entry) in"
@@ -255,18 +252,24 @@ def credential_puts(data_dir: Path, tag: str) -> Iterator[Call]:
 # --- rounds and rows ------------------------------------------------------------------------
 
 
-def _burst_round(
-    work: Work,
-    members: list[tuple[Path, int]],
-    tag: str,
-    shared: Cluster,
-    shape: ClusterShape,
+def _burst_round(  # noqa: PLR0917 - what to run, where, how long
+    work: Work, layout: Layout, threads: int, seconds: float, tag: str, shared: Cluster
 ) -> Round:
+    """One process per data dir of ``layout``, ``threads`` threads each, all at once."""
     bursts, cores = busy_cores(
-        lambda: bursts_at_once(work, members, shape.burst_seconds, tag),
-        {"postgres": [shared.postgres_pid()]},
+        lambda: bursts_at_once(work, [(d, threads) for d in layout.data_dirs], seconds, tag),
+        _store_trees(layout, shared),
     )
     return Round(sum(b.rate for b in bursts), sum(b.errors for b in bursts), cores)
+
+
+def _on_postgres(layout: Layout, shared: Cluster) -> bool:
+    return layout.data_dirs[0] in {vault.data_dir for vault in shared.members}
+
+
+def _store_trees(layout: Layout, shared: Cluster) -> dict[str, list[int]]:
+    """The PostgreSQL server's process tree, for the cores it keeps busy, where it is used."""
+    return {"postgres": [shared.postgres_pid()]} if _on_postgres(layout, shared) else {}
 
 
 def _measured(
