@@ -17,6 +17,10 @@ same round:
   writing process per member, against the same number of processes writing
   to one SQLite vault.
 
+Beside each figure: the cores kept busy (the servers, PostgreSQL, the whole
+machine, another tenant's work included) and, on PostgreSQL, what the vault's
+sessions waited for (``bench.store_waits``).
+
 Every layout runs on this one machine: more members add processes, not
 cores.  What the figures show is the cost of the shared store: each request
 checks the member's standing there, and every write takes the store's one
@@ -32,6 +36,7 @@ import statistics
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from agent_keys.secret import Secret
 from bench.agent import CREDENTIAL_PREFIX, CREDENTIALS, agent_calls
@@ -47,6 +52,7 @@ from bench.served import (
     gwvault_serve,
     serving,
 )
+from bench.store_waits import sampled_waits
 from bench.throughput import encrypt_value_request
 from bench.wrk import THREADS, WrkResult, available, run_wrk_at_once
 
@@ -61,6 +67,8 @@ TOTAL_CONNECTIONS = 24
 AGENT_THREADS = 6
 SQLITE = "sqlite"
 PUT_SECRET = "s3cr3t-0123456789abcdefghijklmno"  # noqa: S105 - a dummy 32-character secret
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -162,16 +170,18 @@ def _wrk_round(layout: Layout, request: Request, shared: Cluster, shape: Cluster
         targets = [("127.0.0.1", server.port) for server in servers]
         if shape.warmup_seconds > 0:  # workers forked, connections open, caches warm
             run_wrk_at_once(targets, request, connections=connections, seconds=shape.warmup_seconds)
-        results, cores = busy_cores(
+        results, figures = _observed(
             lambda: run_wrk_at_once(
                 targets, request, connections=connections, seconds=shape.wrk_seconds
             ),
-            {"server": [s.pid for s in servers]} | _store_trees(layout, shared),
+            layout,
+            shared,
+            {"server": [s.pid for s in servers]},
         )
     return Round(
         sum(r.rate for r in results),
         sum(r.errors for r in results),
-        cores | _latency(results),
+        figures | _latency(results),
     )
 
 
@@ -256,20 +266,27 @@ def _burst_round(  # noqa: PLR0917 - what to run, where, how long
     work: Work, layout: Layout, threads: int, seconds: float, tag: str, shared: Cluster
 ) -> Round:
     """One process per data dir of ``layout``, ``threads`` threads each, all at once."""
-    bursts, cores = busy_cores(
-        lambda: bursts_at_once(work, [(d, threads) for d in layout.data_dirs], seconds, tag),
-        _store_trees(layout, shared),
+    members = [(data_dir, threads) for data_dir in layout.data_dirs]
+    bursts, figures = _observed(
+        lambda: bursts_at_once(work, members, seconds, tag), layout, shared, {}
     )
-    return Round(sum(b.rate for b in bursts), sum(b.errors for b in bursts), cores)
+    return Round(sum(b.rate for b in bursts), sum(b.errors for b in bursts), figures)
 
 
 def _on_postgres(layout: Layout, shared: Cluster) -> bool:
     return layout.data_dirs[0] in {vault.data_dir for vault in shared.members}
 
 
-def _store_trees(layout: Layout, shared: Cluster) -> dict[str, list[int]]:
-    """The PostgreSQL server's process tree, for the cores it keeps busy, where it is used."""
-    return {"postgres": [shared.postgres_pid()]} if _on_postgres(layout, shared) else {}
+def _observed(
+    measure: Callable[[], R], layout: Layout, shared: Cluster, trees: dict[str, list[int]]
+) -> tuple[R, dict[str, float]]:
+    """``measure()``'s result, the cores ``trees`` and the machine kept busy meanwhile,
+    and, where the layout uses PostgreSQL, its cores and what its sessions waited for."""
+    if not _on_postgres(layout, shared):
+        return busy_cores(measure, trees)
+    with sampled_waits(shared.postgres) as waits:
+        result, cores = busy_cores(measure, trees | {"postgres": [shared.postgres_pid()]})
+    return result, cores | waits
 
 
 def _measured(

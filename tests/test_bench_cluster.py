@@ -14,6 +14,7 @@ import pytest
 
 from bench.bursts import Call, bursts_at_once
 from bench.cluster import Layout, Round, layout_measurements
+from bench.store_waits import kind_of_wait
 
 
 @contextlib.contextmanager
@@ -69,3 +70,12 @@ def test_a_ratio_is_the_median_of_each_rounds_ratio_to_the_peer_of_that_round() 
     assert three.extra["vs_one"] == pytest.approx(0.9)
     assert three.extra["errors"] == 2.0
     assert three.extra["processes"] == 3.0
+
+
+def test_a_session_waiting_on_the_write_lock_is_told_from_one_waiting_for_its_member() -> None:
+    assert kind_of_wait("active", "Lock", "transactionid") == "pg_lock_wait"
+    assert kind_of_wait("active", "Lock", "tuple") == "pg_lock_wait"
+    assert kind_of_wait("active", "IO", "WALSync") == "pg_wal_sync"
+    assert kind_of_wait("idle in transaction", "Client", "ClientRead") == "pg_client_in_transaction"
+    assert kind_of_wait("active", None, None) == "pg_running"
+    assert kind_of_wait("idle", "Client", "ClientRead") == "pg_idle"
