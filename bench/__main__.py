@@ -26,6 +26,7 @@ from bench.system import CASES as SYSTEM_CASES
 
 SUITES = ("crypto", "system")
 RESULTS = Path(__file__).with_name("results.md")
+RATIO_PREFIX = "vs_"  # an extra figure that is a ratio to a peer row (e.g. vs_1_member)
 PACKAGES = (
     "gwvault",
     "cryptography",
@@ -134,6 +135,7 @@ def render(measurements: list[Measurement], goals: Sequence[Goal], *, quick: boo
         rounds = ", ".join(f"{r:.4g}" for r in m.rounds)
         details = "; ".join([*(f"{k} {v:.4g}" for k, v in m.extra.items()), m.note]).strip("; ")
         lines.append(f"| {m.group} | {m.name} | {m.value:.4g} | {m.unit} | {rounds} | {details} |")
+    lines += _ratio_lines(measurements)
     found = {(m.group, m.name): m for m in measurements}
     lines += ["", "## Goals", "", "| goal | figure | met |", "|---|---|---|"]
     for goal in goals:
@@ -141,6 +143,29 @@ def render(measurements: list[Measurement], goals: Sequence[Goal], *, quick: boo
         verdict = {True: "yes", False: "**no**", None: "-"}[met]
         lines.append(f"| {goal.describe()} | {figure} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def _ratio_lines(measurements: list[Measurement]) -> list[str]:
+    """The ``vs_PEER`` figures of the rows, as a table of their own."""
+    ratios = [
+        (m, key.removeprefix(RATIO_PREFIX).replace("_", " "), value)
+        for m in measurements
+        for key, value in m.extra.items()
+        if key.startswith(RATIO_PREFIX)
+    ]
+    if not ratios:
+        return []
+    lines = [
+        "",
+        "## Ratios",
+        "",
+        "Each is the median of the rounds' ratios to the peer measured in the same round.",
+        "",
+        "| group | case | against | ratio |",
+        "|---|---|---|---|",
+    ]
+    rows = [f"| {m.group} | {m.name} | {peer} | {value:.2f} x |" for m, peer, value in ratios]
+    return lines + rows
 
 
 def _version(name: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.__main__ import render
 from bench.bursts import Call, bursts_at_once
 from bench.cluster import Layout, Round, layout_measurements
 from bench.store_waits import kind_of_wait
@@ -70,6 +71,8 @@ def test_a_ratio_is_the_median_of_each_rounds_ratio_to_the_peer_of_that_round() 
     assert three.extra["vs_one"] == pytest.approx(0.9)
     assert three.extra["errors"] == 2.0
     assert three.extra["processes"] == 3.0
+    report = render([one, three], [], quick=True)
+    assert "| g | three | one | 0.90 x |" in report.split("## Ratios", 1)[1]
 
 
 def test_a_session_waiting_on_the_write_lock_is_told_from_one_waiting_for_its_member() -> None:
