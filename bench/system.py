@@ -69,7 +69,7 @@ FULL = Mode(
     load=LoadShape(seconds=10, warmup_seconds=2, rounds=3),
     pages=PageShape(requests=10, budget_seconds=45),
     agent=AgentShape(seconds=5, rounds=3),
-    cluster=ClusterShape(wrk_seconds=10, warmup_seconds=2, burst_seconds=5, rounds=3),
+    cluster=ClusterShape(wrk_seconds=10, warmup_seconds=2, burst_seconds=5, rounds=5),
     credential_count=100_000,
     rotate_repeats=1,
     audit_count=1_000_000,
