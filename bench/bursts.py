@@ -36,6 +36,7 @@ class Burst:
     calls: int  # calls that returned
     errors: int  # calls that raised
     seconds: float
+    cpu_seconds: float  # the CPU time of the burst's process meanwhile, all its threads
 
     @property
     def rate(self) -> float:
@@ -46,6 +47,7 @@ def threaded_burst(call: Call, threads: int, seconds: float) -> Burst:
     """``threads`` threads calling ``call`` for ``seconds``."""
     counts = [0] * threads
     errors = [0] * threads
+    cpu_before = time.process_time()
     start = time.monotonic()
     until = start + seconds
 
@@ -64,7 +66,8 @@ def threaded_burst(call: Call, threads: int, seconds: float) -> Burst:
         worker.start()
     for worker in workers:
         worker.join()
-    return Burst(sum(counts), sum(errors), time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    return Burst(sum(counts), sum(errors), elapsed, time.process_time() - cpu_before)
 
 
 def bursts_at_once(

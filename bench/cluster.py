@@ -270,6 +270,9 @@ def _burst_round(  # noqa: PLR0917 - what to run, where, how long
     bursts, figures = _observed(
         lambda: bursts_at_once(work, members, seconds, tag), layout, shared, {}
     )
+    # The members' processes run at once: their CPU over the window is the cores they kept.
+    cores = sum(b.cpu_seconds for b in bursts) / max(b.seconds for b in bursts)
+    figures["member_cpu_cores"] = cores
     return Round(sum(b.rate for b in bursts), sum(b.errors for b in bursts), figures)
 
 

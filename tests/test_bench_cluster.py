@@ -43,6 +43,7 @@ def test_each_process_makes_a_burst_and_a_call_that_raises_is_an_error_not_a_cal
         assert burst.errors > 0
         assert burst.errors <= burst.calls  # one in three fails, give or take the last
         assert burst.seconds >= 0.3
+        assert burst.cpu_seconds > 0
 
 
 def test_a_process_that_cannot_start_fails_the_run_with_its_reason(tmp_path: Path) -> None:
