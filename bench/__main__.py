@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, help="where to write the Markdown results")
     args = parser.parse_args(argv)
+    # A run stopped with SIGTERM unwinds as Ctrl-C does, so the servers and the private
+    # PostgreSQL it started are stopped and their temporary directories removed.
+    signal.signal(signal.SIGTERM, _stop)
     if args.case and args.only not in (None, "system"):
         parser.error("--case narrows the system suite; drop --only crypto")
     measurements: list[Measurement] = []
@@ -72,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out is not None:
         out.write_text(report)
     return 0
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def machine() -> dict[str, object]:
