@@ -30,12 +30,11 @@ from vault.format.strict_json import parse_json_object
 STORE_ENV = "GWVAULT_STORE"
 CLUSTER_FILE = "cluster.json"
 STORE_PASSWORD_FILE = "store.pgpass"  # noqa: S105 - a file name
-PASSWORD_FILE = STORE_PASSWORD_FILE
 _MAX_CLUSTER_FILE = 16 * 1024
 _MAX_PASSWORD = 1024
 _URL_SCHEMES = ("postgresql://", "postgres://")
 _VERIFIED_TLS = ("verify-full",)
-# Conninfo keys that hold a secret, or make libpq run or load something.
+# Conninfo keys that hold a secret (shown to every local user in the process list).
 _REFUSED_KEYS = {"password": "a password", "sslpassword": "a key password"}
 
 
@@ -74,8 +73,13 @@ def parse_store_url(url: str, flag: str = "--store") -> PostgresLocation:
         raise InvalidInputError(f"{flag} must be a postgresql:// URL (or a libpq conninfo)")
     try:
         params = libpq_conninfo.conninfo_to_dict(text)
-    except Exception as e:  # psycopg raises ProgrammingError with libpq's words
-        raise InvalidInputError(f"{flag} is not a PostgreSQL URL libpq can read ({e})") from None
+    except Exception:
+        # libpq's words can quote a piece of the URL (a password typed as a
+        # bare word): they are not repeated.
+        raise InvalidInputError(
+            f"{flag} is not a PostgreSQL URL libpq can read; check its syntax:"
+            " postgresql://USER@HOST:PORT/DB?sslmode=verify-full&sslrootcert=CA.pem"
+        ) from None
     for key, what in _REFUSED_KEYS.items():
         if params.get(key):
             raise InvalidInputError(
@@ -84,7 +88,8 @@ def parse_store_url(url: str, flag: str = "--store") -> PostgresLocation:
             )
     if not params.get("dbname"):
         raise InvalidInputError(f"{flag} names no database; add one: postgresql://USER@HOST/DB")
-    hosts = [h for h in str(params.get("host", "")).split(",") if h]
+    # hostaddr, when given, is where libpq connects (host then only names it).
+    hosts = [h for key in ("host", "hostaddr") for h in str(params.get(key, "")).split(",") if h]
     remote = [h for h in hosts if not _is_local(h)]
     if remote and params.get("sslmode") not in _VERIFIED_TLS:
         raise InvalidInputError(
@@ -111,11 +116,14 @@ def with_password_file(
     written (0600) with ``password`` for any host; unchanged without one."""
     if password is None:
         return location
-    raw = password.reveal().decode("utf-8", errors="strict")
+    try:
+        raw = password.reveal().decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInputError("the store password must be UTF-8 text") from None
     if not raw or len(raw) > _MAX_PASSWORD or any(c in raw for c in "\r\n\0"):
         raise InvalidInputError("the store password file must hold one line of 1-1024 characters")
     escaped = raw.replace("\\", "\\\\").replace(":", "\\:")
-    path = data_dir / PASSWORD_FILE
+    path = data_dir / STORE_PASSWORD_FILE
     try:
         replace_private_file(path, f"*:*:*:*:{escaped}\n".encode())
     except OSError as e:

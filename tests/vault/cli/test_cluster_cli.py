@@ -88,6 +88,8 @@ def test_the_readme_walk_through_init_join_list_remove(
         ("postgresql://u@127.0.0.1/", "names no database"),
         ("mysql://u@127.0.0.1/db", "must be a postgresql:// URL"),
         ("postgresql://u@127.0.0.1/db?bogus_option=1", "libpq can read"),
+        ("host=localhost hostaddr=10.0.0.5 dbname=db user=u", "without a verified TLS"),
+        ("host=127.0.0.1 dbname=db hunter2", "libpq can read"),
         ("", "--store is empty"),
     ],
 )
@@ -114,12 +116,30 @@ def test_a_store_password_file_others_can_read_is_refused(
     assert not (tmp_path / "gw").exists()
 
 
+def init_first_member(tmp_path: Path, store: tuple[str | Path, ...], key_file: Path) -> None:
+    made = GwvaultCli(tmp_path / "a")("init", "--name", "gw", *store,
+                                      "--recovery-key-file", key_file)  # fmt: skip
+    assert made.code == 0, made.err
+
+
+def test_a_store_password_that_is_not_text_is_refused(
+    tmp_path: Path, store_url: str, key_file: Path
+) -> None:
+    binary = tmp_path / "binary-password"
+    binary.write_bytes(b"\xff\xfepw")
+    binary.chmod(0o600)
+    cli = GwvaultCli(tmp_path / "gw")
+    refused = cli("init", "--name", "gw", "--store", store_url, "--store-password-file", binary,
+                  "--recovery-key-file", key_file)  # fmt: skip
+    assert refused.code == 2 and "UTF-8" in refused.err
+    assert not (tmp_path / "gw").exists() or not any((tmp_path / "gw").iterdir())
+
+
 def test_a_second_init_on_the_same_database_is_told_to_join(
     tmp_path: Path, store_url: str, password_file: Path, key_file: Path
 ) -> None:
     store = ("--store", store_url, "--store-password-file", password_file)
-    assert GwvaultCli(tmp_path / "a")("init", "--name", "gw", *store,
-                                      "--recovery-key-file", key_file).code == 0  # fmt: skip
+    init_first_member(tmp_path, store, key_file)
     again = GwvaultCli(tmp_path / "b")("init", "--name", "gw", *store,
                                        "--recovery-key-file", key_file)  # fmt: skip
     assert again.code == 1 and "already holds a vault" in again.err and "cluster join" in again.err
@@ -130,8 +150,7 @@ def test_a_join_with_a_wrong_recovery_key_or_password_leaves_nothing(
     tmp_path: Path, store_url: str, password_file: Path, key_file: Path
 ) -> None:
     store = ("--store", store_url, "--store-password-file", password_file)
-    assert GwvaultCli(tmp_path / "a")("init", "--name", "gw", *store,
-                                      "--recovery-key-file", key_file).code == 0  # fmt: skip
+    init_first_member(tmp_path, store, key_file)
     wrong_key = private_file(tmp_path / "wrong", "not the recovery key of this cluster\n")
     joiner = GwvaultCli(tmp_path / "b")
     refused = joiner("cluster", "join", *store, "--recovery-key-file", wrong_key)
