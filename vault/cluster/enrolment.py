@@ -8,7 +8,9 @@ only thing a new machine brings) and never needs another member's keystore.
 from __future__ import annotations
 
 import secrets
+import socket
 
+from agent_keys.errors import ConflictError, InvalidInputError
 from agent_keys.master_key import MasterKey
 from agent_keys.member_wrap import new_member_key
 from agent_keys.randomness import RandomSource
@@ -35,8 +37,6 @@ def member_target(member_id: str) -> str:
 
 
 def default_member_name() -> str:
-    import socket
-
     name = socket.gethostname().split(".", 1)[0] or "member"
     return name if _valid(name) else f"member-{secrets.token_hex(3)}"
 
@@ -44,7 +44,7 @@ def default_member_name() -> str:
 def _valid(name: str) -> bool:
     try:
         check_gateway_name(name)
-    except Exception:
+    except InvalidInputError:
         return False
     return True
 
@@ -60,6 +60,8 @@ def enroll_member(
         raise ValueError("enrolling needs the store opened as a member")
     name = name or default_member_name()
     check_gateway_name(name)
+    if store.rows("SELECT 1 FROM members WHERE name = ?", [name]):
+        raise ConflictError(f"the cluster has a member named {name!r} already; choose --name")
     private_key, public_key = new_member_key(vault.context.random)
     wrapped = vault.keystore.wrap_master_key(
         private_key, member_key_context(vault.gateway_id, member_id)

@@ -63,8 +63,8 @@ def join_cluster(
     created_keystore = None
     try:
         location = with_password_file(store_location, data_dir.path, store_password)
-        membership = ClusterMembership(location, new_member_id(context.random), 0)
-        store = VaultStore.open_shared(location, membership.member_id)
+        member_id = new_member_id(context.random)
+        store = VaultStore.open_shared(location, member_id)
         try:
             gateway_id = store.setting("gateway_id")
             if gateway_id is None:
@@ -83,9 +83,7 @@ def join_cluster(
             enroll_member(gateway, list(master_keys.values()), name, epoch)
             gmk = gateway.master_key
             store_tls_identity(gateway, gmk, generate_for(gateway, gmk), "generated")
-            write_membership(
-                data_dir.path, ClusterMembership(location, membership.member_id, epoch)
-            )
+            write_membership(data_dir.path, ClusterMembership(location, member_id, epoch))
         data_dir.finish_creation()
     except BaseException:
         if gateway is not None:

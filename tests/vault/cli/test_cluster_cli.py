@@ -146,7 +146,7 @@ def test_a_second_init_on_the_same_database_is_told_to_join(
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
 
 
-def test_a_join_with_a_wrong_recovery_key_or_password_leaves_nothing(
+def test_a_join_with_a_wrong_recovery_key_a_taken_name_or_a_wrong_password_leaves_nothing(
     tmp_path: Path, store_url: str, password_file: Path, key_file: Path
 ) -> None:
     store = ("--store", store_url, "--store-password-file", password_file)
@@ -155,11 +155,20 @@ def test_a_join_with_a_wrong_recovery_key_or_password_leaves_nothing(
     joiner = GwvaultCli(tmp_path / "b")
     refused = joiner("cluster", "join", *store, "--recovery-key-file", wrong_key)
     assert refused.code == 2 and "does not open" in refused.err
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    taken = joiner("cluster", "join", *store, "--name", "gw-a-again", "--recovery-key-file",
+                   key_file)  # fmt: skip
+    assert taken.code == 0, taken.err
+    same_name = GwvaultCli(tmp_path / "c")("cluster", "join", *store, "--name", "gw-a-again",
+                                           "--recovery-key-file", key_file)  # fmt: skip
+    assert same_name.code == 1 and "named 'gw-a-again' already" in same_name.err
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+    joiner = GwvaultCli(tmp_path / "d")
     bad_password = private_file(tmp_path / "bad-password", "not-the-password\n")
     refused = joiner("cluster", "join", "--store", store_url, "--store-password-file",
                      bad_password, "--recovery-key-file", key_file)  # fmt: skip
     assert refused.code == 1 and "password authentication failed" in refused.err
-    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
 
 
 def test_cluster_commands_on_a_single_machine_say_how_to_move(
