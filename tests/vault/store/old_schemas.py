@@ -52,12 +52,7 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
     # file to itself (to change its journal mode).
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         if to_version < 6:
-            triggers = db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-                " AND name LIKE 'member%_bumps_generation'"
-            ).fetchall()
-            for (trigger,) in triggers:
-                db.execute(f"DROP TRIGGER {trigger}")
+            # A dropped table's triggers go with it (the members' generation ones).
             for table in ("member_wraps", "members", "leases"):
                 db.execute(f"DROP TABLE {table}")
         if to_version < 5:
