@@ -42,8 +42,14 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest
+
+# axe-core, the accessibility check the browser tests inject into each page,
+# at the version package-lock.json pins (test-only; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --silent
+	touch $@
 
 ## security: the long security suite (fuzzing, crash loops, concurrency, schema and TLS scans), then its table
 security: $(VENV)/.installed
@@ -66,4 +72,4 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis

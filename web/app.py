@@ -14,6 +14,7 @@ from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
 from web.health import health
 from web.pages import pages
+from web.pages.feedback import clear_shown_flash, pending_flash
 from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
 
@@ -47,6 +48,7 @@ def create_app(vault_handle: VaultHandle, *, connection_tests: int = DEFAULT_TOT
     app.before_request(start_request)
     app.before_request(check_origin)
     app.after_request(add_security_headers)
+    app.after_request(clear_shown_flash)
     app.after_request(log_request)
     app.teardown_request(close_gateway)
     app.register_error_handler(VaultError, handle_vault_error)
@@ -60,6 +62,7 @@ def create_app(vault_handle: VaultHandle, *, connection_tests: int = DEFAULT_TOT
         return {
             "principal": g.get("principal"),
             "csrf_token": session.csrf_token if session else "",
+            "flash": pending_flash(),
         }
 
     return app

@@ -1,9 +1,9 @@
 """Who may call which route: every route refuses an anonymous caller, and roles hold.
 
 The walk goes over the app's url_map, so a new route is covered (and must
-refuse) the moment it is registered.  Only the sign-in form, static files and
-the probes (/healthz, /readyz: ok or not, nothing more) are open; the entry
-routes take a secret from the URL and refuse a made-up one.
+refuse) the moment it is registered.  Only the sign-in form, static files (and
+/favicon.ico, a redirect to one) and the probes (/healthz, /readyz: ok or not,
+nothing more) are open; the entry routes take a secret from the URL and refuse a made-up one.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ OPEN_ENDPOINTS = {
     "pages.sign_in_form",
     "pages.sign_in",
     "static",
+    "pages.favicon",
     "health.healthz",
     "health.readyz",
 }
@@ -113,6 +114,8 @@ def test_only_sign_in_static_and_the_probes_are_open() -> None:
         ("POST", "pages.sign_in"),
         ("GET", "static"),
         ("HEAD", "static"),
+        ("GET", "pages.favicon"),
+        ("HEAD", "pages.favicon"),
         ("GET", "health.healthz"),
         ("HEAD", "health.healthz"),
         ("GET", "health.readyz"),
