@@ -358,12 +358,14 @@ def test_the_page_shows_a_credential_timeline_and_pages_back(client: FlaskClient
     )
     assert f"<h2>Timeline of credential {SOURCE}</h2>" in html
     assert f'<input name="credential" value="{SOURCE}"' in html
-    assert html.count("<td>credential.") == 1 and "<td>entry-link.created</td>" in html
+    assert html.count('<td class="action">credential.') == 1
+    assert '<td class="action">entry-link.created</td>' in html
     older = html.split('<a class="older" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     assert older.startswith(f"/audit?credential={SOURCE}&before=")
     second = client.get(older, base_url=BASE_URL).get_data(as_text=True)
-    assert "<td>credential.updated</td>" in second and "<td>credential.created</td>" in second
-    assert "<td>entry-link.created</td>" not in second
+    assert '<td class="action">credential.updated</td>' in second
+    assert '<td class="action">credential.created</td>' in second
+    assert "entry-link.created" not in second
 
 
 def test_filter_values_are_escaped_on_the_page(client: FlaskClient) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from flask import render_template, request, url_for
@@ -12,6 +11,7 @@ from vault.audit.incremental import verify_since_mark
 from vault.audit.log import DEFAULT_LIMIT, AuditLog, AuditQuery, entry_view
 from web.access import gateway, require
 from web.api import audit_query, newer_after, next_before
+from web.pages.audit_rows import actor_view, details_view, is_identifier
 from web.pages.blueprint import pages
 
 
@@ -25,6 +25,7 @@ def audit() -> tuple[str, int]:
     principal = require("audit.read")
     log = AuditLog(gateway())
     report = verify_since_mark(gateway(), f"web:{principal.actor}")
+    # As typed (the URL keeps them): shown again after a page change or an error.
     form = {name: request.args.get(name, "") for name in ("credential", "action", "since")}
     try:
         query = audit_query(request.args, blank_is_unset=True)
@@ -33,8 +34,10 @@ def audit() -> tuple[str, int]:
         return page, 400
     found = log.find(query)
     events = [entry_view(entry) for entry in found]
-    for event in events:
-        event["details"] = json.dumps(event["details"], sort_keys=True, ensure_ascii=False)
+    for event, entry in zip(events, found, strict=True):
+        event["actor"] = actor_view(entry.actor)
+        event["details"] = details_view(event["details"])
+        event["target_is_identifier"] = entry.target is not None and is_identifier(entry.target)
     older, newer = next_before(found, query), newer_after(found, query)
     paged = query.before_seq is not None or query.after_seq is not None
     page = render_template(
@@ -43,6 +46,7 @@ def audit() -> tuple[str, int]:
         form=form,
         error=None,
         query=query,
+        page_size=query.limit if query.limit != DEFAULT_LIMIT else None,
         events=events,
         older_url=_audit_url(query, before=older) if older is not None else None,
         newer_url=_audit_url(query, after=newer) if newer is not None else None,
