@@ -1,0 +1,87 @@
+"""The audit page's Export button: the signed JSON Lines export that
+``gwvault audit export`` writes, as a download.
+
+The export is always the whole trail: its closing checkpoint signs the chain
+head, and an auditor's ``gwvault audit verify-export`` checks every entry's
+link to the one before, so a filtered file could not be verified.  A request
+that names a filter is refused rather than answered with more than it asked.
+
+``AuditLog.export`` records the export (``audit.exported``) and signs the
+checkpoint in one write transaction and hands over the lines as they are read
+from the store.  They are spooled to an unnamed temporary file inside that
+transaction and sent from it after the commit: a client reading slowly must
+not hold the vault's write lock (every change and every audit entry waits on
+it), and the file is never built in memory by the app.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from flask import Response, request
+
+from agent_keys.errors import InvalidInputError
+from vault.audit.log import AuditLog
+from web.access import gateway, handle, require, web_caller
+from web.pages.blueprint import pages
+
+CHUNK_BYTES = 256 * 1024
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@pages.post("/audit/export")
+def audit_export() -> Response:
+    """The whole trail as a signed export download; audit.read only, recorded."""
+    require("audit.read")
+    _refuse_filters()
+    vault = gateway()
+    spool = tempfile.TemporaryFile(dir=handle().data_dir)  # noqa: SIM115 - closed by _chunks
+    try:
+        with vault.store.write():
+            # Decided again where the export is recorded (T-WEB-12): a session
+            # ended or a role changed since the request began refuses it here.
+            web_caller().authorize(vault, "audit.read")
+            closing = AuditLog(vault).export(lambda lines: _spool(spool, lines))
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    response = Response(_chunks(spool), mimetype="application/jsonl", direct_passthrough=True)
+    response.headers["Content-Length"] = str(size)
+    name = f"gwvault-audit-{_filename_part(vault.name)}-{_compact_time(closing.at)}.jsonl"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _refuse_filters() -> None:
+    given = sorted(set(request.args) | (set(request.form) - {"csrf_token"}))
+    if given:
+        raise InvalidInputError(
+            "the signed export is always the whole trail (a filtered file could not be"
+            f" verified); it takes no {', '.join(given)[:200]}"
+        )
+
+
+def _spool(spool: BinaryIO, lines: Iterable[bytes]) -> None:
+    for line in lines:
+        spool.write(line)
+
+
+def _chunks(spool: BinaryIO) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _filename_part(gateway_name: str) -> str:
+    """The gateway's name as a safe file-name part (it may hold any printable text)."""
+    return _FILENAME_UNSAFE.sub("-", gateway_name).strip(".-")[:64] or "gateway"
+
+
+def _compact_time(iso: str) -> str:
+    """2026-12-06T07:33:10+00:00 as 20261206T073310Z (the checkpoint's UTC time)."""
+    return re.sub(r"[^0-9T]", "", iso.removesuffix("+00:00"))[:15] + "Z"
