@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 from tests.web.api_helpers import ORIGIN, bearer, new_token, unchanged
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.audit.export import verify_export
+from web.pages.audit_export import export_filename
 
 EXPORT = "/audit/export"
 FILENAME = re.compile(r'attachment; filename="gwvault-audit-gw-test-\d{8}T\d{6}Z\.jsonl"')
@@ -171,3 +172,17 @@ def test_the_page_offers_the_export_with_its_csrf_token(client: FlaskClient) -> 
     form = html.split('<form method="post" action="/audit/export" class="card export">', 1)[1]
     assert f'<input type="hidden" name="csrf_token" value="{csrf}">' in form.split("</form>")[0]
     assert "whatever the filter" in form
+
+
+@pytest.mark.parametrize(
+    ("gateway_name", "expected"),
+    [("gw-test", "gw-test"),
+     ('gw "a"; filename=x.exe\r\nSet-Cookie: y', "gw-a-filename-x.exe-Set-Cookie-y"),
+     ("Zürich gateway", "Z-rich-gateway"),
+     ("ÄÖÜ", "gateway"),
+     ("..", "gateway"),
+     ("n" * 80, "n" * 64)],
+)  # fmt: skip
+def test_the_file_name_holds_only_safe_characters(gateway_name: str, expected: str) -> None:
+    name = export_filename(gateway_name, "2026-12-06T07:33:10+00:00")
+    assert name == f"gwvault-audit-{expected}-20261206T073310Z.jsonl"

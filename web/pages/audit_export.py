@@ -52,7 +52,7 @@ def audit_export() -> Response:
         raise
     response = Response(_chunks(spool), mimetype="application/jsonl", direct_passthrough=True)
     response.headers["Content-Length"] = str(size)
-    name = f"gwvault-audit-{_filename_part(vault.name)}-{_compact_time(closing.at)}.jsonl"
+    name = export_filename(vault.name, closing.at)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -77,11 +77,10 @@ def _chunks(spool: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def _filename_part(gateway_name: str) -> str:
-    """The gateway's name as a safe file-name part (it may hold any printable text)."""
-    return _FILENAME_UNSAFE.sub("-", gateway_name).strip(".-")[:64] or "gateway"
-
-
-def _compact_time(iso: str) -> str:
-    """2026-12-06T07:33:10+00:00 as 20261206T073310Z (the checkpoint's UTC time)."""
-    return re.sub(r"[^0-9T]", "", iso.removesuffix("+00:00"))[:15] + "Z"
+def export_filename(gateway_name: str, signed_at: str) -> str:
+    """gwvault-audit-NAME-20261206T073310Z.jsonl: the gateway's name (which may
+    hold any printable text, quotes included) reduced to ``[A-Za-z0-9._-]``, so
+    it cannot end the header's quoted string, and the closing checkpoint's UTC time."""
+    name = _FILENAME_UNSAFE.sub("-", gateway_name).strip(".-")[:64] or "gateway"
+    at = re.sub(r"[^0-9T]", "", signed_at.removesuffix("+00:00"))[:15]
+    return f"gwvault-audit-{name}-{at}Z.jsonl"
