@@ -277,3 +277,23 @@ def test_a_creator_has_no_audit_link_and_gets_a_403_page(
     ).to_be_visible()  # a page, not a dead end
     assert wide_page.locator("form.export").count() == 0
     assert_accessible(wide_page)
+
+
+@pytest.mark.usefixtures("trail")
+def test_a_narrow_window_scrolls_the_table_not_the_page(
+    chromium: Browser, live_server: LiveServer
+) -> None:
+    context = chromium.new_context(ignore_https_errors=True, viewport={"width": 720, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, live_server, "otto")
+        page.goto(f"{live_server.url}/audit")
+        page_width, region_scrolls = page.evaluate(
+            """() => { const region = document.querySelector(".table-scroll");
+                       return [document.documentElement.scrollWidth,
+                               region.scrollWidth > region.clientWidth]; }"""
+        )
+        assert page_width <= 720 and region_scrolls
+        assert_accessible(page)  # the scrolling region can be reached from the keyboard
+    finally:
+        context.close()

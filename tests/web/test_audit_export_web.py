@@ -8,15 +8,21 @@ signed export cannot honour gets one clear refusal that records nothing.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.web.api_helpers import ORIGIN, bearer, new_token, unchanged
+from tests.web.test_stale_authorization import HeldBody
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
+from vault.access.accounts import Accounts
 from vault.audit.export import verify_export
+from web.access import SESSION_COOKIE_PREFIX
 from web.pages.audit_export import export_filename
 
 EXPORT = "/audit/export"
@@ -186,3 +192,38 @@ def test_the_page_offers_the_export_with_its_csrf_token(client: FlaskClient) -> 
 def test_the_file_name_holds_only_safe_characters(gateway_name: str, expected: str) -> None:
     name = export_filename(gateway_name, "2026-12-06T07:33:10+00:00")
     assert name == f"gwvault-audit-{expected}-20261206T073310Z.jsonl"
+
+
+@pytest.mark.parametrize("change", ["signed-out", "removed"])
+def test_a_session_ended_while_the_form_arrives_exports_nothing(
+    app: Flask, web_vault: WebVault, change: str
+) -> None:
+    # The edge's check passes when the headers arrive; the body (the CSRF token)
+    # is held while the session ends, so only the check in the write can refuse.
+    browser = app.test_client()
+    csrf = sign_in(browser, "otto")
+    cookie = browser.get_cookie(SESSION_COOKIE_PREFIX + "443", domain="localhost")
+    assert cookie is not None
+    data = urlencode({"csrf_token": csrf}).encode()
+    held = HeldBody(data)
+    answer: list[TestResponse] = []
+    sender = threading.Thread(
+        target=lambda: answer.append(
+            browser.post(
+                EXPORT, input_stream=held, content_length=len(data), base_url=BASE_URL,
+                content_type="application/x-www-form-urlencoded", headers=ORIGIN,
+            )
+        )
+    )  # fmt: skip
+    sender.start()
+    try:
+        assert held.reading.wait(timeout=30)
+        with web_vault.gateway() as gateway:
+            if change == "signed-out":
+                Accounts(gateway).close_session(cookie.value)
+            else:
+                Accounts(gateway).remove_user("otto")
+    finally:
+        held.release.set()
+        sender.join(timeout=30)
+    _refused(web_vault, answer[0], 403, "no longer valid")
