@@ -11,11 +11,12 @@ themselves recorded.
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from agent_keys.errors import InvalidInputError
+from agent_keys.errors import ConflictError, InvalidInputError, StorageError
 from agent_keys.gateway_identity import GatewayCertificate
 from vault.audit.export import ExportHeader, export_lines
 from vault.audit.mark import MarkBook
@@ -73,6 +74,15 @@ class AuditQuery:
             after_seq=bounded_int(after_seq, "after", 0, 2**63 - 1),
             limit=bounded_int(limit, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
+
+
+@dataclass(frozen=True)
+class SignedExport:
+    """An export recorded and signed (``AuditLog.sign_export``), its lines still to read."""
+
+    closing: Checkpoint
+    exported_at: str
+    first_seq: int | None  # the oldest entry when it was signed (a prune moves it)
 
 
 @dataclass(frozen=True)
@@ -173,22 +183,54 @@ class AuditLog:
 
         One transaction: if ``write`` fails, the export is not recorded either.
         """
+        with self._store.write():
+            signed = self.sign_export()
+            write(self._export_lines(signed))
+        return signed.closing
+
+    def sign_export(self) -> SignedExport:
+        """Record an export and sign its closing checkpoint, inside the caller's
+        write (or one of its own); ``read_export`` then gives its lines."""
         gateway, store = self._gateway, self._store
         with store.write():
             gateway.audit.record("audit.exported", gateway.gateway_id)
             closing = gateway.audit.checkpoint("export")
-            header = ExportHeader(
-                gateway_id=gateway.gateway_id,
-                gateway_name=gateway.name,
-                exported_at=gateway.context.now_iso(),
-                exported_by=gateway.context.actor,
-                certificates=tuple(store.audit_signers().values()),
-            )
-            lines = export_lines(
-                header, store.audit_entries(), store.audit_checkpoints(), store.audit_rotations()
-            )
-            write(lines)
-        return closing
+            return SignedExport(closing, gateway.context.now_iso(), self._first_seq())
+
+    def read_export(self, signed: SignedExport, write: Callable[[Iterable[bytes]], object]) -> None:
+        """Hand the lines of a committed ``sign_export`` to ``write``, read from one
+        snapshot outside any write: a server's export of a large trail takes seconds
+        (10 s at 100,000 entries), and every change waits on the write lock, 10 s
+        at most on SQLite.  Entries and statements after the closing checkpoint
+        (written meanwhile) are left out.  ``ConflictError`` if a prune removed
+        entries after the export was signed: the file would not verify.
+        """
+        if self._store.in_write:
+            raise StorageError("read an export outside the write that signed it")
+        with self._store.reading():
+            if self._first_seq() != signed.first_seq:
+                raise ConflictError("the trail was pruned during the export; export it again")
+            write(self._export_lines(signed))
+
+    def _export_lines(self, signed: SignedExport) -> Iterator[bytes]:
+        gateway, store, through = self._gateway, self._store, signed.closing.seq
+        header = ExportHeader(
+            gateway_id=gateway.gateway_id,
+            gateway_name=gateway.name,
+            exported_at=signed.exported_at,
+            exported_by=gateway.context.actor,
+            certificates=tuple(store.audit_signers().values()),
+        )
+        return export_lines(
+            header,
+            itertools.takewhile(lambda entry: entry.seq <= through, store.audit_entries()),
+            [c for c in store.audit_checkpoints() if c.seq <= through],
+            [r for r in store.audit_rotations() if r.seq <= through],
+        )
+
+    def _first_seq(self) -> int | None:
+        first = self._store.rows("SELECT min(seq) AS first FROM audit_events", [])[0]["first"]
+        return None if first is None else int(first)
 
     def prune(self, before: datetime.datetime) -> PruneResult:
         """Remove the oldest entries written before ``before``, leaving a signed

@@ -6,12 +6,14 @@ head, and an auditor's ``gwvault audit verify-export`` checks every entry's
 link to the one before, so a filtered file could not be verified.  A request
 that names a filter is refused rather than answered with more than it asked.
 
-``AuditLog.export`` records the export (``audit.exported``) and signs the
-checkpoint in one write transaction and hands over the lines as they are read
-from the store.  They are spooled to an unnamed temporary file inside that
-transaction and sent from it after the commit: a client reading slowly must
-not hold the vault's write lock (every change and every audit entry waits on
-it), and the file is never built in memory by the app.
+It is ``gwvault audit export``'s code in two steps (``AuditLog.sign_export``,
+``read_export``): the export is recorded (``audit.exported``) and its closing
+checkpoint signed in a short write, where ``audit.read`` is decided again; the
+lines through that checkpoint are then read from one snapshot, outside the
+write, since every change waits on the write lock and a large trail takes
+seconds to read.  They are spooled to an unnamed temporary file and sent from
+it, so the app never holds the file in memory.  Unlike the CLI, a download
+that fails after the commit is still recorded: its checkpoint was signed.
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ def audit_export() -> Response:
     require("audit.read")
     _refuse_filters()
     vault = gateway()
+    log = AuditLog(vault)
+    # Made first: a data dir the server cannot write to records no export.
     spool = tempfile.TemporaryFile(dir=handle().data_dir)  # noqa: SIM115 - closed by _chunks
     try:
         with vault.store.write():
             # Decided again where the export is recorded (T-WEB-12): a session
             # ended or a role changed since the request began refuses it here.
             web_caller().authorize(vault, "audit.read")
-            closing = AuditLog(vault).export(lambda lines: _spool(spool, lines))
+            signed = log.sign_export()
+        log.read_export(signed, lambda lines: _spool(spool, lines))
         size = spool.tell()
         spool.seek(0)
     except BaseException:
@@ -52,7 +57,7 @@ def audit_export() -> Response:
         raise
     response = Response(_chunks(spool), mimetype="application/jsonl", direct_passthrough=True)
     response.headers["Content-Length"] = str(size)
-    name = export_filename(vault.name, closing.at)
+    name = export_filename(vault.name, signed.closing.at)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
