@@ -10,14 +10,15 @@ is not a port scanner (T-WEB-13).  Both are shown once and stored hashed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
-from vault.access.policy import Principal, parse_role
+from vault.access.policy import Action, Principal, parse_role
 from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
@@ -34,9 +35,70 @@ class EntryLink:
     datasource: str
     expires_at: datetime.datetime
     target: DataSource
+    created_by: str
+    """The actor that made it (``user:ada``, ``os:root``): the entry page names them."""
 
     def principal(self) -> Principal:
         return Principal("entry-link", self.id, None, self.datasource)
+
+
+@dataclass(frozen=True)
+class OpenEntryLink:
+    """A link as ``entry-link list`` and the page show it: never its secret."""
+
+    link: EntryLink
+    created_at: str
+    tests_used: int
+
+    def view(self) -> dict[str, object]:
+        target = self.link.target
+        return {
+            "id": self.link.id,
+            "datasource": self.link.datasource,
+            "type": target.type,
+            "server": target.server,
+            "database": target.database,
+            "tls": target.tls,
+            "ca_pem": target.ca_pem is not None,  # whether one is fixed; PEMs are long
+            "created_by": self.link.created_by,
+            "created_at": self.created_at,
+            "expires_at": self.link.expires_at.isoformat(),
+            "tests_used": self.tests_used,
+            "tests_allowed": ENTRY_LINK_TESTS,
+        }
+
+
+EntryLinkState = Literal["unknown", "used", "revoked", "expired"]
+_CLOSED = {
+    "used": "this entry link was already used (it works once); ask for a new one",
+    "revoked": "this entry link was revoked; ask for a new one",
+    "expired": "this entry link has expired; ask for a new one",
+}
+
+
+class EntryLinkClosedError(AccessDeniedError):
+    """A link secret that opens nothing, and why.
+
+    Only a holder of a real link's secret (256 random bits) can learn that
+    it was used, revoked or expired; any other secret is ``unknown``, so the
+    difference tells a guesser nothing, and tells the person who received the
+    link what happened.
+    """
+
+    def __init__(
+        self, state: EntryLinkState, link: EntryLink | None = None, closed_at: str | None = None
+    ) -> None:
+        super().__init__(_CLOSED.get(state, _LINK_REFUSED))
+        self.state = state
+        self.link = link
+        self.closed_at = closed_at
+
+
+class ActingCaller(Protocol):
+    """A web caller, decided again inside the transaction that acts
+    (``vault.access.callers.Caller``; named here by shape, as it imports this module)."""
+
+    def authorize(self, gateway: Gateway, action: Action) -> Principal: ...
 
 
 class AccessGrants:
@@ -121,22 +183,30 @@ class AccessGrants:
     # -- entry links ------------------------------------------------------------
 
     def create_entry_link(
-        self, datasource: str, target: DataSource, lifetime: datetime.timedelta
+        self,
+        datasource: str,
+        target: DataSource,
+        lifetime: datetime.timedelta,
+        caller: ActingCaller | None = None,
     ) -> tuple[str, EntryLink]:
         """A single-use secret for entering ``datasource``'s credential, sealed for
-        ``target`` only, and the link.  The caller validates ``target``."""
+        ``target`` only, and the link.  The caller validates ``target``; a web
+        ``caller`` is authorized again inside the write that makes the link."""
         check_datasource_name(datasource)
         if not datetime.timedelta(0) < lifetime <= LONGEST_ENTRY_LINK:
             raise InvalidInputError("an entry link expires within an hour (--expires 1m to 60m)")
         secret, link_hash = new_bearer_secret(self._gateway.context.random)
         expires_at = self._gateway.context.clock() + lifetime
-        link = EntryLink(str(uuid.uuid4()), datasource, expires_at, target)
+        actor = self._gateway.context.actor
+        link = EntryLink(str(uuid.uuid4()), datasource, expires_at, target, actor)
         with self._store.write():
+            if caller is not None:
+                caller.authorize(self._gateway, "entry_links.manage")
             self._store.execute(
                 "INSERT INTO entry_links (id, datasource, link_hash, created_by, created_at,"
                 " expires_at, type, server, database, tls, ca_pem)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [link.id, datasource, link_hash, self._gateway.context.actor, self._now(),
+                [link.id, datasource, link_hash, actor, self._now(),
                  expires_at.isoformat(), target.type, target.server, target.database,
                  target.tls, target.ca_pem],
             )  # fmt: skip
@@ -153,8 +223,57 @@ class AccessGrants:
             )
         return secret, link
 
+    def open_entry_links(self, caller: ActingCaller | None = None) -> list[OpenEntryLink]:
+        """The links that still open the entry page (unused, unrevoked, unexpired),
+        soonest to expire first; never their secrets (only hashes are stored).
+
+        ``TamperedRowError`` if a row was written outside gwvault."""
+        with self._store.reading():  # one view, in which a web caller is decided again
+            if caller is not None:
+                caller.authorize(self._gateway, "entry_links.manage")
+            rows = self._store.rows(
+                f"SELECT created_at, {self._gateway.rows.columns('entry_links')}"  # noqa: S608 - fixed columns
+                " FROM entry_links WHERE used_at IS NULL",
+                [],
+            )
+            found, now = [], self._gateway.context.clock()
+            for row in rows:
+                try:
+                    link = self._checked_link(row)
+                except EntryLinkClosedError:
+                    continue  # from before links named their target: not honoured
+                if link.expires_at > now:
+                    found.append(OpenEntryLink(link, row["created_at"], int(row["tests_used"])))
+        return sorted(found, key=lambda open_link: (open_link.link.expires_at, open_link.link.id))
+
+    def revoke_entry_link(self, link_id: str, caller: ActingCaller | None = None) -> EntryLink:
+        """Close the open link ``link_id`` so that it opens nothing, and record it.
+
+        ``NotFoundError`` when no open link has that id (unknown, used, revoked
+        or expired); ``InvalidInputError`` when ``link_id`` is not a link id.
+        """
+        checked_id = check_entry_link_id(link_id)
+        with self._store.write():
+            if caller is not None:
+                caller.authorize(self._gateway, "entry_links.manage")
+            try:
+                link = self.live_entry_link(checked_id)
+            except EntryLinkClosedError as e:
+                raise NotFoundError(
+                    f"no open entry link has the id {checked_id} (it is {e.state});"
+                    " see: gwvault entry-link list"
+                ) from None
+            self._store.execute(
+                "UPDATE entry_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                [self._now(), link.id],
+            )
+            self._gateway.rows.reseal("entry_links", link.id)
+            self._audit.record("entry-link.revoked", link.datasource, link_id=link.id)
+        return link
+
     def entry_link(self, secret: str) -> EntryLink:
-        """The live link for ``secret``; ``AccessDeniedError`` if unknown, used or expired."""
+        """The live link for ``secret``; ``EntryLinkClosedError`` if unknown, used,
+        revoked or expired."""
         rows = self._store.rows(
             f"SELECT {self._gateway.rows.columns('entry_links')} FROM entry_links"  # noqa: S608 - fixed columns
             " WHERE link_hash = ?",
@@ -163,7 +282,7 @@ class AccessGrants:
         return self._live(rows)
 
     def live_entry_link(self, link_id: str) -> EntryLink:
-        """The link ``link_id`` if it is still unused and unexpired; ``AccessDeniedError``
+        """The link ``link_id`` if it is still unused and unexpired; ``EntryLinkClosedError``
         otherwise.  Called inside the transaction that acts for the link."""
         rows = self._store.rows(
             f"SELECT {self._gateway.rows.columns('entry_links')} FROM entry_links"  # noqa: S608 - fixed columns
@@ -212,35 +331,65 @@ class AccessGrants:
 
     def _live(self, rows: list[dict[str, Any]]) -> EntryLink:
         if not rows:
-            raise AccessDeniedError(_LINK_REFUSED)
-        row = rows[0]
-        self._gateway.rows.check("entry_links", row)  # a planted link opens nothing
-        # A used link's older row (used_at still empty), put back, opens nothing either.
-        self._gateway.rows.check_current(
-            "entry_links", row["id"], row["datasource"], ("entry-link.used",),
-            lambda _action, _details: row["used_at"] is not None, link_id=row["id"],
-        )  # fmt: skip
-        if row["used_at"] is not None:
-            raise AccessDeniedError(_LINK_REFUSED)
-        expires_at = datetime.datetime.fromisoformat(row["expires_at"])
-        if expires_at <= self._gateway.context.clock():
+            raise EntryLinkClosedError("unknown")
+        link = self._checked_link(rows[0])
+        if link.expires_at <= self._gateway.context.clock():
             # Anyone holding the old URL can cause this: rate-limited per address.
             self._audit.record_unauthenticated(
-                "entry-link.expired", row["datasource"], "refused", link_id=row["id"]
+                "entry-link.expired", link.datasource, "refused", link_id=link.id
             )
-            raise AccessDeniedError(_LINK_REFUSED)
+            raise EntryLinkClosedError("expired", link)
+        return link
+
+    def _checked_link(self, row: dict[str, Any]) -> EntryLink:
+        """The link of a row, its seal and its currency checked; ``EntryLinkClosedError``
+        when it is used or revoked (or from before links named their target)."""
+        self._gateway.rows.check("entry_links", row)  # a planted link opens nothing
+        # A used or revoked link's older row (used_at still empty), put back,
+        # opens nothing either.
+        closing = ("entry-link.used", "entry-link.revoked")
+        self._gateway.rows.check_current(
+            "entry_links", row["id"], row["datasource"], closing,
+            lambda _action, _details: row["used_at"] is not None, link_id=row["id"],
+        )  # fmt: skip
         if row["type"] is None:
             # Made before links named their target (schema 4): it could be used
             # against any server, so it is not honoured.
-            raise AccessDeniedError(_LINK_REFUSED)
-        target = DataSource(
-            type=parse_data_source_type(row["type"]),
-            server=row["server"],
-            database=row["database"],
-            tls=parse_tls_mode(row["tls"]),
-            ca_pem=row["ca_pem"],
+            raise EntryLinkClosedError("unknown")
+        link = EntryLink(
+            id=row["id"],
+            datasource=row["datasource"],
+            expires_at=datetime.datetime.fromisoformat(row["expires_at"]),
+            target=DataSource(
+                type=parse_data_source_type(row["type"]),
+                server=row["server"],
+                database=row["database"],
+                tls=parse_tls_mode(row["tls"]),
+                ca_pem=row["ca_pem"],
+            ),
+            created_by=row["created_by"],
         )
-        return EntryLink(row["id"], row["datasource"], expires_at, target)
+        if row["used_at"] is not None:
+            # Revoking closes a link the way using it does (used_at, schema 2);
+            # the MACed trail says which it was.  A pruned trail: "used".
+            latest = self._gateway.rows.latest_audited(
+                row["datasource"], closing, link_id=row["id"]
+            )
+            revoked = latest is not None and latest[0] == "entry-link.revoked"
+            raise EntryLinkClosedError("revoked" if revoked else "used", link, row["used_at"])
+        return link
 
     def _now(self) -> str:
         return self._gateway.context.now_iso()
+
+
+def check_entry_link_id(text: str) -> str:
+    """An entry link's id as ``entry-link list`` shows it; ``InvalidInputError`` otherwise
+    (without repeating what was given: it could be anything, of any length)."""
+    with contextlib.suppress(ValueError):
+        if len(text) == 36:
+            return str(uuid.UUID(text))
+    raise InvalidInputError(
+        "an entry link id looks like 0b7c6a1e-2f4d-4c59-9a51-8d3e0f6b7a21;"
+        " see: gwvault entry-link list"
+    )

@@ -25,6 +25,9 @@ Action = Literal[
     "credential.test",
     "encrypt",
     "users.manage",
+    # Make, list and revoke entry links (admins: a link lets anyone holding it
+    # enter one credential, so making one is handing out that right).
+    "entry_links.manage",
     "audit.read",
     # A connection test to any destination, with the far end's own words in
     # the result; everyone else gets the destination policy and a reason code
