@@ -8,6 +8,7 @@ once, in the parent; the worker processes are forks of it (web.server.workers).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from vault.context import RequestContext
 from vault.gateway import Gateway
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
+from vault.served_address import RunFile, ServedAddress
 from web.access import VaultHandle
 from web.app import create_app
 from web.housekeeping import audit_housekeeper, worker_life
@@ -81,12 +83,15 @@ def serve_endpoint(
         around_worker=lambda: worker_life(handle),
         housekeeper=audit_housekeeper(handle),
     )
-    print(
-        f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']};"
-        f" {count} worker process{'es' if count > 1 else ''})",
-        flush=True,
-    )
-    status = run_workers(service, count)
+    # Where this server listens, for `gwvault entry-link create` (vault.served_address).
+    served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())
+    with RunFile(data_dir, served):
+        print(
+            f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']};"
+            f" {count} worker process{'es' if count > 1 else ''})",
+            flush=True,
+        )
+        status = run_workers(service, count)
     print("stopped", flush=True)
     return status
 

@@ -1,4 +1,4 @@
-"""``gwvault users|tokens|entry-link|policy|endpoint|tls|serve``: who may use the
+"""``gwvault users|tokens|policy|endpoint|tls|serve``: who may use the
 endpoint and what it accepts, where it listens, and serving it."""
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from agent_keys.secret import Secret
 from agent_keys.tls_identity import MAX_PEM_BYTES
 from vault.access.accounts import Accounts
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint, save_endpoint
-from vault.access.grants import ENTRY_LINK_TESTS, AccessGrants
+from vault.access.grants import AccessGrants
 from vault.access.seal_policy import SealPolicy, load_seal_policy, save_seal_policy
-from vault.cli.flags import target_from_flags
 from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
@@ -82,22 +81,6 @@ def tokens_revoke(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         AccessGrants(gateway).revoke_token(args.name)
     print(f"revoked token {args.name}")
-    return EXIT_OK
-
-
-def entry_link_create(args: argparse.Namespace) -> int:
-    lifetime = parse_duration(args.expires)
-    with open_for_cli(args) as gateway:
-        secret, link = AccessGrants(gateway).create_entry_link(
-            args.datasource, target_from_flags(args), lifetime
-        )
-        endpoint = load_endpoint(gateway)
-    target = f"{link.target.type} {link.target.server}"
-    print(
-        f"entry link for {link.datasource} ({target}), single use, at most"
-        f" {ENTRY_LINK_TESTS} tests, expires {link.expires_at.isoformat()}:"
-    )
-    print(f"{endpoint.url}/entry/{secret}")
     return EXIT_OK
 
 

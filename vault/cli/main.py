@@ -57,7 +57,7 @@ _HANDLER_MODULES = {
     "credentials": "vault.cli.credential_commands",
     "users": "vault.cli.access_commands",
     "tokens": "vault.cli.access_commands",
-    "entry-link": "vault.cli.access_commands",
+    "entry-link": "vault.cli.entry_link_commands",
     "policy": "vault.cli.access_commands",
     "endpoint": "vault.cli.access_commands",
     "tls": "vault.cli.access_commands",

@@ -188,6 +188,18 @@ def _add_web_access(commands: Commands) -> None:
     create.add_argument(
         "--expires", default="15m", metavar="DURATION", help="e.g. 15m, 1h (max 1h)"
     )
+    create.add_argument(
+        "--url-base",
+        metavar="URL",
+        help="the https://HOST[:PORT] people reach the page at (default: where gwvault serve"
+        " listens, else the endpoint settings; required in a cluster)",
+    )
+    actions.add_parser("list", help="list open links by id (never a secret)").add_argument(
+        "--json", action="store_true"
+    )
+    actions.add_parser("revoke", help="close an open link at once").add_argument(
+        "id", metavar="ID", help="the link's id, as entry-link list shows it"
+    )
 
 
 def _add_policy(commands: Commands) -> None:
