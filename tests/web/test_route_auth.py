@@ -56,6 +56,7 @@ PLAUSIBLE = {
     # The shape of a real entry-link secret (43 base64url characters), never issued.
     "secret": "q5Yl0Zr3bKc2VhX9nU8tWm1sPa4oEi7dRf6gJy0TzLw",
     "filename": "seal.js",
+    "link_id": "0b7c6a1e-2f4d-4c59-9a51-8d3e0f6b7a21",  # the shape of an entry link's id
 }
 # Callers that present nothing valid: none at all, a made-up token, a made-up session.
 ANONYMOUS = {
@@ -137,7 +138,8 @@ def test_anonymous_caller_is_refused(
     response = _call(client, method, url, ANONYMOUS[who])
     is_api = endpoint.startswith("api.")
     if "/entry/" in url:  # the made-up secret is what gets refused, whoever calls
-        assert response.status_code == 403, response.get_data(as_text=True)
+        # The entry page says the link is unknown; the API refuses it.
+        assert response.status_code == (403 if is_api else 404), response.get_data(as_text=True)
         if is_api and method != "HEAD":
             assert_api_error(response, 403, "forbidden")
     elif is_api:
@@ -153,8 +155,8 @@ def test_anonymous_caller_is_refused(
 
 def test_made_up_entry_secret_in_the_page_is_refused(client: FlaskClient) -> None:
     response = client.get(f"/entry/{PLAUSIBLE['secret']}", base_url=BASE_URL)
-    assert response.status_code == 403
-    assert "unknown, expired or already used" in response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "This entry link is not recognised" in response.get_data(as_text=True)
 
 
 def test_anonymous_delete_page_does_not_reveal_which_names_exist(client: FlaskClient) -> None:

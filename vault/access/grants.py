@@ -41,6 +41,13 @@ class EntryLink:
     def principal(self) -> Principal:
         return Principal("entry-link", self.id, None, self.datasource)
 
+    @property
+    def maker(self) -> str:
+        """Who made the link, as its holder reads it: a web user's name, or the
+        account that ran ``gwvault`` on the gateway."""
+        kind, _, name = self.created_by.partition(":")
+        return {"user": name, "os": f"{name} (on the gateway)"}.get(kind, self.created_by)
+
 
 @dataclass(frozen=True)
 class OpenEntryLink:

@@ -16,6 +16,7 @@ pages = Blueprint("pages", __name__)
 NAVIGATION: dict[str, Action] = {
     "may_write_credentials": "credential.write",
     "may_manage_users": "users.manage",
+    "may_manage_entry_links": "entry_links.manage",
     "may_read_audit": "audit.read",
 }
 

@@ -86,6 +86,7 @@ document.getElementById("save").addEventListener("click", async () => {
     document.getElementById("secret").value = "";
     result.className = "ok";
     result.textContent = `Saved ${answer.name} (version ${answer.version}).`;
+    form.dispatchEvent(new CustomEvent("credential-saved", { detail: answer }));
     if (form.dataset.done) window.location.assign(form.dataset.done);
   }
 });
