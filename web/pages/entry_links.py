@@ -3,7 +3,7 @@ entry page a link opens for the person it was sent to.
 
 A new link's secret is shown once, in the answer to the POST that made it:
 never in a redirect, a flash cookie or a URL of ours other than the link
-itself (T-WEB-16).  The link's address is the one the admin reached this page
+itself (T-EL-1).  The link's address is the one the admin reached this page
 at (the request's Host): the person it is sent to reaches the same gateway
 there.  A Host header only the admin's own client could have forged (the
 origin check refuses another site's form, and the session cookie is bound to
