@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
 from vault.access.policy import Action, Principal, parse_role
+from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
@@ -235,7 +237,7 @@ class AccessGrants:
         soonest to expire first; never their secrets (only hashes are stored).
 
         ``TamperedRowError`` if a row was written outside gwvault."""
-        with self._store.reading():  # one view, in which a web caller is decided again
+        with self._refusals_recorded(), self._store.reading():  # a web caller decided in it
             if caller is not None:
                 caller.authorize(self._gateway, "entry_links.manage")
             rows = self._store.rows(
@@ -260,7 +262,7 @@ class AccessGrants:
         or expired); ``InvalidInputError`` when ``link_id`` is not a link id.
         """
         checked_id = check_entry_link_id(link_id)
-        with self._store.write():
+        with self._refusals_recorded(), self._store.write():
             if caller is not None:
                 caller.authorize(self._gateway, "entry_links.manage")
             try:
@@ -388,6 +390,16 @@ class AccessGrants:
 
     def _now(self) -> str:
         return self._gateway.context.now_iso()
+
+    @contextlib.contextmanager
+    def _refusals_recorded(self) -> Iterator[None]:
+        """Record a row refused inside the transaction this wraps, after its rollback
+        (a refusal is recorded where no transaction would take it back with it)."""
+        try:
+            yield
+        except TamperedRowError as e:
+            record_refusal(self._audit, e)
+            raise
 
 
 def check_entry_link_id(text: str) -> str:

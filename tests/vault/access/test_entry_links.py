@@ -17,7 +17,7 @@ from vault.access.accounts import Accounts
 from vault.access.bearer_secrets import bearer_hash
 from vault.access.callers import Caller, Grant
 from vault.access.grants import AccessGrants, EntryLinkClosedError
-from vault.access.row_seal import TamperedRowError
+from vault.access.row_seal import REFUSED_ACTION, TamperedRowError
 from vault.context import RequestContext
 from vault.format.data_source import DataSource
 from vault.gateway import Gateway
@@ -157,10 +157,17 @@ def test_a_revoked_links_older_row_put_back_opens_nothing(data_dir: Path, clock:
         AccessGrants(vault).revoke_entry_link(link.id)
     _put_back(data_dir, "entry_links", copy)
     with Gateway.open(data_dir, context) as vault:
-        with pytest.raises(TamperedRowError):
-            AccessGrants(vault).entry_link(secret)
-        with pytest.raises(TamperedRowError):
-            AccessGrants(vault).open_entry_links()
+        refusals = []
+        for attempt in (
+            lambda: AccessGrants(vault).open_entry_links(),
+            lambda: AccessGrants(vault).revoke_entry_link(link.id),
+            lambda: AccessGrants(vault).entry_link(secret),
+        ):
+            with pytest.raises(TamperedRowError):
+                attempt()
+            # Each refusal is recorded, also where a transaction was rolled back.
+            refusals.append(len(_audited(vault, REFUSED_ACTION)))
+        assert refusals == [1, 2, 3]
 
 
 def _session_caller(vault: Gateway, name: str, role: str) -> tuple[Caller, Gateway]:
