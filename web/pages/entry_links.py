@@ -5,7 +5,9 @@ A new link's secret is shown once, in the answer to the POST that made it:
 never in a redirect, a flash cookie or a URL of ours other than the link
 itself (T-EL-1).  The link's address is the one the admin reached this page
 at (the request's Host): the person it is sent to reaches the same gateway
-there.  A Host header only the admin's own client could have forged (the
+there.  The served or configured address would often be wrong here: loopback
+behind a reverse proxy, 0.0.0.0, or one cluster member behind the load
+balancer the admin came through.  A Host header only the admin's own client could have forged (the
 origin check refuses another site's form, and the session cookie is bound to
 this origin) misleads only that admin; ``gwvault entry-link create
 --url-base`` names any other address.
