@@ -5,6 +5,7 @@ link's secret is in that one answer only; a closed link's page says why."""
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 
 import pytest
@@ -44,8 +45,9 @@ def _create(client: FlaskClient, csrf: str, **changes: str) -> TestResponse:
 
 
 def test_an_admin_makes_a_link_shown_once_in_that_answer_only(
-    client: FlaskClient, web_vault: WebVault
+    client: FlaskClient, web_vault: WebVault, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     csrf = sign_in(client, "ada")
     page = client.get("/entry-links", base_url=BASE_URL).get_data(as_text=True)
     assert 'href="/entry-links">Entry links</a>' in page and "No open entry links" in page
@@ -70,6 +72,11 @@ def test_an_admin_makes_a_link_shown_once_in_that_answer_only(
         created = [e for e in gateway.store.audit_events() if e.action == "entry-link.created"]
         assert [(e.actor, e.channel) for e in created] == [("user:ada", "web")]
     assert client.get(url.removeprefix(BASE_URL), base_url=BASE_URL).status_code == 200
+    # Nowhere else: not in any log line, not in the database file.
+    assert "/entry/<secret>" in caplog.text  # the request log saw the link used: its route
+    assert secret not in caplog.text
+    stored = b"".join(path.read_bytes() for path in web_vault.data_dir.glob("vault.db*"))
+    assert secret.encode() not in stored
 
 
 @pytest.mark.parametrize("name", ["cleo", "otto"])
