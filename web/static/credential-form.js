@@ -33,7 +33,7 @@ const TYPES = {
   postgresql: { server: "Server", hint: "host:port (port 5432 when none is given)", database: true, tls: true, auths: ["basic"] },
   mysql: { server: "Server", hint: "host:port (port 3306 when none is given)", database: true, tls: true, auths: ["basic"] },
   http: { server: "URL", hint: "https://host[:port]/path, or host[:port] (https assumed)", database: false, tls: true, auths: ["key", "basic", "anonymous"] },
-  sqlite: { server: "Database file path", hint: "the path of the SQLite file on the gateway host, e.g. /srv/data/sales.db", database: false, tls: false, auths: ["anonymous"] },
+  sqlite: { server: "Database file path", hint: "the absolute path of the SQLite file on the gateway host, e.g. /srv/data/sales.db", pattern: "/.*", database: false, tls: false, auths: ["anonymous"] },
 };
 
 function kind() {
@@ -53,6 +53,9 @@ function adaptToType() {
   const k = kind();
   control("server-label").textContent = k.server;
   control("server-hint").textContent = k.hint;
+  // The gateway takes only an absolute path for a SQLite file.
+  if (k.pattern) control("server").pattern = k.pattern;
+  else control("server").removeAttribute("pattern");
   if (!k.tls) control("tls").value = "disable";
   const auth = control("auth");
   for (const option of auth.options) {
