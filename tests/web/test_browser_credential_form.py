@@ -250,3 +250,27 @@ def test_an_oversized_secret_is_refused_in_the_page_with_the_limit(
     assert api_calls.seen == []
     expect(page.locator("#secret-hint")).to_have_text("At most 8192 bytes (UTF-8).")
     assert_accessible(page)
+
+
+def test_a_10_mb_body_sent_past_the_page_gets_a_clear_answer_in_the_browser(
+    page: Page, live_server: LiveServer
+) -> None:
+    # A script that skips the page's checks: the endpoint refuses the declared
+    # length before reading, and Chromium still reads the JSON answer.
+    sign_in(page, live_server, "cleo")
+    page.goto(f"{live_server.url}/credentials/new")
+    answer = page.evaluate(
+        """async (size) => {
+          const csrf = document.querySelector('meta[name="csrf-token"]').content;
+          const body = JSON.stringify({ type: "postgresql", server: "db:5432",
+                                        encrypted_credential: "x".repeat(size) });
+          const response = await fetch("/api/v1/credentials/huge", { method: "PUT", body,
+            headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf } });
+          return [response.status, await response.json()];
+        }""",
+        10_000_000,
+    )
+    assert answer == [
+        413,
+        {"error": {"code": "body_too_large", "message": "the body is over 65536 bytes"}},
+    ]

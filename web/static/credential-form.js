@@ -207,8 +207,9 @@ async function sealedBody() {
 }
 
 // What a status without a JSON error means to a person.
-function statusMessage(status) {
-  if (status === 413) return `the request is larger than the gateway takes; a secret is at most ${secretLimit} bytes`;
+function statusMessage(status, said) {
+  if (status === 413) return `${said ?? "the request is too large"}: a secret is at most ${secretLimit} bytes`;
+  if (said) return said;
   if (status === 429) return "too many connection tests at once; try again in a few seconds";
   if (status === 401) return "the session ended; sign in again";
   return `the gateway answered HTTP ${status}`;
@@ -227,7 +228,7 @@ async function send(verb, method, url, body) {
   }
   const answer = await response.json().catch(() => null);
   if (!response.ok) {
-    refusal(verb, answer?.error?.message ?? statusMessage(response.status));
+    refusal(verb, statusMessage(response.status, answer?.error?.message));
     return null;
   }
   return answer;
