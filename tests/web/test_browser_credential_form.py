@@ -18,7 +18,7 @@ from playwright.sync_api import Page, Request, expect
 
 from tests.accessibility import assert_accessible
 from tests.service_fixtures import ServiceLogin
-from tests.web.test_browser_entry import fill_form, sign_in
+from tests.web.test_browser_entry import ARTIFACTS, fill_form, sign_in
 from tests.web_fixtures import LiveServer
 from vault.access.destination_policy import allow_sqlite_dir
 from vault.connectors.connection import SUMMARIES
@@ -94,10 +94,14 @@ def test_a_saved_credential_tests_with_the_stored_secret_and_asks_for_it_on_a_ne
     expect(page.locator("#secret-needed")).to_contain_text("enter the secret again")
     page.click("#test")
     expect_field_error(page, "secret", "enter the secret again")
+    expect(page.locator("#secret-needed")).to_be_hidden()  # said once, as the error
+    expect(page.locator("#result")).to_be_empty()  # "Nothing changed" no longer applies
     page.click("#save")
     expect_field_error(page, "secret", "enter the secret again")
     assert api_calls.count() == before + 1  # the browser refused both: nothing sent
     assert_accessible(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "credential-form-new-server.png"), full_page=True)
 
     # Put the server back; a new user name needs the secret too (it is sealed with it).
     page.fill("#server", f"{private_postgres.host}:{private_postgres.port}")
@@ -200,6 +204,7 @@ def test_a_creator_sees_anothers_credential_read_only_and_an_auditor_too(
         assert page.locator("main input, main select, main textarea, main button").count() == 0
         expect(page.get_by_text("Delete ada-pg")).to_have_count(0)
         assert_accessible(page)
+        page.screenshot(path=str(ARTIFACTS / f"credential-read-only-{viewer}.png"), full_page=True)
         page.context.clear_cookies()
 
 

@@ -120,7 +120,8 @@ function secretProblem() {
 function updateValidity() {
   control("secret").setCustomValidity(secretProblem());
   const needed = control("secret").value === "" && stored ? secretNeeded() : null;
-  control("secret-needed").hidden = needed === null;
+  // Once the same words show as the secret's error, the notice would repeat them.
+  control("secret-needed").hidden = needed === null || !control("secret-error").hidden;
   control("secret-needed").textContent = needed ?? "";
 }
 
@@ -275,7 +276,11 @@ form.addEventListener("submit", async (event) => {
 });
 
 // The browser's checks failed: say why beside the field, not only in its bubble.
-form.addEventListener("invalid", (event) => showError(event.target.id, event.target.validationMessage), true);
+form.addEventListener("invalid", (event) => {
+  say("", ""); // an earlier answer no longer applies
+  showError(event.target.id, event.target.validationMessage);
+  updateValidity();
+}, true);
 
 form.addEventListener("input", (event) => {
   updateValidity();
