@@ -157,7 +157,7 @@ const FIELD_WORDS = [
   [/\bCA\b/, "ca_pem"],
   [/\bTLS\b/, "tls"],
   [/database name/, "database"],
-  [/server|host|port|URL|path|sqlite/i, "server"],
+  [/\b(server|host|port|URL|path|SQLite)\b/i, "server"],
 ];
 
 function fieldFor(message) {
