@@ -7,8 +7,11 @@ import re
 from agent_keys.errors import InvalidInputError
 
 # A data-source name travels in JWE headers, audit entries, URLs and file
-# names: keep it to characters that need no escaping anywhere.
-_DATASOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# names: keep it to characters that need no escaping anywhere.  The pattern is
+# also the form's HTML ``pattern`` (a browser's "v" flag wants the "-" escaped).
+DATASOURCE_NAME_MAX = 128
+DATASOURCE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}"
+_DATASOURCE_NAME = re.compile(DATASOURCE_NAME_PATTERN)
 _GATEWAY_NAME_MAX = 64
 
 

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, NotFoundError
@@ -139,11 +139,18 @@ def show_credential(name: str) -> Response:
 def put_credential(name: str) -> Response:
     # The early check refuses a caller who may never write this; the service
     # decides again, with the owner, inside the write (vault.access.callers).
-    require("credential.write", datasource=name, owner=_owner(name))
+    principal = require("credential.write", datasource=name, owner=_owner(name))
     source, token = sealed_credential_body()
     result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token)
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
+    if principal.kind == "user" and g.get("channel") == "web":
+        # The page saves with fetch and then opens the list: the list says what
+        # was saved, as after a form post (a flash code and the name, never text).
+        from web.pages.feedback import flash  # here: web.pages imports this module
+
+        record = result.record
+        flash(response, "credential-saved", f"{name} (version {record.binding.version})")
     return response
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, g, jsonify, render_template, request
+from flask import Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from agent_keys.errors import (
@@ -99,6 +99,11 @@ def handle_vault_error(error: VaultError) -> Response:
 
 def handle_http_error(error: HTTPException) -> Response:
     status = error.code or 500
+    if status == 413:
+        # Werkzeug's words ("exceeds the capacity limit") name no limit; these are
+        # the endpoint's (web.server.connection refuses a declared length alike).
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(status, "body_too_large", f"the body is over {limit} bytes")
     return error_response(
         status, (error.name or "error").lower().replace(" ", "_"), error.description or ""
     )

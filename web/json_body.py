@@ -49,7 +49,17 @@ def sealed_credential_body() -> tuple[DataSource, str]:
     """A data source (with its TLS policy) and an EncryptedCredential, as the page
     and API clients send them.  No TLS mode means the type's default (verify-full)."""
     body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
-    return target_of(body), body["encrypted_credential"] or ""
+    if not body["encrypted_credential"]:
+        # Said plainly: the stored secret is never re-sealed for a changed target.
+        raise InvalidInputError(NO_SEAL)
+    return target_of(body), body["encrypted_credential"]
+
+
+NO_SEAL = (
+    "encrypted_credential is empty: a credential is stored only with its secret sealed"
+    " for its type, server, database and TLS policy, so a change of any of them, of the"
+    " user name or of the auth type needs the secret again (the page, or gwvault encrypt-value)"
+)
 
 
 def target_of(body: dict[str, Any]) -> DataSource:

@@ -64,7 +64,7 @@ def _json(body: object) -> dict[str, Any]:
     return _raw(json.dumps(body))
 
 
-CODES = {400: "invalid_input", 413: "request_entity_too_large", 415: "unsupported_media_type"}
+CODES = {400: "invalid_input", 413: "body_too_large", 415: "unsupported_media_type"}
 BAD_BODIES: dict[str, tuple[Callable[[Body], dict[str, Any]], int]] = {
     "malformed-json": (lambda b: _raw('{"type": "postgresql",'), 400),
     "empty-body": (lambda b: _raw(b""), 400),

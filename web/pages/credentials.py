@@ -5,10 +5,20 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from agent_keys.errors import AccessDeniedError
+from vault.access.policy import Action, Principal, authorize
+from vault.connectors.dispatch import MAX_DATABASE_CHARS, MAX_SERVER_CHARS
 from vault.credential_pages import credential_page
 from vault.credentials import CredentialService
-from vault.format.data_source import AUTH_TYPES, DATA_SOURCE_TYPES, TLS_MODES
-from vault.names import check_datasource_name
+from vault.format.ca_certificates import MAX_CA_PEM_CHARS
+from vault.format.data_source import (
+    AUTH_TYPES,
+    DATA_SOURCE_TYPES,
+    MAX_SECRET_BYTES,
+    MAX_USERNAME_CHARS,
+    TLS_MODES,
+)
+from vault.names import DATASOURCE_NAME_MAX, DATASOURCE_NAME_PATTERN, check_datasource_name
 from web.access import gateway, require, web_caller
 from web.api import credential_page_query, page_urls
 from web.pages.blueprint import pages
@@ -34,8 +44,30 @@ def new_credential() -> str:
 
 @pages.get("/credentials/<name>")
 def edit_credential(name: str) -> str:
-    require("credentials.read")
-    return credential_form(name=name, record=CredentialService(gateway()).get(name).metadata())
+    """The form for a credential the caller may change; its details, read-only, otherwise.
+
+    The page offers only what the policy allows this caller on this credential
+    (a creator changes and tests only its own; an auditor changes none); the
+    API decides again on every request, so this only spares a person a 403.
+    """
+    principal = require("credentials.read")
+    stored = CredentialService(gateway()).get(name)
+    # The CA is public, and the form must show it: a save that sent the form's
+    # empty CA field would change the target (T-CN-1).
+    record = {**stored.metadata(), "ca_pem": stored.binding.ca_pem}
+    may_write = _allowed(principal, "credential.write", name, stored.owner)
+    may_test = _allowed(principal, "credential.test", name, stored.owner)
+    if not (may_write or may_test):
+        return render_template("credential_view.html", name=name, record=record)
+    return credential_form(name=name, record=record, may_write=may_write, may_test=may_test)
+
+
+def _allowed(principal: Principal, action: Action, name: str, owner: str | None) -> bool:
+    try:
+        authorize(principal, action, datasource=name, owner=owner)
+    except AccessDeniedError:
+        return False
+    return True
 
 
 @pages.get("/credentials/<name>/delete")
@@ -69,8 +101,15 @@ def credential_form(
     entry_secret: str | None = None,
     *,
     fixed_target: bool = False,
+    may_write: bool = True,
+    may_test: bool = True,
     **context: object,
 ) -> str:
+    """The credential form: new (``record`` None), a stored one, or an entry link's.
+
+    ``may_write``/``may_test`` say which buttons the caller gets (an admin or
+    owner both; the policy has no test-only role today, but the page follows it).
+    """
     if name is not None:
         check_datasource_name(name)
     return render_template(
@@ -80,7 +119,23 @@ def credential_form(
         types=DATA_SOURCE_TYPES,
         auths=AUTH_TYPES,
         tls_modes=TLS_MODES,
+        limits=FORM_LIMITS,
         entry_secret=entry_secret,
         fixed_target=fixed_target,
+        may_write=may_write,
+        may_test=may_test,
         **context,
     )
+
+
+# The server's own limits, stated in the page and set as the fields' HTML
+# limits, so the browser refuses what the gateway would refuse.
+FORM_LIMITS: dict[str, object] = {
+    "name_pattern": DATASOURCE_NAME_PATTERN,
+    "name_chars": DATASOURCE_NAME_MAX,
+    "server_chars": MAX_SERVER_CHARS,
+    "database_chars": MAX_DATABASE_CHARS,
+    "username_chars": MAX_USERNAME_CHARS,
+    "ca_chars": MAX_CA_PEM_CHARS,
+    "secret_bytes": MAX_SECRET_BYTES,
+}
