@@ -14,6 +14,7 @@ unkeyed ``recovery-key.failed`` entry.
 from __future__ import annotations
 
 import datetime
+import html
 import ssl
 import threading
 import time
@@ -151,13 +152,19 @@ def _connected(server: LiveServer, context: ssl.SSLContext) -> Iterator[HTTPSCon
 def _sign_in_answer(
     connection: HTTPSConnection, server: LiveServer, name: str, password: str
 ) -> Answer:
-    """Status, headers (but the date) and body of one sign-in over HTTPS."""
+    """Status, headers (but the date and length) and body of one sign-in over HTTPS,
+    with the name the form gives back to its typist made one placeholder: the
+    echo is what was typed, so it tells nothing about the account."""
     form = urlencode({"name": name, "password": password})
     headers = {"Origin": server.url, "Content-Type": "application/x-www-form-urlencoded"}
     connection.request("POST", "/signin", form, headers)
     response = connection.getresponse()
+    echo = f'name="name" value="{html.escape(name)}"'.encode()
     body = response.read()
-    kept = tuple(sorted((k, v) for k, v in response.getheaders() if k.lower() != "date"))
+    assert body.count(echo) == 1, body
+    body = body.replace(echo, b'name="name" value="(typed)"')
+    ignored = {"date", "content-length"}
+    kept = tuple(sorted((k, v) for k, v in response.getheaders() if k.lower() not in ignored))
     return response.status, kept, body
 
 
