@@ -11,36 +11,41 @@ sent in parallel cannot all be checked against one count (a lost update).
 
 Sessions live server-side: the browser holds a random id, the database its
 SHA-256, the user and a CSRF token; signing out or removing the user ends them.
+
+The vault keeps at least one admin: removing or demoting the last one is
+refused inside the write that would do it, where the other admins are counted,
+so two admins removing each other at once cannot leave none (writes follow one
+another: SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's write lock).  Without an
+admin nobody can manage users on the page until someone runs ``gwvault users
+add`` on the gateway itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import functools
-import hashlib
 import logging
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import nacl.exceptions
-from nacl.pwhash import argon2id
+from typing import TYPE_CHECKING, Any
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
-from vault.access.policy import Principal, parse_role
+from vault.access.password_hashes import hash_password, password_id, verify_password
+from vault.access.policy import Action, Principal, Role, parse_role
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.gateway import Gateway
+
+if TYPE_CHECKING:  # callers imports this module: the type only, no import cycle
+    from vault.access.callers import Caller
 
 FREE_FAILURES = 5
 FIRST_LOCK = datetime.timedelta(seconds=30)
 LONGEST_LOCK = datetime.timedelta(minutes=15)
 SESSION_LIFETIME = datetime.timedelta(hours=8)
-# Interactive Argon2id cost (libsodium's INTERACTIVE: 2 passes, 64 MiB): a
-# sign-in must stay fast; the recovery key, used rarely, pays the higher floor.
-_OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
-_MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
 _MAX_DOUBLINGS = 16  # far past LONGEST_LOCK / FIRST_LOCK
 _USER_NAME_CHARS = 64
 _WRONG_LOGIN = "wrong user name or password"
@@ -68,13 +73,26 @@ class WebSession:
     expires_at: datetime.datetime
 
 
-class Accounts:
-    """Users, sign-in and web sessions of one opened gateway vault."""
+class LastAdminError(ConflictError):
+    """The change would leave the vault without an admin."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is the last admin; add another admin first")
+
+
+class Accounts:
+    """Users, sign-in and web sessions of one opened gateway vault.
+
+    With a ``caller`` (a request to the endpoint), every change is authorized
+    inside the write that makes it, as the database says then (T-WEB-12); the
+    CLI's local operator has none.
+    """
+
+    def __init__(self, gateway: Gateway, caller: Caller | None = None) -> None:
         self._gateway = gateway
         self._store = gateway.store
         self._audit = gateway.audit
+        self._caller = caller
 
     # -- users ---------------------------------------------------------------
 
@@ -82,8 +100,8 @@ class Accounts:
         _check_user_name(name)
         checked_role = parse_role(role)
         check_passphrase_policy(password, "password")
-        password_hash = _hash_password(password)
-        with self._store.write():
+        password_hash = hash_password(password)
+        with self._deciding("users.manage", name, "add"):
             if self._user_row(name) is not None:
                 raise ConflictError(f"a user named {name!r} already exists")
             self._store.execute(
@@ -92,32 +110,135 @@ class Accounts:
             )
             self._gateway.rows.reseal("users", name)
             self._audit.record(
-                "user.added", name, role=checked_role, password_id=_password_id(password_hash)
+                "user.added", name, role=checked_role, password_id=password_id(password_hash)
             )
 
-    def set_password(self, name: str, password: Secret) -> None:
+    def set_password(
+        self, name: str, password: Secret, *, keep_session: bytes | None = None
+    ) -> None:
+        """Set ``name``'s password (an admin's act) and end that user's sessions:
+        whoever held one with the old password is out.  ``keep_session`` (a
+        session id's hash) spares the session the change was made from."""
         check_passphrase_policy(password, "password")
-        password_hash = _hash_password(password)
-        with self._store.write():
-            self._required_user(name)
-            self._store.execute(
-                "UPDATE users SET password_hash = ?, failed_signins = 0, locked_until = NULL"
-                " WHERE name = ?",
-                [password_hash, name],
-            )
+        password_hash = hash_password(password)
+        with self._deciding("users.manage", name, "set-password"):
+            row = self._required_user(name)
+            self._write_password(row, password_hash, keep_session)
+
+    def change_own_password(
+        self, current: Secret, password: Secret, *, keep_session: bytes | None = None
+    ) -> None:
+        """The signed-in caller's own password, after its current one is proved.
+
+        ``AccessDeniedError`` when ``current`` is wrong (counted like a failed
+        sign-in, so a left-open session cannot be used to guess it); the
+        caller's other sessions end, ``keep_session`` stays."""
+        if self._caller is None or self._caller.principal.kind != "user":
+            raise AccessDeniedError("only a signed-in user changes their own password")
+        name = self._caller.principal.name
+        check_passphrase_policy(password, "new password")
+        try:
+            self.prove_password(name, current)
+        except AccessDeniedError as e:
+            raise AccessDeniedError("the current password is not right; nothing was changed") from e
+        password_hash = hash_password(password)
+        with self._deciding("own-password.change", name, "change-own-password"):
+            row = self._required_user(name)
+            self._write_password(row, password_hash, keep_session)
+
+    def _write_password(
+        self, row: dict[str, Any], password_hash: str, keep_session: bytes | None
+    ) -> None:
+        name = row["name"]
+        self._check_user(row)
+        self._store.execute(
+            "UPDATE users SET password_hash = ?, failed_signins = 0, locked_until = NULL"
+            " WHERE name = ?",
+            [password_hash, name],
+        )
+        self._gateway.rows.reseal("users", name)
+        # A new password ends every session signed in with the old one, but the
+        # one it was changed from: that person just proved who they are.
+        self._store.execute(
+            "DELETE FROM web_sessions WHERE user_name = ? AND id_hash != ?",
+            [name, keep_session or b""],
+        )
+        self._audit.record(
+            "user.password-changed", name, role=row["role"], password_id=password_id(password_hash)
+        )
+
+    def set_role(self, name: str, role: str) -> Role:
+        """Give ``name`` another role; returns the role it had.  ``LastAdminError``
+        when that would leave no admin.  The user's sessions stay: each request
+        reads the role afresh."""
+        new_role = parse_role(role)
+        with self._deciding("users.manage", name, "set-role"):
+            row = self._required_user(name)
+            self._check_user(row)
+            old_role = parse_role(row["role"])
+            if old_role == new_role:
+                return old_role
+            if old_role == "admin":
+                self._keep_an_admin(name)
+            self._store.execute("UPDATE users SET role = ? WHERE name = ?", [new_role, name])
             self._gateway.rows.reseal("users", name)
-            # A new password ends every session signed in with the old one.
-            self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
             self._audit.record(
-                "user.password-changed", name, password_id=_password_id(password_hash)
+                "user.role-changed",
+                name,
+                role=new_role,
+                previous_role=old_role,
+                password_id=password_id(row["password_hash"]),
             )
+        return old_role
 
     def remove_user(self, name: str) -> None:
-        with self._store.write():
-            self._required_user(name)
+        """Remove ``name`` and end its sessions; ``LastAdminError`` for the last admin."""
+        with self._deciding("users.manage", name, "remove"):
+            row = self._required_user(name)
+            if row["role"] == "admin":
+                self._keep_an_admin(name)
             self._store.execute("DELETE FROM web_sessions WHERE user_name = ?", [name])
             self._store.execute("DELETE FROM users WHERE name = ?", [name])
             self._audit.record("user.removed", name)
+
+    def _keep_an_admin(self, name: str) -> None:
+        """Refuse (``LastAdminError``) unless an admin other than ``name`` remains.
+
+        Called inside the write that removes or demotes ``name``: the count and
+        the change are one transaction.  Only admins whose rows are sealed and
+        current count: a row planted in the file is nobody who could sign in."""
+        others = self._store.rows("SELECT * FROM users WHERE role = 'admin' AND name != ?", [name])
+        for row in others:
+            with contextlib.suppress(TamperedRowError):
+                self._check_user(row)
+                return
+        raise LastAdminError(name)
+
+    @contextlib.contextmanager
+    def _deciding(self, action: Action, name: str, change: str) -> Iterator[None]:
+        """A write in which the caller's authorization is decided and the change made.
+
+        A refusal rolls the write back, so it is recorded after, on its own
+        (``access.refused`` for a caller without the right, ``user.change-refused``
+        for the last admin)."""
+        try:
+            with self._store.write():
+                if self._caller is not None:
+                    self._caller.authorize(self._gateway, action)
+                yield
+        except AccessDeniedError as e:
+            if self._caller is not None:
+                self._audit.record(
+                    "access.refused", name, "refused", refused_action=action, reason=str(e)[:200]
+                )
+            raise
+        except LastAdminError:
+            self._audit.record("user.change-refused", name, "refused", change=change,
+                               reason="last-admin")  # fmt: skip
+            raise
+        except TamperedRowError as e:
+            record_refusal(self._audit, e)
+            raise
 
     def users(self) -> list[dict[str, Any]]:
         """Name, role, created and lock state; never the hash.  ``TamperedRowError``
@@ -136,6 +257,15 @@ class Accounts:
     def sign_in(self, name: str, password: Secret) -> Principal:
         """The user's principal; ``AccessDeniedError`` with one message for a wrong
         password, an unknown user and a locked account."""
+        row = self._prove(name, password, "user.signed-in")
+        return Principal("user", name, parse_role(row["role"]))
+
+    def prove_password(self, name: str, password: Secret) -> None:
+        """Prove ``name``'s password as a sign-in does (counted, locked, same
+        answer for every failure), without signing in."""
+        self._prove(name, password, None)
+
+    def _prove(self, name: str, password: Secret, success: str | None) -> dict[str, Any]:
         now = self._gateway.context.clock()
         try:
             attempt = self._count_attempt(name, now)
@@ -145,7 +275,7 @@ class Accounts:
             raise AccessDeniedError(_WRONG_LOGIN) from e
         # No such user, or locked: a dummy hash, so the answer takes as long.
         stored = attempt.row["password_hash"] if attempt.row else None
-        if not _verify_password(stored, password) or attempt.row is None:
+        if not verify_password(stored, password) or attempt.row is None:
             if attempt.row is not None:
                 self._record_failure(name, attempt)
             raise AccessDeniedError(_WRONG_LOGIN)
@@ -153,8 +283,9 @@ class Accounts:
             self._store.execute(
                 "UPDATE users SET failed_signins = 0, locked_until = NULL WHERE name = ?", [name]
             )
-            self._audit.record("user.signed-in", name)
-        return Principal("user", name, parse_role(attempt.row["role"]))
+            if success is not None:
+                self._audit.record(success, name)
+        return attempt.row
 
     def _count_attempt(self, name: str, now: datetime.datetime) -> _Attempt:
         """Count the attempt (and lock at the limit) before any password is checked:
@@ -245,13 +376,18 @@ class Accounts:
 
     def _check_user(self, row: dict[str, Any]) -> None:
         """The row's seal, and that it is the user the trail last recorded: not a
-        removed user, nor an older password, put back from a copy of the file."""
+        removed user, nor an older password or role, put back from a copy of the file."""
         self._gateway.rows.check("users", row)
-        password_id = _password_id(row["password_hash"])
+        current_id = password_id(row["password_hash"])
 
         def agrees(action: str, details: dict[str, Any]) -> bool:
             recorded = details.get("password_id")  # absent in entries before schema 4
-            return action != "user.removed" and recorded in (None, password_id)
+            role = details.get("role")  # absent in password changes before roles changed
+            return (
+                action != "user.removed"
+                and recorded in (None, current_id)
+                and role in (None, row["role"])
+            )
 
         self._gateway.rows.check_current("users", row["name"], row["name"], _USER_ACTIONS, agrees)
 
@@ -266,35 +402,22 @@ class Accounts:
         return row
 
 
-_USER_ACTIONS = ("user.added", "user.password-changed", "user.removed")
-
-
-def _password_id(password_hash: str) -> str:
-    """What the trail records of a password hash: a digest of the (salted Argon2id)
-    hash, enough to tell hashes apart and nothing to guess a password with."""
-    return hashlib.sha256(password_hash.encode("ascii")).hexdigest()[:32]
+_USER_ACTIONS = ("user.added", "user.password-changed", "user.role-changed", "user.removed")
 
 
 def _check_user_name(name: str) -> None:
-    if not (0 < len(name) <= _USER_NAME_CHARS) or not name.isprintable() or name != name.strip():
-        raise InvalidInputError("a user name is 1-64 printable characters without outer spaces")
-
-
-def _hash_password(password: Secret) -> str:
-    return argon2id.str(password.reveal(), opslimit=_OPSLIMIT, memlimit=_MEMLIMIT).decode("ascii")
-
-
-@functools.cache
-def _dummy_hash() -> bytes:
-    return argon2id.str(b"gwvault-no-such-user", opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
-
-
-def _verify_password(stored: str | None, password: Secret) -> bool:
-    encoded = stored.encode("ascii") if stored else _dummy_hash()
-    try:
-        return bool(argon2id.verify(encoded, password.reveal())) and stored is not None
-    except (nacl.exceptions.InvalidkeyError, nacl.exceptions.RuntimeError, ValueError):
-        return False
+    # NFC only: "é" typed two ways would be two users who look the same.  "."
+    # and ".." are path steps a browser folds away: no page could name them.
+    if (
+        not (0 < len(name) <= _USER_NAME_CHARS)
+        or not name.isprintable()
+        or name != name.strip()
+        or unicodedata.normalize("NFC", name) != name
+        or name in (".", "..")
+    ):
+        raise InvalidInputError(
+            "a user name is 1-64 printable characters (Unicode NFC) without outer spaces"
+        )
 
 
 def _parse(value: str) -> datetime.datetime:

@@ -120,12 +120,14 @@ class AccessGrants:
 
     # -- API tokens ---------------------------------------------------------
 
-    def create_token(self, name: str, role: str) -> str:
-        """A new token (returned once, never stored in clear) acting as ``role``."""
+    def create_token(self, name: str, role: str, *, caller: ActingCaller | None = None) -> str:
+        """A new token (returned once, never stored in clear) acting as ``role``.
+
+        A ``caller`` (the page's admin) is authorized inside the write that makes it."""
         check_datasource_name(name)  # the same safe character set
         checked_role = parse_role(role)
         token, token_hash = new_bearer_secret(self._gateway.context.random, TOKEN_PREFIX)
-        with self._store.write():
+        with self._managing_tokens(name, caller):
             if self._store.rows("SELECT 1 FROM api_tokens WHERE name = ?", [name]):
                 raise ConflictError(
                     f"a token named {name!r} exists; revoke it or pick another name"
@@ -139,8 +141,9 @@ class AccessGrants:
             self._audit.record("token.created", name, role=checked_role)
         return token
 
-    def revoke_token(self, name: str) -> None:
-        with self._store.write():
+    def revoke_token(self, name: str, *, caller: ActingCaller | None = None) -> None:
+        """Revoke the live token ``name``; ``NotFoundError`` if there is none."""
+        with self._managing_tokens(name, caller):
             if not self._store.rows(
                 "SELECT 1 FROM api_tokens WHERE name = ? AND revoked_at IS NULL", [name]
             ):
@@ -150,6 +153,22 @@ class AccessGrants:
             )
             self._gateway.rows.reseal("api_tokens", name)
             self._audit.record("token.revoked", name)
+
+    @contextlib.contextmanager
+    def _managing_tokens(self, name: str, caller: ActingCaller | None) -> Iterator[None]:
+        """A write in which ``caller`` (if any) is authorized to manage tokens; a
+        refusal rolls it back and is recorded after, on its own."""
+        try:
+            with self._store.write():
+                if caller is not None:
+                    caller.authorize(self._gateway, "users.manage")
+                yield
+        except AccessDeniedError as e:
+            self._audit.record(
+                "access.refused", name, "refused", refused_action="users.manage",
+                reason=str(e)[:200],
+            )  # fmt: skip
+            raise
 
     def tokens(self) -> list[dict[str, Any]]:
         """Name, role, who made it and when, and whether it is revoked; never the token.

@@ -28,6 +28,8 @@ Action = Literal[
     # Make, list and revoke entry links (admins: a link lets anyone holding it
     # enter one credential, so making one is handing out that right).
     "entry_links.manage",
+    # A signed-in user's own password (proved first); never a token's.
+    "own-password.change",
     "audit.read",
     # A connection test to any destination, with the far end's own words in
     # the result; everyone else gets the destination policy and a reason code
@@ -45,9 +47,12 @@ _ALLOWED: dict[Role, frozenset[Action]] = {
             "credential.write",
             "credential.test",
             "encrypt",
+            "own-password.change",
         }
     ),
-    "auditor": frozenset({"status.read", "certificate.read", "credentials.read", "audit.read"}),
+    "auditor": frozenset(
+        {"status.read", "certificate.read", "credentials.read", "audit.read", "own-password.change"}
+    ),
 }
 
 
@@ -100,6 +105,8 @@ def authorize(
         if action in _CREDENTIAL_ACTIONS and datasource == principal.datasource:
             return
         raise AccessDeniedError("this entry link is for one data source only")
+    if action == "own-password.change" and principal.kind != "user":
+        raise AccessDeniedError("only a signed-in user has a password to change")
     if principal.role is None or action not in _ALLOWED[principal.role]:
         raise AccessDeniedError(f"a {principal.role or 'caller'} may not do that ({action})")
     if (

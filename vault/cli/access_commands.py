@@ -49,6 +49,16 @@ def users_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def users_set_role(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        previous = Accounts(gateway).set_role(args.name, args.role)
+    if previous == args.role:
+        print(f"{args.name} is already {args.role}; nothing changed")
+    else:
+        print(f"{args.name} is now {args.role} (was {previous})")
+    return EXIT_OK
+
+
 def users_passwd(args: argparse.Namespace) -> int:
     password = read_secret("password", args.password_file, confirm=True)
     with open_for_cli(args) as gateway:

@@ -165,7 +165,14 @@ def _add_web_access(commands: Commands) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-file", metavar="F")
     actions.add_parser("list", help="list users").add_argument("--json", action="store_true")
-    actions.add_parser("remove", help="remove a user and end its sessions").add_argument("name")
+    actions.add_parser(
+        "remove", help="remove a user and end its sessions (never the last admin)"
+    ).add_argument("name")
+    set_role = actions.add_parser(
+        "set-role", help="give a user another role (never the last admin's)"
+    )
+    set_role.add_argument("name", metavar="NAME")
+    set_role.add_argument("role", metavar="ROLE", choices=ROLES, help=" | ".join(ROLES))
     passwd = actions.add_parser("passwd", help="set a user's password")
     passwd.add_argument("name", metavar="NAME")
     passwd.add_argument("--password-file", metavar="F")

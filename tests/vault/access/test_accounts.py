@@ -115,6 +115,7 @@ def test_sessions_expire_end_on_sign_out_and_on_a_new_password(
     accounts.set_password("ada", Secret.from_text(PASSWORD + " new"))
     assert accounts.session(cookie) is None
     cookie, _ = accounts.open_session(principal)
+    accounts.add_user("bea", "admin", Secret.from_text(PASSWORD))  # ada is not the last admin
     accounts.remove_user("ada")
     assert accounts.session(cookie) is None
 

@@ -35,8 +35,28 @@ def test_users_add_list_passwd_remove(cli: GwvaultCli) -> None:
     [user] = cli("users", "list", "--json").json()
     assert (user["name"], user["role"]) == ("ada", "admin") and "password_hash" not in user
     assert cli("users", "passwd", "ada", stdin="ada's newer passphrase 3").code == 0
-    assert cli("users", "remove", "ada").code == 0
-    assert cli("users", "remove", "ada").code == 1
+    assert cli("users", "add", "bo", "--role", "creator", stdin="bo's long passphrase 4").code == 0
+    assert cli("users", "remove", "bo").code == 0
+    assert cli("users", "remove", "bo").code == 1
+
+
+def test_the_last_admin_can_be_neither_removed_nor_demoted(cli: GwvaultCli) -> None:
+    assert cli("users", "add", "ada", "--role", "admin", stdin="ada's long passphrase 1").code == 0
+    assert cli("users", "add", "bo", "--role", "creator", stdin="bo's long passphrase 2").code == 0
+    for refused in (("remove", "ada"), ("set-role", "ada", "auditor")):
+        run = cli("users", *refused)
+        assert run.code == 1  # the input is fine; the operation is refused
+        assert run.err == "gwvault: error: ada is the last admin; add another admin first\n"
+    assert cli("users", "set-role", "ada", "root").code == 2
+    assert cli("users", "set-role", "nobody", "admin").code == 1
+    assert cli("users", "set-role", "bo", "admin").out == "bo is now admin (was creator)\n"
+    assert cli("users", "set-role", "bo", "admin").out == "bo is already admin; nothing changed\n"
+    assert cli("users", "set-role", "ada", "auditor").code == 0
+    assert cli("users", "remove", "bo").code == 1
+    roles = {user["name"]: user["role"] for user in cli("users", "list", "--json").json()}
+    assert roles == {"ada": "auditor", "bo": "admin"}
+    actions = [event["action"] for event in cli("audit", "list", "--json").json()]
+    assert actions.count("user.change-refused") == 3 and actions.count("user.role-changed") == 2
 
 
 def test_a_token_is_printed_once_alone_on_the_last_line(cli: GwvaultCli) -> None:
