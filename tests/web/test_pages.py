@@ -75,6 +75,7 @@ def test_users_page_is_for_admins(client: FlaskClient) -> None:
             "name": "newbie",
             "role": "creator",
             "password": "newbie's first phrase 5",
+            "password_again": "newbie's first phrase 5",
         },
         base_url=BASE_URL,
         headers={"Origin": BASE_URL},

@@ -28,19 +28,17 @@ import logging
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
+from vault.access.acting_caller import ActingCaller
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
 from vault.access.password_hashes import hash_password, password_id, verify_password
 from vault.access.policy import Action, Principal, Role, parse_role
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.gateway import Gateway
-
-if TYPE_CHECKING:  # callers imports this module: the type only, no import cycle
-    from vault.access.callers import Caller
 
 FREE_FAILURES = 5
 FIRST_LOCK = datetime.timedelta(seconds=30)
@@ -88,7 +86,7 @@ class Accounts:
     CLI's local operator has none.
     """
 
-    def __init__(self, gateway: Gateway, caller: Caller | None = None) -> None:
+    def __init__(self, gateway: Gateway, caller: ActingCaller | None = None) -> None:
         self._gateway = gateway
         self._store = gateway.store
         self._audit = gateway.audit
@@ -246,8 +244,13 @@ class Accounts:
         rows = self._store.rows("SELECT * FROM users ORDER BY name", [])
         for row in rows:
             self._gateway.rows.check("users", row)
-        shown = ("name", "role", "created_at", "failed_signins", "locked_until")
-        return [{column: row[column] for column in shown} for row in rows]
+        return [{column: row[column] for column in _SHOWN} for row in rows]
+
+    def user(self, name: str) -> dict[str, Any]:
+        """One user as ``users`` shows it; ``NotFoundError`` if there is none."""
+        row = self._required_user(name)
+        self._gateway.rows.check("users", row)
+        return {column: row[column] for column in _SHOWN}
 
     def count_users(self) -> int:
         return int(self._store.rows("SELECT count(*) AS n FROM users", [])[0]["n"])
@@ -402,6 +405,7 @@ class Accounts:
         return row
 
 
+_SHOWN = ("name", "role", "created_at", "failed_signins", "locked_until")
 _USER_ACTIONS = ("user.added", "user.password-changed", "user.role-changed", "user.removed")
 
 

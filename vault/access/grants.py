@@ -15,11 +15,12 @@ import datetime
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from vault.access.acting_caller import ActingCaller
 from vault.access.bearer_secrets import bearer_hash, new_bearer_secret
-from vault.access.policy import Action, Principal, parse_role
+from vault.access.policy import Principal, parse_role
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 from vault.gateway import Gateway
@@ -101,13 +102,6 @@ class EntryLinkClosedError(AccessDeniedError):
         self.state = state
         self.link = link
         self.closed_at = closed_at
-
-
-class ActingCaller(Protocol):
-    """A web caller, decided again inside the transaction that acts
-    (``vault.access.callers.Caller``; named here by shape, as it imports this module)."""
-
-    def authorize(self, gateway: Gateway, action: Action) -> Principal: ...
 
 
 class AccessGrants:
