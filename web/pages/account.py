@@ -50,7 +50,7 @@ def new_password() -> Secret:
     """The new password from a form's two fields; they must match."""
     password = request.form.get("password", "")
     if password != request.form.get("password_again", ""):
-        raise InvalidInputError("the two new passwords differ; type the same password twice")
+        raise InvalidInputError("the two passwords differ; type the same password twice")
     return Secret.from_text(password)
 
 
