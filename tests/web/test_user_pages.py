@@ -136,6 +136,9 @@ def test_demoting_yourself_asks_first_then_leaves_the_users_page(
         asked = _post(client, "/users/ada/role", {"csrf_token": csrf, "role": "auditor"})
     assert asked.status_code == 200 and "Make yourself (ada) auditor?" in _text(asked)
     assert 'name="confirmed" value="yes"' in _text(asked)
+    bogus = _post(client, "/users/ada/role", {"csrf_token": csrf, "role": "root<b>"})
+    assert bogus.status_code == 400 and "role must be one of" in _text(bogus)
+    assert "root<b>" not in _text(bogus)
     done = _post(client, "/users/ada/role", {"csrf_token": csrf, "role": "auditor",
                                               "confirmed": "yes"})  # fmt: skip
     assert done.status_code == 302 and done.headers["Location"] == "/"
@@ -225,6 +228,18 @@ def test_revoking_a_token_asks_then_flashes(client: FlaskClient, web_vault: WebV
     )
     assert _get(client, "/tokens/etl/revoke").status_code == 404
     assert _post(client, "/tokens/etl/revoke", {"csrf_token": csrf}).status_code == 404
+
+
+def test_a_token_named_like_a_user_is_not_that_user(
+    client: FlaskClient, web_vault: WebVault
+) -> None:
+    _add_admin(web_vault)
+    headers = {**ORIGIN, **bearer(new_token(web_vault, "admin", "ada"))}
+    html = _text(client.get("/users", base_url=BASE_URL, headers=headers))
+    assert "(you)" not in html
+    removed = _post(client, "/users/ada/remove", {}, headers)
+    assert removed.status_code == 302 and removed.headers["Location"] == "/users"
+    assert not any("session" in c for c in removed.headers.getlist("Set-Cookie"))
 
 
 def test_a_non_admin_sees_no_users_or_tokens(client: FlaskClient) -> None:

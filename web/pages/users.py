@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from agent_keys.errors import VaultError
 from vault.access.accounts import Accounts
-from vault.access.policy import ROLES, Principal
+from vault.access.policy import ROLES, Principal, parse_role
 from web.access import gateway, require, web_caller
 from web.pages.account import PASSWORD_RULE, end_this_session, new_password, this_session_hash
 from web.pages.blueprint import pages
@@ -49,25 +49,30 @@ def edit_user(name: str) -> str:
 @pages.post("/users/<path:name>/role")
 def set_user_role(name: str) -> BaseResponse | tuple[str, int] | str:
     principal = require("users.manage")
-    role = request.form.get("role", "")
-    if name == principal.name and role != "admin" and request.form.get("confirmed") != "yes":
-        return confirm(
-            title=f"Change your own role to {role}",
-            question=f"Make yourself ({name}) {role}?",
-            consequence="You can no longer manage users or tokens; only another admin can give"
-            " the role back.",
-            action_url=url_for("pages.set_user_role", name=name),
-            button=f"Make me {role}",
-            cancel_url=url_for("pages.edit_user", name=name),
-            fields={"role": role, "confirmed": "yes"},
-        )
+    demoting_yourself = _is_you(principal, name) and request.form.get("role") != "admin"
     try:
+        role = parse_role(request.form.get("role", ""))
+        if demoting_yourself and request.form.get("confirmed") != "yes":
+            return _confirm_own_role(name, role)
         Accounts(gateway(), web_caller()).set_role(name, role)
     except VaultError as e:
         return _edit_page(principal, name, role_error=e)
     # Demoted, you may no longer see the users page: the overview says what happened.
-    target = "pages.users" if name != principal.name or role == "admin" else "pages.overview"
+    target = "pages.overview" if demoting_yourself else "pages.users"
     return flash(redirect(url_for(target)), "user-role-changed", f"{name} to {role}")
+
+
+def _confirm_own_role(name: str, role: str) -> str:
+    return confirm(
+        title=f"Change your own role to {role}",
+        question=f"Make yourself ({name}) {role}?",
+        consequence="You can no longer manage users or tokens; only another admin can give"
+        " the role back.",
+        action_url=url_for("pages.set_user_role", name=name),
+        button=f"Make me {role}",
+        cancel_url=url_for("pages.edit_user", name=name),
+        fields={"role": role, "confirmed": "yes"},
+    )
 
 
 @pages.post("/users/<path:name>/password")
@@ -87,7 +92,7 @@ def set_user_password(name: str) -> BaseResponse | tuple[str, int]:
 def confirm_remove_user(name: str) -> str:
     principal = require("users.manage")
     Accounts(gateway()).user(name)  # a missing user is a 404 here, not a question
-    yourself = name == principal.name
+    yourself = _is_you(principal, name)
     return confirm(
         title=f"Remove {name}",
         question=f"Remove your own account ({name})?" if yourself else f"Remove the user {name}?",
@@ -107,16 +112,25 @@ def remove_user(name: str) -> BaseResponse | tuple[str, int]:
         Accounts(gateway(), web_caller()).remove_user(name)
     except VaultError as e:
         return _users_page(principal, form={}, error=e)
-    if name == principal.name:
+    if _is_you(principal, name):
         # The session went with the account: say so on the sign-in page.
         return flash(end_this_session(redirect(url_for("pages.sign_in_form"))), "account-removed")
     return flash(redirect(url_for("pages.users")), "user-removed", name)
 
 
+def _is_you(principal: Principal, name: str) -> bool:
+    # A token may share a user's name; it is not that user.
+    return principal.kind == "user" and principal.name == name
+
+
+def _you(principal: Principal) -> str | None:
+    return principal.name if principal.kind == "user" else None
+
+
 def _users_page(
     principal: Principal, form: dict[str, str], error: VaultError | None
 ) -> tuple[str, int]:
-    context = {"users": Accounts(gateway()).users(), "form": form, "you": principal.name,
+    context = {"users": Accounts(gateway()).users(), "form": form, "you": _you(principal),
                "roles": ROLES, "password_rule": PASSWORD_RULE}  # fmt: skip
     if error is not None:
         return refused("users.html", error, **context)
@@ -132,7 +146,7 @@ def _edit_page(
 ) -> tuple[str, int]:
     user = Accounts(gateway()).user(name)
     error = role_error or password_error
-    context = {"user": user, "you": principal.name, "roles": ROLES,
+    context = {"user": user, "you": _you(principal), "roles": ROLES,
                "password_rule": PASSWORD_RULE, "role_error": role_error and str(role_error),
                "password_error": password_error and str(password_error)}  # fmt: skip
     if error is not None:
