@@ -102,9 +102,10 @@ def test_the_last_admin_can_be_neither_removed_nor_demoted_on_the_page(
     client: FlaskClient, web_vault: WebVault
 ) -> None:
     csrf = sign_in(client, "ada")
-    question = _text(_get(client, "/users/ada/remove"))
-    assert "Remove your own account (ada)?" in question and "signs you out" in question
     why = "ada is the last admin; add another admin first"
+    asked = _get(client, "/users/ada/remove")  # says why instead of asking
+    assert asked.status_code == 409 and why in _text(asked)
+    assert 'action="/users/ada/remove"' not in _text(asked)
     with unchanged(web_vault):
         removed = _post(client, "/users/ada/remove", {"csrf_token": csrf})
         demoted = _post(
@@ -118,6 +119,8 @@ def test_the_last_admin_can_be_neither_removed_nor_demoted_on_the_page(
 def test_removing_yourself_signs_you_out(client: FlaskClient, web_vault: WebVault) -> None:
     _add_admin(web_vault)
     csrf = sign_in(client, "ada")
+    question = _text(_get(client, "/users/ada/remove"))
+    assert "Remove your own account (ada)?" in question and "signs you out" in question
     removed = _post(client, "/users/ada/remove", {"csrf_token": csrf})
     assert removed.status_code == 302 and removed.headers["Location"] == "/signin"
     cookies = removed.headers.getlist("Set-Cookie")

@@ -199,6 +199,19 @@ class Accounts:
             self._store.execute("DELETE FROM users WHERE name = ?", [name])
             self._audit.record("user.removed", name)
 
+    def is_last_admin(self, name: str) -> bool:
+        """Whether ``name`` is the only admin now: for a page to say so before
+        asking.  The rule itself is enforced inside the write (``_keep_an_admin``)."""
+        with self._store.reading():
+            row = self._user_row(name)
+            if row is None or row["role"] != "admin":
+                return False
+            try:
+                self._keep_an_admin(name)
+            except LastAdminError:
+                return True
+        return False
+
     def _keep_an_admin(self, name: str) -> None:
         """Refuse (``LastAdminError``) unless an admin other than ``name`` remains.
 

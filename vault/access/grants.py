@@ -123,8 +123,9 @@ class AccessGrants:
         token, token_hash = new_bearer_secret(self._gateway.context.random, TOKEN_PREFIX)
         with self._managing_tokens(name, caller):
             if self._store.rows("SELECT 1 FROM api_tokens WHERE name = ?", [name]):
+                # Revoked tokens keep their names: the trail's entries stay unambiguous.
                 raise ConflictError(
-                    f"a token named {name!r} exists; revoke it or pick another name"
+                    f"a token named {name!r} exists (live or revoked); pick another name"
                 )
             self._store.execute(
                 "INSERT INTO api_tokens (name, role, token_hash, created_by, created_at)"

@@ -13,7 +13,7 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from agent_keys.errors import VaultError
-from vault.access.accounts import Accounts
+from vault.access.accounts import Accounts, LastAdminError
 from vault.access.policy import ROLES, Principal, parse_role
 from web.access import gateway, require, web_caller
 from web.pages.account import PASSWORD_RULE, end_this_session, new_password, this_session_hash
@@ -89,9 +89,13 @@ def set_user_password(name: str) -> BaseResponse | tuple[str, int]:
 
 
 @pages.get("/users/<path:name>/remove")
-def confirm_remove_user(name: str) -> str:
+def confirm_remove_user(name: str) -> str | tuple[str, int]:
     principal = require("users.manage")
-    Accounts(gateway()).user(name)  # a missing user is a 404 here, not a question
+    accounts = Accounts(gateway())
+    accounts.user(name)  # a missing user is a 404 here, not a question
+    if accounts.is_last_admin(name):
+        # Say why now rather than ask a question whose answer is refused.
+        return _users_page(principal, form={}, error=LastAdminError(name))
     yourself = _is_you(principal, name)
     return confirm(
         title=f"Remove {name}",

@@ -81,7 +81,9 @@ def test_the_last_admin_can_be_neither_removed_nor_demoted(accounts: Accounts) -
 
 
 def test_an_admin_may_go_while_another_remains(accounts: Accounts) -> None:
+    assert accounts.is_last_admin("ada") and not accounts.is_last_admin("cleo")
     assert accounts.set_role("cleo", "admin") == "creator"
+    assert not accounts.is_last_admin("ada")
     assert accounts.set_role("cleo", "admin") == "admin"  # no change, nothing recorded
     accounts.set_role("ada", "auditor")
     with pytest.raises(LastAdminError):
