@@ -4,6 +4,8 @@ new token shown once and nowhere else."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -169,7 +171,10 @@ def test_an_admin_sets_a_password_and_ends_that_users_sessions(
     assert _get(client, "/users").status_code == 200  # ada's own session is untouched
 
 
-def test_you_change_your_own_password_with_the_current_one(app: Flask, client: FlaskClient) -> None:
+def test_you_change_your_own_password_with_the_current_one(
+    app: Flask, client: FlaskClient, web_vault: WebVault, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     elsewhere = app.test_client()
     sign_in(elsewhere, "otto")
     csrf = sign_in(client, "otto")
@@ -183,6 +188,11 @@ def test_you_change_your_own_password_with_the_current_one(app: Flask, client: F
     assert done.status_code == 302 and done.headers["Location"] == "/"
     assert "Changed your password" in _text(_get(client, "/"))  # this session stays
     assert _get(elsewhere, "/").headers["Location"] == "/signin"  # the other one ended
+    # The passwords reach neither the log nor the database file (only a salted hash).
+    for password in (NEW_PASSWORD, PASSWORDS["otto"]):
+        assert password not in caplog.text
+        for stored in web_vault.data_dir.iterdir():  # vault.db and its write-ahead log
+            assert stored.is_dir() or password.encode() not in stored.read_bytes(), stored
 
 
 def test_a_token_is_shown_once_and_nowhere_else(client: FlaskClient, web_vault: WebVault) -> None:
