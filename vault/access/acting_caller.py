@@ -1,4 +1,4 @@
-"""What user and token management needs of an endpoint caller: who it is, and
+"""What managing users, tokens and entry links needs of an endpoint caller: who it is, and
 a decision taken inside the write that acts (``vault.access.callers.Caller``).
 
 A protocol, not an import: ``callers`` reads sessions and tokens through
