@@ -22,6 +22,8 @@ ALLOWED: list[tuple[Principal, Action, str | None, str | None]] = [
     (AUDITOR, "credentials.read", None, None),
     (LINK, "credential.write", "sales", "user:ada"),
     (LINK, "certificate.read", None, None),
+    (AUDITOR, "own-password.change", None, None),  # every signed-in user has one
+    (ADMIN, "own-password.change", None, None),
 ]
 DENIED: list[tuple[Principal, Action, str | None, str | None]] = [
     (CREATOR, "credential.write", "sales", "user:ada"),
@@ -32,6 +34,9 @@ DENIED: list[tuple[Principal, Action, str | None, str | None]] = [
     (LINK, "credential.write", "hr", None),
     (LINK, "credentials.read", None, None),
     (LINK, "status.read", None, None),
+    (CREATOR, "own-password.change", None, None),  # a token has no password
+    (Principal("token", "ops", "admin"), "own-password.change", None, None),
+    (LINK, "own-password.change", None, None),
 ]
 
 
