@@ -108,7 +108,7 @@ class DataDir:
         if not stat.S_ISDIR(st.st_mode):
             raise StorageError(f"{path} is not a directory")
         if st.st_mode & 0o022:
-            raise AccessDeniedError(f"{path} is writable by group or others; run: chmod 700 {path}")
+            raise AccessDeniedError(_not_private(path, st))
         data_dir = cls(path)
         if data_dir.marker.exists():
             raise StorageError(
@@ -128,3 +128,20 @@ class DataDir:
                      CLUSTER_FILE, STORE_PASSWORD_FILE,
                      *bindings, *(name + ".tmp" for name in bindings)):  # fmt: skip
             (self.path / name).unlink(missing_ok=True)
+
+
+def _not_private(path: Path, st: os.stat_result) -> str:
+    """Why a data dir others may write to is refused, and what to do instead.
+
+    A shared directory (sticky like /tmp, writable by everyone, or another
+    user's) is never to be made private: advising ``chmod 700 /tmp`` would break
+    every other user of it.  Only the caller's own directory gets the chmod advice.
+    """
+    shared = st.st_mode & (stat.S_ISVTX | stat.S_IWOTH) or st.st_uid != os.geteuid()
+    if shared:
+        return (
+            f"{path} is a shared directory, not a private data dir (others may write to it);"
+            f" choose a dedicated one, e.g. --data-dir {path / 'gw'} (created 0700 by"
+            " gwvault init), or the default ./gwvault-data"
+        )
+    return f"{path} is writable by its group; run: chmod 700 {path}"

@@ -16,6 +16,7 @@ from agent_keys.errors import ConflictError, InvalidInputError
 from agent_keys.keystore import PinSource
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint
 from vault.context import RequestContext
+from vault.format.fingerprints import colon_hex_of_b64url
 from vault.gateway import Gateway
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
@@ -87,7 +88,8 @@ def serve_endpoint(
     served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())
     with RunFile(data_dir, served):
         print(
-            f"serving {settings.url} (TLS sha256 {identity.facts()['sha256']};"
+            f"serving {settings.url} (TLS certificate SHA-256"
+            f" {colon_hex_of_b64url(identity.facts()['sha256'])};"
             f" {count} worker process{'es' if count > 1 else ''})",
             flush=True,
         )

@@ -21,6 +21,7 @@ from vault.access.seal_policy import SealPolicy, load_seal_policy, save_seal_pol
 from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
+from vault.format.fingerprints import colon_hex_of_b64url
 from vault.keys.tls import TlsService
 
 _DURATION = re.compile(r"([1-9][0-9]{0,3})([smhd])")
@@ -119,15 +120,26 @@ def endpoint_set(args: argparse.Namespace) -> int:
 def tls_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         facts = TlsService(gateway).show()
-    print_json(facts) if args.json else print_fields(facts)
+    _print_tls_facts(facts, args.json)
     return EXIT_OK
 
 
 def tls_regenerate(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         facts = TlsService(gateway).regenerate()
-    print_fields(facts)
+    _print_tls_facts(facts, as_json=False)
     return EXIT_OK
+
+
+def _print_tls_facts(facts: dict[str, Any], as_json: bool) -> None:
+    """The endpoint certificate: its SHA-256 as a browser shows it (hex with colons);
+    ``--json`` keeps the base64url ``sha256`` beside it."""
+    fingerprint = colon_hex_of_b64url(facts["sha256"])
+    if as_json:
+        print_json({**facts, "fingerprint_sha256": fingerprint})
+        return
+    shown = {k: v for k, v in facts.items() if k != "sha256"}
+    print_fields({**shown, "fingerprint_sha256": fingerprint})
 
 
 def tls_import(args: argparse.Namespace) -> int:
@@ -135,7 +147,7 @@ def tls_import(args: argparse.Namespace) -> int:
     key = read_private_file(Path(args.key), "TLS key")
     with open_for_cli(args) as gateway:
         facts = TlsService(gateway).import_identity(chain, Secret(key))
-    print_fields(facts)
+    _print_tls_facts(facts, as_json=False)
     return EXIT_OK
 
 

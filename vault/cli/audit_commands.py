@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from vault.cli.flags import Commands
 from vault.cli.input import read_public_file, write_private_output
 from vault.cli.output import EXIT_OK, print_json, report_failure
+from vault.format.fingerprints import colon_hex_of_b64url
 
 if TYPE_CHECKING:
     from vault.audit.verify import TrailReport
@@ -98,7 +99,8 @@ def audit_export(args: argparse.Namespace) -> int:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    print(f"wrote entries up to {closing.seq} and a checkpoint signed by {closing.thumbprint}")
+    signer = colon_hex_of_b64url(closing.thumbprint)
+    print(f"wrote entries up to {closing.seq} and a checkpoint signed by SHA-256 {signer}")
     print(
         f"to {out}; an auditor checks it with: gwvault audit verify-export {out} --cert GATEWAY.pem"
     )

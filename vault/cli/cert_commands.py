@@ -23,6 +23,7 @@ from vault.cli.input import (
     write_private_output,
 )
 from vault.cli.output import EXIT_OK, print_fields, print_json
+from vault.format.fingerprints import colon_hex_of_b64url
 
 if TYPE_CHECKING:
     from agent_keys.gateway_identity import GatewayCertificate
@@ -83,15 +84,21 @@ def cert_show(args: argparse.Namespace) -> int:
         warning = service.expiry_warning()
     facts = _facts(cert)
     if args.json:
+        versions = [
+            {**held, "fingerprint_sha256": colon_hex_of_b64url(held["thumbprint"])}
+            for held in versions
+        ]
         print_json({**facts, "pem": cert.pem.decode("ascii"), "versions": versions})
     else:
-        print_fields(facts)
+        print_fields({("jwe_kid" if k == "thumbprint" else k): v for k, v in facts.items()})
         print("versions:")
         for held in versions:
             print(
                 f"  {held['version']}  {held['state']:<7}  {held['key_type']}"
-                f"  {held['thumbprint']}  until {held['not_after']}"
+                f"  until {held['not_after']}"
             )
+            print(f"     fingerprint_sha256  {colon_hex_of_b64url(held['thumbprint'])}")
+            print(f"     jwe_kid             {held['thumbprint']}")
     if warning:
         sys.stderr.write(f"warning: {warning}\n")
     return EXIT_OK
@@ -137,7 +144,7 @@ def cert_rotate(args: argparse.Namespace) -> int:
 
     with open_for_cli(args) as gateway:
         cert = CertificateService(gateway).rotate(args.key_type)
-    print(f"the current gateway certificate is now {cert.thumbprint} ({cert.key_type})")
+    print(f"the current gateway certificate is now {_named(cert)} ({cert.key_type})")
     print("the previous key is kept as legacy; give sealers the new certificate:")
     print("  gwvault cert export --public --out FILE.pem")
     return EXIT_OK
@@ -163,7 +170,7 @@ def cert_import(args: argparse.Namespace) -> int:
         password = read_secret(_P12_PROMPT, args.password_file)
         with open_for_cli(args) as gateway:
             cert = CertificateService(gateway).import_pkcs12(data, password)
-    print(f"imported {cert.thumbprint} ({cert.key_type}) as the current gateway certificate")
+    print(f"imported {_named(cert)} ({cert.key_type}) as the current gateway certificate")
     print("the previous key is kept as legacy")
     return EXIT_OK
 
@@ -205,11 +212,16 @@ def _facts(cert: GatewayCertificate) -> dict[str, str]:
         "name": cert.name,
         "gateway_id": cert.gateway_id,
         "key_type": cert.key_type,
+        "fingerprint_sha256": colon_hex_of_b64url(cert.thumbprint),
         "thumbprint": cert.thumbprint,
         "not_before": cert.not_before.isoformat(),
         "not_after": cert.not_after.isoformat(),
         "serial": format(cert.certificate.serial_number, "x"),
     }
+
+
+def _named(cert: GatewayCertificate) -> str:
+    return f"SHA-256 {colon_hex_of_b64url(cert.thumbprint)} (JWE kid {cert.thumbprint})"
 
 
 def _export_public(args: argparse.Namespace, out: Path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from vault.cli.credential_commands import report_verify
 from vault.cli.input import pin_source, read_secret
@@ -15,6 +16,7 @@ from vault.cli.opening import data_dir, keystore_spec, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
 from vault.context import RequestContext
 from vault.credentials import CredentialService
+from vault.format.fingerprints import colon_hex_of_b64url
 from vault.gateway import Gateway
 from vault.keys.keystore_migration import migrate_keystore
 from vault.keys.module_trust import trust_module
@@ -39,7 +41,8 @@ def init(args: argparse.Namespace) -> int:
     ) as gateway:
         status = gateway.status()
     print(f"initialised gateway {status['name']} ({status['gateway_id']}) in {status['data_dir']}")
-    print(f"certificate thumbprint {status['cert_thumbprint']}")
+    print(f"certificate SHA-256 fingerprint {colon_hex_of_b64url(status['cert_thumbprint'])}")
+    print(f"(JWE kid of values sealed to it: {status['cert_thumbprint']})")
     print("keep the recovery key safe: it is not stored, and only it can move this gateway")
     return EXIT_OK
 
@@ -50,10 +53,28 @@ def status(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         facts = gateway.status()
         warning = CertificateService(gateway).expiry_warning()
-    print_json(facts) if args.json else print_fields(facts)
+    # One digest, two spellings: hex with colons to compare with a browser or
+    # openssl, base64url as the JWE kid that sealed values name.
+    fingerprint = colon_hex_of_b64url(facts["cert_thumbprint"])
+    if args.json:
+        print_json({**facts, "cert_fingerprint_sha256": fingerprint})
+    else:
+        print_fields(_people_facts(facts, fingerprint))
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
+
+
+def _people_facts(facts: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """``status`` for a person: the fingerprint in hex, the kid labelled as such."""
+    shown: dict[str, Any] = {}
+    for key, value in facts.items():
+        if key == "cert_thumbprint":
+            shown["cert_fingerprint_sha256"] = fingerprint
+            shown["cert_jwe_kid"] = value
+        else:
+            shown[key] = value
+    return shown
 
 
 def keystore_show(args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 
 Never a command-line argument (other local users see those in ``ps``).  A
 secret file must be readable by its owner alone, like a key file.
+
+Every problem with a file the caller named (missing, unreadable, wrong mode,
+wrong owner, too large, an output path that exists) is ``InvalidInputError``:
+the caller's input, exit 2 (``vault.cli.main.exit_code_for``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError
+from agent_keys.errors import InvalidInputError
 from agent_keys.keystore import PinSource
 from agent_keys.private_files import create_private_file
 from agent_keys.secret import Secret
@@ -72,7 +76,7 @@ def read_private_file(path: Path, what: str) -> bytes:
             if not stat.S_ISREG(mode):
                 raise InvalidInputError(f"{path} is not a regular file")
             if mode & 0o077:
-                raise AccessDeniedError(
+                raise InvalidInputError(
                     f"the {what} file {path} is readable by group or others; run: chmod 600 {path}"
                 )
             return f.read(MAX_INPUT_BYTES + 1)
@@ -87,7 +91,7 @@ def write_private_output(path: Path, data: bytes | Iterable[bytes]) -> Path:
     try:
         create_private_file(path, data)
     except FileExistsError as e:
-        raise ConflictError(f"{path} exists; not overwriting it") from e
+        raise InvalidInputError(f"{path} exists; not overwriting it") from e
     except OSError as e:
         raise InvalidInputError(f"cannot write {path}: {e.strerror}") from e
     return path
@@ -118,11 +122,11 @@ def read_trusted_file(path: Path, what: str, limit: int) -> bytes:
             if not stat.S_ISREG(st.st_mode):
                 raise InvalidInputError(f"the {what} file {path} is not a regular file")
             if st.st_mode & 0o022:
-                raise AccessDeniedError(
+                raise InvalidInputError(
                     f"the {what} file {path} is writable by group or others; run: chmod go-w {path}"
                 )
             if st.st_uid not in (0, os.geteuid()):
-                raise AccessDeniedError(f"the {what} file {path} belongs to another user")
+                raise InvalidInputError(f"the {what} file {path} belongs to another user")
             data = f.read(limit + 1)
     except OSError as e:
         raise InvalidInputError(f"cannot read the {what} file {path}: {e.strerror}") from e

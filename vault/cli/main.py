@@ -13,12 +13,23 @@ import os
 from collections.abc import Callable, Sequence
 
 from agent_keys.errors import InvalidInputError, VaultError
+from vault.cli.global_flags import settle_global_flags
 from vault.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from vault.cli.parser import build_parser
 
 
 def exit_code_for(error: VaultError) -> int:
-    """The exit code of a failed command: 2 for the caller's input, else 1."""
+    """The exit code of a failed command (README "Exit codes").
+
+    2: what the caller gave is wrong as given: a flag, a typed or piped value,
+    or a file it named (missing, unreadable, wrong mode or owner, not what it
+    should hold, an output path that exists); ``InvalidInputError``, raised
+    for all of those by ``vault.cli.input`` and the service's validation.
+    Usage errors (argparse) exit 2 too, in ``flags.OneLineParser``.
+    1: a valid request that could not be carried out: not found, a conflict
+    with the vault's state, refused by the vault, a check that ran and
+    failed, the vault or a data source unreachable or damaged.
+    """
     return EXIT_USAGE if isinstance(error, InvalidInputError) else EXIT_FAILED
 
 
@@ -27,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Whatever this process creates (data dir, key file, exports) is private
     # unless a command says otherwise.
     os.umask(0o077)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settle_global_flags(parser, args)
     try:
         return _handler(args)(args)
     except VaultError as e:

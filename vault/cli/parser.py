@@ -7,7 +7,6 @@ comes from a pipe or a prompt (``vault.cli.input``).
 from __future__ import annotations
 
 import argparse
-import os
 
 from agent_keys.key_types import KEY_TYPES
 from vault.access.policy import ROLES
@@ -21,9 +20,8 @@ from vault.cli import (
     store_commands,
 )
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
+from vault.cli.global_flags import add_global_flags, repeat_after_commands
 from vault.format.data_source import AUTH_TYPES
-
-DEFAULT_DATA_DIR = "gwvault-data"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,17 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gwvault",
         description="Credential vault of an on-premises data gateway.",
     )
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("GWVAULT_DATA_DIR", DEFAULT_DATA_DIR),
-        help="the gateway's data directory (env GWVAULT_DATA_DIR; default ./gwvault-data)",
-    )
-    parser.add_argument(
-        "--pin-file",
-        metavar="F",
-        help="file (mode 0600) with the PKCS#11 token's user PIN; else env GWVAULT_PKCS11_PIN,"
-        " else a prompt",
-    )
+    add_global_flags(parser)  # --data-dir, --pin-file: also after the command
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_init(commands)
     status = commands.add_parser("status", help="show the gateway's identity and vault state")
@@ -58,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         cluster_commands, store_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
+    repeat_after_commands(parser)  # last: every command's parser exists now
     return parser
 
 

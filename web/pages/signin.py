@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from agent_keys.errors import AccessDeniedError
 from agent_keys.secret import Secret
 from vault.access.accounts import Accounts
+from vault.format.fingerprints import colon_hex_of_b64url
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import gateway, require, session_cookie
@@ -63,4 +64,12 @@ def overview() -> str:
     facts = gateway().status()
     tls = TlsService(gateway()).show()
     warning = CertificateService(gateway()).expiry_warning()
-    return render_template("overview.html", facts=facts, tls=tls, cert_warning=warning)
+    return render_template(
+        "overview.html",
+        facts=facts,
+        tls=tls,
+        cert_warning=warning,
+        # As browsers and openssl show them, beside the base64url JWE kid.
+        cert_fingerprint=colon_hex_of_b64url(facts["cert_thumbprint"]),
+        tls_fingerprint=colon_hex_of_b64url(tls["sha256"]),
+    )

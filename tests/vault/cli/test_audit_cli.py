@@ -254,7 +254,7 @@ def test_export_refuses_to_overwrite_and_records_nothing(cli: GwvaultCli, tmp_pa
     existing.write_text("keep me\n")
     before = listed(cli, "--action", "audit.exported")
     run = cli("audit", "export", "--out", existing)
-    assert run.code == 1 and "exists" in run.err
+    assert run.code == 2 and "exists" in run.err  # the output path given
     assert existing.read_text() == "keep me\n"
     assert listed(cli, "--action", "audit.exported") == before == []
 

@@ -169,7 +169,7 @@ def test_a_secret_file_others_can_read_is_refused(cli: GwvaultCli, tmp_path: Pat
     secret_file.chmod(0o644)
     run = cli("credentials", "put", "sales", "--type", "mysql", "--server", "db",
               "--username", "u", "--secret-file", secret_file)  # fmt: skip
-    assert run.code == 1 and "chmod 600" in run.err
+    assert run.code == 2 and "chmod 600" in run.err  # a bad input file, like a missing one
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_tls_show_regenerate_and_import(cli: GwvaultCli, tmp_path: Path) -> None
         == 2
     )
     key.chmod(0o644)
-    assert cli("tls", "import", "--cert", chain, "--key", key).code == 1
+    assert cli("tls", "import", "--cert", chain, "--key", key).code == 2  # an input file
 
 
 def test_serve_answers_and_stops_on_sigterm(cli: GwvaultCli) -> None:
