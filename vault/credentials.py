@@ -30,6 +30,7 @@ from vault.access.seal_policy import load_seal_policy
 from vault.audit.trail import DetailValue, Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
+from vault.connectors.sqlite import check_file_for_put
 from vault.format.data_source import (
     AuthType,
     DataSource,
@@ -92,6 +93,7 @@ class CredentialService:
         validate_data_source(
             source, _connection_credential(payload.auth, payload.username, payload.secret)
         )
+        self._check_sqlite_file(source)
         put_at = int(self._gateway.context.clock().timestamp())
         return self._save(name, source, OpenedCredential(payload, put_at), sealed_input=False)
 
@@ -106,7 +108,19 @@ class CredentialService:
         inside the same write (an entry link is consumed with its credential).
         """
         opened = self._open_sealed(name, source, token)
+        self._check_sqlite_file(source)
         return self._save(name, source, opened, sealed_input=True, also=also)
+
+    def _check_sqlite_file(self, source: DataSource) -> None:
+        """A SQLite credential names a database file that is there (before any write).
+
+        The local operator is told for any path; a web caller only where a
+        connection test would answer (``sqlite.check_file_for_put``, T-CN-4).
+        """
+        if source.type != "sqlite":
+            return
+        policy = None if self._caller is None else policy_for(self._gateway, any_network=False)
+        check_file_for_put(source.server, policy)
 
     def test_sealed(
         self,

@@ -126,6 +126,15 @@ def report_verify(report: VerifyReport) -> int:
 
 
 def _payload_from_flags(args: argparse.Namespace) -> CredentialPayload:
+    if args.type == "sqlite":
+        # A SQLite file has no login: anonymous is its only auth, so it is the
+        # default, and a login given for one is refused before any prompt.
+        if args.username or args.secret_file or args.auth not in (None, "anonymous"):
+            raise InvalidInputError(
+                "a sqlite data source takes no user name or secret (its auth is anonymous);"
+                " drop --auth, --username and --secret-file"
+            )
+        return CredentialPayload(auth="anonymous", username=None, secret=None)
     auth = parse_auth_type(args.auth or "basic")
     if auth == "anonymous":
         if args.secret_file:

@@ -15,6 +15,7 @@ from typing import NoReturn, TypeAlias
 from agent_keys.errors import InvalidInputError
 from vault.cli.input import read_trusted_file
 from vault.cli.output import EXIT_USAGE
+from vault.connectors.cleartext import cleartext_warning
 from vault.connectors.dispatch import validate_target
 from vault.format.ca_certificates import MAX_CA_PEM_CHARS, canonical_ca_pem
 from vault.format.data_source import (
@@ -76,6 +77,12 @@ def add_target_flags(parser: argparse.ArgumentParser, why: str) -> None:
         metavar="FILE.pem",
         help="CA certificate(s) to verify the server against (default: the system's CA store)",
     )
+    parser.add_argument(
+        "--allow-cleartext",
+        action="store_true",
+        help="accept a server on another host reached without TLS (http://, --tls disable);"
+        " refused otherwise",
+    )
 
 
 def target_from_flags(args: argparse.Namespace) -> DataSource:
@@ -90,7 +97,18 @@ def target_from_flags(args: argparse.Namespace) -> DataSource:
         ca_pem=_ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
     )
     validate_target(source)
+    _consent_to_cleartext(source, args.allow_cleartext)
     return source
+
+
+def _consent_to_cleartext(source: DataSource, allowed: bool) -> None:
+    """A target on the network without TLS: refused, or warned about with --allow-cleartext."""
+    warning = cleartext_warning(source)
+    if warning is None:
+        return
+    if not allowed:
+        raise InvalidInputError(f"{warning}; use TLS, or add --allow-cleartext to accept that")
+    sys.stderr.write(f"gwvault: warning: {warning}\n")
 
 
 def _ca_from_file(path: str) -> str:

@@ -78,7 +78,7 @@ def _add_encrypt_value(commands: Commands) -> None:
 
 
 def _add_login_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--auth", choices=AUTH_TYPES, help="default: basic")
+    parser.add_argument("--auth", choices=AUTH_TYPES, help="default: basic (sqlite: anonymous)")
     parser.add_argument("--username", metavar="U")
     parser.add_argument(
         "--secret-file", metavar="F", help="file (mode 0600) with the secret; else pipe or prompt"

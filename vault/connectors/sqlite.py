@@ -25,6 +25,7 @@ import posixpath
 import stat
 import struct
 
+from agent_keys.errors import InvalidInputError
 from vault.connectors.connection import ConnectionTestResult
 from vault.connectors.destinations import DestinationPolicy
 
@@ -163,3 +164,30 @@ def _refused(path: str, why: str) -> ConnectionTestResult:
 
 def _missing(path: str, why: str) -> ConnectionTestResult:
     return ConnectionTestResult("database_missing", f"cannot open {path}: {why}")
+
+
+def check_file_for_put(path: str, policy: DestinationPolicy | None) -> None:
+    """Refuse to store a SQLite credential for a file that is not there.
+
+    ``policy`` None is the local operator (the CLI), who can list the machine's
+    files anyway: the path must name a regular file (a link to one is fine).
+    A web caller is answered only where a connection test would be answered
+    (under an allowed directory, by the same walk, no link followed) and there
+    must find a SQLite database; elsewhere the put is not checked, so storing a
+    credential never tells a web caller whether a file exists on the gateway
+    (T-CN-4).  Raises ``InvalidInputError``; checks, never creates or writes.
+    """
+    if policy is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            raise InvalidInputError(
+                f"the SQLite database {path} cannot be used: {e.strerror}; give the path of an"
+                " existing database file"
+            ) from e
+        if not stat.S_ISREG(mode):
+            raise InvalidInputError(f"the SQLite database {path} is not a regular file")
+        return
+    result = attempt_open(path, policy)
+    if result.reason == "database_missing":
+        raise InvalidInputError(result.detail)

@@ -313,7 +313,7 @@ def test_the_default_tls_policy_refuses_a_server_the_system_does_not_trust(
         (["--tls", "verify-ca"], "needs the CA", 2),
         (["--tls", "prefer"], "invalid choice", 2),
         (["--tls-ca", "KEY"], "other than certificates", 2),
-        (["--tls-ca", "WRITABLE"], "writable by group or others", 1),  # access denied
+        (["--tls-ca", "WRITABLE"], "writable by group or others", 2),  # a bad input file
     ],
 )
 def test_a_bad_tls_policy_is_refused_and_stores_nothing(  # noqa: PLR0917 - pytest fixtures
@@ -363,12 +363,12 @@ def test_connection_test_over_http_basic(
 
 def test_connection_test_of_a_sqlite_file(cli: GwvaultCli, tmp_path: Path) -> None:
     db = tmp_path / "app.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE t (x)")
     for name, path in (("app", db), ("gone", tmp_path / "gone.db")):
-        run = cli("credentials", "put", name, "--type", "sqlite", "--server", path, "--auth",
-                  "anonymous")  # fmt: skip
-        assert run.code == 0, run.err
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE t (x)")
+        run = cli("credentials", "put", name, "--type", "sqlite", "--server", path)
+        assert run.code == 0, run.err  # auth anonymous is the sqlite default
+    (tmp_path / "gone.db").unlink()  # gone after it was stored
     refused = cli("credentials", "test", "app")
     assert refused.code == 1 and "(refused_by_policy)" in refused.err
     assert cli("test-policy", "allow-sqlite-dir", tmp_path).code == 0

@@ -169,3 +169,92 @@ def test_a_valid_request_that_fails_exits_1(data_dir: Path, tmp_path: Path) -> N
     assert cli("credentials", "delete", "nobody").code == 1
     assert GwvaultCli(tmp_path / "no-vault")("status").code == 1
     assert cli("init", "--name", "again", stdin=RECOVERY_KEY).code == 1  # a vault is there
+
+
+def test_sqlite_defaults_to_anonymous_and_refuses_a_login(data_dir: Path, tmp_path: Path) -> None:
+    cli = GwvaultCli(data_dir)
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    sqlite: list[str | Path] = ["--type", "sqlite", "--server", db]
+    logins: list[list[str | Path]] = [
+        ["--username", "u"],
+        ["--auth", "basic"],
+        ["--secret-file", tmp_path / "x"],
+    ]
+    for login in logins:
+        run = cli("credentials", "put", "app", *sqlite, *login)
+        assert run.code == 2 and "takes no user name or secret" in run.err
+    put = cli("credentials", "put", "app", *sqlite)
+    assert put.code == 0, put.err
+    assert cli("credentials", "show", "app", "--json").json()["auth"] == "anonymous"
+
+
+def test_a_sqlite_put_of_a_missing_or_odd_file_is_refused_and_changes_nothing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    cli = GwvaultCli(data_dir)
+    before = (data_dir / "vault.db").read_bytes()
+    for path in (tmp_path / "missing.db", tmp_path):
+        run = cli("credentials", "put", "app", "--type", "sqlite", "--server", path)
+        assert run.code == 2 and str(path) in run.err
+    assert cli("credentials", "list", "--json").json() == []
+    assert len((data_dir / "vault.db").read_bytes()) == len(before)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_encrypt_value_for_sqlite_does_not_look_for_the_file(data_dir: Path) -> None:
+    # It may run on another machine than the gateway: the file is checked at put.
+    cli = GwvaultCli(data_dir)
+    cert = data_dir.parent / "gw.pem"
+    assert cli("cert", "export", "--public", "--out", cert).code == 0
+    run = cli("encrypt-value", "--cert", cert, "--datasource", "app", "--type", "sqlite",
+              "--server", "/srv/not/here.db")  # fmt: skip
+    assert run.code == 0 and run.out.count(".") == 4, run.err
+
+
+NETWORK_CLEARTEXT = [
+    ["--type", "postgresql", "--server", "db.example.internal", "--tls", "disable",
+     "--username", "u"],
+    ["--type", "mysql", "--server", "192.0.2.7:3306", "--tls", "disable", "--username", "u"],
+    ["--type", "http", "--server", "http://api.example.internal/v1", "--tls", "disable",
+     "--auth", "anonymous"],
+]  # fmt: skip
+LOOPBACK_CLEARTEXT = [
+    ["--type", "postgresql", "--server", "127.0.0.1:5432", "--tls", "disable", "--username", "u"],
+    ["--type", "mysql", "--server", "localhost", "--tls", "disable", "--username", "u"],
+    ["--type", "http", "--server", "http://[::1]:8080/v1", "--tls", "disable",
+     "--auth", "anonymous"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", NETWORK_CLEARTEXT)
+def test_a_network_target_without_tls_needs_allow_cleartext(
+    data_dir: Path, tmp_path: Path, target: list[str]
+) -> None:
+    cli = GwvaultCli(data_dir)
+    cert = tmp_path / "gw.pem"
+    assert cli("cert", "export", "--public", "--out", cert).code == 0
+    sealing: list[str | Path] = ["encrypt-value", "--cert", cert, "--datasource", "app", *target]
+    storing: list[str | Path] = ["credentials", "put", "app", *target]
+    for command in (sealing, storing):
+        refused = cli(*command, stdin="pw-secret")
+        assert (
+            refused.code == 2 and "--allow-cleartext" in refused.err and "in clear" in refused.err
+        )
+        assert refused.out == ""
+    assert cli("credentials", "list", "--json").json() == []
+    sealed = cli(*sealing, "--allow-cleartext", stdin="pw-secret")
+    assert sealed.code == 0 and sealed.out.count(".") == 4
+    assert sealed.err.startswith("gwvault: warning: ") and "in clear" in sealed.err
+    stored = cli(*storing, "--allow-cleartext", stdin="pw-secret")
+    assert stored.code == 0 and "warning" in stored.err, stored.err
+    assert "pw-secret" not in sealed.err + stored.err
+
+
+@pytest.mark.parametrize("target", LOOPBACK_CLEARTEXT)
+def test_a_loopback_target_without_tls_is_accepted_silently(
+    data_dir: Path, target: list[str]
+) -> None:
+    run = GwvaultCli(data_dir)("credentials", "put", "app", *target, stdin="pw")
+    assert run.code == 0 and run.err == "", run.err
