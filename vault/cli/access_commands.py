@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_keys.errors import InvalidInputError
+from agent_keys.recovery_key import check_passphrase_policy
 from agent_keys.secret import Secret
 from agent_keys.tls_identity import MAX_PEM_BYTES
 from vault.access.accounts import Accounts
@@ -29,7 +30,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def users_add(args: argparse.Namespace) -> int:
-    password = read_secret("password", args.password_file, confirm=True)
+    password = read_secret("password", args.password_file, confirm=True, check=_password_policy)
     with open_for_cli(args) as gateway:
         Accounts(gateway).add_user(args.name, args.role, password)
     print(f"added {args.role} {args.name}")
@@ -61,11 +62,16 @@ def users_set_role(args: argparse.Namespace) -> int:
 
 
 def users_passwd(args: argparse.Namespace) -> int:
-    password = read_secret("password", args.password_file, confirm=True)
+    password = read_secret("password", args.password_file, confirm=True, check=_password_policy)
     with open_for_cli(args) as gateway:
         Accounts(gateway).set_password(args.name, password)
     print(f"set the password of {args.name} and ended its sessions")
     return EXIT_OK
+
+
+def _password_policy(password: Secret) -> None:
+    # Accounts checks it again; checked here too so that a prompt can ask again.
+    check_passphrase_policy(password, "password")
 
 
 def tokens_create(args: argparse.Namespace) -> int:

@@ -121,8 +121,12 @@ def cert_export(args: argparse.Namespace) -> int:
         )
     if out.exists() or out.is_symlink():
         raise InvalidInputError(f"{out} exists; refusing to overwrite it")
-    password = read_secret(_P12_PROMPT, args.password_file, confirm=True)
-    check_passphrase_policy(password, _P12_PROMPT)
+    password = read_secret(
+        _P12_PROMPT,
+        args.password_file,
+        confirm=True,
+        check=lambda value: check_passphrase_policy(value, _P12_PROMPT),
+    )
     written: list[Path] = []
     try:
         with open_for_cli(args) as gateway:

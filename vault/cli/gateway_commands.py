@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from agent_keys.recovery_key import check_passphrase_policy
 from vault.cli.credential_commands import report_verify
 from vault.cli.input import pin_source, read_secret
 from vault.cli.opening import data_dir, keystore_spec, open_for_cli
@@ -26,7 +27,9 @@ def init(args: argparse.Namespace) -> int:
     from vault.cli.cluster_commands import store_location
 
     shared, password = store_location(args) if args.store is not None else (None, None)
-    recovery_key = read_secret("recovery key", args.recovery_key_file, confirm=True)
+    recovery_key = read_secret(
+        "recovery key", args.recovery_key_file, confirm=True, check=check_passphrase_policy
+    )
     with Gateway.initialize(
         data_dir(args),
         args.name,

@@ -15,7 +15,7 @@ import getpass
 import os
 import stat
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agent_keys.errors import InvalidInputError
@@ -25,21 +25,57 @@ from agent_keys.secret import Secret
 from vault.keys.keystore_binding import PIN_ENV, no_pin
 
 MAX_INPUT_BYTES = 65536
+# A person at a prompt is asked again after a refused value, this often at most.
+PROMPT_ATTEMPTS = 5
 
 
-def read_secret(what: str, file: str | None, *, confirm: bool = False) -> Secret:
+def read_secret(
+    what: str,
+    file: str | None,
+    *,
+    confirm: bool = False,
+    check: Callable[[Secret], None] | None = None,
+) -> Secret:
     """Read one secret from ``file``, else from a pipe on stdin, else by prompting.
 
     ``what`` names the secret in prompts and errors (``"recovery key"``).  With
-    ``confirm``, a prompted secret is asked for twice.  Raises
-    ``InvalidInputError`` for an empty or oversized secret.
+    ``confirm``, a prompted secret is asked for twice.  ``check`` (a strength
+    policy) raises ``InvalidInputError`` for a value it refuses: at a prompt the
+    person is told why and asked again (up to ``PROMPT_ATTEMPTS`` times); a
+    file or a pipe cannot be asked again, so it fails at once.  Raises
+    ``InvalidInputError`` for an empty, oversized or refused secret.
     """
+    if file is None and sys.stdin.isatty():
+        return _prompt_until_accepted(what, confirm, check)
     if file is not None:
         raw = read_private_file(Path(file), what)
-    elif not sys.stdin.isatty():
-        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     else:
-        raw = _prompt(what, confirm).encode("utf-8")
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    secret = _secret_of(what, raw)
+    if check is not None:
+        check(secret)
+    return secret
+
+
+def _prompt_until_accepted(
+    what: str, confirm: bool, check: Callable[[Secret], None] | None
+) -> Secret:
+    attempts = 1
+    while True:
+        try:
+            secret = _secret_of(what, _prompt(what, confirm).encode("utf-8"))
+            if check is not None:
+                check(secret)
+            return secret
+        except InvalidInputError as refused:
+            if attempts >= PROMPT_ATTEMPTS:
+                raise
+            attempts += 1
+            # Said on the terminal, one line, never the value itself.
+            sys.stderr.write(f"gwvault: {refused}; try again\n")
+
+
+def _secret_of(what: str, raw: bytes) -> Secret:
     value = _strip_one_newline(raw)
     if len(raw) > MAX_INPUT_BYTES:
         raise InvalidInputError(f"the {what} is longer than {MAX_INPUT_BYTES} bytes")

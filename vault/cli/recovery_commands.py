@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from agent_keys.errors import InvalidInputError
+from agent_keys.recovery_key import check_passphrase_policy
 from vault.cli.flags import Commands, add_keystore_flags
 from vault.cli.input import pin_source, read_public_file, read_secret, write_private_output
 from vault.cli.opening import data_dir, keystore_spec, open_for_cli
@@ -67,7 +68,12 @@ def recovery_change_key(args: argparse.Namespace) -> int:
             "off a terminal, give both --recovery-key-file and --new-recovery-key-file"
         )
     old = read_secret("current recovery key", args.recovery_key_file)
-    new = read_secret("new recovery key", args.new_recovery_key_file, confirm=True)
+    new = read_secret(
+        "new recovery key",
+        args.new_recovery_key_file,
+        confirm=True,
+        check=lambda key: check_passphrase_policy(key, "new recovery key"),
+    )
     with open_for_cli(args) as gateway:
         RecoveryService(gateway).change_key(old, new)
     print("changed the recovery key; bundles exported before this still open with the OLD key")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,3 +64,29 @@ def private_file(path: Path, content: str) -> Path:
     path.write_text(content)
     path.chmod(0o600)
     return path
+
+
+def converse_in_order(args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """gwvault on a pseudo-terminal, answering the prompts in order (a prompt may repeat)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become gwvault
+        os.execv(GWVAULT, [str(GWVAULT), *args])  # noqa: S606 - a fixed program path
+    screen, pending, seen = "", list(answers), 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096).decode(errors="replace")
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if pending and screen[seen:].rstrip().endswith(pending[0][0]):
+            seen = len(screen)
+            os.write(fd, (pending.pop(0)[1] + "\n").encode())
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen

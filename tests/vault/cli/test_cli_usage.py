@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RECOVERY_KEY
-from tests.vault.cli.gwvault_process import GWVAULT, GwvaultCli, Run, private_file
+from tests.vault.cli.gwvault_process import (
+    GWVAULT,
+    GwvaultCli,
+    Run,
+    converse_in_order,
+    private_file,
+)
 
 MYSQL = ["--type", "mysql", "--server", "db", "--username", "u"]
 
@@ -258,3 +264,39 @@ def test_a_loopback_target_without_tls_is_accepted_silently(
 ) -> None:
     run = GwvaultCli(data_dir)("credentials", "put", "app", *target, stdin="pw")
     assert run.code == 0 and run.err == "", run.err
+
+
+def test_a_weak_recovery_key_at_the_prompt_is_asked_again(tmp_path: Path) -> None:
+    code, screen = converse_in_order(
+        ["init", "--name", "gw-tty", "--data-dir", str(tmp_path / "data")],
+        [("Recovery key:", "password1234"), ("Repeat the recovery key:", "password1234"),
+         ("Recovery key:", RECOVERY_KEY), ("Repeat the recovery key:", RECOVERY_KEY + "x"),
+         ("Recovery key:", RECOVERY_KEY), ("Repeat the recovery key:", RECOVERY_KEY)],
+    )  # fmt: skip
+    assert code == 0, screen
+    assert screen.count("try again") == 2 and "differ" in screen
+    assert "initialised gateway gw-tty" in screen
+    assert "password1234" not in screen and RECOVERY_KEY not in screen
+
+
+def test_a_weak_password_at_the_prompt_is_asked_again(data_dir: Path) -> None:
+    strong = "four random words here"
+    code, screen = converse_in_order(
+        ["users", "add", "admin", "--role", "admin", "--data-dir", str(data_dir)],
+        [("Password:", "short"), ("Repeat the password:", "short"),
+         ("Password:", strong), ("Repeat the password:", strong)],
+    )  # fmt: skip
+    assert code == 0 and "added admin admin" in screen, screen
+    assert screen.count("try again") == 1 and strong not in screen
+
+
+def test_a_weak_value_from_a_pipe_or_file_fails_once_with_exit_2(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    run = GwvaultCli(tmp_path / "new")("init", "--name", "gw", stdin="password1234\n")
+    assert run.code == 2 and "try again" not in run.err
+    assert not (tmp_path / "new").exists()
+    weak = private_file(tmp_path / "weak", "short\n")
+    run = GwvaultCli(data_dir)("users", "add", "admin", "--role", "admin", "--password-file", weak)
+    assert run.code == 2 and "try again" not in run.err
+    assert GwvaultCli(data_dir)("users", "list", "--json").json() == []

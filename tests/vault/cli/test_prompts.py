@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import RECOVERY_KEY
-from tests.vault.cli.gwvault_process import GWVAULT
+from tests.vault.cli.gwvault_process import GWVAULT, converse_in_order
+from vault.cli.input import PROMPT_ATTEMPTS
 
 
 def converse(args: list[str], answers: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:
@@ -50,11 +51,13 @@ def test_init_prompts_twice_and_never_echoes(tmp_path: Path) -> None:
 
 
 def test_init_refuses_two_different_entries_and_creates_nothing(tmp_path: Path) -> None:
-    code, screen = converse(
+    # Each mismatch is asked again, up to PROMPT_ATTEMPTS times; then exit 2.
+    pair = [("Recovery key:", RECOVERY_KEY), ("Repeat the recovery key:", RECOVERY_KEY + "x")]
+    code, screen = converse_in_order(
         ["--data-dir", str(tmp_path / "data"), "init", "--name", "gw-tty"],
-        {"Recovery key:": RECOVERY_KEY, "Repeat the recovery key:": RECOVERY_KEY + "x"},
+        pair * PROMPT_ATTEMPTS,
     )
-    assert code == 2 and "differ" in screen
+    assert code == 2 and screen.count("differ") == PROMPT_ATTEMPTS
     assert not (tmp_path / "data").exists()
 
 
