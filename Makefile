@@ -9,7 +9,16 @@ DATA_DIR ?= gwvault-data
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the project's dependencies change.
+# Two stamps, so `make run` never waits for the test toolchain and `make test`
+# still gets all of it after a `make run`: .installed-run is what serving needs
+# (the package and its runtime dependencies, no extras); .installed is that
+# plus the test, lint and fuzzing tools.  Each is redone only when the project's
+# dependencies change.
+$(VENV)/.installed-run: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -19,8 +28,9 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps sslyze==6.3.1 nassl==5.4.0 tls-parser==2.0.2
 	touch $@
 
-## run: install, initialise a gateway in ./gwvault-data if there is none, add an admin, serve https://127.0.0.1:8050
-run: $(VENV)/.installed
+## run: install what serving needs, initialise a gateway in ./gwvault-data if there is none,
+## add an admin, serve https://127.0.0.1:8050 (a weak key or password at the prompt is asked again)
+run: $(VENV)/.installed-run
 	@if [ ! -e "$(DATA_DIR)/vault.db" ]; then \
 		echo "No gateway in $(DATA_DIR): initialising one. Choose a recovery key (12+ characters, not a common password)."; \
 		$(BIN)/gwvault --data-dir "$(DATA_DIR)" init --name "$$(hostname)"; \
