@@ -1,9 +1,13 @@
-"""One log line per request: method, route template, status, time, request id, actor.
+"""One log line per request: method, path, status, time, request id, actor.
 
-The route is the template (``/entry/<secret>``), never the path: an entry-link
-secret travels in the path, and a path that matched no route may be a mistyped
-one.  No query string, header or body is logged.  Every field is printable
-and bounded, so a log reader cannot be fed forged lines.
+The path is rebuilt from the route that matched, with every route variable
+that carries a secret written ``<redacted>`` (``/entry/<redacted>/test``): an
+entry-link secret travels in the path.  A variable is secret when its name
+says so (``secret``, ``token``, or containing either), so a new route that
+names its variable honestly is covered.  A path that matched no route may be a
+mistyped entry link: only its first segment is logged, and only when short.
+No query string, header or body is logged.  Every field is printable and
+bounded, so a log reader cannot be fed forged lines.
 
 A probe that finds the endpoint healthy or ready is not logged: a load
 balancer asks every few seconds, for every member, and those lines would
@@ -24,6 +28,7 @@ from web.health import PROBE_ENDPOINTS
 log = logging.getLogger("gwvault.request")
 
 _FIELD_CHARS = 80
+_PATH_CHARS = 200
 
 
 def start_clock() -> None:
@@ -37,9 +42,9 @@ def log_request(response: Response) -> Response:
     millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
     principal = g.get("principal")
     log.info(
-        "request method=%s route=%s status=%d ms=%.1f id=%s actor=%s",
+        "request method=%s path=%s status=%d ms=%.1f id=%s actor=%s",
         _field(request.method),
-        _field(request.url_rule.rule if request.url_rule is not None else "(none)"),
+        _field(_logged_path(), _PATH_CHARS),
         response.status_code,
         millis,
         _field(g.get("request_id", "-")),
@@ -54,5 +59,29 @@ def log_request(response: Response) -> Response:
 _UNSAFE = re.compile(r"[^\x21-\x7e]")
 
 
-def _field(value: str) -> str:
-    return _UNSAFE.sub("?", value[:_FIELD_CHARS]) or "-"
+def _field(value: str, limit: int = _FIELD_CHARS) -> str:
+    return _UNSAFE.sub("?", value[:limit]) or "-"
+
+
+# A Werkzeug rule's variable: <name> or <converter:name> or <converter(args):name>.
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+_SECRET_NAMES = ("secret", "token")
+# Longer than any page or API segment's name, shorter than an entry-link secret.
+_UNMATCHED_SEGMENT_CHARS = 24
+
+
+def _logged_path() -> str:
+    rule = request.url_rule
+    if rule is None:
+        first, _, rest = request.path.lstrip("/").partition("/")
+        shown = first if len(first) <= _UNMATCHED_SEGMENT_CHARS else "<long>"
+        return f"(no-route)/{shown}{'/...' if rest else ''}"
+    values = request.view_args or {}
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if any(word in name.lower() for word in _SECRET_NAMES):
+            return "<redacted>"
+        return str(values.get(name, match.group(0)))
+
+    return _RULE_VARIABLE.sub(value_of, rule.rule)

@@ -91,7 +91,7 @@ def test_ready_probes_stay_out_of_the_request_log_and_unready_ones_do_not(
     _set_schema_version(web_vault.data_dir, "999")
     client.get("/readyz", base_url=BASE_URL)
     (line,) = [r.getMessage() for r in caplog.records if r.name == "gwvault.request"]
-    assert "route=/readyz status=503" in line
+    assert "path=/readyz status=503" in line
 
 
 def test_probes_from_one_address_are_never_refused_and_write_nothing(

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -51,14 +53,26 @@ class _Silent(Exception):
 
 
 async def serve_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, endpoint: Endpoint, peer: Peer
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    endpoint: Endpoint,
+    peer: Peer,
+    tls_failed: Callable[[ssl.SSLError], None] | None = None,
 ) -> None:
-    """Answer requests on one (TLS) connection until it closes, idles or misbehaves."""
+    """Answer requests on one (TLS) connection until it closes, idles or misbehaves.
+
+    ``tls_failed`` hears of a TLS error before the first answer: with TLS 1.3
+    a client checks the certificate after the server's handshake is done, so
+    a browser that does not trust it yet fails here, at the first read.
+    """
     connection = _Connection(reader, writer, endpoint, peer)
     try:
         await connection.run()
     except ClientError as refused:
         await connection.refuse(refused)
+    except ssl.SSLError as e:
+        if not connection.answered and tls_failed is not None:
+            tls_failed(e)
     except (_Silent, ConnectionError, h11.LocalProtocolError, OSError):
         pass  # closed below; nothing useful can be said to this client
     except Exception as e:  # a bug here must cost one connection, not the worker
@@ -81,6 +95,7 @@ class _Connection:
         self.endpoint, self.limits, self.peer = endpoint, endpoint.limits, peer
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head_bytes)
         self.loop = asyncio.get_running_loop()
+        self.answered = 0
 
     async def run(self) -> None:
         wait = self.limits.head_seconds  # a new connection must speak at once
@@ -90,6 +105,7 @@ class _Connection:
             request, body = await self._read_request()
             reply = await self._dispatch(request, body)
             await self._send(request, reply)
+            self.answered += 1
             if self.h11.our_state is h11.MUST_CLOSE:
                 return
             self.h11.start_next_cycle()

@@ -18,6 +18,12 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 
 from web.server.connection import Endpoint, serve_connection
+from web.server.first_contact import (
+    HandshakeFailures,
+    answer_plain_http,
+    first_byte,
+    is_plain_http,
+)
 from web.server.limits import ServerLimits
 from web.server.wsgi_call import Peer, WsgiApp
 
@@ -34,6 +40,7 @@ class Listener:
         self.executor = ThreadPoolExecutor(limits.threads, thread_name_prefix="gwvault-app")
         self.endpoint = Endpoint(app, limits, self.executor, sock.getsockname()[1])
         self.by_address: collections.Counter[str] = collections.Counter()
+        self.handshake_failures = HandshakeFailures()
         self.open = 0
         self._stopping: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,22 +90,35 @@ class Listener:
 
     async def _serve(self, sock: socket.socket, address: str, port: int) -> None:
         try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            # The first byte is peeked: a plain-HTTP request is told where
+            # HTTPS is; silence or a close ends here (web.server.first_contact).
+            first = await first_byte(sock, self.limits.handshake_seconds)
+            if not first or is_plain_http(first):
+                if first:
+                    await answer_plain_http(sock, address)
+                sock.close()
+                return
+            left = max(0.1, self.limits.handshake_seconds - (loop.time() - started))
             reader = asyncio.StreamReader(limit=READ_LIMIT)
             protocol = asyncio.StreamReaderProtocol(reader)
             try:
                 # The handshake runs on the loop, beside every other connection.
-                transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
-                    lambda: protocol,
-                    sock,
-                    ssl=self.tls,
-                    ssl_handshake_timeout=self.limits.handshake_seconds,
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, sock, ssl=self.tls, ssl_handshake_timeout=left
                 )
-            except Exception:  # a timeout, a bad hello, a reset: this socket only
+            except Exception as e:  # a timeout, a bad hello, a reset: this socket only
+                self.handshake_failures.record(address, e)
                 sock.close()
                 return
-            writer = asyncio.StreamWriter(transport, protocol, reader, asyncio.get_running_loop())
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             await serve_connection(
-                reader, writer, self.endpoint, Peer(address, port, self.endpoint.port)
+                reader,
+                writer,
+                self.endpoint,
+                Peer(address, port, self.endpoint.port),
+                tls_failed=lambda e: self.handshake_failures.record(address, e),
             )
         finally:
             self._closed(address)
