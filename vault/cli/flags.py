@@ -97,8 +97,18 @@ def target_from_flags(args: argparse.Namespace) -> DataSource:
         ca_pem=_ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
     )
     validate_target(source)
-    _consent_to_cleartext(source, args.allow_cleartext)
+    if not (source.type == "http" and _login_auth(args) not in (None, "anonymous")):
+        # (A Basic or Bearer login never goes to an http:// URL, allowed or not:
+        # validate_data_source refuses it with that reason, T-CN-1.)
+        _consent_to_cleartext(source, args.allow_cleartext)
     return source
+
+
+def _login_auth(args: argparse.Namespace) -> str | None:
+    """The auth the login flags give (None: no login flags, or a sealed value carries it)."""
+    if not hasattr(args, "auth") or getattr(args, "encrypted_credential", None) is not None:
+        return None
+    return str(args.auth or "basic")
 
 
 def _consent_to_cleartext(source: DataSource, allowed: bool) -> None:
