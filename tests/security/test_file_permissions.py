@@ -113,7 +113,7 @@ def test_a_secret_file_group_or_others_can_read_is_refused(
     }  # fmt: skip
     command = commands[flag]
     run = cli(*command, flag, secret)
-    assert run.code == 1 and "chmod 600" in run.err, run.err
+    assert run.code == 2 and "chmod 600" in run.err, run.err  # a bad input file: exit 2
     assert not (tmp_path / "gw.p12").exists()
     secret.chmod(0o600)  # the same file, private, is read (the check is the mode)
     assert cli(*command, flag, secret).code == 0
