@@ -1,8 +1,8 @@
 """One log line per request: method, path, status, time, request id, actor.
 
 The path is rebuilt from the route that matched, with every route variable
-that carries a secret written ``<redacted>`` (``/entry/<redacted>/test``): an
-entry-link secret travels in the path.  A variable is secret when its name
+that carries a secret left as the template's placeholder (``/entry/<secret>/test``):
+an entry-link secret travels in the path.  A variable is secret when its name
 says so (``secret``, ``token``, or containing either), so a new route that
 names its variable honestly is covered.  A path that matched no route may be a
 mistyped entry link: only its first segment is logged, and only when short.
@@ -81,7 +81,7 @@ def _logged_path() -> str:
     def value_of(match: re.Match[str]) -> str:
         name = match.group(1)
         if any(word in name.lower() for word in _SECRET_NAMES):
-            return "<redacted>"
+            return f"<{name}>"  # the template's own placeholder: never the value
         return str(values.get(name, match.group(0)))
 
     return _RULE_VARIABLE.sub(value_of, rule.rule)

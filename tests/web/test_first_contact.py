@@ -148,8 +148,8 @@ def test_gwvault_serve_logs_each_request_once_and_no_secret(
     log = log_file.read_text()
     requests = [line for line in log.splitlines() if line.startswith("request ")]
     assert [line.split()[2] for line in requests] == [
-        "path=/entry/<redacted>",
-        "path=/api/v1/entry/<redacted>/certificate.json",
+        "path=/entry/<secret>",
+        "path=/api/v1/entry/<secret>/certificate.json",
         "path=/api/v1/status",
         "path=(no-route)/<long>",
     ]

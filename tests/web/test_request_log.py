@@ -42,7 +42,7 @@ def test_an_entry_link_secret_never_reaches_the_log(
     lines = request_lines(caplog)
     assert len(lines) == 3
     assert all(secret not in line for line in lines)
-    assert "path=/api/v1/entry/<redacted>" in lines[0] and "path=/entry/<redacted>" in lines[1]
+    assert "path=/api/v1/entry/<secret>" in lines[0] and "path=/entry/<secret>" in lines[1]
     assert "path=(no-route)/no-such-page/..." in lines[2]
 
 
