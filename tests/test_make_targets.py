@@ -2,9 +2,10 @@
 
 `make run` installs what serving needs and nothing of the test toolchain (from
 a fresh clone, measured by hand: the first prompt after 21.9 s with a 574 MB
-venv before, 10.4 s with 95 MB after; see the README); `make test` still installs everything, also after a `make run`, since
-the two have separate stamps.  Building a real venv here would take minutes,
-so the installation itself was measured by hand; this test pins the split.
+venv before, 10.4 s with 95 MB after; see the README). `make test` still
+installs everything, also after a `make run`, since the two have separate
+stamps. Building a real venv here would take minutes, so the installation
+itself was measured by hand; this test pins the split.
 """
 
 from __future__ import annotations
