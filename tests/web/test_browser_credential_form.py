@@ -21,8 +21,10 @@ from tests.service_fixtures import ServiceLogin
 from tests.web.test_browser_entry import ARTIFACTS, fill_form, sign_in
 from tests.web_fixtures import LiveServer
 from vault.access.destination_policy import allow_sqlite_dir
+from vault.connectors.cleartext import cleartext_warning
 from vault.connectors.connection import SUMMARIES
 from vault.credentials import CredentialService
+from vault.format.data_source import DataSource, parse_data_source_type, parse_tls_mode
 
 
 class ApiCalls:
@@ -279,3 +281,37 @@ def test_a_10_mb_body_sent_past_the_page_gets_a_clear_answer_in_the_browser(
         413,
         {"error": {"code": "body_too_large", "message": "the body is over 65536 bytes"}},
     ]
+
+
+# (type, server, tls): both sides of the cleartext rule, as the CLI decides them.
+CLEARTEXT_CASES = [
+    ("http", "http://10.0.0.5/api", "verify-full"),
+    ("http", "http://127.0.0.1:8080/", "verify-full"),
+    ("http", "http://localhost/", "verify-full"),
+    ("http", "http://[::1]:8080/", "verify-full"),
+    ("http", "https://api.example.com/", "verify-full"),
+    ("postgresql", "db.example.com:5432", "disable"),
+    ("postgresql", "db.example.com:5432", "verify-full"),
+    ("postgresql", "127.0.0.1:5432", "disable"),
+    ("mysql", "[::1]:3306", "disable"),
+    ("mysql", "[2001:db8::1]:3306", "disable"),
+]
+
+
+def test_the_form_warns_of_cleartext_exactly_where_the_cli_refuses(
+    page: Page, live_server: LiveServer
+) -> None:
+    sign_in(page, live_server, "ada")
+    page.goto(f"{live_server.url}/credentials/new")
+    warning = page.locator("#cleartext-warning")
+    for kind, server, tls in CLEARTEXT_CASES:
+        page.select_option("#type", kind)
+        if kind != "http":
+            page.select_option("#tls", tls)
+        page.fill("#server", server)
+        source = DataSource(parse_data_source_type(kind), server, None, tls=parse_tls_mode(tls))
+        if cleartext_warning(source) is None:
+            expect(warning, f"{kind} {server} {tls}").to_be_hidden()
+        else:
+            expect(warning, f"{kind} {server} {tls}").to_contain_text("in clear")
+    assert_accessible(page)

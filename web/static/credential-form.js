@@ -68,6 +68,36 @@ function adaptToType() {
   // The auth select stays, with only the type's choices: it says how the login is made.
   showField("username", auth.value === "basic");
   showField("secret", auth.value !== "anonymous");
+  showCleartextWarning();
+}
+
+// The rule of vault/connectors/cleartext.py (the CLI refuses such a target
+// without --allow-cleartext): a server reached without TLS, not on loopback.
+// Here it is a warning beside the server; the gateway still decides what it sends.
+function hostOf(server, isUrl) {
+  if (isUrl) {
+    try { return new URL(server).hostname.replace(/^\[|\]$/g, ""); } catch { return ""; }
+  }
+  const bracketed = /^\[([^\]]+)\]/.exec(server);
+  if (bracketed) return bracketed[1];
+  return server.split(":").length === 2 ? server.split(":")[0] : server;
+}
+
+function isLoopback(host) {
+  const h = host.toLowerCase();
+  return h === "localhost" || h === "localhost." || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+function showCleartextWarning() {
+  const type = control("type").value;
+  const server = value("server");
+  const plain = type === "http"
+    ? server.toLowerCase().startsWith("http://")
+    : type !== "sqlite" && control("tls").value === "disable";
+  const warning = control("cleartext-warning");
+  warning.hidden = !(server && plain && !isLoopback(hostOf(server, type === "http")));
+  warning.textContent = warning.hidden ? "" : "Warning: no TLS to a host on the network: whatever"
+    + " is sent to it (the login, the data) crosses the network in clear.";
 }
 
 // The target and login the form names now, as they would be sealed.
@@ -287,6 +317,7 @@ form.addEventListener("invalid", (event) => {
 form.addEventListener("input", (event) => {
   updateValidity();
   clearError(event.target.id);
+  if (event.target.id === "server") showCleartextWarning();
 });
 
 form.addEventListener("change", (event) => {
