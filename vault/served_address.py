@@ -29,6 +29,7 @@ from types import TracebackType
 
 from agent_keys.errors import AccessDeniedError, InvalidInputError, StorageError
 from agent_keys.private_files import check_private, create_private_file, sync_directory
+from vault.format.strict_json import parse_json_object
 
 RUN_FILE = "serving.json"
 _MAX_RUN_FILE = 1024
@@ -128,7 +129,7 @@ def _parsed(raw: bytes) -> ServedAddress | None:
     if len(raw) > _MAX_RUN_FILE:
         return None
     try:
-        facts = json.loads(raw)
+        facts = parse_json_object(raw)
         host, port, pid = facts["host"], facts["port"], facts["pid"]
     except (ValueError, TypeError, KeyError):
         return None

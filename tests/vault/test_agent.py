@@ -89,10 +89,14 @@ def test_the_agent_gives_an_impersonator_nothing_at_job_time(
     assert shared_postgres.connections_logged(postgres_md5_user.user) == []
 
 
-def test_the_agent_opens_no_session_for_a_file_or_a_url(data_dir: Path) -> None:
+def test_the_agent_opens_no_session_for_a_file_or_a_url(data_dir: Path, tmp_path: Path) -> None:
+    database = tmp_path / "a.db"  # a put refuses a SQLite file that is not there
+    sqlite3.connect(database).close()
     with Gateway.open(data_dir, make_context()) as gateway:
         CredentialService(gateway).put(
-            "files", DataSource("sqlite", "/srv/a.db"), CredentialPayload("anonymous", None, None)
+            "files",
+            DataSource("sqlite", str(database)),
+            CredentialPayload("anonymous", None, None),
         )
     with pytest.raises(InvalidInputError, match="no session"):
         GatewayAgent(data_dir).connect("files", job_id="job-12")
