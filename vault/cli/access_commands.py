@@ -19,6 +19,7 @@ from vault.access.accounts import Accounts
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint, save_endpoint
 from vault.access.grants import AccessGrants
 from vault.access.seal_policy import SealPolicy, load_seal_policy, save_seal_policy
+from vault.cli.confirmation import confirm_destruction
 from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
@@ -45,6 +46,11 @@ def users_list(args: argparse.Namespace) -> int:
 
 
 def users_remove(args: argparse.Namespace) -> int:
+    confirm_destruction(
+        args,
+        f"Remove the user {args.name}?",
+        f"{args.name} can no longer sign in, and their open sessions end now.",
+    )
     with open_for_cli(args) as gateway:
         Accounts(gateway).remove_user(args.name)
     print(f"removed {args.name} and ended its sessions")
@@ -95,6 +101,11 @@ def _token_line(row: dict[str, object]) -> str:
 
 
 def tokens_revoke(args: argparse.Namespace) -> int:
+    confirm_destruction(
+        args,
+        f"Revoke the API token {args.name}?",
+        f"Programs using {args.name} are refused from now on; its name stays taken.",
+    )
     with open_for_cli(args) as gateway:
         AccessGrants(gateway).revoke_token(args.name)
     print(f"revoked token {args.name}")

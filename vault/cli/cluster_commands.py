@@ -6,6 +6,7 @@ import argparse
 import os
 
 from agent_keys.secret import Secret
+from vault.cli.confirmation import add_yes_flag, confirm_destruction
 from vault.cli.flags import Commands, add_keystore_flags
 from vault.cli.input import pin_source, read_secret
 from vault.cli.opening import data_dir, keystore_spec, open_for_cli
@@ -80,6 +81,7 @@ def add_parsers(commands: Commands) -> None:
         help="also rotate the master key, so a copy of the member's keys is worthless",
     )
     remove.add_argument("--recovery-key-file", metavar="F", help="with --rotate; " + _KEY_FILE_HELP)
+    add_yes_flag(remove)
     status = actions.add_parser("status", help="members, lease holders, the database's role")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -146,6 +148,11 @@ def cluster_remove(args: argparse.Namespace) -> int:
     from vault.cluster.members import ClusterMembers
     from vault.keys.rotation import KeyRotation
 
+    confirm_destruction(
+        args,
+        f"Remove the member {args.node}?",
+        f"{args.node} stops serving at once and its wraps of the master key are deleted.",
+    )
     recovery_key = read_secret("recovery key", args.recovery_key_file) if args.rotate else None
     with open_for_cli(args) as gateway:
         if recovery_key is not None:

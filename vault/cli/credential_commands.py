@@ -12,6 +12,7 @@ from pathlib import Path
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
+from vault.cli.confirmation import confirm_destruction
 from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
 from vault.cli.opening import open_for_cli
@@ -93,6 +94,11 @@ def credentials_show(args: argparse.Namespace) -> int:
 
 
 def credentials_delete(args: argparse.Namespace) -> int:
+    confirm_destruction(
+        args,
+        f"Delete the credential {args.name}?",
+        f"Its data key is destroyed: nobody can read the secret of {args.name} again.",
+    )
     with open_for_cli(args) as gateway:
         CredentialService(gateway).delete(args.name)
     print(f"deleted credential {args.name} and destroyed its data key")

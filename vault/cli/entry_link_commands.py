@@ -16,6 +16,7 @@ from agent_keys.errors import InvalidInputError
 from vault.access.endpoint_settings import load_endpoint
 from vault.access.grants import ENTRY_LINK_TESTS, AccessGrants, OpenEntryLink
 from vault.cli.access_commands import parse_duration
+from vault.cli.confirmation import confirm_destruction
 from vault.cli.flags import target_from_flags
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_json
@@ -92,6 +93,11 @@ def _line(open_link: OpenEntryLink) -> str:
 
 
 def entry_link_revoke(args: argparse.Namespace) -> int:
+    confirm_destruction(
+        args,
+        f"Revoke the entry link {args.id}?",
+        "Whoever holds it can no longer enter the credential.",
+    )
     with open_for_cli(args) as gateway:
         link = AccessGrants(gateway).revoke_entry_link(args.id)
     print(f"revoked the entry link {link.id} for {link.datasource}; it opens nothing now")

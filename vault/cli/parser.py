@@ -19,6 +19,7 @@ from vault.cli import (
     recovery_commands,
     store_commands,
 )
+from vault.cli.confirmation import add_yes_flag
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
 from vault.cli.global_flags import add_global_flags, repeat_after_commands
 from vault.format.data_source import AUTH_TYPES
@@ -107,6 +108,7 @@ def _add_credentials(commands: Commands) -> None:
     show.add_argument("--json", action="store_true")
     delete = actions.add_parser("delete", help="delete a credential and destroy its data key")
     delete.add_argument("name", metavar="NAME")
+    add_yes_flag(delete)
     test = actions.add_parser("test", help="connect to the data source with the stored credential")
     test.add_argument("name", metavar="NAME")
     verify = actions.add_parser("verify", help="check that stored credentials open")
@@ -154,9 +156,11 @@ def _add_web_access(commands: Commands) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-file", metavar="F")
     actions.add_parser("list", help="list users").add_argument("--json", action="store_true")
-    actions.add_parser(
+    remove = actions.add_parser(
         "remove", help="remove a user and end its sessions (never the last admin)"
-    ).add_argument("name")
+    )
+    remove.add_argument("name")
+    add_yes_flag(remove)
     set_role = actions.add_parser(
         "set-role", help="give a user another role (never the last admin's)"
     )
@@ -174,7 +178,9 @@ def _add_web_access(commands: Commands) -> None:
     actions.add_parser("list", help="list tokens (never the token)").add_argument(
         "--json", action="store_true"
     )
-    actions.add_parser("revoke", help="revoke a token").add_argument("name")
+    revoke = actions.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    add_yes_flag(revoke)
 
     link = commands.add_parser("entry-link", help="single-use links to enter one credential")
     actions = link.add_subparsers(dest="entry_link_command", required=True, metavar="ACTION")
@@ -193,9 +199,9 @@ def _add_web_access(commands: Commands) -> None:
     actions.add_parser("list", help="list open links by id (never a secret)").add_argument(
         "--json", action="store_true"
     )
-    actions.add_parser("revoke", help="close an open link at once").add_argument(
-        "id", metavar="ID", help="the link's id, as entry-link list shows it"
-    )
+    revoke = actions.add_parser("revoke", help="close an open link at once")
+    revoke.add_argument("id", metavar="ID", help="the link's id, as entry-link list shows it")
+    add_yes_flag(revoke)
 
 
 def _add_policy(commands: Commands) -> None:
