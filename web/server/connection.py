@@ -14,9 +14,9 @@ import contextlib
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import h11
 
@@ -38,6 +38,21 @@ class Endpoint:
     limits: ServerLimits
     executor: Executor
     port: int
+    # The connections waiting for a request, no request in hand: on stop they
+    # close at once, while requests in flight get the grace (Listener.serve).
+    waiting: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @contextlib.contextmanager
+    def waiting_for_a_request(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - always called inside a task
+            yield
+            return
+        self.waiting.add(task)
+        try:
+            yield
+        finally:
+            self.waiting.discard(task)
 
 
 class ClientError(Exception):
@@ -78,9 +93,15 @@ async def serve_connection(
     except Exception as e:  # a bug here must cost one connection, not the worker
         log.error("connection from %s failed: %s", peer.client_host, type(e).__name__)
     finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # The server is stopping and this connection had no request in
+            # hand: no TLS goodbye is waited for (the client may never send one).
+            writer.transport.abort()
+        else:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
 class _Connection:
@@ -119,8 +140,9 @@ class _Connection:
         if closed:
             return False  # the client closed after its last request
         try:
-            async with asyncio.timeout(wait):
-                data = await self.reader.read(READ_CHUNK)
+            with self.endpoint.waiting_for_a_request():
+                async with asyncio.timeout(wait):
+                    data = await self.reader.read(READ_CHUNK)
         except TimeoutError:
             raise _Silent from None
         self.h11.receive_data(data)

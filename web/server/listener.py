@@ -47,7 +47,12 @@ class Listener:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, grace_seconds: float = 10.0) -> None:
-        """Serve until ``stop()``; then let requests in flight finish (up to the grace)."""
+        """Serve until ``stop()``; then let requests in flight finish (up to the grace).
+
+        A connection with no request in hand (a browser's idle keep-alive or
+        preconnect) is closed at once, and so is each one that finishes its
+        request during the grace: waiting for it would only wait for the client.
+        """
         self.loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         accepting = asyncio.create_task(self._accept_all())
@@ -58,6 +63,8 @@ class Listener:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace_seconds):
                     while self.open:
+                        for task in list(self.endpoint.waiting):
+                            task.cancel()
                         await asyncio.sleep(0.05)
             self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -94,7 +101,12 @@ class Listener:
             started = loop.time()
             # The first byte is peeked: a plain-HTTP request is told where
             # HTTPS is; silence or a close ends here (web.server.first_contact).
-            first = await first_byte(sock, self.limits.handshake_seconds)
+            try:
+                with self.endpoint.waiting_for_a_request():
+                    first = await first_byte(sock, self.limits.handshake_seconds)
+            except asyncio.CancelledError:  # stopping: a socket that said nothing yet
+                sock.close()
+                raise
             if not first or is_plain_http(first):
                 if first:
                     await answer_plain_http(sock, address)
