@@ -1,7 +1,8 @@
-"""Rules for the names people give things: data sources and gateways."""
+"""Rules for the names people give things: data sources, gateways and hosts."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from agent_keys.errors import InvalidInputError
@@ -32,3 +33,22 @@ def check_gateway_name(name: str) -> str:
             "a gateway name is 1-64 printable characters without leading or trailing spaces"
         )
     return name
+
+
+# A host as the endpoint settings and the served address take one: an IP
+# address, or a DNS name of letters, digits, dots and hyphens.
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def is_host(text: str) -> bool:
+    """Whether ``text`` is an IP address or a host name."""
+    return is_ip_address(text) or bool(_HOST_NAME.fullmatch(text))
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -21,7 +21,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,10 @@ from types import TracebackType
 from agent_keys.errors import AccessDeniedError, InvalidInputError, StorageError
 from agent_keys.private_files import check_private, create_private_file, sync_directory
 from vault.format.strict_json import parse_json_object
+from vault.names import is_host, is_ip_address
 
 RUN_FILE = "serving.json"
 _MAX_RUN_FILE = 1024
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _MAX_URL_BASE = 300
 
 
@@ -52,7 +51,7 @@ class ServedAddress:
     @property
     def is_wildcard(self) -> bool:
         """Listening on every address (0.0.0.0, ::): no one address to give out."""
-        return _is_ip(self.host) and ipaddress.ip_address(self.host).is_unspecified
+        return is_ip_address(self.host) and ipaddress.ip_address(self.host).is_unspecified
 
 
 class RunFile:
@@ -133,7 +132,7 @@ def _parsed(raw: bytes) -> ServedAddress | None:
         host, port, pid = facts["host"], facts["port"], facts["pid"]
     except (ValueError, TypeError, KeyError):
         return None
-    if not (isinstance(host, str) and _is_host(host)):
+    if not (isinstance(host, str) and is_host(host)):
         return None
     if not (isinstance(port, int) and 1 <= port <= 65535 and isinstance(pid, int)):
         return None
@@ -162,11 +161,11 @@ def parse_url_base(text: str) -> str:
         or parts.fragment
         or "?" in text
         or "#" in text
-        or not _is_host(host)
+        or not is_host(host)
         or parts.netloc.lower() != _netloc(host, port)
     ):
         raise InvalidInputError(rule)
-    if _is_ip(host) and ipaddress.ip_address(host).is_unspecified:
+    if is_ip_address(host) and ipaddress.ip_address(host).is_unspecified:
         raise InvalidInputError("--url-base names an address people reach, not 0.0.0.0 or ::")
     return https_origin(host, port)
 
@@ -183,15 +182,3 @@ def _netloc(host: str, port: int | None) -> str:
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _is_host(text: str) -> bool:
-    return _is_ip(text) or bool(_HOST_NAME.fullmatch(text))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

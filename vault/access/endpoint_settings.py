@@ -7,15 +7,14 @@ it needs ``allow_remote`` set explicitly, and ``serve`` warns about it.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from agent_keys.errors import InvalidInputError
 from vault.gateway import Gateway
+from vault.names import is_host, is_ip_address
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class EndpointSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise InvalidInputError("the port must be a number from 1 to 65535")
-        if not (_is_ip(self.host) or _HOST_NAME.fullmatch(self.host)):
+        if not is_host(self.host):
             raise InvalidInputError("the host must be an IP address or a host name")
         if not self.is_loopback and not self.allow_remote:
             raise InvalidInputError(
@@ -39,7 +38,7 @@ class EndpointSettings:
     def is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
-        return _is_ip(self.host) and ipaddress.ip_address(self.host).is_loopback
+        return is_ip_address(self.host) and ipaddress.ip_address(self.host).is_loopback
 
     @property
     def url(self) -> str:
@@ -65,11 +64,3 @@ def save_endpoint(gateway: Gateway, settings: EndpointSettings) -> None:
         gateway.audit.record(
             "endpoint.changed", gateway.gateway_id, host=settings.host, port=settings.port
         )
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import shutil
-import time
 from pathlib import Path
 
 from tests.conftest import RECOVERY_KEY
-from tests.vault.cli.gwvault_process import GWVAULT, converse_in_order
+from tests.vault.cli.gwvault_process import converse_in_order
 from vault.cli.input import PROMPT_ATTEMPTS
 
 
-def converse(args: list[str], answers: dict[str, str], timeout: float = 60.0) -> tuple[int, str]:
-    """Run gwvault on a pty, answering each prompt that ends with a key of ``answers``."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: become gwvault
-        os.execv(GWVAULT, [str(GWVAULT), *args])  # noqa: S606 - a fixed program path
-    screen, pending = "", dict(answers)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096).decode(errors="replace")
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        screen += chunk
-        for prompt in list(pending):
-            if screen.rstrip().endswith(prompt.rstrip()):
-                os.write(fd, (pending.pop(prompt) + "\n").encode())
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), screen
+def converse(args: list[str], answers: dict[str, str]) -> tuple[int, str]:
+    """Run gwvault on a pty, answering each prompt in the order given."""
+    return converse_in_order(args, list(answers.items()))
 
 
 def test_init_prompts_twice_and_never_echoes(tmp_path: Path) -> None:
