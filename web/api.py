@@ -44,6 +44,7 @@ from vault.format.encrypted_credential import (
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
+from web.flash import flash
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
 from web.query_args import query_arguments
 
@@ -147,8 +148,6 @@ def put_credential(name: str) -> Response:
     if principal.kind == "user" and g.get("channel") == "web":
         # The page saves with fetch and then opens the list: the list says what
         # was saved, as after a form post (a flash code and the name, never text).
-        from web.pages.feedback import flash  # here: web.pages imports this module
-
         record = result.record
         flash(response, "credential-saved", f"{name} (version {record.binding.version})")
     return response

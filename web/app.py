@@ -12,9 +12,9 @@ from web.access import VaultHandle, close_gateway, start_request
 from web.api import api
 from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
+from web.flash import clear_shown_flash, pending_flash
 from web.health import health
 from web.pages import pages
-from web.pages.feedback import clear_shown_flash, pending_flash
 from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
 

@@ -29,8 +29,8 @@ from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.credentials import CredentialService
 from vault.format.ca_certificates import canonical_ca_pem
 from vault.format.data_source import DataSource
+from web.flash import FLASH_COOKIE_PREFIX
 from web.json_body import NO_SEAL
-from web.pages.feedback import FLASH_COOKIE_PREFIX
 
 
 def flash_cookies(client: FlaskClient) -> list[str]:

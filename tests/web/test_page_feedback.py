@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from tests.web_fixtures import BASE_URL, sign_in
-from web.pages.feedback import FLASH_COOKIE_PREFIX, MESSAGES
+from web.flash import FLASH_COOKIE_PREFIX, MESSAGES
 
 FLASH_COOKIE = f"{FLASH_COOKIE_PREFIX}443"
 

@@ -16,8 +16,9 @@ from agent_keys.secret import Secret
 from vault.access.accounts import Accounts
 from vault.access.bearer_secrets import bearer_hash
 from web.access import gateway, require, session_cookie, web_caller
+from web.flash import flash
 from web.pages.blueprint import pages
-from web.pages.feedback import flash, refused
+from web.pages.feedback import refused
 
 # The rule check_passphrase_policy applies, said next to every new-password field.
 PASSWORD_RULE = (

@@ -21,8 +21,9 @@ from vault.format.data_source import (
 from vault.names import DATASOURCE_NAME_MAX, DATASOURCE_NAME_PATTERN, check_datasource_name
 from web.access import gateway, require, web_caller
 from web.api import credential_page_query, page_urls
+from web.flash import flash
 from web.pages.blueprint import pages
-from web.pages.feedback import confirm, flash
+from web.pages.feedback import confirm
 
 
 @pages.get("/credentials")

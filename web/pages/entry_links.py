@@ -34,10 +34,11 @@ from vault.format.data_source import DATA_SOURCE_TYPES, TLS_MODES, DataSource
 from vault.served_address import parse_url_base
 from web.access import entry_caller, gateway, require, web_caller
 from web.api import target_json
+from web.flash import flash
 from web.json_body import target_of
 from web.pages.blueprint import pages
 from web.pages.credentials import credential_form
-from web.pages.feedback import confirm, flash, refused
+from web.pages.feedback import confirm, refused
 
 DEFAULT_MINUTES = "15"  # as `gwvault entry-link create --expires`
 _LONGEST_MINUTES = int(LONGEST_ENTRY_LINK.total_seconds() // 60)

@@ -12,8 +12,9 @@ from vault.format.fingerprints import colon_hex_of_b64url
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import gateway, require, session_cookie
+from web.flash import flash
 from web.pages.blueprint import pages
-from web.pages.feedback import flash, refused
+from web.pages.feedback import refused
 
 
 @pages.get("/signin")

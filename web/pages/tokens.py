@@ -16,8 +16,9 @@ from agent_keys.errors import NotFoundError, VaultError
 from vault.access.grants import AccessGrants
 from vault.access.policy import ROLES
 from web.access import gateway, require, web_caller
+from web.flash import flash
 from web.pages.blueprint import pages
-from web.pages.feedback import confirm, flash, refused
+from web.pages.feedback import confirm, refused
 
 
 @pages.get("/tokens")

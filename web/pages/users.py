@@ -16,9 +16,10 @@ from agent_keys.errors import VaultError
 from vault.access.accounts import Accounts, LastAdminError
 from vault.access.policy import ROLES, Principal, parse_role
 from web.access import gateway, require, web_caller
+from web.flash import flash
 from web.pages.account import PASSWORD_RULE, end_this_session, new_password, this_session_hash
 from web.pages.blueprint import pages
-from web.pages.feedback import confirm, flash, refused
+from web.pages.feedback import confirm, refused
 
 
 @pages.get("/users")

@@ -27,11 +27,6 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def accounts(data_dir: Path, clock: Clock) -> Accounts:
     gateway = Gateway.open(data_dir, RequestContext(actor="test", channel="cli", clock=clock))
     accounts = Accounts(gateway)

@@ -30,16 +30,6 @@ TARGET = DataSource("postgresql", "127.0.0.1:1", "hr")  # nothing listens on por
 LOGIN = CredentialPayload("basic", "alice", Secret.from_text("alice's pa55word"))
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def vault(data_dir: Path, clock: Clock) -> Gateway:
-    return Gateway.open(data_dir, RequestContext(actor="os:admin", channel="cli", clock=clock))
-
-
 def _link(vault: Gateway, target: DataSource = TARGET) -> tuple[EntryLink, Caller]:
     secret, _ = AccessGrants(vault).create_entry_link(NAME, target, datetime.timedelta(minutes=15))
     link = AccessGrants(vault).entry_link(secret)  # what the edge checks when headers arrive

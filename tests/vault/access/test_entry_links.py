@@ -28,16 +28,6 @@ QUARTER = datetime.timedelta(minutes=15)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def vault(data_dir: Path, clock: Clock) -> Gateway:
-    return Gateway.open(data_dir, RequestContext(actor="os:admin", channel="cli", clock=clock))
-
-
-@pytest.fixture
 def grants(vault: Gateway) -> AccessGrants:
     return AccessGrants(vault)
 

@@ -18,11 +18,6 @@ SALES = DataSource("postgresql", "db.example:5432", "sales")
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def grants(data_dir: Path, clock: Clock) -> AccessGrants:
     return AccessGrants(
         Gateway.open(data_dir, RequestContext(actor="os:admin", channel="cli", clock=clock))

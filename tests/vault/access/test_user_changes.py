@@ -29,11 +29,6 @@ pytestmark = pytest.mark.contract
 NEW_PASSWORD = "a newer sign-in phrase 5"
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 def _open(data_dir: Path, clock: Clock, actor: str = "os:admin") -> Gateway:
     return Gateway.open(data_dir, RequestContext(actor=actor, channel="cli", clock=clock))
 
