@@ -1,4 +1,6 @@
-"""The credential lifecycle: put, list, show, test, verify, use, delete.
+"""The credential lifecycle: put, list, show, test, verify, use, and the
+life beside the secret (``vault.credential_life``): disable, enable, delete
+(soft), restore, purge, and the owner's dates.
 
 Each operation runs in the request's context and records itself in the audit
 trail in the same transaction as its change.  Secrets go in as ``Secret`` or
@@ -20,7 +22,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent_keys.errors import AccessDeniedError, IntegrityError, InvalidInputError, NotFoundError
+from agent_keys.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+)
 from agent_keys.secret import Secret
 from vault.access.callers import Caller
 from vault.access.destination_policy import policy_for
@@ -31,6 +39,20 @@ from vault.audit.trail import DetailValue, Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import test_connection, validate_data_source
 from vault.connectors.sqlite import check_file_for_put
+from vault.credential_life import (
+    DEFAULT_RETENTION_DAYS,
+    LIFE_ACTIONS,
+    RETENTION_SETTING,
+    CredentialUnavailableError,
+    LifeChange,
+    check_name_free,
+    check_usable,
+    deleted_life,
+    entry_describes,
+    is_past,
+    life_details,
+    parse_retention_days,
+)
 from vault.format.data_source import (
     AuthType,
     DataSource,
@@ -48,7 +70,7 @@ from vault.format.encrypted_credential import (
 from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
 from vault.names import check_datasource_name
-from vault.store.records import CredentialRecord
+from vault.store.records import CredentialLife, CredentialRecord
 
 UseRecorder = Callable[[str, dict[str, DetailValue]], None]
 """Writes the ``credential.used`` entry of a credential name with its details."""
@@ -87,18 +109,35 @@ class CredentialService:
         self._store = gateway.store
         self._caller = caller
 
-    def put(self, name: str, source: DataSource, payload: CredentialPayload) -> PutResult:
-        """Store (create or update) the credential ``name`` from a plaintext payload."""
+    def put(
+        self,
+        name: str,
+        source: DataSource,
+        payload: CredentialPayload,
+        *,
+        life: LifeChange | None = None,
+    ) -> PutResult:
+        """Store (create or update) the credential ``name`` from a plaintext payload.
+
+        ``life`` sets the owner's dates (expiry, rotation, contact); None keeps
+        the stored ones."""
         check_datasource_name(name)
         validate_data_source(
             source, _connection_credential(payload.auth, payload.username, payload.secret)
         )
         self._check_sqlite_file(source)
         put_at = int(self._gateway.context.clock().timestamp())
-        return self._save(name, source, OpenedCredential(payload, put_at), sealed_input=False)
+        opened = OpenedCredential(payload, put_at)
+        return self._save(name, source, opened, sealed_input=False, life=life)
 
     def put_sealed(
-        self, name: str, source: DataSource, token: str, also: Callable[[], None] | None = None
+        self,
+        name: str,
+        source: DataSource,
+        token: str,
+        also: Callable[[], None] | None = None,
+        *,
+        life: LifeChange | None = None,
     ) -> PutResult:
         """Store a credential from an EncryptedCredential sealed for ``name`` and ``source``.
 
@@ -109,7 +148,7 @@ class CredentialService:
         """
         opened = self._open_sealed(name, source, token)
         self._check_sqlite_file(source)
-        return self._save(name, source, opened, sealed_input=True, also=also)
+        return self._save(name, source, opened, sealed_input=True, also=also, life=life)
 
     def _check_sqlite_file(self, source: DataSource) -> None:
         """A SQLite credential names a database file that is there (before any write).
@@ -141,6 +180,7 @@ class CredentialService:
         with self._deciding("credential.test", name):
             existing = self._checked(self._store.credential(name))
             principal = self._authorize("credential.test", name, existing, source)
+            check_name_free(existing)
             self._check_fresh(name, opened, existing)
         payload = opened.payload
         login = _connection_credential(payload.auth, payload.username, payload.secret)
@@ -216,6 +256,7 @@ class CredentialService:
         *,
         sealed_input: bool,
         also: Callable[[], None] | None = None,
+        life: LifeChange | None = None,
     ) -> PutResult:
         gateway, now = self._gateway, self._gateway.context.now_iso()
         gmk = gateway.master_key
@@ -224,6 +265,7 @@ class CredentialService:
         with self._deciding("credential.write", name):
             existing = self._checked(self._store.credential(name))
             self._authorize("credential.write", name, existing, source)
+            check_name_free(existing)
             if sealed_input:
                 self._check_fresh(name, opened, existing)
             binding = CredentialBinding(
@@ -247,14 +289,14 @@ class CredentialService:
                 updated_at=now,
                 owner=existing.owner if existing else gateway.context.actor,
                 issued_at=opened.issued_at,
+                life=(life or LifeChange()).applied_to(existing.life if existing else None),
             )
             record = replace(record, mac=gateway.rows.sealed("credentials", record.sealed_row()))
             self._store.save_credential(record)
             gateway.audit.record(
                 "credential.updated" if existing else "credential.created",
                 name,
-                credential_id=binding.credential_id,
-                version=binding.version,
+                **life_details(record),
                 type=binding.type,
                 auth=binding.auth,
                 key_version=gmk.version,
@@ -266,9 +308,10 @@ class CredentialService:
                 also()
         return PutResult(record, created=existing is None)
 
-    def list(self) -> list[CredentialRecord]:
-        """Every stored credential; ``TamperedRowError`` if a row was written outside gwvault."""
-        records = self._store.credentials()
+    def list(self, *, deleted: bool = False) -> list[CredentialRecord]:
+        """Every stored credential (or, ``deleted``, every deleted one); ``TamperedRowError``
+        if a row was written outside gwvault."""
+        records = self._store.credentials(deleted=deleted)
         for record in records:
             self._gateway.rows.check("credentials", record.sealed_row())
         return records
@@ -300,24 +343,137 @@ class CredentialService:
             return None
         rows = self._gateway.rows
         rows.check("credentials", record.sealed_row())
-        stored = (record.binding.credential_id, record.binding.version)
 
         def agrees(action: str, details: dict[str, Any]) -> bool:
-            current = (details.get("credential_id"), details.get("version"))
-            return action != "credential.deleted" and current == stored
+            return entry_describes(action, details, record)
 
-        rows.check_current("credentials", record.name, record.name, _VERSION_ACTIONS, agrees)
+        rows.check_current("credentials", record.name, record.name, LIFE_ACTIONS, agrees)
         return record
 
-    def delete(self, name: str) -> None:
-        """Delete the credential and its wrapped data key (crypto-shred)."""
-        with self._deciding("credential.write", name):
+    def delete(self, name: str) -> CredentialRecord:
+        """Delete the credential softly: it opens for nobody and keeps its name
+        until it is restored or, after the retention window, purged."""
+        now = self._gateway.context.clock()
+
+        def deleted(record: CredentialRecord) -> CredentialLife:
+            check_name_free(record)  # deleted already: its window is not restarted
+            return deleted_life(record.life, now, self.retention_days())
+
+        return self._change_life(name, "credential.deleted", deleted)
+
+    def restore(self, name: str) -> CredentialRecord:
+        """Bring a deleted credential back as it was (disabled stays disabled)."""
+
+        def restored(record: CredentialRecord) -> CredentialLife:
+            if record.life.state != "deleted":
+                raise ConflictError(f"the credential {name} is not deleted")
+            return replace(record.life, deleted_at=None, purge_after=None)
+
+        return self._change_life(name, "credential.restored", restored)
+
+    def disable(self, name: str) -> CredentialRecord:
+        """Stop all use and tests of the credential without deleting it."""
+
+        def disabled(record: CredentialRecord) -> CredentialLife:
+            check_name_free(record)
+            if record.life.state == "disabled":
+                raise ConflictError(f"the credential {name} is disabled already")
+            return replace(record.life, disabled_at=self._gateway.context.now_iso())
+
+        return self._change_life(name, "credential.disabled", disabled)
+
+    def enable(self, name: str) -> CredentialRecord:
+        """Let a disabled credential be used and tested again."""
+
+        def enabled(record: CredentialRecord) -> CredentialLife:
+            check_name_free(record)
+            if record.life.state != "disabled":
+                raise ConflictError(f"the credential {name} is not disabled")
+            return replace(record.life, disabled_at=None)
+
+        return self._change_life(name, "credential.enabled", enabled)
+
+    def change_life(self, name: str, change: LifeChange) -> CredentialRecord:
+        """Set or clear the owner's dates (expiry, rotation, contact) of a stored credential."""
+        return self._change_life(
+            name, "credential.life-changed", lambda record: change.applied_to(record.life)
+        )
+
+    def purge(self, name: str) -> None:
+        """Destroy a deleted credential now: its row, with the wrapped data key, goes
+        (crypto-shred).  An admin's act; a credential not deleted first is refused."""
+        with self._deciding("credential.purge", name):
             record = self.get(name)
-            self._authorize("credential.write", name, record)
-            self._store.delete_credential(record.binding.credential_id)
-            self._gateway.audit.record(
-                "credential.deleted", name, credential_id=record.binding.credential_id
+            self._authorize("credential.purge", name, record)
+            if record.life.state != "deleted":
+                raise ConflictError(
+                    f"the credential {name} is not deleted; delete it first"
+                    f" (gwvault credentials delete {name})"
+                )
+            self._purge(record, "admin")
+        self._store.engine.drop_freed_pages()
+
+    def purge_expired(self) -> tuple[str, ...]:
+        """Purge every deleted credential whose retention window has passed (the
+        scheduled job, holding its lease in a cluster); returns their names.
+
+        Each is purged in its own write, after its row is checked again in it."""
+        now = self._gateway.context.clock()
+        purged: list[str] = []
+        for candidate in self._store.credentials(deleted=True):
+            if not is_past(candidate.life.purge_after, now):
+                continue
+            with self._store.write():
+                record = self._checked(self._store.credential(candidate.name))
+                if record is None or record.life.state != "deleted":
+                    continue
+                if not is_past(record.life.purge_after, now):
+                    continue
+                self._purge(record, "retention")
+            purged.append(record.name)
+        if purged:
+            self._store.engine.drop_freed_pages()
+        return tuple(purged)
+
+    def _purge(self, record: CredentialRecord, by: str) -> None:
+        self._store.delete_credential(record.binding.credential_id)
+        self._gateway.audit.record(
+            "credential.purged", record.name, credential_id=record.binding.credential_id,
+            version=record.binding.version, purged_by=by,
+        )  # fmt: skip
+
+    def retention_days(self) -> int:
+        """How long a deleted credential is kept (the sealed setting, default 30 days)."""
+        value = self._gateway.rows.setting(RETENTION_SETTING)
+        return DEFAULT_RETENTION_DAYS if value is None else parse_retention_days(value)
+
+    def set_retention_days(self, days: int) -> None:
+        """Set how long credentials deleted from now on are kept (7 to 90 days)."""
+        days = parse_retention_days(days)
+        with self._deciding("credential.purge", RETENTION_SETTING):
+            if self._caller is not None:
+                self._caller.authorize(self._gateway, "credential.purge")
+            self._gateway.rows.set_setting(RETENTION_SETTING, str(days))
+            self._gateway.audit.record("credentials.retention-changed", None, days=days)
+
+    def _change_life(
+        self,
+        name: str,
+        action: str,
+        new_life: Callable[[CredentialRecord], CredentialLife],
+    ) -> CredentialRecord:
+        """Change the life of the stored credential ``name``, decided, sealed and
+        recorded in one write (``new_life`` may refuse with a ``VaultError``)."""
+        with self._deciding("credential.manage", name):
+            record = self.get(name)
+            self._authorize("credential.manage", name, record)
+            changed = replace(record, life=new_life(record), mac=None)
+            changed = replace(
+                changed, mac=self._gateway.rows.sealed("credentials", changed.sealed_row())
             )
+            self._store.save_credential(changed)
+            self._gateway.audit.record(action, name, **life_details(changed))
+        return changed
 
     def test(
         self, name: str, timeout: float = 10.0, *, any_destination: bool = False
@@ -350,7 +506,8 @@ class CredentialService:
     def try_opening(self, name: str | None = None) -> VerifyReport:
         """Open every stored credential (or one) without revealing it, and record
         nothing (a copy of the vault checked before it is used: vault.store_migration)."""
-        records = [self.get(name)] if name is not None else self.list()
+        # Deleted ones too: a restore must find them intact.
+        records = [self.get(name)] if name is not None else self.list() + self.list(deleted=True)
         opened: list[str] = []
         failed: list[str] = []
         for record in records:
@@ -375,6 +532,11 @@ class CredentialService:
         record = self.get(name)
         try:
             resolved = self._resolve(record)
+        except CredentialUnavailableError:
+            self._gateway.audit.record(
+                "credential.used", name, "refused", purpose=purpose, state=record.state
+            )
+            raise
         except IntegrityError:
             self._gateway.audit.record("credential.used", name, "failed", purpose=purpose)
             raise
@@ -423,6 +585,7 @@ class CredentialService:
         )
 
     def _resolve(self, record: CredentialRecord) -> ResolvedCredential:
+        check_usable(record)  # a disabled or deleted credential opens for nobody
         b = record.binding
         secret = self._open(record)  # first: only opened facts are believed
         return ResolvedCredential(
@@ -436,10 +599,6 @@ class CredentialService:
     def _open(self, record: CredentialRecord) -> Secret:
         gmk = self._gateway.master_key_for(record.sealed.gmk_version)
         return open_at_rest(gmk, record.binding, record.sealed)
-
-
-# The entries that record which version of a credential is the stored one.
-_VERSION_ACTIONS = ("credential.created", "credential.updated", "credential.deleted")
 
 
 def source_of(binding: CredentialBinding) -> DataSource:

@@ -119,21 +119,25 @@ def test_a_stored_row_pointed_at_another_server_no_longer_opens(
     assert actions(gateway)[-1][0] == "credentials.verified"
 
 
-def test_delete_removes_the_credential_and_its_data_key(
+def test_purge_removes_the_credential_and_its_data_key(
     gateway: Gateway, data_dir: Path, vaults: EngineVaults
 ) -> None:
     service = CredentialService(gateway)
     wrapped = service.put("sales", PG, alice()).record.sealed.wrapped_dek
     service.delete("sales")
+    service.purge("sales")
     with pytest.raises(NotFoundError):
         service.get("sales")
     with pytest.raises(NotFoundError):
-        service.delete("sales")
+        service.purge("sales")
     gateway.close()
     with vaults.sql(data_dir) as db:
         assert not db.holds(wrapped)
     with Gateway.open(data_dir, make_context()) as reopened:
-        assert actions(reopened)[-1] == ("credential.deleted", "sales", "ok")
+        assert actions(reopened)[-2:] == [
+            ("credential.deleted", "sales", "ok"),
+            ("credential.purged", "sales", "ok"),
+        ]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,10 @@ Action = Literal[
     "credentials.read",
     "credential.write",
     "credential.test",
+    # Disable, enable, delete (softly), restore, and set the owner's dates.
+    "credential.manage",
+    # Destroy a deleted credential before its window ends, set the window (admins).
+    "credential.purge",
     "encrypt",
     "users.manage",
     # Make, list and revoke entry links (admins: a link lets anyone holding it
@@ -46,6 +50,7 @@ _ALLOWED: dict[Role, frozenset[Action]] = {
             "credentials.read",
             "credential.write",
             "credential.test",
+            "credential.manage",
             "encrypt",
             "own-password.change",
         }
@@ -58,6 +63,8 @@ _ALLOWED: dict[Role, frozenset[Action]] = {
 
 # What a creator may do to its own credentials and an entry link to its one.
 _CREDENTIAL_ACTIONS = frozenset({"credential.write", "credential.test"})
+# What a creator may do only to its own credentials (an entry link: none of the life).
+_OWN_ACTIONS = _CREDENTIAL_ACTIONS | {"credential.manage"}
 
 
 def parse_role(value: str) -> Role:
@@ -110,7 +117,7 @@ def authorize(
     if principal.role is None or action not in _ALLOWED[principal.role]:
         raise AccessDeniedError(f"a {principal.role or 'caller'} may not do that ({action})")
     if (
-        action in _CREDENTIAL_ACTIONS
+        action in _OWN_ACTIONS
         and principal.role == "creator"
         and owner is not None
         and owner != principal.actor

@@ -42,6 +42,14 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("id", "name", "keystore_kind", "public_key", "wrapped_private_key", "state",
                 "epoch"),
 }  # fmt: skip
+LATER_SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "credentials": ("disabled_at", "deleted_at", "purge_after", "expires_at", "rotate_every",
+                    "contact"),
+}  # fmt: skip
+"""Columns added to a sealed table after its rows were first sealed: each is in
+the MAC only while it holds a value, so a row sealed before the column existed
+keeps its seal, and setting or clearing the value breaks it (the MAC names each
+column it covers, so a column left out cannot pass for one holding NULL)."""
 ROW_KEYS = {
     "users": "name",
     "api_tokens": "name",
@@ -60,9 +68,11 @@ SEALED_SETTINGS = frozenset(
         "sealed_max_age_seconds",
         "tests_allowed_networks",
         "tests_sqlite_dirs",
+        "credentials_retention_days",
     }
 )
-"""The settings that decide where the endpoint listens and what it accepts."""
+"""The settings that decide where the endpoint listens, what it accepts, and
+how long a deleted credential is kept."""
 T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"
@@ -102,7 +112,7 @@ class RowSeal:
 
     def columns(self, table: str) -> str:
         """The SELECT list a checked read of ``table`` needs (sealed columns and ``mac``)."""
-        return ", ".join((*SEALED_COLUMNS[table], "mac"))
+        return ", ".join((*SEALED_COLUMNS[table], *LATER_SEALED_COLUMNS.get(table, ()), "mac"))
 
     def reseal(self, table: str, key: RowValue) -> None:
         """Give the row ``key`` of ``table`` its MAC; call inside the write that changed it."""
@@ -124,10 +134,13 @@ class RowSeal:
     def check(self, table: str, row: Mapping[str, Any]) -> None:
         """Refuse (``TamperedRowError``, recorded) a row read with ``columns(table)``
         whose MAC does not verify."""
-        fields = {column: row[column] for column in SEALED_COLUMNS[table]}
         gateway_id = self._vault.gateway_id
-        if row_mac_ok(self._key, gateway_id, table, fields, _bytes(row["mac"])):
-            return
+        try:
+            fields = _sealed_fields(table, row)
+            if row_mac_ok(self._key, gateway_id, table, fields, _bytes(row["mac"])):
+                return
+        except TypeError:  # a value of a type gwvault never writes (a REAL, say)
+            self._refuse(TamperedRowError(table, row[ROW_KEYS[table]]))
         if row["mac"] is None and (self._seal_pending() or self._sealed_since(table, row)):
             return  # sealed just now, with every other row written before schema 4
         self._refuse(TamperedRowError(table, row[ROW_KEYS[table]]))
@@ -145,8 +158,8 @@ class RowSeal:
         )
         if len(rows) != 1 or rows[0]["mac"] is None:
             return False
-        stored = {column: rows[0][column] for column in SEALED_COLUMNS[table]}
-        same = all(_value(stored[c]) == _value(row[c]) for c in SEALED_COLUMNS[table])
+        stored = _sealed_fields(table, rows[0])
+        same = stored == _sealed_fields(table, row)
         gateway_id = self._vault.gateway_id
         return same and row_mac_ok(self._key, gateway_id, table, stored, _bytes(rows[0]["mac"]))
 
@@ -277,13 +290,22 @@ class RowSeal:
         return self._vault.cached_fact("row_key", lambda: row_key(self._vault.audit.mac_key().key))
 
     def _mac(self, table: str, row: Mapping[str, Any]) -> bytes:
-        fields = {column: _value(row[column]) for column in SEALED_COLUMNS[table]}
-        return row_mac(self._key, self._vault.gateway_id, table, fields)
+        return row_mac(self._key, self._vault.gateway_id, table, _sealed_fields(table, row))
 
 
 def record_refusal(audit: AuditTrail, error: TamperedRowError) -> None:
     """The audit entry for a refused row (outside the transaction it was refused in)."""
     audit.record(REFUSED_ACTION, f"{error.table}:{error.key}", "refused", table=error.table)
+
+
+def _sealed_fields(table: str, row: Mapping[str, Any]) -> dict[str, RowValue]:
+    """The fields of ``row`` its MAC covers: every sealed column, and each later
+    sealed column that holds a value."""
+    fields = {column: _value(row[column]) for column in SEALED_COLUMNS[table]}
+    for column in LATER_SEALED_COLUMNS.get(table, ()):
+        if row.get(column) is not None:
+            fields[column] = _value(row[column])
+    return fields
 
 
 def _value(value: Any) -> RowValue:

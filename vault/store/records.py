@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from agent_keys.errors import StorageError
 from agent_keys.recovery_key import RecoveryKdfParams, RecoveryWrap
@@ -62,6 +62,38 @@ def identity_wrap_context(
     return f"gwvault/gateway-key/v2|{gateway_id}|{version}|{thumbprint}".encode()
 
 
+CredentialState = Literal["active", "disabled", "deleted"]
+
+
+@dataclass(frozen=True)
+class CredentialLife:
+    """A stored credential's life beside its secret (schema 7; all None before it).
+
+    ``disabled_at``: stopped for use and tests, not deleted.  ``deleted_at``: in
+    the retention window, opening for nobody, its name reserved, purged at
+    ``purge_after``.  ``expires_at`` (an instant) and ``rotate_every`` (seconds)
+    are the owner's word on when the secret stops working and how often it is
+    to change; ``contact``, whom to tell.  Times are ISO 8601 UTC.
+    """
+
+    disabled_at: str | None = None
+    deleted_at: str | None = None
+    purge_after: str | None = None
+    expires_at: str | None = None
+    rotate_every: int | None = None
+    contact: str | None = None
+
+    @property
+    def state(self) -> CredentialState:
+        if self.deleted_at is not None:
+            return "deleted"
+        return "disabled" if self.disabled_at is not None else "active"
+
+    def columns(self) -> dict[str, Any]:
+        """The row's columns of these fields (``vault.store``, ``row_seal``)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
 @dataclass(frozen=True)
 class CredentialRecord:
     """A stored credential: metadata in clear, the secret sealed."""
@@ -73,12 +105,18 @@ class CredentialRecord:
     owner: str | None = None  # the actor that created it; a creator may change only its own
     issued_at: int | None = None  # when this version was sealed or put (None: before schema 4)
     mac: bytes | None = None  # the row's seal (vault.access.row_seal)
+    life: CredentialLife = CredentialLife()
 
     def sealed_row(self) -> dict[str, Any]:
         """The row's sealed columns (``vault.access.row_seal``) and its MAC."""
         b = self.binding
         return {"id": b.credential_id, "name": b.name, "version": b.version,
-                "owner": self.owner, "issued_at": self.issued_at, "mac": self.mac}  # fmt: skip
+                "owner": self.owner, "issued_at": self.issued_at, "mac": self.mac,
+                **self.life.columns()}  # fmt: skip
+
+    @property
+    def state(self) -> CredentialState:
+        return self.life.state
 
     @property
     def name(self) -> str:
@@ -102,6 +140,8 @@ class CredentialRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "owner": self.owner,
+            "state": self.state,
+            **self.life.columns(),
         }
 
     def stored_at(self) -> int:

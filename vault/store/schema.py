@@ -152,6 +152,36 @@ CLUSTER_TABLES: tuple[str, ...] = (
         expires_ms INTEGER NOT NULL)""",
 )
 
+# A credential's life beside its secret (vault.credential_life): disabled or
+# deleted (kept for the retention window, then purged), when it expires, how
+# often it is to be rotated, whom to tell.  Sealed with the row, but each only
+# while set, so rows sealed before these columns existed keep their seals
+# (vault.access.row_seal, LATER_SEALED_COLUMNS).
+CREDENTIAL_LIFE_COLUMNS: tuple[str, ...] = (
+    "ALTER TABLE credentials ADD COLUMN disabled_at TEXT",
+    "ALTER TABLE credentials ADD COLUMN deleted_at TEXT",
+    "ALTER TABLE credentials ADD COLUMN purge_after TEXT",
+    "ALTER TABLE credentials ADD COLUMN expires_at TEXT",
+    "ALTER TABLE credentials ADD COLUMN rotate_every INTEGER",
+    "ALTER TABLE credentials ADD COLUMN contact TEXT",
+    "CREATE INDEX credentials_by_purge ON credentials (purge_after) WHERE purge_after IS NOT NULL",
+)
+
+
+def notification_tables(serial_key: str) -> tuple[str, ...]:
+    """The events raised for the notification sinks (vault.notify), in the
+    transaction that raised them, each also an audit entry: what happened to
+    which credential, never a secret."""
+    return (
+        f"""CREATE TABLE notify_events (
+            id {serial_key},
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            at TEXT NOT NULL,
+            body TEXT NOT NULL)""",
+    )
+
+
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
     2: (
@@ -343,6 +373,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         *(_generation_trigger("members", event) for event in ("INSERT", "DELETE")),
         _generation_trigger("members", f"UPDATE OF {_MEMBER_FACTS}"),
     ),
+    # 7: credentials that warn before they break (issue 18).
+    7: (*CREDENTIAL_LIFE_COLUMNS, *notification_tables("INTEGER PRIMARY KEY AUTOINCREMENT")),
 }
 
 SCHEMA_VERSION = max(UPGRADES)

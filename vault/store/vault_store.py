@@ -34,7 +34,12 @@ from vault.store.postgres_schema import (
     POSTGRES_STATEMENTS,
     POSTGRES_UPGRADES,
 )
-from vault.store.records import CredentialRecord, GatewayKeyRecord, MasterKeyRecord
+from vault.store.records import (
+    CredentialLife,
+    CredentialRecord,
+    GatewayKeyRecord,
+    MasterKeyRecord,
+)
 from vault.store.schema import SCHEMA_VERSION, STATEMENTS, UPGRADES
 from vault.store.sqlite_engine import SqliteEngine
 
@@ -52,11 +57,12 @@ _GATEWAY_KEY_COLUMNS = ", ".join(field.name for field in fields(GatewayKeyRecord
 _CREDENTIAL_COLUMNS = (
     "id, name, version, type, server, database, auth, username,"
     " gmk_version, wrapped_dek, ciphertext, created_at, updated_at, owner, issued_at, mac,"
-    " binding_version, tls, ca_pem"
+    " binding_version, tls, ca_pem, disabled_at, deleted_at, purge_after, expires_at,"
+    " rotate_every, contact"
 )
 # An update keeps the row (and its place): the counts' triggers see a rewrap as one.
 _SAVE_CREDENTIAL = (
-    f"INSERT INTO credentials ({_CREDENTIAL_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - fixed column list
+    f"INSERT INTO credentials ({_CREDENTIAL_COLUMNS}) VALUES ({', '.join('?' * 25)})"  # noqa: S608 - fixed column list
     " ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _CREDENTIAL_COLUMNS.split(", ") if c != "id")
 )
@@ -267,37 +273,41 @@ class VaultStore:
         rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?", [name])  # noqa: S608 - fixed column list
         return _credential_from_row(rows[0], self._gateway_id) if rows else None
 
-    def credentials(self) -> list[CredentialRecord]:
-        rows = self.rows(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials ORDER BY name", [])  # noqa: S608 - fixed column list
+    def credentials(self, *, deleted: bool = False) -> list[CredentialRecord]:
+        """The credentials not deleted (``deleted``: those deleted), by name."""
+        rows = self.rows(
+            f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE {_deleted(deleted)}"  # noqa: S608 - fixed column list
+            " ORDER BY name",
+            [],
+        )
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
     def credential_page(
-        self, *, after: str | None, before: str | None, limit: int
+        self, *, after: str | None, before: str | None, limit: int, deleted: bool = False
     ) -> list[CredentialRecord]:
         """Up to ``limit`` credentials in name order: those after ``after`` (from
-        the first when both are None), or the last ones before ``before``."""
+        the first when both are None), or the last ones before ``before``; of
+        those not deleted, or (``deleted``) of those deleted."""
+        state = _deleted(deleted)
         if before is not None:
             rows = self.rows(
-                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name < ?"  # noqa: S608 - fixed column list
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name < ? AND {state}"  # noqa: S608 - fixed column list
                 " ORDER BY name DESC LIMIT ?",
                 [before, limit],
             )
             rows.reverse()
         else:
             rows = self.rows(
-                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name > ?"  # noqa: S608 - fixed column list
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials WHERE name > ? AND {state}"  # noqa: S608 - fixed column list
                 " ORDER BY name LIMIT ?",
                 [after or "", limit],
             )
         return [_credential_from_row(row, self._gateway_id) for row in rows]
 
-    def has_credential_beyond(self, name: str, *, after: bool) -> bool:
-        """Whether a credential's name sorts after (or before) ``name``."""
-        sql = (
-            "SELECT 1 FROM credentials WHERE name > ? LIMIT 1"
-            if after
-            else "SELECT 1 FROM credentials WHERE name < ? LIMIT 1"
-        )
+    def has_credential_beyond(self, name: str, *, after: bool, deleted: bool = False) -> bool:
+        """Whether a credential's name (deleted or not) sorts after (or before) ``name``."""
+        beyond = "name > ?" if after else "name < ?"
+        sql = f"SELECT 1 FROM credentials WHERE {beyond} AND {_deleted(deleted)} LIMIT 1"  # noqa: S608 - fixed fragments
         return bool(self.rows(sql, [name]))
 
     def count_credentials(self) -> int:
@@ -516,6 +526,11 @@ class VaultStore:
         return gateway_id
 
 
+def _deleted(deleted: bool) -> str:
+    """The condition on a credential row: deleted, or not."""
+    return "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"
+
+
 def _credential_row(record: CredentialRecord) -> list[Any]:
     b, s = record.binding, record.sealed
     return [
@@ -524,6 +539,7 @@ def _credential_row(record: CredentialRecord) -> list[Any]:
         record.owner, record.issued_at, record.mac, b.binding_version,
         # A version-1 binding has no TLS facts of its own: nothing to store.
         b.tls if b.binding_version != 1 else None, b.ca_pem if b.binding_version != 1 else None,
+        *record.life.columns().values(),
     ]  # fmt: skip
 
 
@@ -558,4 +574,5 @@ def _credential_from_row(row: dict[str, Any], gateway_id: str) -> CredentialReco
         owner=row["owner"],
         issued_at=row["issued_at"],
         mac=bytes(row["mac"]) if row["mac"] is not None else None,
+        life=CredentialLife(**{field.name: row[field.name] for field in fields(CredentialLife)}),
     )

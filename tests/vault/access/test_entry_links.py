@@ -160,7 +160,7 @@ def test_a_revoked_links_older_row_put_back_opens_nothing(data_dir: Path, clock:
         assert refusals == [1, 2, 3]
 
 
-def _session_caller(vault: Gateway, name: str, role: str) -> tuple[Caller, Gateway]:
+def session_caller(vault: Gateway, name: str, role: str) -> tuple[Caller, Gateway]:
     accounts = Accounts(vault)
     accounts.add_user(name, role, Secret.from_text(PASSWORD))
     principal = accounts.sign_in(name, Secret.from_text(PASSWORD))
@@ -170,8 +170,8 @@ def _session_caller(vault: Gateway, name: str, role: str) -> tuple[Caller, Gatew
 
 
 def test_a_web_caller_is_decided_inside_the_transaction(vault: Gateway) -> None:
-    admin, as_admin = _session_caller(vault, "ada", "admin")
-    creator, as_creator = _session_caller(vault, "cleo", "creator")
+    admin, as_admin = session_caller(vault, "ada", "admin")
+    creator, as_creator = session_caller(vault, "cleo", "creator")
 
     _, link = AccessGrants(as_admin).create_entry_link("sales", SALES, QUARTER, admin)
     assert link.created_by == "user:ada"
