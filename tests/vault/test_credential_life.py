@@ -183,9 +183,8 @@ def test_a_database_writer_cannot_change_a_credentials_life(
     gateway.close()
     with vaults.sql(data_dir) as db:
         db.execute(f"UPDATE credentials SET {column} = {value}")  # noqa: S608 - the test's own
-    with Gateway.open(data_dir, make_context()) as reopened:
-        with pytest.raises(TamperedRowError):
-            CredentialService(reopened).get("sales")
+    with Gateway.open(data_dir, make_context()) as reopened, pytest.raises(TamperedRowError):
+        CredentialService(reopened).get("sales")
 
 
 @pytest.mark.parametrize("change", ["disable", "delete"])

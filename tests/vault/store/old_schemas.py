@@ -51,6 +51,12 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
     # Closed on return, not when collected: a later connection may need the
     # file to itself (to change its journal mode).
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+        if to_version < 7:
+            db.execute("DROP TABLE notify_events")
+            db.execute("DROP INDEX credentials_by_purge")
+            for column in ("disabled_at", "deleted_at", "purge_after", "expires_at",
+                           "rotate_every", "contact"):  # fmt: skip
+                db.execute(f"ALTER TABLE credentials DROP COLUMN {column}")
         if to_version < 6:
             # A dropped table's triggers go with it (the members' generation ones).
             for table in ("member_wraps", "members", "leases"):

@@ -1,0 +1,1 @@
+"""Notifications: events about credentials, delivered to the admin's sinks."""
