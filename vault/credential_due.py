@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_keys.errors import InvalidInputError
+from vault.credentials import CredentialService
 from vault.format.life_input import DAY, describe_period, parse_period
+from vault.gateway import Gateway
 from vault.store.records import CredentialRecord
 
 DueKind = Literal["expires", "rotation", "server-expiry"]
 
-DEFAULT_WITHIN = "30d"
 MAX_WITHIN_SECONDS = 3650 * DAY
 
 ServerExpiry = Callable[[CredentialRecord], str | None]
@@ -129,3 +130,13 @@ def _instant(text: str | None) -> datetime.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+def due_report(
+    gateway: Gateway, within: int, server_expiry: ServerExpiry = no_server_expiry
+) -> list[dict[str, Any]]:
+    """What of the stored credentials is due within ``within`` seconds of now
+    (or overdue), soonest first, in its JSON form (rows checked by ``list``)."""
+    now = gateway.context.clock()
+    records = CredentialService(gateway).list()
+    return [due.view(now) for due in due_within(records, now, within, server_expiry)]

@@ -44,6 +44,7 @@ DAY = 86400
 MIN_ROTATION, MAX_ROTATION = DAY, 3650 * DAY
 _PERIOD = re.compile(r"([0-9]{1,6})([hdw])")
 _UNIT_SECONDS = {"h": 3600, "d": DAY, "w": 7 * DAY}
+DEFAULT_WITHIN = "30d"  # how far ahead ``credentials due`` looks unless told
 
 MAX_CONTACT_CHARS = 254  # RFC 5321's path limit, less the angle brackets
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
