@@ -44,6 +44,7 @@ from vault.format.encrypted_credential import (
 )
 from vault.format.life_input import DEFAULT_WITHIN
 from vault.names import check_datasource_name
+from vault.store.records import CredentialRecord
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
 from web.flash import flash
@@ -148,11 +149,15 @@ def put_credential(name: str) -> Response:
     result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token, life=life)
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
+    return flash_saved(response, principal, result.record)
+
+
+def flash_saved(response: Response, principal: Principal, record: CredentialRecord) -> Response:
+    """``response``, with the list's one-time "saved" message for a signed-in browser."""
     if principal.kind == "user" and g.get("channel") == "web":
         # The page saves with fetch and then opens the list: the list says what
         # was saved, as after a form post (a flash code and the name, never text).
-        record = result.record
-        flash(response, "credential-saved", f"{name} (version {record.binding.version})")
+        flash(response, "credential-saved", f"{record.name} (version {record.binding.version})")
     return response
 
 
@@ -201,10 +206,10 @@ def result_view(result: ConnectionTestResult, unrestricted: bool) -> dict[str, A
 @api.patch("/credentials/<name>/life")
 def change_credential_life(name: str) -> Response:
     """The owner's dates (expiry, rotation period, contact), without the secret."""
-    require("credential.manage", datasource=name, owner=_owner(name))
+    principal = require("credential.manage", datasource=name, owner=_owner(name))
     change = life_body()
     record = CredentialService(gateway(), web_caller()).change_life(name, change)
-    return jsonify(record.metadata())
+    return flash_saved(jsonify(record.metadata()), principal, record)
 
 
 @api.get("/due")
