@@ -15,7 +15,7 @@ from agent_keys.secret import Secret
 from vault.cli.confirmation import confirm_destruction
 from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
-from vault.cli.life_commands import due_line, life_change_from_flags, life_lines
+from vault.cli.life_commands import due_lines, life_change_from_flags, life_lines
 from vault.cli.opening import open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json, report_failure
 from vault.connectors.connection import ConnectionCredential
@@ -114,8 +114,7 @@ def credentials_due(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"nothing due within {args.within}")
     else:
-        for row in rows:
-            print(due_line(row))
+        print("\n".join(due_lines(rows)))
     return EXIT_OK
 
 

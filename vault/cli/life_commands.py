@@ -25,12 +25,17 @@ def life_change_from_flags(args: argparse.Namespace, *, required: bool = False) 
     return life_change_of(**{field: given.get(flag, KEEP) for flag, field in LIFE_FLAGS.items()})
 
 
-def due_line(row: dict[str, Any]) -> str:
-    """One line of ``credentials due``."""
-    days = row["days_left"]
-    when = f"overdue by {_days(-days)}" if row["overdue"] else f"in {_days(days)}"
-    contact = f"  {row['contact']}" if row["contact"] else ""
-    return f"{row['name']}  {row['what']}  {row['at']}  {when}{contact}"
+def due_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The lines of ``credentials due``, in columns: name, what, when, days, contact."""
+    width = max(len(row["name"]) for row in rows)
+    lines = []
+    for row in rows:
+        days = row["days_left"]
+        when = f"overdue by {_days(-days)}" if row["overdue"] else f"in {_days(days)}"
+        contact = f"  {row['contact']}" if row["contact"] else ""
+        line = f"{row['name']:<{width}}  {row['what']:<13}  {row['at']}  {when}{contact}"
+        lines.append(line)
+    return lines
 
 
 def _days(count: int) -> str:

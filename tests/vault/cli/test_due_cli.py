@@ -43,7 +43,7 @@ def test_put_set_and_due_carry_the_owners_dates(
     assert (shown["contact"], shown["rotate_every"]) == ("DBA@example.com", None)
 
     code, out, _ = gwvault(data_dir, capsys, "credentials", "due")
-    assert code == 0 and out.startswith(f"sales  expires  {day(10)}T00:00:00+00:00  in ")
+    assert code == 0 and out.startswith(f"sales  expires        {day(10)}T00:00:00+00:00  in ")
     assert gwvault(data_dir, capsys, "credentials", "due", "--within", "7d")[1] == (
         "nothing due within 7d\n"
     )
