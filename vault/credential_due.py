@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_keys.errors import InvalidInputError
+from vault.credential_life import stored_instant
 from vault.credentials import CredentialService
 from vault.format.life_input import DAY, describe_period, parse_period
 from vault.gateway import Gateway
@@ -79,12 +80,12 @@ def parse_within(text: str) -> int:
 
 def expiry_at(record: CredentialRecord) -> datetime.datetime | None:
     """The owner's expiry of ``record``, if set."""
-    return _instant(record.life.expires_at)
+    return stored_instant(record.life.expires_at)
 
 
 def rotation_due_at(record: CredentialRecord) -> datetime.datetime | None:
     """When the secret is next to change: its last put plus the rotation period."""
-    period, last_put = record.life.rotate_every, _instant(record.updated_at)
+    period, last_put = record.life.rotate_every, stored_instant(record.updated_at)
     if period is None or last_put is None:
         return None
     return last_put + datetime.timedelta(seconds=period)
@@ -97,7 +98,7 @@ def dues_of(record: CredentialRecord, server_expiry: ServerExpiry = no_server_ex
     dated: list[tuple[DueKind, datetime.datetime | None]] = [
         ("expires", expiry_at(record)),
         ("rotation", rotation_due_at(record)),
-        ("server-expiry", _instant(server_expiry(record))),
+        ("server-expiry", stored_instant(server_expiry(record))),
     ]
     return [
         Due(record.name, what, at, record.life.contact, record.owner)
@@ -119,17 +120,6 @@ def due_within(
         due for record in records for due in dues_of(record, server_expiry) if due.at <= horizon
     ]
     return sorted(found, key=lambda due: (due.at, due.name, due.what))
-
-
-def _instant(text: str | None) -> datetime.datetime | None:
-    # Stored values were canonical when sealed; anything else is no date at all.
-    if text is None:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def due_report(

@@ -170,15 +170,19 @@ def deleted_life(
 def is_past(instant: str | None, now: datetime.datetime) -> bool:
     """Whether the stored ISO instant ``instant`` is at or before ``now``
     (an unreadable one is not: the row check has refused a planted value)."""
-    if instant is None:
-        return False
+    moment = stored_instant(instant)
+    return moment is not None and moment <= now
+
+
+def stored_instant(text: str | None) -> datetime.datetime | None:
+    """A stored ISO instant (with its offset) as a time; None when unset or unreadable."""
+    if text is None:
+        return None
     try:
-        moment = datetime.datetime.fromisoformat(instant)
+        moment = datetime.datetime.fromisoformat(text)
     except ValueError:
-        return False
-    if moment.tzinfo is None:
-        return False
-    return moment <= now
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _iso(moment: datetime.datetime) -> str:
