@@ -44,7 +44,6 @@ from vault.format.encrypted_credential import (
 )
 from vault.format.life_input import DEFAULT_WITHIN
 from vault.names import check_datasource_name
-from vault.store.records import CredentialRecord
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
 from web.flash import flash
@@ -149,15 +148,15 @@ def put_credential(name: str) -> Response:
     result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token, life=life)
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
-    return flash_saved(response, principal, result.record)
+    return flash_saved(response, principal, name, result.record.binding.version)
 
 
-def flash_saved(response: Response, principal: Principal, record: CredentialRecord) -> Response:
+def flash_saved(response: Response, principal: Principal, name: str, version: int) -> Response:
     """``response``, with the list's one-time "saved" message for a signed-in browser."""
     if principal.kind == "user" and g.get("channel") == "web":
         # The page saves with fetch and then opens the list: the list says what
         # was saved, as after a form post (a flash code and the name, never text).
-        flash(response, "credential-saved", f"{record.name} (version {record.binding.version})")
+        flash(response, "credential-saved", f"{name} (version {version})")
     return response
 
 
@@ -209,7 +208,7 @@ def change_credential_life(name: str) -> Response:
     principal = require("credential.manage", datasource=name, owner=_owner(name))
     change = life_body()
     record = CredentialService(gateway(), web_caller()).change_life(name, change)
-    return flash_saved(jsonify(record.metadata()), principal, record)
+    return flash_saved(jsonify(record.metadata()), principal, name, record.binding.version)
 
 
 @api.get("/due")
