@@ -8,7 +8,7 @@ first, soonest next; ``vault.notify.due_events`` raises the warnings.
 
 A server may know an expiry the owner did not type (PostgreSQL's
 ``rolvaliduntil``, MySQL's password lifetime): the connection test's status
-reports it, and a ``ServerExpiry`` hands it in here as a third kind of due.
+reports it (``server_expiries``), and it is listed as a third kind of due.
 Disabled and deleted credentials are neither used nor tested: nothing of
 theirs is due.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -122,11 +122,24 @@ def due_within(
     return sorted(found, key=lambda due: (due.at, due.name, due.what))
 
 
-def due_report(
-    gateway: Gateway, within: int, server_expiry: ServerExpiry = no_server_expiry
-) -> list[dict[str, Any]]:
+def due_report(gateway: Gateway, within: int) -> list[dict[str, Any]]:
     """What of the stored credentials is due within ``within`` seconds of now
-    (or overdue), soonest first, in its JSON form (rows checked by ``list``)."""
+    (or overdue), soonest first, in its JSON form (rows checked by ``list``);
+    what the CLI, the API and the Due page show."""
     now = gateway.context.clock()
     records = CredentialService(gateway).list()
-    return [due.view(now) for due in due_within(records, now, within, server_expiry)]
+    reported = server_expiries(gateway)
+    return [
+        due.view(now)
+        for due in due_within(records, now, within, lambda record: reported.get(record.name))
+    ]
+
+
+def server_expiries(gateway: Gateway) -> Mapping[str, str]:
+    """The expiry each credential's server reported at its last connection test,
+    by name (an ISO instant).
+
+    The seam for the scheduled tests' status (PostgreSQL ``rolvaliduntil``,
+    MySQL's password lifetime): none reports one yet.
+    """
+    return {}
