@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_keys.errors import ConflictError, InvalidInputError
+from vault.format.life_input import parse_contact, parse_expiry, parse_rotation
 from vault.store.records import CredentialLife, CredentialRecord
+
+T = TypeVar("T")
 
 RETENTION_SETTING = "credentials_retention_days"
 DEFAULT_RETENTION_DAYS = 30
@@ -166,16 +170,38 @@ def deleted_life(
 def is_past(instant: str | None, now: datetime.datetime) -> bool:
     """Whether the stored ISO instant ``instant`` is at or before ``now``
     (an unreadable one is not: the row check has refused a planted value)."""
-    if instant is None:
-        return False
+    moment = stored_instant(instant)
+    return moment is not None and moment <= now
+
+
+def stored_instant(text: str | None) -> datetime.datetime | None:
+    """A stored ISO instant (with its offset) as a time; None when unset or unreadable."""
+    if text is None:
+        return None
     try:
-        moment = datetime.datetime.fromisoformat(instant)
+        moment = datetime.datetime.fromisoformat(text)
     except ValueError:
-        return False
-    if moment.tzinfo is None:
-        return False
-    return moment <= now
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat(timespec="seconds")
+
+
+def life_change_of(
+    expires_at: str | Keep | None = KEEP,
+    rotate_every: str | Keep | None = KEEP,
+    contact: str | Keep | None = KEEP,
+) -> LifeChange:
+    """The change a flag, form field or JSON member asks for, each as typed
+    (``vault.format.life_input``: ``none`` clears), None to clear, ``KEEP`` to keep."""
+
+    def parsed(value: str | Keep | None, parse: Callable[[str], T | None]) -> T | Keep | None:
+        return value if value is KEEP or value is None else parse(value)
+
+    return LifeChange(
+        expires_at=parsed(expires_at, parse_expiry),
+        rotate_every=parsed(rotate_every, parse_rotation),
+        contact=parsed(contact, parse_contact),
+    )

@@ -25,6 +25,7 @@ from vault.audit.incremental import verify_since_mark
 from vault.audit.log import AuditLog, AuditQuery, entry_view
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.dispatch import validate_data_source
+from vault.credential_due import due_report, parse_within
 from vault.credential_pages import (
     DEFAULT_PAGE,
     CredentialPage,
@@ -41,11 +42,13 @@ from vault.format.encrypted_credential import (
     SealedTarget,
     seal_credential,
 )
+from vault.format.life_input import DEFAULT_WITHIN
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
 from web.flash import flash
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
+from web.life_body import life_body, sealed_credential_and_life
 from web.query_args import query_arguments
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -141,15 +144,19 @@ def put_credential(name: str) -> Response:
     # The early check refuses a caller who may never write this; the service
     # decides again, with the owner, inside the write (vault.access.callers).
     principal = require("credential.write", datasource=name, owner=_owner(name))
-    source, token = sealed_credential_body()
-    result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token)
+    source, token, life = sealed_credential_and_life()
+    result = CredentialService(gateway(), web_caller()).put_sealed(name, source, token, life=life)
     response = jsonify(result.record.metadata())
     response.status_code = 201 if result.created else 200
+    return flash_saved(response, principal, name, result.record.binding.version)
+
+
+def flash_saved(response: Response, principal: Principal, name: str, version: int) -> Response:
+    """``response``, with the list's one-time "saved" message for a signed-in browser."""
     if principal.kind == "user" and g.get("channel") == "web":
         # The page saves with fetch and then opens the list: the list says what
         # was saved, as after a form post (a flash code and the name, never text).
-        record = result.record
-        flash(response, "credential-saved", f"{name} (version {record.binding.version})")
+        flash(response, "credential-saved", f"{name} (version {version})")
     return response
 
 
@@ -193,6 +200,26 @@ def result_view(result: ConnectionTestResult, unrestricted: bool) -> dict[str, A
     if unrestricted:
         view["detail"] = result.detail
     return view
+
+
+@api.patch("/credentials/<name>/life")
+def change_credential_life(name: str) -> Response:
+    """The owner's dates (expiry, rotation period, contact), without the secret."""
+    principal = require("credential.manage", datasource=name, owner=_owner(name))
+    change = life_body()
+    record = CredentialService(gateway(), web_caller()).change_life(name, change)
+    return flash_saved(jsonify(record.metadata()), principal, name, record.binding.version)
+
+
+@api.get("/due")
+def due_credentials() -> Response:
+    """What is due within ``within`` (default 30d) or overdue, soonest first.
+
+    Not /credentials/due: that is the address of a credential named "due"."""
+    require("credentials.read")
+    given = query_arguments(request.args, ("within",))
+    within = parse_within(given.get("within", DEFAULT_WITHIN))
+    return jsonify(due_report(gateway(), within))
 
 
 @api.delete("/credentials/<name>")

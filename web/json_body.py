@@ -48,7 +48,11 @@ TARGET_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem"})
 def sealed_credential_body() -> tuple[DataSource, str]:
     """A data source (with its TLS policy) and an EncryptedCredential, as the page
     and API clients send them.  No TLS mode means the type's default (verify-full)."""
-    body = json_object(SEALED_MEMBERS, SEALED_REQUIRED)
+    return sealed_parts(json_object(SEALED_MEMBERS, SEALED_REQUIRED))
+
+
+def sealed_parts(body: dict[str, Any]) -> tuple[DataSource, str]:
+    """The data source and EncryptedCredential of a body read with ``SEALED_MEMBERS``."""
     if not body["encrypted_credential"]:
         # Said plainly: the stored secret is never re-sealed for a changed target.
         raise InvalidInputError(NO_SEAL)

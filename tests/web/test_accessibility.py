@@ -27,6 +27,7 @@ PAGES = {
         "/tokens",
         "/entry-links",
         "/audit",
+        "/due",
     ],
     "cleo": [*EVERYONE, "/credentials/new"],
     "otto": [*EVERYONE, "/audit"],

@@ -15,11 +15,13 @@ from agent_keys.secret import Secret
 from vault.cli.confirmation import confirm_destruction
 from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
+from vault.cli.life_commands import due_lines, life_change_from_flags, life_lines
 from vault.cli.opening import open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json, report_failure
 from vault.connectors.connection import ConnectionCredential
 from vault.connectors.dispatch import validate_data_source
 from vault.context import RequestContext
+from vault.credential_due import due_report, parse_within
 from vault.credentials import CredentialService, VerifyReport
 from vault.format.data_source import parse_auth_type
 from vault.format.encrypted_credential import (
@@ -55,6 +57,7 @@ def encrypt_value(args: argparse.Namespace) -> int:
 
 def credentials_put(args: argparse.Namespace) -> int:
     source = target_from_flags(args)
+    life = life_change_from_flags(args)  # checked before any prompt for the secret
     with open_for_cli(args) as gateway:
         service = CredentialService(gateway)
         if args.encrypted_credential is not None:
@@ -63,9 +66,10 @@ def credentials_put(args: argparse.Namespace) -> int:
                     "--encrypted-credential carries auth, user name and secret;"
                     " drop --auth, --username and --secret-file"
                 )
-            result = service.put_sealed(args.name, source, _token(args.encrypted_credential))
+            token = _token(args.encrypted_credential)
+            result = service.put_sealed(args.name, source, token, life=life)
         else:
-            result = service.put(args.name, source, _payload_from_flags(args))
+            result = service.put(args.name, source, _payload_from_flags(args), life=life)
     verb = "created" if result.created else "updated"
     print(f"{verb} credential {args.name} (version {result.record.binding.version})")
     return EXIT_OK
@@ -90,6 +94,27 @@ def credentials_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         row = CredentialService(gateway).get(args.name).metadata()
     print_json(row) if args.json else print_fields(row)
+    return EXIT_OK
+
+
+def credentials_set(args: argparse.Namespace) -> int:
+    change = life_change_from_flags(args, required=True)
+    with open_for_cli(args) as gateway:
+        record = CredentialService(gateway).change_life(args.name, change)
+    print(f"{args.name}: {life_lines(record.metadata())}")
+    return EXIT_OK
+
+
+def credentials_due(args: argparse.Namespace) -> int:
+    within = parse_within(args.within)
+    with open_for_cli(args) as gateway:
+        rows = due_report(gateway, within)
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print(f"nothing due within {args.within}")
+    else:
+        print("\n".join(due_lines(rows)))
     return EXIT_OK
 
 

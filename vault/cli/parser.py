@@ -16,6 +16,7 @@ from vault.cli import (
     cluster_commands,
     destination_commands,
     key_commands,
+    life_flags,
     recovery_commands,
     store_commands,
 )
@@ -101,6 +102,7 @@ def _add_credentials(commands: Commands) -> None:
         help="an EncryptedCredential sealed for NAME (from encrypt-value or the web page);"
         " it carries auth, user name and secret",
     )
+    life_flags.add_life_flags(put)
     listing = actions.add_parser("list", help="list credentials (metadata only)")
     listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", help="show one credential's metadata")
@@ -113,6 +115,7 @@ def _add_credentials(commands: Commands) -> None:
     test.add_argument("name", metavar="NAME")
     verify = actions.add_parser("verify", help="check that stored credentials open")
     verify.add_argument("name", metavar="NAME", nargs="?")
+    life_flags.add_parsers(actions)
 
 
 def _add_keystore(commands: Commands) -> None:

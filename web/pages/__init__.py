@@ -5,7 +5,17 @@ No page shows a secret: the credential form's secret field is read by the
 page's script, sealed in the browser and sent as an EncryptedCredential.
 """
 
-from web.pages import account, audit, audit_export, credentials, entry_links, signin, tokens, users
+from web.pages import (
+    account,
+    audit,
+    audit_export,
+    credentials,
+    entry_links,
+    life,
+    signin,
+    tokens,
+    users,
+)
 from web.pages.blueprint import pages
 
 __all__ = [
@@ -14,6 +24,7 @@ __all__ = [
     "audit_export",
     "credentials",
     "entry_links",
+    "life",
     "pages",
     "signin",
     "tokens",

@@ -24,6 +24,7 @@ from web.api import credential_page_query, page_urls
 from web.flash import flash
 from web.pages.blueprint import pages
 from web.pages.feedback import confirm
+from web.pages.life import life_form_values
 
 
 @pages.get("/credentials")
@@ -125,6 +126,7 @@ def credential_form(
         fixed_target=fixed_target,
         may_write=may_write,
         may_test=may_test,
+        life=life_form_values(record),
         **context,
     )
 

@@ -178,6 +178,9 @@ function clearErrors() {
 // The gateway's 400 names a field in words; the error goes beside that field
 // when it is shown, else it stays at the form's result line.
 const FIELD_WORDS = [
+  [/\bexpiry/, "expires_at"],
+  [/rotation period/, "rotate_every"],
+  [/\bcontact\b/, "contact"],
   [/EncryptedCredential|encrypted_credential/, null],
   [/data-source name/, "name"],
   [/data source type/, "type"],
@@ -226,7 +229,16 @@ function endpoint(kindOfCall) {
   return form.dataset[kindOfCall].replace("NAME", encodeURIComponent(value("name")));
 }
 
-async function sealedBody() {
+// The owner's dates as the form has them (empty: none), or {} where the form
+// has no such fields (an entry link, a caller who may only test).
+function lifeMembers() {
+  if (!control("expires_at")) return {};
+  const typed = (id) => value(id) || null;
+  return { expires_at: typed("expires_at"), rotate_every: typed("rotate_every"), contact: typed("contact") };
+}
+const initialLife = lifeMembers();
+
+async function sealedBody(extra = {}) {
   const { target, login } = snapshot();
   const payload = {
     type: login.auth,
@@ -234,7 +246,7 @@ async function sealedBody() {
     secret: login.auth === "anonymous" ? null : control("secret").value,
   };
   const sealed = await sealCredential(await gateway(), value("name"), target, payload);
-  return JSON.stringify({ ...target, encrypted_credential: sealed });
+  return JSON.stringify({ ...target, encrypted_credential: sealed, ...extra });
 }
 
 // What a status without a JSON error means to a person.
@@ -278,11 +290,19 @@ async function testConnection() {
 
 async function save() {
   if (stored && control("secret").value === "" && secretNeeded() === null && same(snapshot(), initial)) {
-    say("", "Nothing changed: the stored credential stays as it is.");
+    if (same(lifeMembers(), initialLife)) {
+      say("", "Nothing changed: the stored credential stays as it is.");
+      return;
+    }
+    // Only the owner's dates changed: they are saved alone, the secret stays sealed as it is.
+    say("", "Saving…");
+    if (await send("Not saved", "PATCH", endpoint("life"), JSON.stringify(lifeMembers())) !== null) {
+      window.location.assign(form.dataset.done);
+    }
     return;
   }
   say("", "Saving…");
-  const answer = await send("Not saved", "PUT", endpoint("save"), await sealedBody());
+  const answer = await send("Not saved", "PUT", endpoint("save"), await sealedBody(lifeMembers()));
   if (answer === null) return;
   control("secret").value = "";
   // The gateway set a one-time message for the next page ("Saved credential …
