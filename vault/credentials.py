@@ -395,9 +395,12 @@ class CredentialService:
 
     def change_life(self, name: str, change: LifeChange) -> CredentialRecord:
         """Set or clear the owner's dates (expiry, rotation, contact) of a stored credential."""
-        return self._change_life(
-            name, "credential.life-changed", lambda record: change.applied_to(record.life)
-        )
+
+        def changed(record: CredentialRecord) -> CredentialLife:
+            check_name_free(record)  # a deleted credential is restored first
+            return change.applied_to(record.life)
+
+        return self._change_life(name, "credential.life-changed", changed)
 
     def purge(self, name: str) -> None:
         """Destroy a deleted credential now: its row, with the wrapped data key, goes

@@ -221,3 +221,13 @@ def test_who_may_change_a_credentials_life(gateway: Gateway) -> None:
     CredentialService(as_admin, admin).purge("sales")
     refused = [a for a in actions(vault) if a[0] == "access.refused"]
     assert len(refused) == 3
+
+
+def test_a_deleted_credentials_dates_are_changed_only_after_a_restore(gateway: Gateway) -> None:
+    service = CredentialService(gateway)
+    service.put("sales", PG, alice())
+    service.delete("sales")
+    with pytest.raises(CredentialUnavailableError, match="restore"):
+        service.change_life("sales", LifeChange(contact="dba@example.com"))
+    service.restore("sales")
+    assert service.change_life("sales", LifeChange(contact="dba@example.com")).life.contact
