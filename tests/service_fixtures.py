@@ -161,11 +161,16 @@ def http_auth_server() -> Iterator[HttpAuthServer]:
 @pytest.fixture(scope="session")
 def https_auth_server(trusted_ca: CertificateAuthority) -> Iterator[HttpAuthServer]:
     """The same over TLS, with a certificate from the tests' CA."""
-    server = issue_server_certificate(trusted_ca)
+    yield from _auth_server(server_tls_context(trusted_ca))
+
+
+def server_tls_context(ca: CertificateAuthority) -> ssl.SSLContext:
+    """A TLS server context with a new certificate from ``ca`` for localhost and loopback."""
+    server = issue_server_certificate(ca)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with memory_files(server.cert_pem.encode(), server.key_pem.encode()) as (cert, key):
         context.load_cert_chain(cert, key)
-    yield from _auth_server(context)
+    return context
 
 
 def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
