@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from agent_keys.secret import Secret
 from tests.conftest import CANARY
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.notify.conftest import MovingClock, SmtpReceiver, WebhookReceiver
+from tests.web_fixtures import WebVault
 from vault.context import RequestContext
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
@@ -31,6 +33,7 @@ from vault.notify.outcome import Delivered, Retry
 from vault.notify.sink_config import email_config, webhook_config
 from vault.notify.sinks import SinkService
 from vault.notify.webhook import signature
+from web.housekeeping import alongside, audit_housekeeper, notification_deliverer
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 KEY = Secret.from_text("whsec-test-key-0123456789abcdef")
@@ -274,3 +277,20 @@ def test_a_status_change_reaches_the_webhook_and_the_smtp_server_without_the_sec
     for sent in (request.body, json.dumps(request.headers).encode(), mail.raw):
         assert CANARY.encode() not in sent
         assert KEY.reveal() not in sent and smtp_receiver.password.encode() not in sent
+
+
+def test_the_servers_housekeeper_delivers_beside_its_audit_work(
+    web_vault: WebVault, webhook_receiver: WebhookReceiver, trusted_ca: CertificateAuthority
+) -> None:
+    with web_vault.gateway() as gateway:
+        add_webhook(gateway, webhook_receiver, trusted_ca)
+        status_changed(gateway)
+    stop = threading.Event()
+    stop.set()  # each loop runs once, then its wait returns at once
+    alongside(audit_housekeeper(web_vault.handle), notification_deliverer(web_vault.handle))(stop)
+    [request] = webhook_receiver.requests
+    assert json.loads(request.body)["credential"] == "sales"
+    with web_vault.gateway() as gateway:
+        [(_, actor)] = [(e.action, e.actor) for e in gateway.store.audit_events()
+                        if e.action == "notify.delivered"]  # fmt: skip
+    assert actor == "gwvault:serve"
