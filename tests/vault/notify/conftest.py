@@ -50,7 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         site = cast(_Server, self.server).site
         length = int(self.headers.get("Content-Length", "0"))
-        site.requests.append(Received(self.path, dict(self.headers.items()), self.rfile.read(length)))
+        site.requests.append(
+            Received(self.path, dict(self.headers.items()), self.rfile.read(length))
+        )
         status, headers = site.answers.pop(0) if site.answers else (200, {})
         self.send_response(status)
         for name, value in headers.items():
@@ -110,7 +112,9 @@ class _MailHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
         raw = bytes(envelope.original_content or envelope.content)
-        mail = Mail(message_from_bytes(raw), raw, session.ssl is not None, bool(session.authenticated))
+        mail = Mail(
+            message_from_bytes(raw), raw, session.ssl is not None, bool(session.authenticated)
+        )
         self._site.mails.append(mail)
         return "250 OK"
 
@@ -118,7 +122,9 @@ class _MailHandler:
 def _smtp_receiver(ca: CertificateAuthority | None) -> Iterator[SmtpReceiver]:
     if Controller is None:
         require_service("aiosmtpd is not installed (pip install -e '.[test]')")
-    site = SmtpReceiver("127.0.0.1", free_tcp_port(), "gwvault-notify", "smtp-" + os.urandom(8).hex())
+    site = SmtpReceiver(
+        "127.0.0.1", free_tcp_port(), "gwvault-notify", "smtp-" + os.urandom(8).hex()
+    )
 
     def authenticate(server: SmtpServer, session: Session, envelope: Envelope, mechanism: str,
                      auth_data: Any) -> AuthResult:  # fmt: skip
@@ -162,5 +168,3 @@ class MovingClock:
 
     def advance(self, **delta: float) -> None:
         self.now += datetime.timedelta(**delta)
-
-

@@ -63,7 +63,9 @@ def add_email(vault: Gateway, receiver: SmtpReceiver, ca: CertificateAuthority) 
 
 
 def status_changed(vault: Gateway, name: str = "sales") -> int:
-    return raise_event(vault, "credential.status-changed", name, previous="ok", reason="auth_failed")
+    return raise_event(
+        vault, "credential.status-changed", name, previous="ok", reason="auth_failed"
+    )
 
 
 def audit(vault: Gateway, prefix: str) -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -128,9 +130,9 @@ def test_503_twice_then_accepted_is_delivered_once_and_in_order(
     assert deliver_due(vault).retrying == 1
     row = vault.store.rows("SELECT attempts, next_attempt_at FROM notify_deliveries", [])[0]
     assert row["attempts"] == 2
-    assert datetime.datetime.fromisoformat(row["next_attempt_at"]) == clock.now + datetime.timedelta(
-        seconds=120
-    )  # the server's Retry-After
+    assert datetime.datetime.fromisoformat(
+        row["next_attempt_at"]
+    ) == clock.now + datetime.timedelta(seconds=120)  # the server's Retry-After
     clock.advance(seconds=120)
     report = deliver_due(vault)
 
@@ -262,7 +264,9 @@ def test_a_status_change_reaches_the_webhook_and_the_smtp_server_without_the_sec
 ) -> None:  # fmt: skip
     """Done when: a status change reaches the webhook and the SMTP server."""
     payload = CredentialPayload("basic", "alice", Secret.from_text(CANARY))
-    CredentialService(vault).put("sales", DataSource("postgresql", "db.example:5432", "sales"), payload)
+    CredentialService(vault).put(
+        "sales", DataSource("postgresql", "db.example:5432", "sales"), payload
+    )
     add_webhook(vault, webhook_receiver, trusted_ca)
     add_email(vault, smtp_receiver, trusted_ca)
     status_changed(vault)

@@ -134,7 +134,9 @@ def test_a_sink_pointed_elsewhere_in_the_database_is_refused(
     SinkService(gateway).add("hook", webhook_config("https://hooks.example.org/in"), KEY)
     raise_event(gateway, "credential.expired", "sales")
     gateway.close()
-    evil = json.dumps({"ca_pem": None, "url": "https://attacker.example/steal"}, separators=(",", ":"))
+    evil = json.dumps(
+        {"ca_pem": None, "url": "https://attacker.example/steal"}, separators=(",", ":")
+    )
     with vaults.sql(data_dir, attacker=True) as db:
         db.execute("UPDATE notify_sinks SET config = ?", [evil])
     with Gateway.open(data_dir, make_context()) as reopened:
@@ -182,12 +184,15 @@ def test_a_queued_event_no_audit_entry_vouches_for_is_never_sent(
             ["credential.expired", "ceo-mail", forged["at"], json.dumps(forged)],
         )
         gateway.store.execute(
-            "UPDATE notify_events SET body = replace(body, '\"days\":7', '\"days\":0') WHERE id = 1", []
+            "UPDATE notify_events SET body = replace(body, '\"days\":7', '\"days\":0') WHERE id = 1",
+            [],
         )
     report = deliver_due(gateway)
     assert (report.delivered, report.failed) == (0, 2)
     assert webhook_receiver.requests == []
-    refused = [e.target for e in gateway.store.audit_events() if e.action == "integrity.row-refused"]
+    refused = [
+        e.target for e in gateway.store.audit_events() if e.action == "integrity.row-refused"
+    ]
     assert refused == ["notify_events:1", "notify_events:2"]
 
 
@@ -200,9 +205,13 @@ def run(capsys: pytest.CaptureFixture[str], data_dir: Path, *args: str) -> tuple
 def test_the_cli_adds_lists_and_removes_sinks_showing_a_generated_key_once(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, data_dir, "notify", "add", "webhook", "hook", "--url", "http://h.example/")
+    code, _, err = run(
+        capsys, data_dir, "notify", "add", "webhook", "hook", "--url", "http://h.example/"
+    )
     assert code == 2 and "https://" in err
-    code, out, _ = run(capsys, data_dir, "notify", "add", "webhook", "hook", "--url", "https://h.example/in")
+    code, out, _ = run(
+        capsys, data_dir, "notify", "add", "webhook", "hook", "--url", "https://h.example/in"
+    )
     assert code == 0
     key = out.splitlines()[-1]
     assert len(key) == 64 and "shown once" in out
