@@ -26,9 +26,9 @@ from vault.gateway import Gateway, open_store
 from vault.keys.keystore_binding import KeystoreSpec
 from vault.keys.keystore_migration import migrate_keystore
 from vault.keys.rotation import BATCH_ACTION, KeyRotation, _id_chunks
+from vault.keys.tls import TlsService
 from vault.notify.sink_config import webhook_config
 from vault.notify.sinks import SinkService
-from vault.keys.tls import TlsService
 
 pytestmark = pytest.mark.contract
 
@@ -85,13 +85,13 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
         assert TlsService(gateway).server_identity().private_key.reveal()  # and the TLS key
         sinks = SinkService(gateway)
         assert sinks.secret_of(sinks.sink("hook")) == sink_key  # and a sink's
-        assert gateway.store.rows("SELECT gmk_version FROM notify_sinks", []) == [{"gmk_version": 2}]
+        sink_rows = gateway.store.rows("SELECT gmk_version FROM notify_sinks", [])
         via_recovery = gateway.master_key_from_recovery_key(recovery_key)
         assert via_recovery.version == 2 and via_recovery.key == gateway.master_key.key
         assert gateway.master_key.key != old_gmk
         actions = [e.action for e in gateway.store.audit_events()]
         tls_version = gateway.store.rows("SELECT gmk_version FROM tls_identity", [])[0]
-    assert tls_version == {"gmk_version": 2}
+    assert tls_version == {"gmk_version": 2} and sink_rows == [{"gmk_version": 2}]
     assert actions.count("keys.rotation-started") == 1 and actions.count("keys.rotated") == 1
     with vaults.sql(data_dir) as db:
         assert not db.holds(old_gmk.reveal())

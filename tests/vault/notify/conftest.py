@@ -20,16 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SmtpServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests.service_fixtures import free_tcp_port, require_service, server_tls_context
+from tests.service_fixtures import free_tcp_port, server_tls_context
 from tests.tls_certificates import CertificateAuthority
-
-try:
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-    from aiosmtpd.smtp import SMTP as SmtpServer  # noqa: N811 - the library's name
-except ImportError:  # the test extra not installed
-    Controller = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +106,7 @@ class _MailHandler:
     def __init__(self, site: SmtpReceiver) -> None:
         self._site = site
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = bytes(envelope.original_content or envelope.content)
         mail = Mail(
             message_from_bytes(raw), raw, session.ssl is not None, bool(session.authenticated)
@@ -120,8 +116,6 @@ class _MailHandler:
 
 
 def _smtp_receiver(ca: CertificateAuthority | None) -> Iterator[SmtpReceiver]:
-    if Controller is None:
-        require_service("aiosmtpd is not installed (pip install -e '.[test]')")
     site = SmtpReceiver(
         "127.0.0.1", free_tcp_port(), "gwvault-notify", "smtp-" + os.urandom(8).hex()
     )

@@ -221,7 +221,9 @@ def test_email_arrives_after_starttls_and_auth(
     assert mail.over_tls and mail.authenticated and smtp_receiver.logins == ["tls"]
     assert mail.message["Subject"] == "[gwvault] credential sales: credential.status-changed"
     assert mail.message["To"] == "ops@example.org, dba@example.org"
-    text = mail.message.get_payload(decode=True).decode()
+    payload = mail.message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    text = payload.decode()
     assert "credential:  sales" in text and "reason: auth_failed" in text
 
 
