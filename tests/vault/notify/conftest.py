@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -40,6 +40,7 @@ class WebhookReceiver:
     url: str
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
+    while_answering: Callable[[], object] | None = None  # runs before each answer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
         site.requests.append(
             Received(self.path, dict(self.headers.items()), self.rfile.read(length))
         )
+        if site.while_answering is not None:
+            site.while_answering()
         status, headers = site.answers.pop(0) if site.answers else (200, {})
         self.send_response(status)
         for name, value in headers.items():

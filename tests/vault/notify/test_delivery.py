@@ -300,3 +300,29 @@ def test_the_servers_housekeeper_delivers_beside_its_audit_work(
         [(_, actor)] = [(e.action, e.actor) for e in gateway.store.audit_events()
                         if e.action == "notify.delivered"]  # fmt: skip
     assert actor == "gwvault:serve"
+
+
+def test_the_vault_is_not_held_while_a_webhook_answers_and_a_claimed_event_goes_once(
+    vault: Gateway, data_dir: Path, webhook_receiver: WebhookReceiver,
+    trusted_ca: CertificateAuthority, clock: MovingClock,
+) -> None:  # fmt: skip
+    add_webhook(vault, webhook_receiver, trusted_ca)
+    status_changed(vault)
+    beside: list[tuple[int, int]] = []
+
+    def another_pass_meanwhile() -> None:
+        # Another process (a `notify deliver` beside the server) while the first
+        # one waits for the answer: it can write, and finds the event claimed.
+        context = RequestContext(actor="test:other", channel="cli", clock=clock)
+        with Gateway.open(data_dir, context) as other:
+            if not beside:
+                status_changed(other, "meanwhile")
+            report = deliver_due(other)
+            beside.append((report.delivered, report.retrying))
+
+    webhook_receiver.while_answering = another_pass_meanwhile
+    assert deliver_due(vault).delivered == 2  # the first event, then the one raised meanwhile
+    assert beside == [(0, 0), (0, 0)]
+    assert [json.loads(r.body)["credential"] for r in webhook_receiver.requests] == [
+        "sales", "meanwhile"
+    ]  # fmt: skip

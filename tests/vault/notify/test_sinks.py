@@ -240,6 +240,13 @@ def test_the_cli_adds_lists_and_removes_sinks_showing_a_generated_key_once(
     assert "hook  webhook  https://h.example/in  up to date" in out
     code, _, err = run(capsys, data_dir, "notify", "remove", "nope", "--yes")
     assert code == 1 and "no sink named nope" in err
+    code, out, _ = run(capsys, data_dir, "notify", "deliver", "--json")
+    assert code == 0 and json.loads(out) == {
+        "delivered": 0,
+        "retrying": 0,
+        "failed": 0,
+        "errors": [],
+    }
     code, out, _ = run(capsys, data_dir, "notify", "remove", "hook", "--yes")
     assert code == 0 and out == "removed sink hook\n"
     code, _, err = run(capsys, data_dir, *email, "--to", "x@example.org\r\nBcc: y@evil.example")
