@@ -12,6 +12,7 @@ chain to.  The private PostgreSQL servers are in tests.postgres_servers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import os
 import socket
@@ -145,11 +146,15 @@ class _AuthCheckingHandler(BaseHTTPRequestHandler):
         """Quiet, so the test output stays readable."""
 
 
-class _AuthServer(ThreadingHTTPServer):
-    site: HttpAuthServer
+class QuietHttpServer(ThreadingHTTPServer):
+    """A threaded stdlib server that logs no client's failure."""
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Quiet: a client refusing our certificate is what some tests expect."""
+
+
+class _AuthServer(QuietHttpServer):
+    site: HttpAuthServer
 
 
 @pytest.fixture(scope="session")
@@ -184,10 +189,17 @@ def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
         password="basic-" + os.urandom(12).hex(),
         key="key-" + os.urandom(16).hex(),
     )
-    thread = threading.Thread(target=server.serve_forever, name="http-auth-server", daemon=True)
+    with serving_in_a_thread(server, "http-auth-server"):
+        yield server.site
+
+
+@contextlib.contextmanager
+def serving_in_a_thread(server: ThreadingHTTPServer, name: str) -> Iterator[None]:
+    """``server`` answering on a thread of its own until the block ends, then closed."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
     thread.start()
     try:
-        yield server.site
+        yield
     finally:
         server.shutdown()
         server.server_close()

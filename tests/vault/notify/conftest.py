@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 import pytest
@@ -24,7 +23,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests.service_fixtures import free_tcp_port, server_tls_context
+from tests.service_fixtures import (
+    QuietHttpServer,
+    free_tcp_port,
+    server_tls_context,
+    serving_in_a_thread,
+)
 from tests.tls_certificates import CertificateAuthority
 
 
@@ -63,11 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(QuietHttpServer):
     site: WebhookReceiver
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Quiet: a client refusing the certificate is what some tests expect."""
 
 
 @pytest.fixture
@@ -75,16 +76,8 @@ def webhook_receiver(trusted_ca: CertificateAuthority) -> Iterator[WebhookReceiv
     server = _Server(("127.0.0.1", 0), _Handler)
     server.socket = server_tls_context(trusted_ca).wrap_socket(server.socket, server_side=True)
     server.site = WebhookReceiver(f"https://127.0.0.1:{server.server_address[1]}/hooks/gwvault")
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
-    )
-    thread.start()
-    try:
+    with serving_in_a_thread(server, "webhook-receiver"):
         yield server.site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
