@@ -23,8 +23,8 @@ notify = Blueprint("notify", __name__, url_prefix="/notify")
 def list_sinks() -> Response:
     require("notify.manage")
     opened = gateway()
-    places = queue_places(opened)
     sinks = SinkService(opened, web_caller()).sinks()
+    places = queue_places(opened)
     return jsonify([{**sink.view(), **places.get(sink.id, {})} for sink in sinks])
 
 

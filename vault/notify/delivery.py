@@ -33,7 +33,7 @@ from typing import Any, Literal
 from agent_keys.errors import IntegrityError, VaultError
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.cluster.lease import Lease, LeaseLostError, acquire, check_fence
-from vault.format.audit_chain import canonical_json
+from vault.format.audit_chain import AuditEntry, canonical_json
 from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
 from vault.notify.email_sink import event_message, send_email
@@ -209,27 +209,32 @@ def _claim(
 def _checked_event(gateway: Gateway, row: dict[str, Any]) -> QueuedEvent:
     """The queued row, if its audit entry (MACed) says the same; ``TamperedRowError``
     otherwise: a database writer must not make the vault sign news of its own."""
-    refused = TamperedRowError("notify_events", row["id"])
     try:
         body = parse_json_object(row["body"])
         found = gateway.rows.audited_entry(int(body["audit_seq"]))
-    except (ValueError, KeyError, TypeError) as e:
-        raise refused from e
-    if found is None:
-        raise refused
-    entry, details = found
-    same = (
+        if found is None or not _vouched(gateway, row, body, *found):
+            raise ValueError("no audit entry says this")
+    except (ValueError, KeyError, TypeError, IntegrityError) as e:  # a bad entry too
+        raise TamperedRowError("notify_events", row["id"]) from e
+    return QueuedEvent(int(row["id"]), str(row["kind"]), str(row["body"]).encode())
+
+
+def _vouched(
+    gateway: Gateway, row: dict[str, Any], body: dict[str, Any], entry: AuditEntry,
+    details: dict[str, Any],
+) -> bool:  # fmt: skip
+    """Whether the MACed ``entry`` says what the queued ``row`` and its ``body`` say."""
+    return (
         entry.mac is not None
         and entry.action == row["kind"] == body.get("kind")
         and entry.target == row["target"] == body.get("credential")
-        and entry.at == row["at"] == body.get("at")
+        and row["at"] == body.get("at")
+        and _moments_apart(entry.at, row["at"]) <= _SAME_MOMENT
         and body.get("gateway_id") == gateway.gateway_id
         and isinstance(body.get("details"), dict)
         and all(details.get(key) == value for key, value in body["details"].items())
+        and canonical_json(body) == row["body"]
     )
-    if not same or canonical_json(body) != row["body"]:
-        raise refused
-    return QueuedEvent(int(row["id"]), str(row["kind"]), str(row["body"]).encode())
 
 
 def _record(
@@ -295,6 +300,17 @@ def queue_places(gateway: Gateway) -> dict[str, dict[str, Any]]:
                               "last_error": row["last_error"]}
         for row in rows
     }  # fmt: skip
+
+
+# raise_event reads the clock for the event and the trail reads it again for the
+# entry: the two may straddle a second.
+_SAME_MOMENT = datetime.timedelta(seconds=5)
+
+
+def _moments_apart(one: str, other: str) -> datetime.timedelta:
+    """How far apart two stored instants are; ``ValueError`` for one that is not."""
+    first, second = datetime.datetime.fromisoformat(one), datetime.datetime.fromisoformat(other)
+    return abs(first - second)
 
 
 def _later(value: str | None, now: datetime.datetime) -> bool:

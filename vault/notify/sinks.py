@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from agent_keys.errors import ConflictError, InvalidInputError, NotFoundError
+from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
 from vault.access.callers import Caller
 from vault.access.row_seal import TamperedRowError, record_refusal
@@ -184,12 +184,19 @@ class SinkService:
 
     @contextmanager
     def _deciding(self, name: str | None) -> Iterator[None]:
-        """A write in which an admin's right is decided and acted on."""
+        """A write in which an admin's right is decided and acted on; a refusal
+        rolls it back, so it is recorded after, on its own."""
         try:
             with self._gateway.store.write():
                 if self._caller is not None:
                     self._caller.authorize(self._gateway, "notify.manage")
                 yield
+        except AccessDeniedError as e:
+            self._gateway.audit.record(
+                "access.refused", name, "refused", refused_action="notify.manage",
+                reason=str(e)[:200],
+            )  # fmt: skip
+            raise
         except TamperedRowError as e:
             record_refusal(self._gateway.audit, e)
             raise
