@@ -12,6 +12,7 @@ chain to.  The private PostgreSQL servers are in tests.postgres_servers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import os
 import socket
@@ -145,11 +146,15 @@ class _AuthCheckingHandler(BaseHTTPRequestHandler):
         """Quiet, so the test output stays readable."""
 
 
-class _AuthServer(ThreadingHTTPServer):
-    site: HttpAuthServer
+class QuietHttpServer(ThreadingHTTPServer):
+    """A threaded stdlib server that logs no client's failure."""
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Quiet: a client refusing our certificate is what some tests expect."""
+
+
+class _AuthServer(QuietHttpServer):
+    site: HttpAuthServer
 
 
 @pytest.fixture(scope="session")
@@ -161,11 +166,16 @@ def http_auth_server() -> Iterator[HttpAuthServer]:
 @pytest.fixture(scope="session")
 def https_auth_server(trusted_ca: CertificateAuthority) -> Iterator[HttpAuthServer]:
     """The same over TLS, with a certificate from the tests' CA."""
-    server = issue_server_certificate(trusted_ca)
+    yield from _auth_server(server_tls_context(trusted_ca))
+
+
+def server_tls_context(ca: CertificateAuthority) -> ssl.SSLContext:
+    """A TLS server context with a new certificate from ``ca`` for localhost and loopback."""
+    server = issue_server_certificate(ca)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with memory_files(server.cert_pem.encode(), server.key_pem.encode()) as (cert, key):
         context.load_cert_chain(cert, key)
-    yield from _auth_server(context)
+    return context
 
 
 def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
@@ -179,10 +189,17 @@ def _auth_server(context: ssl.SSLContext | None) -> Iterator[HttpAuthServer]:
         password="basic-" + os.urandom(12).hex(),
         key="key-" + os.urandom(16).hex(),
     )
-    thread = threading.Thread(target=server.serve_forever, name="http-auth-server", daemon=True)
+    with serving_in_a_thread(server, "http-auth-server"):
+        yield server.site
+
+
+@contextlib.contextmanager
+def serving_in_a_thread(server: ThreadingHTTPServer, name: str) -> Iterator[None]:
+    """``server`` answering on a thread of its own until the block ends, then closed."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
     thread.start()
     try:
-        yield server.site
+        yield
     finally:
         server.shutdown()
         server.server_close()

@@ -14,9 +14,13 @@ from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
 from web.flash import clear_shown_flash, pending_flash
 from web.health import health
+from web.notify_api import notify
 from web.pages import pages
 from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
+
+# Once, at import: a blueprint takes no nested one after its first registration.
+api.register_blueprint(notify)  # /api/v1/notify: the admins' sinks
 
 MAX_BODY_BYTES = 64 * 1024  # an EncryptedCredential is at most 32 KiB
 

@@ -10,6 +10,10 @@
   GIL its requests need.  In a cluster one member does it, the one holding its
   lease (``vault.audit.background``); every member's housekeeper also records
   the member's heartbeat every ``HEARTBEAT_SECONDS`` (``vault.cluster.heartbeat``).
+- Beside it, on a thread of its own (a slow webhook must not delay a
+  heartbeat), the housekeeper delivers queued notifications every
+  ``NOTIFY_SECONDS`` (``vault.notify.delivery``; in a cluster the member
+  holding its lease).
 
 Each run opens the vault for itself with the GMK the server unlocked, and a
 failure is logged (a ``VaultError``'s message, written for people and never
@@ -32,6 +36,7 @@ from vault.cluster.lease import LeaseLostError
 from vault.context import RequestContext
 from vault.data_dir import DataDir
 from vault.gateway import Gateway
+from vault.notify.delivery import deliver_due
 from web.access import VaultHandle
 
 log = logging.getLogger("gwvault.server")
@@ -39,6 +44,7 @@ log = logging.getLogger("gwvault.server")
 FLUSH_SECONDS = 30.0
 FULL_CHECK_SECONDS = 6 * 3600.0
 HEARTBEAT_SECONDS = 10.0
+NOTIFY_SECONDS = 15.0
 ACTOR = "gwvault:serve"
 
 
@@ -116,3 +122,46 @@ def _check_and_log(gateway: Gateway) -> None:
         return
     level = logging.INFO if report.ok else logging.ERROR
     log.log(level, "audit full check: %s", report.summary())
+
+
+def notification_deliverer(handle: VaultHandle) -> Callable[[threading.Event], None]:
+    """Deliver the queued notifications now and every ``NOTIFY_SECONDS`` until stopped."""
+
+    def deliver(stop: threading.Event) -> None:
+        while True:
+            _run(handle, _deliver_and_log, "delivering notifications")
+            if stop.wait(NOTIFY_SECONDS):
+                return
+
+    return deliver
+
+
+def alongside(
+    main: Callable[[threading.Event], None], beside: Callable[[threading.Event], None]
+) -> Callable[[threading.Event], None]:
+    """``main`` in the calling thread and ``beside`` on a thread of its own, both
+    until stopped (the housekeeper's two loops)."""
+
+    def both(stop: threading.Event) -> None:
+        thread = threading.Thread(target=beside, args=(stop,), name="gwvault-beside", daemon=True)
+        thread.start()
+        try:
+            main(stop)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
+    return both
+
+
+def _deliver_and_log(gateway: Gateway) -> None:
+    try:
+        report = deliver_due(gateway)
+    except LeaseLostError as e:
+        log.debug("notifications: not this member's turn; %s", e)
+        return
+    if report.delivered or report.retrying or report.failed:
+        log.info("notifications: delivered %d, retrying %d, failed %d", report.delivered,
+                 report.retrying, report.failed)  # fmt: skip
+    for error in report.errors:
+        log.error("notifications: %s", error)

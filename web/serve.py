@@ -23,7 +23,7 @@ from vault.keys.tls import TlsService
 from vault.served_address import RunFile, ServedAddress
 from web.access import VaultHandle
 from web.app import create_app
-from web.housekeeping import audit_housekeeper, worker_life
+from web.housekeeping import alongside, audit_housekeeper, notification_deliverer, worker_life
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
 from web.server.tls import server_ssl_context
@@ -82,7 +82,7 @@ def serve_endpoint(
         server_ssl_context(identity),
         limits,
         around_worker=lambda: worker_life(handle),
-        housekeeper=audit_housekeeper(handle),
+        housekeeper=alongside(audit_housekeeper(handle), notification_deliverer(handle)),
     )
     # Where this server listens, for `gwvault entry-link create` (vault.served_address).
     served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())

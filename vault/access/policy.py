@@ -39,6 +39,9 @@ Action = Literal[
     # the result; everyone else gets the destination policy and a reason code
     # with a fixed sentence (threats T-CN-2, T-CN-3).
     "tests.unrestricted",
+    # Add, list, remove and test the notification sinks (admins: a sink decides
+    # where news of every credential goes).
+    "notify.manage",
 ]
 
 _ALLOWED: dict[Role, frozenset[Action]] = {

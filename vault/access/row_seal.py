@@ -25,7 +25,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from agent_keys.errors import IntegrityError
 from agent_keys.secret import Secret
 from vault.audit.trail import AuditTrail
-from vault.format.audit_chain import entry_digest, entry_mac, macs_equal
+from vault.format.audit_chain import AuditEntry, entry_digest, entry_mac, macs_equal
 from vault.format.row_mac import RowValue, row_key, row_mac, row_mac_ok
 from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import ROWS_UNSEALED, VaultStore
@@ -41,6 +41,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "settings": ("key", "value"),
     "members": ("id", "name", "keystore_kind", "public_key", "wrapped_private_key", "state",
                 "epoch"),
+    "notify_sinks": ("id", "name", "kind", "config", "created_at"),
 }  # fmt: skip
 LATER_SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "credentials": ("disabled_at", "deleted_at", "purge_after", "expires_at", "rotate_every",
@@ -59,6 +60,7 @@ ROW_KEYS = {
     "gateway_keys": "version",
     "settings": "key",
     "members": "id",
+    "notify_sinks": "id",
 }
 SEALED_SETTINGS = frozenset(
     {
@@ -207,7 +209,16 @@ class RowSeal:
         found = self._vault.store.find_audit(newest, params, limit=1)
         if not found:
             return None
-        entry = found[0]
+        return found[0].action, self.verified_details(found[0])
+
+    def audited_entry(self, seq: int) -> tuple[AuditEntry, dict[str, Any]] | None:
+        """The entry ``seq`` and its details once its hash and MAC verify (None:
+        no such entry); ``TamperedRowError`` when it does not verify."""
+        found = self._vault.store.find_audit("seq = ?", [seq], limit=1)
+        return (found[0], self.verified_details(found[0])) if found else None
+
+    def verified_details(self, entry: AuditEntry) -> dict[str, Any]:
+        """``entry``'s details, once its hash and MAC verify; ``TamperedRowError`` otherwise."""
         mac_key = self._vault.audit.mac_key()
         keyed = entry.seq >= mac_key.keyed_from
         digest = entry_digest(entry.prev_hash, entry)
@@ -220,7 +231,7 @@ class RowSeal:
             details = parse_json_object(entry.details)
         except ValueError as e:
             raise TamperedRowError("audit_events", entry.seq) from e
-        return entry.action, details
+        return details
 
     def setting(self, key: str) -> str | None:
         """A sealed setting's value (None when unset); ``TamperedRowError`` if altered."""

@@ -94,7 +94,7 @@ def target_from_flags(args: argparse.Namespace) -> DataSource:
         server=args.server,
         database=args.database,
         tls=tls_mode_for(source_type, args.tls),
-        ca_pem=_ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
+        ca_pem=ca_from_file(args.tls_ca) if args.tls_ca is not None else None,
     )
     validate_target(source)
     if not (source.type == "http" and _login_auth(args) not in (None, "anonymous")):
@@ -121,7 +121,7 @@ def _consent_to_cleartext(source: DataSource, allowed: bool) -> None:
     sys.stderr.write(f"gwvault: warning: {warning}\n")
 
 
-def _ca_from_file(path: str) -> str:
+def ca_from_file(path: str) -> str:
     raw = read_trusted_file(Path(path), "CA certificate", MAX_CA_PEM_CHARS)
     try:
         text = raw.decode("ascii")

@@ -84,6 +84,7 @@ _HANDLER_MODULES = {
     "test-policy": "vault.cli.destination_commands",
     "cluster": "vault.cli.cluster_commands",
     "store": "vault.cli.store_commands",
+    "notify": "vault.cli.notify_commands",
 }
 
 

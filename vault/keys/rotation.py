@@ -45,6 +45,7 @@ from vault.format.audit_chain import canonical_json
 from vault.format.envelope import dek_context
 from vault.gateway import Gateway
 from vault.keys.tls import tls_key_context
+from vault.notify.sink_config import sink_key_context
 from vault.store.records import MasterKeyRecord
 
 DEFAULT_BATCH_SIZE = 500
@@ -259,6 +260,10 @@ class KeyRotation:
                 gateway.gateway_id, row["id"] if isinstance(row["id"], str) else None
             ),
             "audit_key": lambda row: audit_key_context(gateway.gateway_id, row["keyed_from"]),
+            # A sink without a secret has none to rewrap (its gmk_version is NULL).
+            "notify_sinks": lambda row: sink_key_context(
+                gateway.gateway_id, row["id"], row["name"]
+            ),
         }
         for table, context_of in contexts.items():
             for row in self._store.rows(

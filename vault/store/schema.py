@@ -179,6 +179,27 @@ def notification_tables(serial_key: str) -> tuple[str, ...]:
             target TEXT NOT NULL,
             at TEXT NOT NULL,
             body TEXT NOT NULL)""",
+        # The admin's sinks (vault.notify.sinks): a sealed row each, the
+        # webhook's HMAC key or the SMTP password wrapped by the GMK.
+        """CREATE TABLE notify_sinks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'email')),
+            config TEXT NOT NULL,
+            wrapped_key BLOB,
+            gmk_version INTEGER REFERENCES master_keys (version),
+            created_at TEXT NOT NULL,
+            mac BLOB)""",
+        # Where each sink is in the queue (vault.notify.delivery): every event up
+        # to through_event is delivered or given up; the next one's attempts.
+        """CREATE TABLE notify_deliveries (
+            sink_id TEXT PRIMARY KEY,
+            through_event INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_failed_at TEXT,
+            next_attempt_at TEXT,
+            claimed_until TEXT,
+            last_error TEXT)""",
     )
 
 

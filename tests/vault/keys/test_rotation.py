@@ -27,6 +27,8 @@ from vault.keys.keystore_binding import KeystoreSpec
 from vault.keys.keystore_migration import migrate_keystore
 from vault.keys.rotation import BATCH_ACTION, KeyRotation, _id_chunks
 from vault.keys.tls import TlsService
+from vault.notify.sink_config import webhook_config
+from vault.notify.sinks import SinkService
 
 pytestmark = pytest.mark.contract
 
@@ -63,6 +65,8 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
     _put_three(data_dir)
     before = ciphertexts(data_dir)
     with Gateway.open(data_dir, make_context()) as gateway:
+        hook = webhook_config("https://hooks.example.org/in")
+        sink_key = SinkService(gateway).add("hook", hook, None).generated_secret
         old_gmk = gateway.master_key.key
         result = KeyRotation(gateway).rotate(recovery_key)
         # The same Gateway object goes on working under the new version.
@@ -79,12 +83,15 @@ def test_rotation_rewraps_every_key_and_destroys_the_old_master_key(
         assert {k.gmk_version for k in gateway.store.gateway_keys()} == {2}
         assert len(gateway.private_keys) == 1  # the gateway private key unwraps under v2
         assert TlsService(gateway).server_identity().private_key.reveal()  # and the TLS key
+        sinks = SinkService(gateway)
+        assert sinks.secret_of(sinks.sink("hook")) == sink_key  # and a sink's
+        sink_rows = gateway.store.rows("SELECT gmk_version FROM notify_sinks", [])
         via_recovery = gateway.master_key_from_recovery_key(recovery_key)
         assert via_recovery.version == 2 and via_recovery.key == gateway.master_key.key
         assert gateway.master_key.key != old_gmk
         actions = [e.action for e in gateway.store.audit_events()]
         tls_version = gateway.store.rows("SELECT gmk_version FROM tls_identity", [])[0]
-    assert tls_version == {"gmk_version": 2}
+    assert tls_version == {"gmk_version": 2} and sink_rows == [{"gmk_version": 2}]
     assert actions.count("keys.rotation-started") == 1 and actions.count("keys.rotated") == 1
     with vaults.sql(data_dir) as db:
         assert not db.holds(old_gmk.reveal())

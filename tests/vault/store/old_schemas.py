@@ -52,7 +52,8 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
     # file to itself (to change its journal mode).
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
         if to_version < 7:
-            db.execute("DROP TABLE notify_events")
+            for table in ("notify_events", "notify_sinks", "notify_deliveries"):
+                db.execute(f"DROP TABLE {table}")
             db.execute("DROP INDEX credentials_by_purge")
             for column in ("disabled_at", "deleted_at", "purge_after", "expires_at",
                            "rotate_every", "contact"):  # fmt: skip
