@@ -535,7 +535,9 @@ class Gateway:
             "cert_thumbprint": certificate.thumbprint,
             "cert_checked": checked,
             "cert_not_after": certificate.not_after.isoformat(),
+            # Rows holding a data key: deleted ones too, until they are purged.
             "credentials": sum(counts.values()),
+            "credentials_deleted": self.store.count_deleted_credentials(),
             # Mid-rotation both GMK versions hold data keys (vault.keys.rotation).
             "credentials_by_key_version": {str(v): n for v, n in counts.items()},
             "keystore": self.keystore.kind,

@@ -314,6 +314,12 @@ class VaultStore:
         """The credential rows, counted (what a rotation decides and reports from)."""
         return int(self.rows("SELECT count(*) AS n FROM credentials", [])[0]["n"])
 
+    def count_deleted_credentials(self) -> int:
+        """Deleted credentials awaiting their purge (an index range: the partial
+        index of schema 7 holds only them)."""
+        sql = "SELECT count(*) AS n FROM credentials WHERE purge_after IS NOT NULL"
+        return int(self.rows(sql, [])[0]["n"])
+
     def credential_counts(self) -> dict[int, int]:
         """Credentials per GMK version as the schema-5 triggers keep them: for
         display only (a database writer can edit them); rows of the wrong type

@@ -56,7 +56,12 @@ def test_counts_follow_put_update_and_delete(data_dir: Path) -> None:
     _put(data_dir, "sales", "pw-2")  # an update replaces the row: still three
     assert _counts(data_dir) == (3, {"1": 3}) and _rows(data_dir) == {"1": 3}
     with Gateway.open(data_dir, make_context()) as gateway:
-        CredentialService(gateway).delete("hr")
+        CredentialService(gateway).delete("hr")  # kept, with its data key, until purged
+        assert gateway.status()["credentials_deleted"] == 1
+    assert _counts(data_dir) == (3, {"1": 3})
+    with Gateway.open(data_dir, make_context()) as gateway:
+        CredentialService(gateway).purge("hr")
+        assert gateway.status()["credentials_deleted"] == 0
     assert _counts(data_dir) == (2, {"1": 2})
 
 
