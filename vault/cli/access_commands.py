@@ -23,6 +23,8 @@ from vault.cli.confirmation import confirm_destruction
 from vault.cli.input import pin_source, read_private_file, read_public_file, read_secret
 from vault.cli.opening import data_dir, open_for_cli
 from vault.cli.output import EXIT_OK, print_fields, print_json
+from vault.credential_life import parse_retention_days
+from vault.credentials import CredentialService
 from vault.format.fingerprints import colon_hex_of_b64url
 from vault.keys.tls import TlsService
 
@@ -171,18 +173,36 @@ def tls_import(args: argparse.Namespace) -> int:
 def policy_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         seals = load_seal_policy(gateway)
-    facts = {"sealed_max_age_seconds": int(seals.max_age.total_seconds())}
+        retention = CredentialService(gateway).retention_days()
+    facts = {
+        "sealed_max_age_seconds": int(seals.max_age.total_seconds()),
+        "credentials_retention_days": retention,
+    }
     print_json(facts) if args.json else print_fields(facts)
     return EXIT_OK
 
 
 def policy_set(args: argparse.Namespace) -> int:
-    if args.sealed_max_age is None:
-        raise InvalidInputError("nothing to set: give --sealed-max-age DURATION")
-    policy = SealPolicy(parse_duration(args.sealed_max_age))
+    if args.sealed_max_age is None and args.credentials_retention is None:
+        raise InvalidInputError(
+            "nothing to set: give --sealed-max-age DURATION or --credentials-retention DAYS"
+        )
+    # Both checked before anything is written: a bad one changes nothing.
+    policy = (
+        None if args.sealed_max_age is None else SealPolicy(parse_duration(args.sealed_max_age))
+    )
+    days = None
+    if args.credentials_retention is not None:
+        days = parse_retention_days(args.credentials_retention)
     with open_for_cli(args) as gateway:
-        save_seal_policy(gateway, policy)
-    print(f"an EncryptedCredential is now accepted up to {args.sealed_max_age} after sealing")
+        if policy is not None:
+            save_seal_policy(gateway, policy)
+        if days is not None:
+            CredentialService(gateway).set_retention_days(days)
+    if policy is not None:
+        print(f"an EncryptedCredential is now accepted up to {args.sealed_max_age} after sealing")
+    if days is not None:
+        print(f"credentials deleted from now on are kept {days} days before they are purged")
     return EXIT_OK
 
 

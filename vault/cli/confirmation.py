@@ -25,9 +25,14 @@ def add_yes_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def will_ask(args: argparse.Namespace) -> bool:
+    """Whether ``confirm_destruction`` asks (a person at a terminal, no ``--yes``)."""
+    return not args.yes and sys.stdin.isatty()
+
+
 def confirm_destruction(args: argparse.Namespace, question: str, consequence: str) -> None:
     """Return if the change may go ahead; ``NotConfirmed`` if the person said no."""
-    if args.yes or not sys.stdin.isatty():
+    if not will_ask(args):
         return
     print(consequence, file=sys.stderr)
     try:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
-from vault.cli.confirmation import confirm_destruction
+from vault.cli.confirmation import confirm_destruction, will_ask
 from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
 from vault.cli.life_commands import due_lines, life_change_from_flags, life_lines
@@ -31,6 +32,7 @@ from vault.format.encrypted_credential import (
     seal_credential,
 )
 from vault.names import check_datasource_name
+from vault.store.records import CredentialRecord
 
 
 def encrypt_value(args: argparse.Namespace) -> int:
@@ -77,17 +79,25 @@ def credentials_put(args: argparse.Namespace) -> int:
 
 def credentials_list(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
-        rows = [record.metadata() for record in CredentialService(gateway).list()]
+        records = CredentialService(gateway).list(deleted=args.deleted)
+    rows = [record.metadata() for record in records]
     if args.json:
         print_json(rows)
     elif not rows:
-        print("no credentials")
+        print("no deleted credentials" if args.deleted else "no credentials")
     else:
         for row in rows:
-            database = f"/{row['database']}" if row["database"] else ""
-            user = f" as {row['username']}" if row["username"] else ""
-            print(f"{row['name']}  {row['type']}  {row['server']}{database}  {row['auth']}{user}")
+            print(_list_line(row))
     return EXIT_OK
+
+
+def _list_line(row: dict[str, Any]) -> str:
+    database = f"/{row['database']}" if row["database"] else ""
+    user = f" as {row['username']}" if row["username"] else ""
+    line = f"{row['name']}  {row['type']}  {row['server']}{database}  {row['auth']}{user}"
+    if row["state"] == "deleted":
+        return f"{line}  deleted {row['deleted_at']}, purged after {row['purge_after']}"
+    return f"{line}  disabled" if row["state"] == "disabled" else line
 
 
 def credentials_show(args: argparse.Namespace) -> int:
@@ -119,14 +129,59 @@ def credentials_due(args: argparse.Namespace) -> int:
 
 
 def credentials_delete(args: argparse.Namespace) -> int:
+    if will_ask(args):
+        # The window is the vault's setting: read it (and let go) before asking.
+        with open_for_cli(args) as gateway:
+            days = CredentialService(gateway).retention_days()
+        confirm_destruction(
+            args,
+            f"Delete the credential {args.name}?",
+            f"It opens for nobody from now on; it is kept {days} days, in which"
+            f" gwvault credentials restore {args.name} brings it back, then purged.",
+        )
+    with open_for_cli(args) as gateway:
+        record = CredentialService(gateway).delete(args.name)
+    return _print_life(args, record, f"deleted credential {args.name}; it can be restored"
+                       f" until {record.life.purge_after}")  # fmt: skip
+
+
+def credentials_restore(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        record = CredentialService(gateway).restore(args.name)
+    return _print_life(args, record, f"restored credential {args.name} ({record.state})")
+
+
+def credentials_disable(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        record = CredentialService(gateway).disable(args.name)
+    return _print_life(args, record, f"disabled credential {args.name}: it is neither used"
+                       f" nor tested until gwvault credentials enable {args.name}")  # fmt: skip
+
+
+def credentials_enable(args: argparse.Namespace) -> int:
+    with open_for_cli(args) as gateway:
+        record = CredentialService(gateway).enable(args.name)
+    return _print_life(args, record, f"enabled credential {args.name}")
+
+
+def credentials_purge(args: argparse.Namespace) -> int:
     confirm_destruction(
         args,
-        f"Delete the credential {args.name}?",
-        f"Its data key is destroyed: nobody can read the secret of {args.name} again.",
+        f"Purge the credential {args.name}?",
+        f"Its data key is destroyed: the secret of {args.name} is gone for good,"
+        " and no restore brings it back.",
     )
     with open_for_cli(args) as gateway:
-        CredentialService(gateway).delete(args.name)
-    print(f"deleted credential {args.name} and destroyed its data key")
+        CredentialService(gateway).purge(args.name)
+    if args.json:
+        print_json({"name": args.name, "purged": True})
+    else:
+        print(f"purged credential {args.name}: its data key is destroyed")
+    return EXIT_OK
+
+
+def _print_life(args: argparse.Namespace, record: CredentialRecord, said: str) -> int:
+    print_json(record.metadata()) if args.json else print(said)
     return EXIT_OK
 
 

@@ -105,18 +105,38 @@ def _add_credentials(commands: Commands) -> None:
     )
     life_flags.add_life_flags(put)
     listing = actions.add_parser("list", help="list credentials (metadata only)")
+    listing.add_argument(
+        "--deleted",
+        action="store_true",
+        help="list the deleted ones instead (restorable until purge_after)",
+    )
     listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", help="show one credential's metadata")
     show.add_argument("name", metavar="NAME")
     show.add_argument("--json", action="store_true")
-    delete = actions.add_parser("delete", help="delete a credential and destroy its data key")
-    delete.add_argument("name", metavar="NAME")
-    add_yes_flag(delete)
+    _add_credential_life(actions)
     test = actions.add_parser("test", help="connect to the data source with the stored credential")
     test.add_argument("name", metavar="NAME")
     verify = actions.add_parser("verify", help="check that stored credentials open")
     verify.add_argument("name", metavar="NAME", nargs="?")
     life_flags.add_parsers(actions)
+
+
+def _add_credential_life(actions: Commands) -> None:
+    """A credential's life: delete (soft), restore, purge, disable, enable."""
+    for action, help_text in (
+        ("delete", "delete a credential: it opens for nobody and is kept for the retention"
+         " window (gwvault policy show), restorable, then purged"),
+        ("restore", "bring a deleted credential back as it was"),
+        ("purge", "destroy a deleted credential's data key now: gone for good (admin)"),
+        ("disable", "stop all use and tests of a credential, without deleting it"),
+        ("enable", "let a disabled credential be used and tested again"),
+    ):  # fmt: skip
+        parser = actions.add_parser(action, help=help_text)
+        parser.add_argument("name", metavar="NAME")
+        parser.add_argument("--json", action="store_true")
+        if action in ("delete", "purge"):
+            add_yes_flag(parser)
 
 
 def _add_keystore(commands: Commands) -> None:
@@ -217,6 +237,12 @@ def _add_policy(commands: Commands) -> None:
         "--sealed-max-age",
         metavar="DURATION",
         help="how long after sealing an EncryptedCredential is accepted (5m-7d; default 4h)",
+    )
+    set_.add_argument(
+        "--credentials-retention",
+        metavar="DAYS",
+        help="how long a deleted credential is kept, restorable, before it is purged"
+        " (7-90 days; default 30; applies to deletes from now on)",
     )
 
 

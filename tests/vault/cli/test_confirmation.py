@@ -33,7 +33,7 @@ def test_a_no_at_the_terminal_changes_nothing(
             [(QUESTION, answer)],
         )
         assert code == 1, screen
-        assert "nobody can read the secret of sales again" in screen
+        assert "kept 30 days" in screen and "credentials restore sales" in screen
         assert "not confirmed; nothing changed" in screen
         assert _names(cli) == ["sales"]
 
@@ -47,6 +47,21 @@ def test_a_yes_at_the_terminal_deletes(vault_templates: dict[str, Path], tmp_pat
     assert _names(cli) == []
 
 
+def test_a_purge_says_the_secret_is_gone_for_good(
+    vault_templates: dict[str, Path], tmp_path: Path
+) -> None:
+    cli = _vault(vault_templates, tmp_path)
+    assert cli("credentials", "delete", "sales").code == 0
+    code, screen = converse_in_order(
+        ["--data-dir", str(cli.data_dir), "credentials", "purge", "sales"],
+        [("Purge the credential sales? [y/N]", "n")],
+    )
+    assert code == 1 and "gone for good" in screen and "nothing changed" in screen
+    assert [row["name"] for row in cli("credentials", "list", "--deleted", "--json").json()] == [
+        "sales"
+    ]
+
+
 def test_yes_flag_and_scripts_are_not_asked(
     vault_templates: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -55,8 +70,8 @@ def test_yes_flag_and_scripts_are_not_asked(
         ["--data-dir", str(cli.data_dir), "credentials", "delete", "sales", "--yes"], []
     )
     assert code == 0 and "[y/N]" not in screen
-    assert cli.put_login("sales").code == 0
-    piped = cli("credentials", "delete", "sales")  # stdin is a pipe: a script
+    assert cli.put_login("hr").code == 0  # sales's name stays reserved while it is deleted
+    piped = cli("credentials", "delete", "hr")  # stdin is a pipe: a script
     assert piped.code == 0 and "[y/N]" not in piped.out + piped.err
     assert _names(cli) == []
 
