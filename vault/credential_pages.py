@@ -23,11 +23,13 @@ MAX_PAGE = 1000
 
 @dataclass(frozen=True)
 class CredentialPageQuery:
-    """Which page: names after ``after``, or just before ``before``; ``limit`` at most."""
+    """Which page: names after ``after``, or just before ``before``; ``limit`` at most;
+    of the credentials not deleted, or (``deleted``) of the deleted ones."""
 
     after: str | None = None
     before: str | None = None
     limit: int = DEFAULT_PAGE
+    deleted: bool = False
 
     @classmethod
     def parse(
@@ -36,6 +38,7 @@ class CredentialPageQuery:
         after: str | None = None,
         before: str | None = None,
         limit: str | int | None = None,
+        deleted: str | None = None,
     ) -> CredentialPageQuery:
         """Check a page request from a query string; ``InvalidInputError`` if bad."""
         if after is not None and before is not None:
@@ -43,7 +46,8 @@ class CredentialPageQuery:
         for cursor in (after, before):
             if cursor is not None:
                 check_datasource_name(cursor)
-        return cls(after, before, bounded_int(limit, "limit", 1, MAX_PAGE) or DEFAULT_PAGE)
+        size = bounded_int(limit, "limit", 1, MAX_PAGE) or DEFAULT_PAGE
+        return cls(after, before, size, _flag(deleted, "deleted"))
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,23 @@ def credential_page(gateway: Gateway, query: CredentialPageQuery) -> CredentialP
     """The page ``query`` asks for, its rows' seals checked (``TamperedRowError``)."""
     store = gateway.store
     with store.reading():  # the page and its neighbours from one snapshot
-        records = store.credential_page(after=query.after, before=query.before, limit=query.limit)
+        records = store.credential_page(
+            after=query.after, before=query.before, limit=query.limit, deleted=query.deleted
+        )
         if not records:
             return CredentialPage([], None, None)
         first, last = records[0].name, records[-1].name
-        following = store.has_credential_beyond(last, after=True)
-        preceding = store.has_credential_beyond(first, after=False)
+        following = store.has_credential_beyond(last, after=True, deleted=query.deleted)
+        preceding = store.has_credential_beyond(first, after=False, deleted=query.deleted)
     for record in records:
         gateway.rows.check("credentials", record.sealed_row())
     return CredentialPage(records, last if following else None, first if preceding else None)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    """A query string's boolean: exactly ``true`` or ``false`` (absent: false)."""
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise InvalidInputError(f"{name} is true or false")

@@ -108,14 +108,17 @@ def list_credentials() -> Response:
     return response
 
 
-CREDENTIAL_PAGING = ("after", "before", "limit")
+CREDENTIAL_PAGING = ("after", "before", "limit", "deleted")
 
 
 def credential_page_query(args: MultiDict[str, str]) -> CredentialPageQuery:
     """The page a query string asks for; ``InvalidInputError`` for anything else."""
     given = query_arguments(args, CREDENTIAL_PAGING)
     return CredentialPageQuery.parse(
-        after=given.get("after"), before=given.get("before"), limit=given.get("limit")
+        after=given.get("after"),
+        before=given.get("before"),
+        limit=given.get("limit"),
+        deleted=given.get("deleted"),
     )
 
 
@@ -123,6 +126,8 @@ def page_urls(endpoint: str, page: CredentialPage, query: CredentialPageQuery) -
     """The URLs of the next, previous and (from a later page) first pages, by link
     relation; path-only, so no Host header is reflected."""
     size: dict[str, Any] = {"limit": query.limit} if query.limit != DEFAULT_PAGE else {}
+    if query.deleted:  # the pages beside a page of deleted credentials are of them too
+        size["deleted"] = "true"
     urls: dict[str, str] = {}
     if page.next_after is not None:
         urls["next"] = url_for(endpoint, after=page.next_after, **size)
@@ -224,9 +229,38 @@ def due_credentials() -> Response:
 
 @api.delete("/credentials/<name>")
 def delete_credential(name: str) -> Response:
-    owner = _owner(name)
-    require("credential.write", datasource=name, owner=owner)
+    """Delete softly (204, as before soft deletes): restorable until purge_after."""
+    require("credential.manage", datasource=name, owner=_owner(name))
+    # No parameters: a client sending ?purge=true is told, not deleted softly.
+    query_arguments(request.args, ())
     CredentialService(gateway(), web_caller()).delete(name)
+    return Response(status=204)
+
+
+@api.post("/credentials/<name>/restore")
+def restore_credential(name: str) -> Response:
+    require("credential.manage", datasource=name, owner=_owner(name))
+    return jsonify(CredentialService(gateway(), web_caller()).restore(name).metadata())
+
+
+@api.post("/credentials/<name>/disable")
+def disable_credential(name: str) -> Response:
+    require("credential.manage", datasource=name, owner=_owner(name))
+    return jsonify(CredentialService(gateway(), web_caller()).disable(name).metadata())
+
+
+@api.post("/credentials/<name>/enable")
+def enable_credential(name: str) -> Response:
+    require("credential.manage", datasource=name, owner=_owner(name))
+    return jsonify(CredentialService(gateway(), web_caller()).enable(name).metadata())
+
+
+@api.post("/credentials/<name>/purge")
+def purge_credential(name: str) -> Response:
+    """Destroy a deleted credential now (admins): a verb of its own, not a flag on
+    DELETE that a client or proxy could drop and so delete softly instead."""
+    require("credential.purge")
+    CredentialService(gateway(), web_caller()).purge(name)
     return Response(status=204)
 
 

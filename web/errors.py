@@ -25,6 +25,7 @@ from agent_keys.errors import (
 )
 from vault.access.row_seal import TamperedRowError
 from vault.cluster.member_keys import MemberStoppedError
+from vault.credential_life import CredentialUnavailableError
 
 log = logging.getLogger("gwvault.web")
 
@@ -57,6 +58,9 @@ STATUS: dict[type[VaultError], tuple[int, str]] = {
     IntegrityError: (400, "invalid_input"),
     AccessDeniedError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),
+    # Disabled or deleted: a state the caller can change (enable, restore), so
+    # its own code, not a generic conflict.
+    CredentialUnavailableError: (409, "credential_unavailable"),
     ConflictError: (409, "conflict"),
     MemberStoppedError: (503, "member_stopped"),
     KeyBackendError: (503, "key_backend_unavailable"),

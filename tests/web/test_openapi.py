@@ -183,6 +183,24 @@ def test_credential_lifecycle_answers_fit_the_document(
         client.delete(f"{API}/credentials/sales-db", base_url=BASE_URL, headers=admin),
     ]
     assert [c.status_code for c in calls] == [201, 200, 200, 200, 200, 200, 200, 204]
+    sales = f"{API}/credentials/sales-db"
+    life = [
+        client.get(f"{API}/credentials?deleted=true", base_url=BASE_URL, headers=admin),
+        client.post(f"{sales}/disable", base_url=BASE_URL, headers=admin),  # deleted: 409
+        client.post(f"{sales}/restore", base_url=BASE_URL, headers=admin),
+        client.post(f"{sales}/disable", base_url=BASE_URL, headers=admin),
+        client.post(f"{sales}/test", base_url=BASE_URL, headers=admin),  # disabled: 409
+        client.post(f"{sales}/enable", base_url=BASE_URL, headers=admin),
+        client.post(f"{sales}/purge", base_url=BASE_URL, headers=admin),  # not deleted: 409
+        client.delete(sales, base_url=BASE_URL, headers=admin),
+        client.post(f"{sales}/purge", base_url=BASE_URL, headers=admin),
+    ]
+    assert [c.status_code for c in life] == [200, 409, 200, 200, 409, 200, 409, 204, 204]
+    assert [life[1].json["error"]["code"], life[4].json["error"]["code"]] == [  # type: ignore[index]
+        "credential_unavailable",
+        "credential_unavailable",
+    ]
+    calls += life
     for response in calls:
         assert_documented(app, response)
 
