@@ -24,7 +24,12 @@ MAX_SUBJECT = 128
 # What happened, by code; {subject} is the object's name, escaped when rendered.
 MESSAGES: dict[str, str] = {
     "credential-saved": "Saved credential {subject}.",
-    "credential-deleted": "Deleted credential {subject}; its data key was destroyed.",
+    "credential-deleted": "Deleted credential {subject}; it can be restored from Deleted"
+    " credentials until it is purged.",
+    "credential-restored": "Restored credential {subject}.",
+    "credential-disabled": "Disabled credential {subject}; it is neither used nor tested.",
+    "credential-enabled": "Enabled credential {subject}.",
+    "credential-purged": "Purged credential {subject}; its data key was destroyed.",
     "user-added": "Added user {subject}.",
     "user-removed": "Removed user {subject}; their sessions are closed.",
     "user-role-changed": "Changed the role of {subject}.",

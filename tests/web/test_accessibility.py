@@ -13,6 +13,7 @@ from tests.accessibility import assert_accessible
 from tests.web.api_helpers import store_as_ada
 from tests.web.test_browser_entry import sign_in
 from tests.web_fixtures import LiveServer
+from vault.credentials import CredentialService
 
 STORED = "sales-db"
 EVERYONE = ["/", "/credentials", f"/credentials/{STORED}", "/account/password"]
@@ -50,6 +51,24 @@ def test_each_page_is_accessible(
     response = page.goto(f"{live_server.url}{path}")
     assert response is not None and response.status == 200, path
     assert_accessible(page)
+
+
+def test_the_pages_of_a_credentials_life_are_accessible(
+    page: Page, live_server: LiveServer, app: Flask
+) -> None:
+    # One disabled, one deleted: the list's badge, the Deleted view's Restore and
+    # Purge, the purge question, a deleted credential's own page.
+    for name in (STORED, "old-db"):
+        store_as_ada(app, live_server.web_vault, name)
+    with live_server.web_vault.gateway() as gateway:
+        CredentialService(gateway).disable(STORED)
+        CredentialService(gateway).delete("old-db")
+    sign_in(page, live_server, "ada")
+    for path in ("/credentials", f"/credentials/{STORED}", "/credentials?deleted=true",
+                 "/credentials/old-db", "/credentials/old-db/purge"):  # fmt: skip
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        assert_accessible(page)
 
 
 def test_the_check_fails_on_an_unlabelled_field(page: Page) -> None:

@@ -210,7 +210,7 @@ def test_a_creator_sees_anothers_credential_read_only_and_an_auditor_too(
         page.context.clear_cookies()
 
 
-def test_delete_asks_names_the_credential_and_says_it_was_done(
+def test_delete_asks_names_the_credential_and_it_is_restored_from_deleted(
     page: Page, live_server: LiveServer, private_postgres: ServiceLogin
 ) -> None:
     sign_in(page, live_server, "cleo")
@@ -219,6 +219,7 @@ def test_delete_asks_names_the_credential_and_says_it_was_done(
     page.click("text=Delete old-pg…")
     expect(page.locator("h1")).to_have_text("Delete old-pg")
     expect(page.locator("main")).to_contain_text("Delete the credential old-pg?")
+    expect(page.locator("main")).to_contain_text("kept for 30 days")
     assert_accessible(page)
     page.click("text=Cancel")  # Cancel changes nothing
     expect(page.locator("h1")).to_have_text("old-pg")
@@ -226,12 +227,22 @@ def test_delete_asks_names_the_credential_and_says_it_was_done(
     page.click("button.destructive")
     page.wait_for_url(f"{live_server.url}/credentials")
     expect(page.locator(".flash")).to_have_text(
-        "Deleted credential old-pg; its data key was destroyed."
+        "Deleted credential old-pg; it can be restored from Deleted credentials until it is purged."
     )
     expect(page.locator("main")).not_to_contain_text("old-pg (")
+    # Found under Deleted, with when it goes for good, and restored from there.
+    page.click("#deleted-link")
+    expect(page.locator("h1")).to_have_text("Deleted credentials")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr td").first).to_have_text("old-pg")
     assert_accessible(page)
+    page.get_by_role("button", name="Restore old-pg").click()
+    page.wait_for_url(f"{live_server.url}/credentials")
+    expect(page.locator(".flash")).to_have_text("Restored credential old-pg.")
+    expect(page.get_by_role("link", name="old-pg")).to_be_visible()
     with live_server.web_vault.gateway() as gateway:
-        assert [r.name for r in CredentialService(gateway).list()] == []
+        (restored,) = CredentialService(gateway).list()
+        assert (restored.name, restored.state, restored.binding.version) == ("old-pg", "active", 1)
 
 
 @pytest.mark.parametrize("size", [70_000, 10_000_000])

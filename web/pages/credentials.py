@@ -1,4 +1,5 @@
-"""The credential list, the credential form and deleting a credential."""
+"""The credential list, the credential form, and a credential's life on the page:
+disable, enable, delete (softly), the deleted ones with restore and purge."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from agent_keys.errors import AccessDeniedError
-from vault.access.policy import Action, Principal, authorize
+from vault.access.policy import Action, Principal, authorize, may
 from vault.connectors.dispatch import MAX_DATABASE_CHARS, MAX_SERVER_CHARS
 from vault.credential_pages import credential_page
 from vault.credentials import CredentialService
@@ -29,13 +30,25 @@ from web.pages.life import life_form_values
 
 @pages.get("/credentials")
 def credentials() -> str:
-    """One page of credentials by name, with links to the pages beside it."""
-    require("credentials.read")
+    """One page of credentials by name (``?deleted=true``: of the deleted ones, with
+    Restore and, for admins, Purge), with links to the pages beside it."""
+    principal = require("credentials.read")
     query = credential_page_query(request.args)
     page = credential_page(gateway(), query)
-    rows = [record.metadata() for record in page.records]
+    rows = [
+        {**record.metadata(), "may_manage": _allowed(principal, "credential.manage",
+                                                     record.name, record.owner)}
+        for record in page.records
+    ]  # fmt: skip
     links = page_urls("pages.credentials", page, query)
-    return render_template("credentials.html", rows=rows, links=links, paged=bool(links))
+    return render_template(
+        "credentials.html",
+        rows=rows,
+        links=links,
+        paged=bool(links),
+        deleted=query.deleted,
+        may_purge=may(principal, "credential.purge"),
+    )
 
 
 @pages.get("/credentials/new")
@@ -59,9 +72,15 @@ def edit_credential(name: str) -> str:
     record = {**stored.metadata(), "ca_pem": stored.binding.ca_pem}
     may_write = _allowed(principal, "credential.write", name, stored.owner)
     may_test = _allowed(principal, "credential.test", name, stored.owner)
-    if not (may_write or may_test):
-        return render_template("credential_view.html", name=name, record=record)
-    return credential_form(name=name, record=record, may_write=may_write, may_test=may_test)
+    may_manage = _allowed(principal, "credential.manage", name, stored.owner)
+    if stored.state == "deleted" or not (may_write or may_test):
+        # A deleted credential is neither changed nor tested: its facts, and Restore.
+        return render_template(
+            "credential_view.html", name=name, record=record, may_manage=may_manage
+        )
+    return credential_form(
+        name=name, record=record, may_write=may_write, may_test=may_test, may_manage=may_manage
+    )
 
 
 def _allowed(principal: Principal, action: Action, name: str, owner: str | None) -> bool:
@@ -74,14 +93,14 @@ def _allowed(principal: Principal, action: Action, name: str, owner: str | None)
 
 @pages.get("/credentials/<name>/delete")
 def confirm_delete_credential(name: str) -> str:
-    require("credential.write")  # first: an anonymous caller learns nothing about names
-    record = CredentialService(gateway()).get(name)
-    require("credential.write", datasource=name, owner=record.owner)
+    service = _managed(name)
+    days = service.retention_days()
     return confirm(
         title=f"Delete {name}",
         question=f"Delete the credential {name}?",
-        consequence="Its data key is destroyed: the secret cannot be read again by anyone,"
-        " and programs that use this data source stop working.",
+        consequence=f"Programs that use this data source stop working: it opens for nobody."
+        f" It is kept for {days} days, in which it can be restored from Deleted credentials;"
+        " then it is purged for good.",
         action_url=url_for("pages.delete_credential", name=name),
         button=f"Delete {name}",
         cancel_url=url_for("pages.edit_credential", name=name),
@@ -90,11 +109,59 @@ def confirm_delete_credential(name: str) -> str:
 
 @pages.post("/credentials/<name>/delete")
 def delete_credential(name: str) -> BaseResponse:
-    require("credential.write")
-    record = CredentialService(gateway()).get(name)
-    require("credential.write", datasource=name, owner=record.owner)
-    CredentialService(gateway(), web_caller()).delete(name)
+    _managed(name).delete(name)
     return flash(redirect(url_for("pages.credentials")), "credential-deleted", name)
+
+
+@pages.post("/credentials/<name>/restore")
+def restore_credential(name: str) -> BaseResponse:
+    _managed(name).restore(name)
+    return flash(redirect(url_for("pages.credentials")), "credential-restored", name)
+
+
+@pages.post("/credentials/<name>/disable")
+def disable_credential(name: str) -> BaseResponse:
+    _managed(name).disable(name)
+    to = redirect(url_for("pages.edit_credential", name=name))
+    return flash(to, "credential-disabled", name)
+
+
+@pages.post("/credentials/<name>/enable")
+def enable_credential(name: str) -> BaseResponse:
+    _managed(name).enable(name)
+    return flash(redirect(url_for("pages.edit_credential", name=name)), "credential-enabled", name)
+
+
+@pages.get("/credentials/<name>/purge")
+def confirm_purge_credential(name: str) -> str:
+    require("credential.purge")
+    CredentialService(gateway()).get(name)  # a name that is not stored: 404 before asking
+    return confirm(
+        title=f"Purge {name}",
+        question=f"Purge the credential {name}?",
+        consequence="Its data key is destroyed: the secret is gone for good, and no restore"
+        " brings it back.",
+        action_url=url_for("pages.purge_credential", name=name),
+        button=f"Purge {name}",
+        cancel_url=url_for("pages.credentials", deleted="true"),
+    )
+
+
+@pages.post("/credentials/<name>/purge")
+def purge_credential(name: str) -> BaseResponse:
+    require("credential.purge")
+    CredentialService(gateway(), web_caller()).purge(name)
+    to = redirect(url_for("pages.credentials", deleted="true"))
+    return flash(to, "credential-purged", name)
+
+
+def _managed(name: str) -> CredentialService:
+    """The caller's service for changing the life of ``name``, if the policy lets
+    it (the service decides again inside its write)."""
+    require("credential.manage")  # first: an anonymous caller learns nothing about names
+    record = CredentialService(gateway()).get(name)
+    require("credential.manage", datasource=name, owner=record.owner)
+    return CredentialService(gateway(), web_caller())
 
 
 def credential_form(
