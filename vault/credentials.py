@@ -416,17 +416,20 @@ class CredentialService:
             self._purge(record, "admin")
         self._store.engine.drop_freed_pages()
 
-    def purge_expired(self) -> tuple[str, ...]:
+    def purge_expired(
+        self, step: Callable[[], contextlib.AbstractContextManager[None]] | None = None
+    ) -> tuple[str, ...]:
         """Purge every deleted credential whose retention window has passed (the
-        scheduled job, holding its lease in a cluster); returns their names.
+        scheduled job, ``vault.credential_purge``); returns their names.
 
-        Each is purged in its own write, after its row is checked again in it."""
+        Each is purged in its own write, ``step`` (a write fenced by the job's
+        lease in a cluster), after its row is checked again in it."""
         now = self._gateway.context.clock()
         purged: list[str] = []
         for candidate in self._store.credentials(deleted=True):
             if not is_past(candidate.life.purge_after, now):
                 continue
-            with self._store.write():
+            with (step or self._store.write)():
                 record = self._checked(self._store.credential(candidate.name))
                 if record is None or record.life.state != "deleted":
                     continue

@@ -10,7 +10,10 @@
   GIL its requests need.  In a cluster one member does it, the one holding its
   lease (``vault.audit.background``); every member's housekeeper also records
   the member's heartbeat every ``HEARTBEAT_SECONDS`` (``vault.cluster.heartbeat``).
-- Beside it, on a thread of its own (a slow webhook must not delay a
+- The housekeeper also purges the deleted credentials whose retention window
+  has passed, at start and every ``PURGE_SECONDS`` (``vault.credential_purge``;
+  in a cluster one member, holding its lease).
+- Beside these, on a thread of its own (a slow webhook must not delay a
   heartbeat), the housekeeper delivers queued notifications every
   ``NOTIFY_SECONDS`` (``vault.notify.delivery``; in a cluster the member
   holding its lease).
@@ -34,6 +37,7 @@ from vault.audit import background
 from vault.cluster.heartbeat import record_heartbeat
 from vault.cluster.lease import LeaseLostError
 from vault.context import RequestContext
+from vault.credential_purge import purge_expired_credentials
 from vault.data_dir import DataDir
 from vault.gateway import Gateway
 from vault.notify.delivery import deliver_due
@@ -45,6 +49,8 @@ FLUSH_SECONDS = 30.0
 FULL_CHECK_SECONDS = 6 * 3600.0
 HEARTBEAT_SECONDS = 10.0
 NOTIFY_SECONDS = 15.0
+# A deleted credential outlives its purge_after by at most this long.
+PURGE_SECONDS = 3600.0
 ACTOR = "gwvault:serve"
 
 
@@ -93,12 +99,13 @@ def worker_life(handle: VaultHandle) -> Iterator[None]:
 
 def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
     """The housekeeper's loop until stopped: a full audit check now and every
-    period, and a cluster member's heartbeat now and every ``HEARTBEAT_SECONDS``.
+    period, the purge of expired deleted credentials now and every
+    ``PURGE_SECONDS``, and a cluster member's heartbeat now and every ``HEARTBEAT_SECONDS``.
     A single machine only checks (it has no member row to beat in)."""
     member = DataDir(handle.data_dir).cluster_file.exists()
 
     def keep_house(stop: threading.Event) -> None:
-        check_due = time.monotonic()
+        check_due = purge_due = time.monotonic()
         while True:
             if member:
                 _run(handle, record_heartbeat, "the member heartbeat")
@@ -107,8 +114,11 @@ def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
                 # does not verify must not fill the log every few seconds.
                 check_due = time.monotonic() + FULL_CHECK_SECONDS
                 _run(handle, _check_and_log, "the periodic full audit check")
-            until_check = max(0.0, check_due - time.monotonic())
-            if stop.wait(min(HEARTBEAT_SECONDS, until_check) if member else until_check):
+            if time.monotonic() >= purge_due:
+                purge_due = time.monotonic() + PURGE_SECONDS
+                _run(handle, _purge_and_log, "the purge of expired deleted credentials")
+            until_next = max(0.0, min(check_due, purge_due) - time.monotonic())
+            if stop.wait(min(HEARTBEAT_SECONDS, until_next) if member else until_next):
                 return
 
     return keep_house
@@ -165,3 +175,13 @@ def _deliver_and_log(gateway: Gateway) -> None:
                  report.retrying, report.failed)  # fmt: skip
     for error in report.errors:
         log.error("notifications: %s", error)
+
+
+def _purge_and_log(gateway: Gateway) -> None:
+    try:
+        purged = purge_expired_credentials(gateway, int(PURGE_SECONDS * 1000))
+    except LeaseLostError as e:
+        log.info("credential purge: not this member's turn; %s", e)
+        return
+    if purged:
+        log.info("credential purge: purged %s (retention window passed)", ", ".join(purged))

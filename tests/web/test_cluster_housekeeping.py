@@ -7,6 +7,7 @@ PostgreSQL database; the served processes are in test_cluster_serving.py.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 from pathlib import Path
@@ -19,11 +20,18 @@ from tests.conftest import make_context
 from tests.postgres_servers import StoreLogin
 from vault.audit.background import FULL_CHECK_LEASE
 from vault.audit.mark import MarkBook
-from vault.cluster.lease import leases
+from vault.cluster.lease import LeaseLostError, acquire, fenced, leases
 from vault.cluster.members import ClusterMembers
+from vault.context import RequestContext
+from vault.credential_purge import PURGE_LEASE
+from vault.credentials import CredentialService
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from web.access import VaultHandle
 from web.housekeeping import FULL_CHECK_SECONDS, audit_housekeeper
+
+ANONYMOUS = CredentialPayload("anonymous", None, None)
 
 
 @pytest.fixture
@@ -49,6 +57,11 @@ def _members(cluster: Cluster) -> dict[str, dict[str, Any]]:
         return {m["name"]: m for m in ClusterMembers(gateway).list()}
 
 
+def _lease(gateway: Gateway, name: str) -> dict[str, object]:
+    (lease,) = [row for row in leases(gateway.store) if row["name"] == name]
+    return lease
+
+
 def _check_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     lines = [r.getMessage() for r in caplog.records if r.name == "gwvault.server"]
     return [line for line in lines if line.startswith("audit full check")]
@@ -67,7 +80,7 @@ def test_each_member_beats_and_one_holds_the_full_check(
     assert checked.startswith("audit full check: OK")
     assert skipped.startswith("audit full check: not this member's turn; another member")
     with Gateway.open(cluster.data_dir("b"), make_context()) as gateway:
-        (lease,) = leases(gateway.store)
+        lease = _lease(gateway, FULL_CHECK_LEASE)
         mark = MarkBook(gateway.store, gateway.audit, gateway.gateway_id).load()
     # The holder keeps it for the period and a minute, and renews it each period.
     assert (lease["name"], lease["holder"]) == (FULL_CHECK_LEASE, seen["a"]["id"])
@@ -87,7 +100,7 @@ def test_another_member_takes_the_check_over_when_the_holder_stopped(
     (checked,) = _check_lines(caplog)
     assert checked.startswith("audit full check: OK")
     with Gateway.open(cluster.data_dir("b"), make_context()) as gateway:
-        (lease,) = leases(gateway.store)
+        lease = _lease(gateway, FULL_CHECK_LEASE)
         assert (lease["holder"], lease["token"]) == (gateway.member_id, 2)
 
 
@@ -106,3 +119,41 @@ def test_a_disabled_member_beats_but_never_takes_the_check(
                       " enables it with: gwvault cluster enable b"]  # fmt: skip
     with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
         assert leases(gateway.store) == []
+
+
+def test_one_member_purges_expired_credentials_each_step_fenced_by_its_lease(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    month_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=31)
+    back_then = RequestContext(actor="test:alice", channel="cli", clock=lambda: month_ago)
+
+    def deleted(name: str, context: RequestContext) -> None:
+        with Gateway.open(cluster.data_dir("a"), context) as gateway:
+            service = CredentialService(gateway)
+            service.put(name, DataSource("http", "https://hr.internal/api"), ANONYMOUS)
+            service.delete(name)
+
+    for name, context in (("old", back_then), ("older", back_then), ("fresh", make_context())):
+        deleted(name, context)
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        assert gateway.member_id is not None
+        paused = acquire(gateway.store, PURGE_LEASE, gateway.member_id)
+        # a's lease runs out (here: at once) while a is paused
+        gateway.store.execute("UPDATE leases SET expires_ms = 0 WHERE name = ?", [PURGE_LEASE])
+    caplog.set_level(logging.INFO, logger="gwvault.server")
+    _one_round(cluster, "b")  # takes the lease over and purges
+    _one_round(cluster, "a")  # not its turn
+    lines = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("credential purge")
+    ]
+    assert lines[0] == "credential purge: purged old, older (retention window passed)"
+    assert lines[1].startswith("credential purge: not this member's turn; another member")
+    # The paused holder wakes with its old lease: its step is refused inside
+    # the write, and nothing is purged.
+    deleted("oldest", back_then)
+    with Gateway.open(cluster.data_dir("a"), make_context()) as gateway:
+        service = CredentialService(gateway)
+        assert _lease(gateway, PURGE_LEASE)["token"] == 2
+        with pytest.raises(LeaseLostError):
+            service.purge_expired(step=lambda: fenced(gateway.store, paused))
+        assert [r.name for r in service.list(deleted=True)] == ["fresh", "oldest"]

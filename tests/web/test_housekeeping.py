@@ -3,6 +3,7 @@ the housekeeper checks the whole trail and moves the verified-through mark."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import sqlite3
 import threading
@@ -13,8 +14,15 @@ from flask.testing import FlaskClient
 from tests.web_fixtures import BASE_URL, WebVault
 from vault.audit.coalesce import PER_WINDOW
 from vault.audit.mark import MarkBook
+from vault.context import RequestContext, utc_now
+from vault.credentials import CredentialService
 from vault.data_dir import DB_FILE
+from vault.format.data_source import DataSource
+from vault.format.encrypted_credential import CredentialPayload
+from vault.gateway import Gateway
 from web.housekeeping import audit_housekeeper, flushing_anonymous_events
+
+ANONYMOUS = CredentialPayload("anonymous", None, None)
 
 
 def coalesced_entries(web_vault: WebVault) -> int:
@@ -73,3 +81,21 @@ def test_the_housekeeper_reports_a_tampered_trail_and_keeps_the_mark(
         after = MarkBook(gateway.store, gateway.audit, gateway.gateway_id).load()
     assert before is not None and after is not None
     assert after.through_seq == before.through_seq and after.failed_seq == 2
+
+
+def test_the_housekeeper_purges_what_was_deleted_longer_ago_than_the_window(
+    web_vault: WebVault, caplog: pytest.LogCaptureFixture
+) -> None:
+    month_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=31)
+    for name, clock in (("old", lambda: month_ago), ("fresh", utc_now)):
+        context = RequestContext(actor="test:alice", channel="cli", clock=clock)
+        with Gateway.open(web_vault.data_dir, context, unlocked=web_vault.handle.master_key) as gw:
+            service = CredentialService(gw)
+            service.put(name, DataSource("http", "https://hr.internal/api"), ANONYMOUS)
+            service.delete(name)
+    caplog.set_level(logging.INFO, logger="gwvault.server")
+    run_housekeeper_once(web_vault)
+    purged = [r.getMessage() for r in caplog.records if "credential purge" in r.getMessage()]
+    assert purged == ["credential purge: purged old (retention window passed)"]
+    with web_vault.gateway() as gateway:
+        assert [r.name for r in CredentialService(gateway).list(deleted=True)] == ["fresh"]

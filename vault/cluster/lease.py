@@ -82,10 +82,11 @@ def check_fence(store: VaultStore, lease: Lease, ttl_ms: int = DEFAULT_TTL_MS) -
 
 
 @contextmanager
-def fenced(store: VaultStore, lease: Lease) -> Iterator[None]:
-    """One step of leased work: a write whose first act is the fence check."""
+def fenced(store: VaultStore, lease: Lease, ttl_ms: int = DEFAULT_TTL_MS) -> Iterator[None]:
+    """One step of leased work: a write whose first act is the fence check (which
+    extends the lease by ``ttl_ms``)."""
     with store.write():
-        check_fence(store, lease)
+        check_fence(store, lease, ttl_ms)
         yield
 
 
