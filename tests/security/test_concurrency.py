@@ -1,11 +1,12 @@
 """Many clients at once against the real HTTPS endpoint: no 5xx, no lost or doubled write.
 
 Client threads (each its own admin token) mix PUT (sealed bodies), POST test,
-GET list and DELETE, over names only one thread uses (whose outcome is known
-exactly) and names all threads share (whose outcome the audit trail orders).
-Afterwards every response was a 2xx or a 4xx of the API's error shape, the
-stored credentials are exactly what the successful changes imply, every
-successful change left exactly one audit entry, and the trail verifies.
+GET list, DELETE (soft), POST restore and POST purge, over names only one
+thread uses (whose outcome is known exactly) and names all threads share (whose
+outcome the audit trail orders).  Afterwards every response was a 2xx or a 4xx
+of the API's error shape, the stored and the deleted credentials are exactly
+what the successful changes imply, every successful change left exactly one
+audit entry, and the trail verifies.
 """
 
 from __future__ import annotations
@@ -31,7 +32,24 @@ SEED = 20250108
 THREADS = scaled(8, 32)
 REQUESTS_PER_THREAD = scaled(20, 150)
 SHARED = ["shared-0", "shared-1", "shared-2"]
-CHANGES = ("credential.created", "credential.updated", "credential.deleted")
+CHANGES = ("credential.created", "credential.updated", "credential.deleted",
+           "credential.restored", "credential.purged")  # fmt: skip
+# A name's life, by its successful changes: absent, active or deleted (softly).
+AFTER = {
+    ("absent", "credential.created"): "active",
+    ("active", "credential.updated"): "active",
+    ("active", "credential.deleted"): "deleted",
+    ("deleted", "credential.restored"): "active",
+    ("deleted", "credential.purged"): "absent",
+}
+# The reply of each successful change.
+CHANGE_REPLIES = {
+    "credential.created": ("put", 201),
+    "credential.updated": ("put", 200),
+    "credential.deleted": ("delete", 204),
+    "credential.restored": ("restore", 200),
+    "credential.purged": ("purge", 204),
+}
 RecordProperty = Callable[[str, object], None]
 
 
@@ -83,12 +101,15 @@ class Client:
         return self.call("PUT", f"/credentials/{name}", body)
 
 
+OPS = ["put", "delete", "restore", "purge", "test", "list"]
+
+
 def _worker(number: int, client: Client, start: threading.Barrier, outcomes: list[Outcome]) -> None:
     rng = random.Random(SEED * 1000 + number)
     own = [f"t{number:02d}-{k}" for k in range(3)]
     start.wait()
     for _ in range(REQUESTS_PER_THREAD):
-        op = rng.choices(["put", "delete", "test", "list"], weights=[4, 2, 2, 2])[0]
+        op = rng.choices(OPS, weights=[4, 2, 1, 1, 2, 2])[0]
         name = None if op == "list" else rng.choice(own if rng.random() < 0.5 else SHARED)
         try:
             if op == "put":
@@ -96,6 +117,8 @@ def _worker(number: int, client: Client, start: threading.Barrier, outcomes: lis
                 status, body = client.put(name)
             elif op == "delete":
                 status, body = client.call("DELETE", f"/credentials/{name}")
+            elif op in ("restore", "purge"):
+                status, body = client.call("POST", f"/credentials/{name}/{op}")
             elif op == "test":
                 status, body = client.call("POST", f"/credentials/{name}/test")
             else:
@@ -118,8 +141,19 @@ def _is_error_shape(body: Any) -> bool:
 
 
 # A test may be refused at once (429) while the process runs as many as it allows
-# (T-CN-7): 32 clients against 4 slots.
-EXPECTED_STATUS = {"put": {200, 201}, "delete": {204, 404}, "test": {200, 404, 429}, "list": {200}}
+# (T-CN-7): 32 clients against 4 slots.  A name deleted softly is a 409 to a put,
+# a delete or a test; restoring or purging one that is not deleted, a 409 too.
+EXPECTED_STATUS = {
+    "put": {200, 201, 409},
+    "delete": {204, 404, 409},
+    "restore": {200, 404, 409},
+    "purge": {204, 404, 409},
+    "test": {200, 404, 409, 429},
+    "list": {200},
+}
+# The successful reply of each change (its state after it), for names one thread owns.
+OWN_AFTER = {("put", 200): "active", ("put", 201): "active", ("delete", 204): "deleted",
+             ("restore", 200): "active", ("purge", 204): "absent"}  # fmt: skip
 
 
 def _lost_to_a_newer_seal(body: Any) -> bool:
@@ -182,10 +216,12 @@ def test_concurrent_clients_lose_and_double_nothing(
     assert not problems, f"{len(problems)} bad responses, e.g.:\n" + "\n".join(problems[:10])
     ops = Counter((o.op, o.status) for o in outcomes)
     assert ops[("put", 201)] and ops[("delete", 204)] and ops[("list", 200)], ops
+    assert ops[("restore", 200)] and ops[("purge", 204)], ops
     assert ops[("test", 200)], ops  # the slots refuse the excess, not every test
 
     with web_vault.gateway() as gateway:
         stored = {record.binding.name for record in CredentialService(gateway).list()}
+        deleted = {r.binding.name for r in CredentialService(gateway).list(deleted=True)}
         report = CredentialService(gateway).verify()
         assert report.failed == [], f"credentials that do not open: {report.failed}"
         trail = AuditLog(gateway).verify()
@@ -196,32 +232,32 @@ def test_concurrent_clients_lose_and_double_nothing(
             if entry.action in CHANGES and entry.outcome == "ok"
         ]
 
+    def state_of(name: str) -> str:
+        return "active" if name in stored else "deleted" if name in deleted else "absent"
+
     # Names one thread owns: their last successful change decides.
     for number in range(THREADS):
         for k in range(3):
             name = f"t{number:02d}-{k}"
-            last = None
+            last = "absent"
             for o in outcomes:
-                if o.thread == number and o.name == name and o.op in ("put", "delete"):
-                    last = o.op
-            assert (name in stored) == (last == "put"), f"{name}: last change {last}"
+                if o.thread == number and o.name == name:
+                    last = OWN_AFTER.get((o.op, o.status or 0), last)
+            assert state_of(name) == last, f"{name}: last change left it {last}"
 
     # Every name: the trail's order of changes is a valid history, one entry per
     # successful change, ending where the vault is.
     names = {o.name for o in outcomes if o.name is not None}
     for name in sorted(names):
-        present = False
+        state = "absent"
         count = Counter[str]()
         for entry in (e for e in changes if e.target == name):
             count[entry.action] += 1
-            if entry.action == "credential.created":
-                assert not present, f"{name}: created while it existed (seq {entry.seq})"
-            else:
-                assert present, f"{name}: {entry.action} while absent (seq {entry.seq})"
-            present = entry.action != "credential.deleted"
-        assert present == (name in stored), f"{name}: trail says {present}, vault disagrees"
+            after = AFTER.get((state, entry.action))
+            assert after is not None, f"{name}: {entry.action} while {state} (seq {entry.seq})"
+            state = after
+        assert state == state_of(name), f"{name}: trail says {state}, vault disagrees"
         replies = Counter((o.op, o.status) for o in outcomes if o.name == name)
-        assert count["credential.created"] == replies[("put", 201)], (name, count, replies)
-        assert count["credential.updated"] == replies[("put", 200)], (name, count, replies)
-        assert count["credential.deleted"] == replies[("delete", 204)], (name, count, replies)
-    assert stored <= names, f"credentials nobody stored: {stored - names}"
+        for action, reply in CHANGE_REPLIES.items():
+            assert count[action] == replies[reply], (name, action, count, replies)
+    assert stored | deleted <= names, f"credentials nobody stored: {(stored | deleted) - names}"
