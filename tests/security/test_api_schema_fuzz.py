@@ -232,8 +232,8 @@ def _kind(failure: Failure) -> tuple[str, str]:
 def seeded_target(live_server: LiveServer, tmp_path: Path) -> Target:
     """The live server's API, its own certificate as the only trust anchor, an admin token.
 
-    Names that exist: a stored credential (stored again before each operation,
-    as DELETE may have removed it) and a new entry link for each operation.
+    Names that exist: a stored credential (restored, enabled and stored again
+    before each operation, as DELETE, purge or disable may have changed it) and a new entry link for each operation.
     """
     vault = live_server.web_vault
     with vault.gateway() as gateway:
@@ -250,6 +250,15 @@ def seeded_target(live_server: LiveServer, tmp_path: Path) -> Target:
         if parameter != "name":
             return None
         body = sealed_body(vault, SEEDED_CREDENTIAL)
+        # DELETE (soft) or disable may have left it so: bring it back first (a
+        # 404 or 409 here means there was nothing to bring back).
+        for undo in ("restore", "enable"):
+            requests.post(
+                f"{base_url}/credentials/{SEEDED_CREDENTIAL}/{undo}",
+                headers=headers,
+                verify=str(ca_file),
+                timeout=REQUEST_TIMEOUT,
+            )
         stored = requests.put(
             f"{base_url}/credentials/{SEEDED_CREDENTIAL}",
             json=body,
