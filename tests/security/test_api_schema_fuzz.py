@@ -233,7 +233,8 @@ def seeded_target(live_server: LiveServer, tmp_path: Path) -> Target:
     """The live server's API, its own certificate as the only trust anchor, an admin token.
 
     Names that exist: a stored credential (restored, enabled and stored again
-    before each operation, as DELETE, purge or disable may have changed it) and a new entry link for each operation.
+    before each operation, as DELETE, purge or disable may have changed it) and
+    a new entry link for each operation.
     """
     vault = live_server.web_vault
     with vault.gateway() as gateway:

@@ -7,6 +7,7 @@ layer and prints.  Errors propagate to ``vault.cli.main``, which prints them.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,29 +140,34 @@ def credentials_delete(args: argparse.Namespace) -> int:
             f"It opens for nobody from now on; it is kept {days} days, in which"
             f" gwvault credentials restore {args.name} brings it back, then purged.",
         )
-    with open_for_cli(args) as gateway:
-        record = CredentialService(gateway).delete(args.name)
-    return _print_life(args, record, f"deleted credential {args.name}; it can be restored"
-                       f" until {record.life.purge_after}")  # fmt: skip
+    said = "deleted credential {name}; it can be restored until {purge_after}"
+    return _change_life(args, CredentialService.delete, said)
 
 
 def credentials_restore(args: argparse.Namespace) -> int:
-    with open_for_cli(args) as gateway:
-        record = CredentialService(gateway).restore(args.name)
-    return _print_life(args, record, f"restored credential {args.name} ({record.state})")
+    return _change_life(args, CredentialService.restore, "restored credential {name} ({state})")
 
 
 def credentials_disable(args: argparse.Namespace) -> int:
-    with open_for_cli(args) as gateway:
-        record = CredentialService(gateway).disable(args.name)
-    return _print_life(args, record, f"disabled credential {args.name}: it is neither used"
-                       f" nor tested until gwvault credentials enable {args.name}")  # fmt: skip
+    said = "disabled credential {name}: neither used nor tested until it is enabled again"
+    return _change_life(args, CredentialService.disable, said)
 
 
 def credentials_enable(args: argparse.Namespace) -> int:
+    return _change_life(args, CredentialService.enable, "enabled credential {name}")
+
+
+def _change_life(
+    args: argparse.Namespace,
+    change: Callable[[CredentialService, str], CredentialRecord],
+    said: str,
+) -> int:
+    """Change the life of the credential ``args.name``; print what it is now
+    (``said``, filled from its metadata), or its metadata with ``--json``."""
     with open_for_cli(args) as gateway:
-        record = CredentialService(gateway).enable(args.name)
-    return _print_life(args, record, f"enabled credential {args.name}")
+        row = change(CredentialService(gateway), args.name).metadata()
+    print_json(row) if args.json else print(said.format(**row))
+    return EXIT_OK
 
 
 def credentials_purge(args: argparse.Namespace) -> int:
@@ -177,11 +183,6 @@ def credentials_purge(args: argparse.Namespace) -> int:
         print_json({"name": args.name, "purged": True})
     else:
         print(f"purged credential {args.name}: its data key is destroyed")
-    return EXIT_OK
-
-
-def _print_life(args: argparse.Namespace, record: CredentialRecord, said: str) -> int:
-    print_json(record.metadata()) if args.json else print(said)
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ from vault.format.data_source import (
 )
 from vault.names import DATASOURCE_NAME_MAX, DATASOURCE_NAME_PATTERN, check_datasource_name
 from web.access import gateway, require, web_caller
-from web.api import credential_page_query, page_urls
+from web.api import credential_page_query, managing, page_urls
 from web.flash import flash
 from web.pages.blueprint import pages
 from web.pages.feedback import confirm
@@ -93,14 +93,14 @@ def _allowed(principal: Principal, action: Action, name: str, owner: str | None)
 
 @pages.get("/credentials/<name>/delete")
 def confirm_delete_credential(name: str) -> str:
-    service = _managed(name)
-    days = service.retention_days()
+    service = managing(name)
+    service.get(name)  # a name that is not stored: 404, not a question about it
     return confirm(
         title=f"Delete {name}",
         question=f"Delete the credential {name}?",
         consequence=f"Programs that use this data source stop working: it opens for nobody."
-        f" It is kept for {days} days, in which it can be restored from Deleted credentials;"
-        " then it is purged for good.",
+        f" It is kept for {service.retention_days()} days, in which it can be restored from"
+        " Deleted credentials; then it is purged for good.",
         action_url=url_for("pages.delete_credential", name=name),
         button=f"Delete {name}",
         cancel_url=url_for("pages.edit_credential", name=name),
@@ -109,26 +109,25 @@ def confirm_delete_credential(name: str) -> str:
 
 @pages.post("/credentials/<name>/delete")
 def delete_credential(name: str) -> BaseResponse:
-    _managed(name).delete(name)
+    managing(name).delete(name)
     return flash(redirect(url_for("pages.credentials")), "credential-deleted", name)
 
 
 @pages.post("/credentials/<name>/restore")
 def restore_credential(name: str) -> BaseResponse:
-    _managed(name).restore(name)
+    managing(name).restore(name)
     return flash(redirect(url_for("pages.credentials")), "credential-restored", name)
 
 
 @pages.post("/credentials/<name>/disable")
 def disable_credential(name: str) -> BaseResponse:
-    _managed(name).disable(name)
-    to = redirect(url_for("pages.edit_credential", name=name))
-    return flash(to, "credential-disabled", name)
+    managing(name).disable(name)
+    return flash(redirect(url_for("pages.edit_credential", name=name)), "credential-disabled", name)
 
 
 @pages.post("/credentials/<name>/enable")
 def enable_credential(name: str) -> BaseResponse:
-    _managed(name).enable(name)
+    managing(name).enable(name)
     return flash(redirect(url_for("pages.edit_credential", name=name)), "credential-enabled", name)
 
 
@@ -153,15 +152,6 @@ def purge_credential(name: str) -> BaseResponse:
     CredentialService(gateway(), web_caller()).purge(name)
     to = redirect(url_for("pages.credentials", deleted="true"))
     return flash(to, "credential-purged", name)
-
-
-def _managed(name: str) -> CredentialService:
-    """The caller's service for changing the life of ``name``, if the policy lets
-    it (the service decides again inside its write)."""
-    require("credential.manage")  # first: an anonymous caller learns nothing about names
-    record = CredentialService(gateway()).get(name)
-    require("credential.manage", datasource=name, owner=record.owner)
-    return CredentialService(gateway(), web_caller())
 
 
 def credential_form(
