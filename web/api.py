@@ -230,10 +230,9 @@ def due_credentials() -> Response:
 @api.delete("/credentials/<name>")
 def delete_credential(name: str) -> Response:
     """Delete softly (204, as before soft deletes): restorable until purge_after."""
-    service = managing(name)
-    # No parameters: a client sending ?purge=true is told, not deleted softly.
-    query_arguments(request.args, ())
-    service.delete(name)
+    # managing() refuses parameters: a client sending ?purge=true is told, not
+    # deleted softly.
+    managing(name).delete(name)
     return Response(status=204)
 
 
@@ -257,6 +256,7 @@ def managing(name: str) -> CredentialService:
     let it (this early check spares work; the service decides again, with the
     owner, inside its write)."""
     require("credential.manage", datasource=name, owner=_owner(name))
+    query_arguments(request.args, ())  # none is taken: an unknown one is a 400, not ignored
     return CredentialService(gateway(), web_caller())
 
 
@@ -265,6 +265,7 @@ def purge_credential(name: str) -> Response:
     """Destroy a deleted credential now (admins): a verb of its own, not a flag on
     DELETE that a client or proxy could drop and so delete softly instead."""
     require("credential.purge")
+    query_arguments(request.args, ())
     CredentialService(gateway(), web_caller()).purge(name)
     return Response(status=204)
 

@@ -128,6 +128,9 @@ def test_hostile_names_flags_and_methods(
         # A purge is its own verb: a flag on DELETE is refused, not taken for a soft delete.
         purge_flag = client.delete(f"{URL}?purge=true", base_url=BASE_URL, headers=admin)
         assert "purge" in assert_api_error(purge_flag, 400, "invalid_input")
+        for verb in ("restore", "disable", "purge"):
+            flagged = post(client, f"{URL}/{verb}?force=true", admin)
+            assert "force" in assert_api_error(flagged, 400, "invalid_input")
 
 
 def test_the_deleted_pages_link_to_deleted_pages(
