@@ -107,12 +107,20 @@ class ConnectionString:
 
     def with_sealed(self, token: str) -> str:
         """The original string with its password replaced by ``token`` (the
-        sealed credential), everything else kept as the user wrote it."""
-        if self._password_span is None:
-            raise InvalidInputError("the connection string holds no password to seal")
-        start, end = self._password_span
+        sealed credential), or ``token`` added when it holds none; everything
+        else kept as the user wrote it."""
+        if self.sealed is not None:
+            raise InvalidInputError("the connection string is sealed already (EncryptedCredential)")
+        start, end = self._password_span or (len(self._text), len(self._text))
         if self.type == "sqlserver":
-            return f"{self._text[:start]}{SEALED_KEY}={token}{self._text[end:]}"
+            before = self._text[:start]
+            if (
+                self._password_span is None
+                and before.rstrip()
+                and not before.rstrip().endswith(";")
+            ):
+                before += ";"
+            return f"{before}{SEALED_KEY}={token}{self._text[end:]}"
         text = self._text[:start] + self._text[end:]
         return f"{text}{'&' if '?' in text else '?'}{URL_SEALED_KEY}={token}"
 
