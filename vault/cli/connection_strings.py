@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent_keys.errors import InvalidInputError
@@ -27,7 +27,7 @@ from vault.format.connection_string import (
     ConnectionString,
     parse_connection_string,
 )
-from vault.format.data_source import DataSource, parse_tls_mode, weakens_tls
+from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 
 _TARGET_FLAGS = (("type", "--type"), ("server", "--server"), ("database", "--database"))
@@ -84,17 +84,8 @@ def string_target(args: argparse.Namespace, *, sealing: bool) -> StringTarget:
         parsed = parse_connection_string(text, allow_password=sealing)
     for warning in parsed.warnings:
         sys.stderr.write(f"gwvault: warning: {warning}\n")
-    source = DataSource(parsed.type, parsed.server, parsed.database, tls=parsed.tls)
-    if args.tls is not None:
-        stronger = replace(source, tls=parse_tls_mode(args.tls))
-        if weakens_tls(source, stronger):
-            raise InvalidInputError(
-                f"the connection string asks for TLS mode {source.tls}; --tls {args.tls} is"
-                " weaker, and gwvault never takes less than the string asks"
-            )
-        source = stronger
-    if args.tls_ca is not None:
-        source = replace(source, ca_pem=ca_from_file(args.tls_ca))
+    ca_pem = ca_from_file(args.tls_ca) if args.tls_ca is not None else None
+    source = parsed.data_source(tls=args.tls, ca_pem=ca_pem)
     validate_target(source)
     consent_to_cleartext(source, args.allow_cleartext)
     return StringTarget(parsed, source)

@@ -26,12 +26,18 @@ split into "keys").  Pure: no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
-from vault.format.data_source import DataSourceType, TlsMode
+from vault.format.data_source import (
+    DataSource,
+    DataSourceType,
+    TlsMode,
+    parse_tls_mode,
+    weakens_tls,
+)
 from vault.format.encrypted_credential import MAX_TOKEN_CHARS
 
 MAX_CONNECTION_STRING_CHARS = MAX_TOKEN_CHARS + 4096
@@ -104,6 +110,21 @@ class ConnectionString:
     # The password's place in the text: [start, end) to cut (encrypt-value).
     _password_span: tuple[int, int] | None = field(default=None, repr=False)
     _text: str = field(default="", repr=False)
+
+    def data_source(self, *, tls: str | None = None, ca_pem: str | None = None) -> DataSource:
+        """The target the string names, with ``tls`` (a mode that must not be
+        weaker than the string's) and the canonical ``ca_pem`` a verifying mode
+        trusts, when given; ``InvalidInputError`` for a weaker mode."""
+        source = DataSource(self.type, self.server, self.database, tls=self.tls, ca_pem=ca_pem)
+        if tls is None:
+            return source
+        chosen = replace(source, tls=parse_tls_mode(tls))
+        if weakens_tls(replace(source, ca_pem=None), replace(chosen, ca_pem=None)):
+            raise InvalidInputError(
+                f"the connection string asks for TLS mode {self.tls}; {tls} is weaker, and"
+                " gwvault never takes less than the string asks"
+            )
+        return chosen
 
     def with_sealed(self, token: str) -> str:
         """The original string with its password replaced by ``token`` (the

@@ -138,7 +138,7 @@ def test_a_password_in_clear_is_refused_everywhere_and_never_shown(
         (["--connection-string", SQLSERVER], "no EncryptedCredential"),
         (
             ["--connection-string", f"{SQLSERVER};EncryptedCredential=x", "--tls", "require"],
-            "weaker",
+            "is weaker",
         ),
         ([], "give --type and --server, or --connection-string"),
     ],
