@@ -16,12 +16,12 @@ import contextlib
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from agent_keys.private_files import memory_files
-from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.service_fixtures import server_tls_context
+from tests.tls_certificates import CertificateAuthority
+from tests.vault.connectors.fake_servers import read_exactly, serving_once
 
 PRELOGIN, REPLY, LOGIN7 = 0x12, 0x04, 0x10
 ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_NOT_SUP = 0x00, 0x01, 0x02
@@ -30,7 +30,7 @@ _HEADER = struct.Struct(">BBHHBB")
 
 @dataclass
 class FakeSqlServer:
-    port: int
+    port: int = 0
     received: list[bytes] = field(default_factory=list)  # decrypted, after the handshake
 
 
@@ -42,47 +42,36 @@ def fake_sql_server(
     errors: tuple[tuple[int, str], ...] = ((18456, "Login failed for user 'alice'."),),
 ) -> Iterator[FakeSqlServer]:
     """A one-connection fake on 127.0.0.1 with a certificate from ``tls_from``."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(5)
-    fake = FakeSqlServer(listener.getsockname()[1])
-    context = _server_context(tls_from)
-    args = (listener, context, encryption, errors, fake)
-    thread = threading.Thread(target=_serve, args=args, daemon=True)
-    thread.start()
-    try:
+    context = server_tls_context(tls_from)
+    fake = FakeSqlServer()
+    with serving_once(lambda client: _serve(client, context, encryption, errors, fake)) as port:
+        fake.port = port
         yield fake
-    finally:
-        thread.join(timeout=5)
-        listener.close()
 
 
 def _serve(
-    listener: socket.socket,
+    client: socket.socket,
     context: ssl.SSLContext,
     encryption: int,
     errors: tuple[tuple[int, str], ...],
     fake: FakeSqlServer,
 ) -> None:
-    with contextlib.suppress(OSError, ssl.SSLError, ValueError):
-        client, _ = listener.accept()
-        client.settimeout(3)
-        with client:
-            _read_message(client)  # the client's PRELOGIN
-            _send(client, REPLY, _prelogin_answer(encryption))
-            if encryption == ENCRYPT_NOT_SUP:
-                return
-            tls, incoming, outgoing = _handshake(client, context)
-            while True:
-                data = client.recv(65536)
-                if not data:
-                    return
-                incoming.write(data)
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    packet = tls.read(65536)
-                    fake.received.append(packet)
-                    if packet[0] == LOGIN7:
-                        tls.write(_packet(REPLY, _error_tokens(errors)))
-                        client.sendall(outgoing.read())
+    _read_message(client)  # the client's PRELOGIN
+    _send(client, REPLY, _prelogin_answer(encryption))
+    if encryption == ENCRYPT_NOT_SUP:
+        return
+    tls, incoming, outgoing = _handshake(client, context)
+    while True:
+        data = client.recv(65536)
+        if not data:
+            return
+        incoming.write(data)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            packet = tls.read(65536)
+            fake.received.append(packet)
+            if packet[0] == LOGIN7:
+                tls.write(_packet(REPLY, _error_tokens(errors)))
+                client.sendall(outgoing.read())
 
 
 def _handshake(
@@ -123,14 +112,6 @@ def _error_tokens(errors: tuple[tuple[int, str], ...]) -> bytes:
     return body + b"\xfd" + struct.pack("<HHQ", 0x0002, 0, 0)  # DONE, with an error
 
 
-def _server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    server = issue_server_certificate(ca)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with memory_files(server.cert_pem.encode(), server.key_pem.encode()) as (cert, key):
-        context.load_cert_chain(cert, key)
-    return context
-
-
 def _packet(kind: int, payload: bytes) -> bytes:
     return _HEADER.pack(kind, 0x01, _HEADER.size + len(payload), 0, 1, 0) + payload
 
@@ -143,17 +124,7 @@ def _read_message(client: socket.socket) -> bytes:
     """The payload of one message: packets up to the one marked end-of-message."""
     payload = b""
     while True:
-        _kind, status, length, *_ = _HEADER.unpack(_exactly(client, _HEADER.size))
-        payload += _exactly(client, length - _HEADER.size)
+        _kind, status, length, *_ = _HEADER.unpack(read_exactly(client, _HEADER.size))
+        payload += read_exactly(client, length - _HEADER.size)
         if status & 0x01:
             return payload
-
-
-def _exactly(client: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = client.recv(count - len(data))
-        if not chunk:
-            raise ValueError("the client hung up")
-        data += chunk
-    return data
