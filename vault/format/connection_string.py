@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import unquote
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
@@ -92,6 +91,7 @@ _MYSQL_MODES: dict[str, TlsMode] = {
 }  # fmt: skip
 _URL_TLS_KEY: dict[DataSourceType, str] = {"postgresql": "sslmode", "mysql": "ssl-mode"}
 _URL_IGNORED = frozenset({"application_name", "connect_timeout"})
+_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2})")
 _URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -437,8 +437,11 @@ def _decoded(text: str, what: str) -> str:
     """Percent-decoded, strictly: a stray '%' or bytes that are not UTF-8 are refused."""
     if re.search(r"%(?![0-9A-Fa-f]{2})", text):
         raise InvalidInputError(f"the connection URL's {what} has a '%' that is not %XX")
+    raw = bytearray()
+    for part in _ESCAPE.split(text):  # urllib is I/O to this package's layering
+        raw += bytes([int(part[1:], 16)]) if _ESCAPE.fullmatch(part) else part.encode("utf-8")
     try:
-        decoded = unquote(text, errors="strict")
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"the connection URL's {what} is not UTF-8") from None
     if not decoded.isprintable():
