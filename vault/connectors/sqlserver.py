@@ -59,6 +59,14 @@ class PolicyRefused(Exception):
     """The connection would break the credential's policy; nothing secret was sent."""
 
 
+class LoginFailed(Exception):
+    """The pre-login, TLS or login failed: the server's words and number, and ``reason``."""
+
+    def __init__(self, reason: ReasonCode, text: str) -> None:
+        super().__init__(text)
+        self.reason: ReasonCode = reason
+
+
 def attempt_login(
     destination: Destination,
     *,
@@ -81,7 +89,7 @@ def attempt_login(
                 destination, tls=tls, ca_pem=ca_pem, database=database, username=username,
                 password=password, timeout=max(deadline.remaining(), 0.001), connected=sock,
             )  # fmt: skip
-        except (PolicyRefused, tds_base.Error, OSError, ValueError) as e:
+        except (PolicyRefused, LoginFailed, OSError) as e:
             return ConnectionTestResult(classify(e), _error_text(e))
         try:
             with connection.cursor() as cursor:
@@ -111,8 +119,8 @@ def open_connection(
     """A connection to the checked ``destination`` under the credential's TLS
     policy, over ``connected`` (a socket to it) or a new one.
 
-    Raises ``PolicyRefused`` (before anything secret is sent), python-tds's
-    ``tds_base.Error`` or ``OSError``; ``classify`` names them.
+    Raises ``PolicyRefused`` (before anything secret is sent), ``LoginFailed``
+    or ``OSError`` (the connect); ``classify`` names them.
     """
     if not sends_password(tls):
         raise PolicyRefused(
@@ -135,8 +143,11 @@ def open_connection(
                      autocommit=True)  # fmt: skip
     try:
         route = tds.login()
-    except tds_base.OperationalError as e:
-        raise _most_specific(e, tds.main_session.messages) from None
+    except (tds_base.Error, OSError, ValueError) as e:
+        failure = _most_specific(e, tds.main_session.messages)
+        tds.close()
+        # One line with the number: python-tds's own str() is its args tuple.
+        raise LoginFailed(classify(failure), _error_text(failure)) from None
     if route is not None:
         tds.close()
         raise PolicyRefused(
@@ -150,6 +161,8 @@ def classify(error: BaseException) -> ReasonCode:
     """The reason code of a python-tds or socket error."""
     if isinstance(error, PolicyRefused):
         return "refused_by_policy"
+    if isinstance(error, LoginFailed):
+        return error.reason
     if isinstance(error, ssl.SSLError | ssl.CertificateError):
         return "tls_failed"
     if isinstance(error, TimeoutError):

@@ -11,7 +11,7 @@ import socket
 import pytest
 from pytds import tds_base
 
-from agent_keys.errors import InvalidInputError
+from agent_keys.errors import DataSourceError, InvalidInputError
 from agent_keys.secret import Secret
 from tests.service_fixtures import free_tcp_port
 from tests.tls_certificates import CertificateAuthority
@@ -181,3 +181,19 @@ def test_classify_reads_the_number_python_tds_sets() -> None:
         "proc_name": "", "line_number": 1,
     }  # fmt: skip
     assert sqlserver.classify(tds_base._create_exception_by_message(message)) == "auth_failed"
+
+
+def test_the_agents_session_connects_the_same_way_and_says_why_it_failed(
+    trusted_ca: CertificateAuthority, trusted_ca_pem: str, canary: str
+) -> None:
+    with fake_sql_server(trusted_ca, errors=MISSING_DATABASE) as fake:
+        source = DataSource(
+            "sqlserver", f"localhost:{fake.port}", "sales", tls="verify-full", ca_pem=trusted_ca_pem
+        )
+        credential = ConnectionCredential("basic", "alice", Secret.from_text(canary))
+        with pytest.raises(DataSourceError) as failed:
+            dispatch.open_session(source, credential, timeout=5.0)
+    assert failed.value.reason == "database_missing"
+    assert "(error 4060)" in str(failed.value) and canary not in str(failed.value)
+    assert failed.value.__cause__ is None
+    assert [packet[0] for packet in fake.received] == [LOGIN7]

@@ -229,6 +229,15 @@ def test_ado_net_shaped_text_parses_or_is_refused_cleanly(pairs: list[tuple[str,
     _parse_or_refuse(text, allow_password=True)
 
 
+@given(
+    scheme=st.sampled_from(["postgresql", "postgres", "mysql", "mariadb", "oracle", "PostgreSQL"]),
+    rest=st.text(alphabet=st.sampled_from("ab:@/?#&=%[]1.-_\\ é"), max_size=40),
+)
+def test_url_shaped_text_parses_or_is_refused_cleanly(scheme: str, rest: str) -> None:
+    _parse_or_refuse(f"{scheme}://{rest}")
+    _parse_or_refuse(f"{scheme}://{rest}", allow_password=True)
+
+
 def _parse_or_refuse(text: str, *, allow_password: bool = False) -> ConnectionString | None:
     try:
         return parse_connection_string(text, allow_password=allow_password)
