@@ -73,9 +73,11 @@ def test_seal_a_string_from_a_file_then_store_it_from_the_command_line(
     assert sealed.code == 0, sealed.err
     string = sealed.out.strip()
     assert string.startswith(f"{SQLSERVER};EncryptedCredential=ey")
-    put = cli("credentials", "put", "sales", "--connection-string", string)
+    put = cli("credentials", "put", "sales", "--connection-string", string,
+              "--contact", "dba@example.com")  # fmt: skip
     assert put.code == 0, put.err
     shown = cli("credentials", "show", "sales", "--json").json()
+    assert shown["contact"] == "dba@example.com"  # the owner's dates come with a string too
     assert (shown["type"], shown["server"], shown["database"], shown["username"]) == (
         "sqlserver", "sql.example.com:1433", "sales", "report",
     )  # fmt: skip
