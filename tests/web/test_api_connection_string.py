@@ -34,9 +34,11 @@ def test_a_sealed_ado_net_string_is_stored_as_sql_server(
 ) -> None:
     token = seal_for(certificate_of(web_vault), "sales", SQLSERVER)
     string = f"Data Source=sql.example.com,1433;Initial Catalog=sales;EncryptedCredential={token}"
-    response = put_credential(client, "sales", {"connection_string": string}, admin)
+    body = {"connection_string": string, "contact": "dba@example.com"}
+    response = put_credential(client, "sales", body, admin)
     assert response.status_code == 201, response.get_data(as_text=True)
     shown = response.get_json()
+    assert shown["contact"] == "dba@example.com"
     assert (shown["type"], shown["server"], shown["database"], shown["username"]) == (
         "sqlserver", "sql.example.com:1433", "sales", "alice",
     )  # fmt: skip
