@@ -13,6 +13,7 @@ from flask import request
 
 from agent_keys.errors import InvalidInputError
 from vault.format.ca_certificates import canonical_ca_pem
+from vault.format.connection_string import SEAL_HINT, parse_connection_string
 from vault.format.data_source import DataSource, parse_data_source_type, tls_mode_for
 from vault.format.strict_json import parse_json_object
 from web.errors import UnsupportedMediaType
@@ -43,16 +44,25 @@ def json_object(allowed: frozenset[str], required: frozenset[str]) -> dict[str, 
 SEALED_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem", "encrypted_credential"})
 SEALED_REQUIRED = frozenset({"type", "server", "encrypted_credential"})
 TARGET_MEMBERS = frozenset({"type", "server", "database", "tls", "ca_pem"})
+# The alternative to type, server, database and encrypted_credential (``string_body``).
+CONNECTION_STRING = "connection_string"
 
 
 def sealed_credential_body() -> tuple[DataSource, str]:
     """A data source (with its TLS policy) and an EncryptedCredential, as the page
-    and API clients send them.  No TLS mode means the type's default (verify-full)."""
-    return sealed_parts(json_object(SEALED_MEMBERS, SEALED_REQUIRED))
+    and API clients send them (or as one ``connection_string``, ``string_body``).
+    No TLS mode means the type's default (verify-full)."""
+    return sealed_parts(json_object(SEALED_MEMBERS | {CONNECTION_STRING}, frozenset()))
 
 
 def sealed_parts(body: dict[str, Any]) -> tuple[DataSource, str]:
-    """The data source and EncryptedCredential of a body read with ``SEALED_MEMBERS``."""
+    """The data source and EncryptedCredential of a body read with ``SEALED_MEMBERS``
+    and ``CONNECTION_STRING`` (whose required members it checks)."""
+    if CONNECTION_STRING in body:
+        return string_body(body)
+    missing = SEALED_REQUIRED - set(body)
+    if missing:
+        raise InvalidInputError(f"missing members: {', '.join(sorted(missing))}")
     if not body["encrypted_credential"]:
         # Said plainly: the stored secret is never re-sealed for a changed target.
         raise InvalidInputError(NO_SEAL)
@@ -64,6 +74,28 @@ NO_SEAL = (
     " for its type, server, database and TLS policy, so a change of any of them, of the"
     " user name or of the auth type needs the secret again (the page, or gwvault encrypt-value)"
 )
+
+
+def string_body(body: dict[str, Any]) -> tuple[DataSource, str]:
+    """The target and EncryptedCredential of a ``connection_string`` member
+    (``vault.format.connection_string``); ``tls`` may strengthen its TLS mode and
+    ``ca_pem`` gives the CA a verifying mode trusts.  A password in clear is
+    refused and never echoed."""
+    named = sorted(set(body) & {"type", "server", "database", "encrypted_credential"})
+    if named:
+        raise InvalidInputError(
+            f"connection_string names the target and carries the sealed credential; drop"
+            f" {', '.join(named)}"
+        )
+    parsed = parse_connection_string(body["connection_string"] or "")
+    ca_text = body.get("ca_pem") or None
+    source = parsed.data_source(
+        tls=body.get("tls") or None,
+        ca_pem=canonical_ca_pem(ca_text) if ca_text is not None else None,
+    )
+    if not parsed.sealed:
+        raise InvalidInputError(f"connection_string has no EncryptedCredential; {SEAL_HINT}")
+    return source, parsed.sealed
 
 
 def target_of(body: dict[str, Any]) -> DataSource:

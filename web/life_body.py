@@ -15,14 +15,15 @@ from typing import Any
 from agent_keys.errors import InvalidInputError
 from vault.credential_life import KEEP, LifeChange, life_change_of
 from vault.format.data_source import DataSource
-from web.json_body import SEALED_MEMBERS, SEALED_REQUIRED, json_object, sealed_parts
+from web.json_body import CONNECTION_STRING, SEALED_MEMBERS, json_object, sealed_parts
 
 LIFE_MEMBERS = frozenset({"expires_at", "rotate_every", "contact"})
 
 
 def sealed_credential_and_life() -> tuple[DataSource, str, LifeChange]:
     """A PUT's data source, EncryptedCredential and owner's dates."""
-    body = json_object(SEALED_MEMBERS | LIFE_MEMBERS, SEALED_REQUIRED)
+    # sealed_parts checks what is required: the sealed members, or a connection string.
+    body = json_object(SEALED_MEMBERS | LIFE_MEMBERS | {CONNECTION_STRING}, frozenset())
     source, token = sealed_parts(body)
     return source, token, _life_change(body)
 

@@ -47,6 +47,7 @@ from agent_keys.secret import Secret
 from agent_keys.tls_identity import generate_tls_identity, parse_tls_import
 from tests.security.fuzz_targets import build_bundle, fast_kek
 from tests.security.scale import scaled
+from vault.format.connection_string import parse_connection_string
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import (
     CredentialPayload,
@@ -421,6 +422,30 @@ def _point_off_the_curve(der: bytes) -> bytes:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     return der.replace(point, point[:-1] + bytes([point[-1] ^ 1]), 1)
+
+
+# -- connection strings --------------------------------------------------------
+
+_CONNECTION_STRINGS = [
+    text.encode()
+    for text in (
+        'Data Source=sql.example.com,1433;Initial Catalog=\'sa;les\';User ID="a""b";'
+        "Password='p''w';Encrypt=yes;TrustServerCertificate=no;EncryptedCredential=a.b.c.d.e",
+        "Server=tcp:[fd00::5],1433;Database=x;UID=u;Provider=MSOLEDBSQL;Application Name=r;",
+        "postgresql://al%40ice:p%3Aw@db.example.com:5432/sales?sslmode=verify-ca"
+        "&encrypted_credential=a.b.c.d.e&application_name=r",
+        "mysql://bob:pw@[::1]:3306/db?ssl-mode=VERIFY_IDENTITY",
+    )
+]
+
+
+def test_a_mutated_connection_string_parses_or_is_refused(record_property: Recorder) -> None:
+    def check(data: bytes) -> None:
+        text = _as_text(data)
+        _refused_only(InvalidInputError, lambda: parse_connection_string(text))
+        _refused_only(InvalidInputError, lambda: parse_connection_string(text, allow_password=True))
+
+    fuzz(record_property, FUZZ, mutated(_CONNECTION_STRINGS) | st.binary(max_size=200), check)
 
 
 _FOUND_CERTS = {

@@ -15,6 +15,13 @@ from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
 from vault.cli.confirmation import confirm_destruction, will_ask
+from vault.cli.connection_strings import (
+    check_no_login_flags,
+    connection_string_given,
+    sealed_token,
+    string_payload,
+    string_target,
+)
 from vault.cli.flags import target_from_flags
 from vault.cli.input import read_public_file, read_secret
 from vault.cli.life_commands import due_lines, life_change_from_flags, life_lines
@@ -40,8 +47,9 @@ def encrypt_value(args: argparse.Namespace) -> int:
     pem = read_public_file(Path(args.cert), "certificate", MAX_CERT_PEM_BYTES)
     certificate = GatewayCertificate.from_pem(pem)
     datasource = check_datasource_name(args.datasource)
-    target = target_from_flags(args)
-    payload = _payload_from_flags(args)
+    given = string_target(args, sealing=True) if connection_string_given(args) else None
+    target = given.source if given else target_from_flags(args)
+    payload = string_payload(given, args) if given else _payload_from_flags(args)
     validate_data_source(
         target, ConnectionCredential(payload.auth, payload.username, payload.secret)
     )
@@ -54,16 +62,21 @@ def encrypt_value(args: argparse.Namespace) -> int:
         issued_at=int(context.clock().timestamp()),
         random=context.random,
     )
-    print(sealed)
+    print(given.parsed.with_sealed(sealed) if given else sealed)
     return EXIT_OK
 
 
 def credentials_put(args: argparse.Namespace) -> int:
-    source = target_from_flags(args)
+    given = string_target(args, sealing=False) if connection_string_given(args) else None
+    if given is not None:
+        check_no_login_flags(args)
+    source = given.source if given else target_from_flags(args)
     life = life_change_from_flags(args)  # checked before any prompt for the secret
     with open_for_cli(args) as gateway:
         service = CredentialService(gateway)
-        if args.encrypted_credential is not None:
+        if given is not None:
+            result = service.put_sealed(args.name, source, sealed_token(given.parsed), life=life)
+        elif args.encrypted_credential is not None:
             if args.auth or args.username or args.secret_file:
                 raise InvalidInputError(
                     "--encrypted-credential carries auth, user name and secret;"

@@ -56,12 +56,15 @@ def add_keystore_flags(parser: argparse.ArgumentParser, flag: str, default: str 
     )
 
 
-def add_target_flags(parser: argparse.ArgumentParser, why: str) -> None:
-    """Where the secret may be sent: a sealed value names it, a stored credential keeps it."""
-    parser.add_argument("--type", required=True, choices=DATA_SOURCE_TYPES, help=why)
+def add_target_flags(parser: argparse.ArgumentParser, why: str, *, required: bool = True) -> None:
+    """Where the secret may be sent: a sealed value names it, a stored credential keeps it.
+
+    Not ``required`` where a connection string may name the target instead
+    (``target_from_flags`` then asks for them)."""
+    parser.add_argument("--type", required=required, choices=DATA_SOURCE_TYPES, help=why)
     parser.add_argument(
         "--server",
-        required=True,
+        required=required,
         metavar="HOST[:PORT]",
         help="host, URL (http) or file path (sqlite)",
     )
@@ -88,6 +91,8 @@ def add_target_flags(parser: argparse.ArgumentParser, why: str) -> None:
 def target_from_flags(args: argparse.Namespace) -> DataSource:
     """The data source of ``--type --server --database --tls --tls-ca`` (the CA read once,
     from a file only root or the caller can write, and made canonical)."""
+    if args.type is None or args.server is None:
+        raise InvalidInputError("give --type and --server, or --connection-string")
     source_type = parse_data_source_type(args.type)
     source = DataSource(
         type=source_type,
@@ -100,7 +105,7 @@ def target_from_flags(args: argparse.Namespace) -> DataSource:
     if not (source.type == "http" and _login_auth(args) not in (None, "anonymous")):
         # (A Basic or Bearer login never goes to an http:// URL, allowed or not:
         # validate_data_source refuses it with that reason, T-CN-1.)
-        _consent_to_cleartext(source, args.allow_cleartext)
+        consent_to_cleartext(source, args.allow_cleartext)
     return source
 
 
@@ -111,7 +116,7 @@ def _login_auth(args: argparse.Namespace) -> str | None:
     return str(args.auth or "basic")
 
 
-def _consent_to_cleartext(source: DataSource, allowed: bool) -> None:
+def consent_to_cleartext(source: DataSource, allowed: bool) -> None:
     """A target on the network without TLS: refused, or warned about with --allow-cleartext."""
     warning = cleartext_warning(source)
     if warning is None:

@@ -22,6 +22,7 @@ from vault.cli import (
     store_commands,
 )
 from vault.cli.confirmation import add_yes_flag
+from vault.cli.connection_strings import add_connection_string_flags
 from vault.cli.flags import Commands, OneLineParser, add_keystore_flags, add_target_flags
 from vault.cli.global_flags import add_global_flags, repeat_after_commands
 from vault.format.data_source import AUTH_TYPES
@@ -75,9 +76,10 @@ def _add_encrypt_value(commands: Commands) -> None:
         help="seal a credential for a gateway from its certificate (needs no vault)",
     )
     encrypt.add_argument("--cert", required=True, metavar="FILE.pem", help="gateway certificate")
-    encrypt.add_argument("--datasource", required=True, metavar="NAME")
-    add_target_flags(encrypt, "the value opens only for this target")
+    encrypt.add_argument("--datasource", "--name", dest="datasource", required=True, metavar="NAME")
+    add_target_flags(encrypt, "the value opens only for this target", required=False)
     _add_login_flags(encrypt)
+    add_connection_string_flags(encrypt, sealing=True)
 
 
 def _add_login_flags(parser: argparse.ArgumentParser) -> None:
@@ -95,8 +97,9 @@ def _add_credentials(commands: Commands) -> None:
     )
     put = actions.add_parser("put", help="store or update a credential")
     put.add_argument("name", metavar="NAME", help="data-source name")
-    add_target_flags(put, "a sealed value must be sealed for this same target")
+    add_target_flags(put, "a sealed value must be sealed for this same target", required=False)
     _add_login_flags(put)
+    add_connection_string_flags(put, sealing=False)
     put.add_argument(
         "--encrypted-credential",
         metavar="VALUE|@FILE",

@@ -9,7 +9,7 @@ Who may see the detail (admins only) is decided at the edges.
 
 - ``dispatch``: ``test_connection``, ``validate_data_source``, ``open_session``
   (the agent's connection, made the same way), by type.
-- ``postgresql``, ``mysql``, ``sqlite``, ``http``: one tester per type.
+- ``postgresql``, ``mysql``, ``sqlserver``, ``sqlite``, ``http``: one tester per type.
 - ``tls_policy``: what a credential's TLS mode means (verify before the
   password itself is ever sent).
 - ``destinations``: resolve once, check every address against the caller's

@@ -5,8 +5,8 @@ and TLS policies: the service calls it before storing a credential and
 ``test_connection`` calls it before any socket opens.  ``test_connection`` then
 resolves the server once and checks it against the caller's
 ``DestinationPolicy`` (``destinations``), and the tester connects to the
-checked addresses only.  The testers (``postgresql``, ``mysql``, ``sqlite``,
-``http``) are loaded on use so the drivers stay out of a cold ``gwvault
+checked addresses only.  The testers (``postgresql``, ``mysql``, ``sqlserver``,
+``sqlite``, ``http``) are loaded on use so the drivers stay out of a cold ``gwvault
 --help``.  Every tester's detail passes through ``redact_message`` here, the
 one choke point, before anyone sees it.
 """
@@ -32,9 +32,14 @@ from vault.connectors.destinations import (
     DestinationRefused,
     resolve_destination,
 )
-from vault.format.data_source import DataSource, check_login_shape, check_tls_policy
+from vault.format.data_source import (
+    VERIFYING_TLS_MODES,
+    DataSource,
+    check_login_shape,
+    check_tls_policy,
+)
 
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "http": 80, "https": 443}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "sqlserver": 1433, "http": 80, "https": 443}
 TEST_DEADLINE_SECONDS = 10.0
 MAX_SERVER_CHARS = 2048
 MAX_DATABASE_CHARS = 255
@@ -70,6 +75,11 @@ def validate_data_source(source: DataSource, credential: ConnectionCredential) -
             raise InvalidInputError("an HTTP Basic user name cannot contain ':' (RFC 7617)")
     else:
         _require_auth(credential, "basic", source.type)
+        if source.type == "sqlserver" and "\\" in (credential.username or ""):
+            raise InvalidInputError(
+                "Windows (NTLM) logins, DOMAIN\\user, are not supported for sqlserver;"
+                " use a SQL Server login"
+            )
     check_login_shape(credential.auth, credential.username, credential.secret)
 
 
@@ -84,6 +94,8 @@ def validate_target(source: DataSource) -> None:
         parse_host_port(source.server, DEFAULT_PORTS[source.type])
         _check_database_name(source.database)
     check_tls_policy(source)
+    if source.type == "sqlserver":
+        _check_sqlserver_tls(source)
 
 
 def test_connection(
@@ -153,6 +165,10 @@ def _run_tester(
         from vault.connectors import postgresql
 
         tester = postgresql.attempt_login
+    elif source.type == "sqlserver":
+        from vault.connectors import sqlserver
+
+        tester = sqlserver.attempt_login
     else:
         from vault.connectors import mysql
 
@@ -180,7 +196,7 @@ def destination_of(
 
 
 def open_session(source: DataSource, credential: ConnectionCredential, timeout: float) -> Any:
-    """A live driver connection (psycopg or PyMySQL) for a gateway job, made
+    """A live driver connection (psycopg, PyMySQL or python-tds) for a gateway job, made
     exactly as a test connects: the same TLS policy, SCRAM only, the password
     itself only to a verified server.  Jobs may reach any destination.
 
@@ -188,13 +204,15 @@ def open_session(source: DataSource, credential: ConnectionCredential, timeout: 
     ``DataSourceError`` (with the reason code) when the connection fails.
     """
     validate_data_source(source, credential)
-    if source.type not in ("postgresql", "mysql") or credential.username is None:
+    if source.type not in ("postgresql", "mysql", "sqlserver") or credential.username is None:
         raise InvalidInputError(
             f"a {source.type} data source has no session to open; use the login"
         )
     password = _secret_text(credential)
     if source.type == "postgresql":
         from vault.connectors import postgresql as driver
+    elif source.type == "sqlserver":
+        from vault.connectors import sqlserver as driver  # type: ignore[no-redef]
     else:
         from vault.connectors import mysql as driver  # type: ignore[no-redef]
     try:
@@ -304,6 +322,17 @@ def _check_http_tls(url: str, source: DataSource, credential: ConnectionCredenti
         raise InvalidInputError(
             "HTTP Basic and Bearer send the secret itself, so only to a server whose"
             " certificate is verified: use https:// with TLS mode verify-full or verify-ca"
+        )
+
+
+def _check_sqlserver_tls(source: DataSource) -> None:
+    """A SQL Server login sends the password itself (``vault.connectors.sqlserver``),
+    so only to a verified server (T-CN-1): no require, no disable."""
+    if source.tls not in VERIFYING_TLS_MODES:
+        raise InvalidInputError(
+            "a SQL Server login sends the password itself, so only to a server whose"
+            " certificate is verified: use TLS mode verify-full, or verify-ca with the"
+            " server's CA (or its own certificate) as --tls-ca"
         )
 
 

@@ -20,11 +20,13 @@ from agent_keys.secret import Secret
 from vault.format.ca_certificates import ca_digest as certificates_digest
 from vault.format.ca_certificates import canonical_ca_pem
 
-DataSourceType = Literal["postgresql", "mysql", "sqlite", "http"]
+DataSourceType = Literal["postgresql", "mysql", "sqlserver", "sqlite", "http"]
 AuthType = Literal["basic", "key", "anonymous"]
 TlsMode = Literal["verify-full", "verify-ca", "require", "disable", "prefer"]
 
-DATA_SOURCE_TYPES: tuple[DataSourceType, ...] = ("postgresql", "mysql", "sqlite", "http")
+DATA_SOURCE_TYPES: tuple[DataSourceType, ...] = (
+    "postgresql", "mysql", "sqlserver", "sqlite", "http",
+)  # fmt: skip
 AUTH_TYPES: tuple[AuthType, ...] = ("basic", "key", "anonymous")
 # The modes a person may choose, strongest first.  "prefer" is not among them:
 # it is what credentials stored before TLS policies existed get (binding
@@ -46,7 +48,7 @@ MAX_USERNAME_CHARS = 256
 class DataSource:
     """Where a credential is used: the kind of server, its address and database.
 
-    ``server`` is ``HOST[:PORT]`` for postgresql and mysql, a URL or
+    ``server`` is ``HOST[:PORT]`` for postgresql, mysql and sqlserver, a URL or
     ``HOST[:PORT]`` (https assumed) for http, and the database file path for
     sqlite.  ``tls`` is the TLS policy and ``ca_pem`` the CA certificate(s) it
     verifies the server against (None: the system's CA store); sqlite has no

@@ -32,6 +32,7 @@ let gatewayFacts = null;
 const TYPES = {
   postgresql: { server: "Server", hint: "host:port (port 5432 when none is given)", database: true, tls: true, auths: ["basic"] },
   mysql: { server: "Server", hint: "host:port (port 3306 when none is given)", database: true, tls: true, auths: ["basic"] },
+  sqlserver: { server: "Server", hint: "host:port (port 1433 when none is given); TLS verify-full or verify-ca", database: true, tls: true, auths: ["basic"] },
   http: { server: "URL", hint: "https://host[:port]/path, or host[:port] (https assumed)", database: false, tls: true, auths: ["key", "basic", "anonymous"] },
   sqlite: { server: "Database file path", hint: "the absolute path of the SQLite file on the gateway host, e.g. /srv/data/sales.db", pattern: "/.*", database: false, tls: false, auths: ["anonymous"] },
 };

@@ -14,15 +14,15 @@ import contextlib
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from agent_keys.private_files import memory_files
-from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.service_fixtures import server_tls_context
+from tests.tls_certificates import CertificateAuthority
+from tests.vault.connectors.fake_servers import read_exactly, serving_once
 
 SCRAMBLE = b"12345678abcdefghijkl"  # 20 bytes, as MySQL sends them: 8, then 12
 _SSL = 0x800
@@ -36,7 +36,7 @@ _RSA_PEM = _RSA_KEY.public_key().public_bytes(
 
 @dataclass
 class FakeMysql:
-    port: int
+    port: int = 0
     received: list[bytes] = field(default_factory=list)
     tls_used: bool = False
 
@@ -44,40 +44,27 @@ class FakeMysql:
 @contextlib.contextmanager
 def full_auth_server(plugin: str, tls_from: CertificateAuthority | None) -> Iterator[FakeMysql]:
     """A one-connection fake on 127.0.0.1; TLS (a certificate from ``tls_from``) if given."""
-    context = _server_context(tls_from) if tls_from is not None else None
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(5)
-    fake = FakeMysql(listener.getsockname()[1])
-    thread = threading.Thread(target=_serve, args=(listener, plugin, context, fake), daemon=True)
-    thread.start()
-    try:
+    context = server_tls_context(tls_from) if tls_from is not None else None
+    fake = FakeMysql()
+    with serving_once(lambda client: _serve(client, plugin, context, fake)) as port:
+        fake.port = port
         yield fake
-    finally:
-        thread.join(timeout=5)
-        listener.close()
 
 
 def _serve(
-    listener: socket.socket, plugin: str, context: ssl.SSLContext | None, fake: FakeMysql
+    client: socket.socket, plugin: str, context: ssl.SSLContext | None, fake: FakeMysql
 ) -> None:
-    with contextlib.suppress(OSError, ssl.SSLError, ValueError):
-        client, _ = listener.accept()
-        client.settimeout(3)
-        capabilities = _CAPABILITIES | (_SSL if context else 0)
-        _send(client, 0, _greeting(plugin, capabilities))
+    capabilities = _CAPABILITIES | (_SSL if context else 0)
+    _send(client, 0, _greeting(plugin, capabilities))
+    seq, payload = _read(client)
+    if context is not None and len(payload) == 32 and int.from_bytes(payload[:4], "little") & _SSL:
+        client = context.wrap_socket(client, server_side=True)
+        fake.tls_used = True
         seq, payload = _read(client)
-        if (
-            context is not None
-            and len(payload) == 32
-            and int.from_bytes(payload[:4], "little") & _SSL
-        ):
-            client = context.wrap_socket(client, server_side=True)
-            fake.tls_used = True
-            seq, payload = _read(client)
-        fake.received.append(payload)  # the handshake response
-        seq = _ask_for_the_password(client, plugin, seq, fake)
-        _send(client, seq + 1, b"\xff" + struct.pack("<H", 1045) + b"#28000Access denied")
-        client.close()
+    fake.received.append(payload)  # the handshake response
+    seq = _ask_for_the_password(client, plugin, seq, fake)
+    _send(client, seq + 1, b"\xff" + struct.pack("<H", 1045) + b"#28000Access denied")
+    client.close()
 
 
 def _ask_for_the_password(client: socket.socket, plugin: str, seq: int, fake: FakeMysql) -> int:
@@ -111,28 +98,10 @@ def _greeting(plugin: str, capabilities: int) -> bytes:
     )  # fmt: skip
 
 
-def _server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    server = issue_server_certificate(ca)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with memory_files(server.cert_pem.encode(), server.key_pem.encode()) as (cert, key):
-        context.load_cert_chain(cert, key)
-    return context
-
-
 def _send(client: socket.socket, seq: int, payload: bytes) -> None:
     client.sendall(len(payload).to_bytes(3, "little") + bytes([seq & 0xFF]) + payload)
 
 
 def _read(client: socket.socket) -> tuple[int, bytes]:
-    header = _exactly(client, 4)
-    return header[3], _exactly(client, int.from_bytes(header[:3], "little"))
-
-
-def _exactly(client: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = client.recv(count - len(data))
-        if not chunk:
-            raise ValueError("the client hung up")
-        data += chunk
-    return data
+    header = read_exactly(client, 4)
+    return header[3], read_exactly(client, int.from_bytes(header[:3], "little"))

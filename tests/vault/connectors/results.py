@@ -16,7 +16,7 @@ LOOPBACK_ALLOWED = DestinationPolicy(
 
 
 def login(
-    kind: str,
+    kind: DataSourceType,
     server: str,
     user: str,
     password: str,
@@ -29,8 +29,7 @@ def login(
 ) -> ConnectionTestResult:
     """``test_connection`` with a basic-auth credential against a database server."""
     credential = ConnectionCredential("basic", user, Secret.from_text(password))
-    source_type: DataSourceType = "postgresql" if kind == "postgresql" else "mysql"
-    source = DataSource(source_type, server, database, tls=tls, ca_pem=ca_pem)
+    source = DataSource(kind, server, database, tls=tls, ca_pem=ca_pem)
     return dispatch.test_connection(source, credential, timeout, policy=policy)
 
 

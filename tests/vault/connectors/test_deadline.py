@@ -18,7 +18,7 @@ from vault.connectors import dispatch
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
 from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import DestinationPolicy, DestinationRefused, resolve_destination
-from vault.format.data_source import DataSource
+from vault.format.data_source import DataSource, DataSourceType
 
 DEADLINE = 1.5
 # libpq waits at least 2 s per connection attempt, whatever the deadline says.
@@ -26,7 +26,9 @@ SLACK = 2.5
 # What each trickling server sends first: a MySQL packet header announcing a
 # 64 KiB greeting (its body then comes a byte at a time), or the start of an
 # HTTP status line or a PostgreSQL message that never ends.
-OPENINGS = {"mysql": b"\xff\xff\x00\x00", "http": b"HTTP/1.1 ", "postgresql": b"E\x00\x00\x70\x00"}
+OPENINGS: dict[DataSourceType, bytes] = {
+    "mysql": b"\xff\xff\x00\x00", "http": b"HTTP/1.1 ", "postgresql": b"E\x00\x00\x70\x00",
+}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -69,7 +71,9 @@ def _timed(run: object) -> tuple[ConnectionTestResult, float]:
 
 
 @pytest.mark.parametrize("kind", sorted(OPENINGS))
-def test_a_trickling_server_is_given_up_on_at_the_deadline(kind: str, canary: str) -> None:
+def test_a_trickling_server_is_given_up_on_at_the_deadline(
+    kind: DataSourceType, canary: str
+) -> None:
     with trickling_server(OPENINGS[kind]) as port:
         if kind == "http":
             source = DataSource("http", f"http://127.0.0.1:{port}/", tls="disable")

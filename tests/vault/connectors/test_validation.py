@@ -48,7 +48,7 @@ HOSTILE_SERVERS = [
 ]
 
 
-@pytest.mark.parametrize("source_type", ["postgresql", "mysql"])
+@pytest.mark.parametrize("source_type", ["postgresql", "mysql", "sqlserver"])
 @pytest.mark.parametrize("server", HOSTILE_SERVERS)
 def test_database_server_refuses_hostile_strings(source_type: DataSourceType, server: str) -> None:
     with pytest.raises(InvalidInputError) as refused:
