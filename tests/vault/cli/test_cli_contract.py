@@ -396,13 +396,17 @@ def test_a_sealed_credential_opens_only_for_the_target_it_names(
 
 
 def test_the_seal_policy_is_shown_set_and_bounded(cli: GwvaultCli) -> None:
-    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 4 * 3600}
+    retention = {"credentials_retention_days": 30}
+    assert cli("policy", "show", "--json").json() == {
+        "sealed_max_age_seconds": 4 * 3600,
+        **retention,
+    }
     assert cli("policy", "set", "--sealed-max-age", "30m").code == 0
-    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800}
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **retention}
     for refused in ("1m", "8d", "forever", "-5m"):
         assert cli("policy", "set", "--sealed-max-age", refused).code == 2
     assert cli("policy", "set").code == 2
-    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800}
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **retention}
 
 
 def test_the_test_policy_lists_change_and_are_recorded(cli: GwvaultCli) -> None:
