@@ -82,7 +82,7 @@ def mariadb_user() -> Iterator[ServiceLogin]:
     password = "gwv-" + os.urandom(16).hex()
     # MariaDB may resolve 127.0.0.1 to localhost, so the user exists under both.
     hosts = ("127.0.0.1", "localhost")
-    with _mariadb_root() as admin, admin.cursor() as cursor:
+    with mariadb_root() as admin, admin.cursor() as cursor:
         cursor.execute("SELECT @@port")
         port = int(cursor.fetchone()[0])  # type: ignore[index]
         cursor.execute(f"CREATE DATABASE `{database}`")
@@ -92,13 +92,13 @@ def mariadb_user() -> Iterator[ServiceLogin]:
     try:
         yield ServiceLogin("127.0.0.1", port, user, password, database)
     finally:
-        with _mariadb_root() as admin, admin.cursor() as cursor:
+        with mariadb_root() as admin, admin.cursor() as cursor:
             for host in hosts:
                 cursor.execute("DROP USER IF EXISTS %s@%s", (user, host))
             cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
 
 
-def _mariadb_root() -> pymysql.Connection[pymysql.cursors.Cursor]:
+def mariadb_root() -> pymysql.Connection[pymysql.cursors.Cursor]:
     """Root on the local MariaDB (socket first, then TCP); it has no root password here."""
     try:
         return pymysql.connect(user="root", password="", unix_socket=MARIADB_SOCKET)

@@ -9,6 +9,7 @@ fixed sentence per reason, so a test is no banner grabber (threat T-CN-3).
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,6 +58,9 @@ class ConnectionTestResult:
 
     reason: ReasonCode
     detail: str
+    server_expires_at: str | None = None
+    """When the server says this login expires (ISO 8601 UTC), as the login itself
+    may read it on a successful test; None: never, or unknown."""
 
     @property
     def ok(self) -> bool:
@@ -66,3 +70,13 @@ class ConnectionTestResult:
     def summary(self) -> str:
         """The fixed sentence for the reason: what a caller who is not an admin sees."""
         return SUMMARIES[self.reason]
+
+
+def expiry_instant(epoch_seconds: float) -> str | None:
+    """The ISO 8601 UTC instant of a server's expiry in seconds since the epoch
+    (None for a value no calendar holds: the server's answer is not trusted)."""
+    try:
+        moment = datetime.datetime.fromtimestamp(float(epoch_seconds), datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.isoformat(timespec="seconds")

@@ -19,6 +19,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,7 +131,7 @@ def test_connection(
             "timeout", f"timed out: no answer within {timeout:g} s ({result.detail})"
         )
     secrets = _secret_forms(credential.username, password)
-    return ConnectionTestResult(result.reason, redact_message(result.detail, secrets))
+    return replace(result, detail=redact_message(result.detail, secrets))
 
 
 # pytest would collect an imported ``test_*`` function as a test; it is not one.

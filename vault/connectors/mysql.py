@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import pymysql
 from pymysql import _auth
 
-from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.connection import ConnectionTestResult, ReasonCode, expiry_instant
 from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import Destination, connect_tcp
 from vault.connectors.tls_policy import client_context, sends_password
@@ -74,13 +74,47 @@ def attempt_login(
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
             server_info: str = connection.get_server_info()  # type: ignore[no-untyped-call]
+            expires_at = _password_expiry(connection, "mariadb" in server_info.lower())
         except (pymysql.MySQLError, OSError) as e:
             return ConnectionTestResult(classify(e), _error_text(e))
         finally:
             connection.close()
     return ConnectionTestResult(
-        "ok", f"ok: connected to {_server_name(server_info)} as {username} (tls {tls})"
+        "ok", f"ok: connected to {_server_name(server_info)} as {username} (tls {tls})", expires_at
     )
+
+
+# When the login's password was last changed (epoch seconds), its own lifetime
+# in days (MariaDB -1, MySQL NULL: the global default; 0: never), and the
+# global default.  Only a login that may read the grant tables sees its row.
+_MARIADB_EXPIRY = (
+    "SELECT JSON_VALUE(Priv, '$.password_last_changed'), JSON_VALUE(Priv, '$.password_lifetime'),"
+    " @@default_password_lifetime FROM mysql.global_priv"
+    " WHERE CONCAT(User, '@', Host) = CURRENT_USER()"
+)
+_MYSQL_EXPIRY = (
+    "SELECT UNIX_TIMESTAMP(password_last_changed), password_lifetime,"
+    " @@default_password_lifetime FROM mysql.user WHERE CONCAT(User, '@', Host) = CURRENT_USER()"
+)
+
+
+def _password_expiry(connection: pymysql.Connection[Any], mariadb: bool) -> str | None:
+    """When the login's password expires, where the login may see it (None:
+    never, or not visible to it; a refused read is no failed test)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_MARIADB_EXPIRY if mariadb else _MYSQL_EXPIRY)
+            row = cursor.fetchone()
+    except pymysql.MySQLError:
+        return None
+    if not row or row[0] is None:
+        return None
+    try:
+        changed, own, default = float(row[0]), row[1], int(row[2])
+        days = default if own is None or int(own) < 0 else int(own)
+    except (TypeError, ValueError):
+        return None
+    return expiry_instant(changed + days * 86400) if days > 0 else None
 
 
 def open_connection(

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from agent_keys.private_files import memory_files
-from vault.connectors.connection import ConnectionTestResult, ReasonCode
+from vault.connectors.connection import ConnectionTestResult, ReasonCode, expiry_instant
 from vault.connectors.deadline import Deadline
 from vault.connectors.destinations import Destination
 from vault.format.data_source import VERIFYING_TLS_MODES, TlsMode
@@ -57,14 +57,36 @@ def attempt_login(
                 cursor.fetchone()
             version = _version_text(connection.info.server_version)
             encrypted = connection.pgconn.ssl_in_use
+            expires_at = _valid_until(connection)
     except (psycopg.Error, OSError) as e:
         return ConnectionTestResult(classify(e), str(e) or type(e).__name__)
     finally:
         connection.close()
     over = "TLS" if encrypted else "no TLS"
     return ConnectionTestResult(
-        "ok", f"ok: connected to PostgreSQL {version} as {username} ({over}, tls {tls})"
+        "ok",
+        f"ok: connected to PostgreSQL {version} as {username} ({over}, tls {tls})",
+        expires_at,
     )
+
+
+def _valid_until(connection: psycopg.Connection[tuple[object, ...]]) -> str | None:
+    """The login role's ``VALID UNTIL`` (None: never, or unreadable).
+
+    Every role may read its own ``pg_roles`` row.  Once it has passed,
+    PostgreSQL refuses the password with the same words as a wrong one, so this
+    is the only time the server tells (vault.health.status uses it).
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles"
+                " WHERE rolname = current_user AND isfinite(rolvaliduntil)"
+            )
+            row = cursor.fetchone()
+    except psycopg.Error:
+        return None
+    return expiry_instant(float(str(row[0]))) if row and row[0] is not None else None
 
 
 def _open_within(
@@ -156,6 +178,8 @@ def classify(error: Exception) -> ReasonCode:
 # libpq's own words, first match wins (client-side failures carry no SQLSTATE).
 _PHRASES: tuple[tuple[str, ReasonCode], ...] = (
     ("not permitted to log in", "account_locked"),
+    # Under trust or peer authentication a missing role is named: a login failure.
+    ('fatal:  role "', "auth_failed"),
     ("does not exist", "database_missing"),
     ("authentication failed", "auth_failed"),
     # require_auth or channel_binding refused what the server offered.
