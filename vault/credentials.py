@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent_keys.errors import (
@@ -37,6 +37,7 @@ from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.access.seal_policy import load_seal_policy
 from vault.audit.trail import DetailValue, Outcome
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
+from vault.connectors.destinations import DestinationPolicy
 from vault.connectors.dispatch import test_connection, validate_data_source
 from vault.connectors.sqlite import check_file_for_put
 from vault.credential_life import (
@@ -69,6 +70,7 @@ from vault.format.encrypted_credential import (
 )
 from vault.format.envelope import CredentialBinding, open_at_rest, seal_at_rest
 from vault.gateway import Gateway
+from vault.health.status import record_test
 from vault.names import check_datasource_name
 from vault.store.records import CredentialLife, CredentialRecord
 
@@ -99,6 +101,21 @@ class ResolvedCredential:
     auth: AuthType
     username: str | None
     secret: Secret | None
+
+
+@dataclass(frozen=True)
+class PreparedTest:
+    """A stored credential's connection test, decided and opened: run it with
+    no transaction open (it takes seconds), then record it."""
+
+    record: CredentialRecord
+    source: DataSource
+    login: ConnectionCredential = field(repr=False)
+    policy: DestinationPolicy
+
+    def run(self, timeout: float) -> ConnectionTestResult:
+        """The test itself (``test_connection``): network I/O, no vault access."""
+        return test_connection(self.source, self.login, timeout, policy=self.policy)
 
 
 class CredentialService:
@@ -185,19 +202,7 @@ class CredentialService:
         payload = opened.payload
         login = _connection_credential(payload.auth, payload.username, payload.secret)
         unrestricted = any_destination and self._unrestricted(principal)
-        return self._run_test(name, source, login, timeout, unrestricted, stored=False)
-
-    def _run_test(
-        self,
-        name: str,
-        source: DataSource,
-        login: ConnectionCredential,
-        timeout: float,
-        any_destination: bool,
-        *,
-        stored: bool,
-    ) -> ConnectionTestResult:
-        policy = policy_for(self._gateway, any_network=any_destination)
+        policy = policy_for(self._gateway, any_network=unrestricted)
         result = test_connection(source, login, timeout, policy=policy)
         outcome: Outcome = "ok" if result.ok else "failed"
         if result.reason == "refused_by_policy":
@@ -206,7 +211,7 @@ class CredentialService:
         # admin needs the server's words to help whoever tested (T-CN-3).
         self._gateway.audit.record(
             "credential.tested", name, outcome, reason=result.reason, detail=result.detail,
-            stored=stored,
+            stored=False,
         )  # fmt: skip
         return result
 
@@ -484,7 +489,18 @@ class CredentialService:
     def test(
         self, name: str, timeout: float = 10.0, *, any_destination: bool = False
     ) -> ConnectionTestResult:
-        """Connect to the data source with the stored credential; record the outcome.
+        """Connect to the data source with the stored credential; record the
+        outcome and the credential's new status (``vault.health.status``).
+
+        ``any_destination`` as for ``test_sealed``.
+        """
+        prepared = self.prepare_test(name, any_destination=any_destination)
+        return record_test(self._gateway, prepared.record, prepared.run(timeout), "manual")
+
+    def prepare_test(self, name: str, *, any_destination: bool = False) -> PreparedTest:
+        """The test of the stored credential ``name``, decided (may the caller,
+        is it usable) and opened, not yet run: the caller runs it holding no
+        transaction and hands the result to ``vault.health.status.record_test``.
 
         ``any_destination`` as for ``test_sealed``.
         """
@@ -494,7 +510,8 @@ class CredentialService:
         resolved = self._resolve(record)
         login = _connection_credential(resolved.auth, resolved.username, resolved.secret)
         unrestricted = any_destination and self._unrestricted(principal)
-        return self._run_test(name, resolved.source, login, timeout, unrestricted, stored=True)
+        policy = policy_for(self._gateway, any_network=unrestricted)
+        return PreparedTest(record, resolved.source, login, policy)
 
     def verify(self, name: str | None = None) -> VerifyReport:
         """Open every stored credential (or one) without revealing it; recorded."""

@@ -196,7 +196,11 @@ def test_test_connection_of_a_real_sqlite_file_is_recorded(
     assert service.test("app").reason == "refused_by_policy"  # no directory allowed yet
     allow_sqlite_dir(gateway, str(tmp_path))
     assert service.test("app").ok
-    assert actions(gateway)[-1] == ("credential.tested", "app", "ok")
+    # The status changed from refused_by_policy, in the same write as the test.
+    assert actions(gateway)[-2:] == [
+        ("credential.tested", "app", "ok"),
+        ("credential.status-changed", "app", "ok"),
+    ]
 
 
 def test_a_sqlite_test_never_probes_the_vaults_own_files(gateway: Gateway, data_dir: Path) -> None:

@@ -42,6 +42,8 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("id", "name", "keystore_kind", "public_key", "wrapped_private_key", "state",
                 "epoch"),
     "notify_sinks": ("id", "name", "kind", "config", "created_at"),
+    "credential_status": ("credential_id", "name", "version", "tested_at", "reason", "detail",
+                          "server_expires_at", "next_due_at", "changed_at"),
 }  # fmt: skip
 LATER_SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "credentials": ("disabled_at", "deleted_at", "purge_after", "expires_at", "rotate_every",
@@ -61,6 +63,7 @@ ROW_KEYS = {
     "settings": "key",
     "members": "id",
     "notify_sinks": "id",
+    "credential_status": "credential_id",
 }
 SEALED_SETTINGS = frozenset(
     {
@@ -71,10 +74,12 @@ SEALED_SETTINGS = frozenset(
         "tests_allowed_networks",
         "tests_sqlite_dirs",
         "credentials_retention_days",
+        "health_check_every_seconds",
+        "health_check_concurrency",
     }
 )
-"""The settings that decide where the endpoint listens, what it accepts, and
-how long a deleted credential is kept."""
+"""The settings that decide where the endpoint listens, what it accepts, how
+long a deleted credential is kept and how often credentials are tested."""
 T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"
@@ -179,6 +184,7 @@ class RowSeal:
         agrees: Callable[[str, dict[str, Any]], bool],
         *,
         link_id: str | None = None,
+        holding: str | None = None,
     ) -> None:
         """Refuse (``TamperedRowError``) a row the trail says is out of date.
 
@@ -186,22 +192,31 @@ class RowSeal:
         the newest MACed entry for ``target`` among ``actions`` (``agrees`` gets
         its action and details) tells the two apart.  No entry (pruned): no verdict.
         """
-        latest = self.latest_audited(target, actions, link_id=link_id)
+        latest = self.latest_audited(target, actions, link_id=link_id, holding=holding)
         if latest is not None and not agrees(*latest):
             self._refuse(TamperedRowError(table, key))
 
     def latest_audited(
-        self, target: str, actions: tuple[str, ...], *, link_id: str | None = None
+        self,
+        target: str,
+        actions: tuple[str, ...],
+        *,
+        link_id: str | None = None,
+        holding: str | None = None,
     ) -> tuple[str, dict[str, Any]] | None:
         """The action and details of the newest MACed entry for ``target`` among
-        ``actions`` (and, given ``link_id``, naming that entry link); None when
-        there is none.  ``TamperedRowError`` when that entry itself does not verify.
+        ``actions`` (and, given ``link_id``, naming that entry link; given
+        ``holding``, a fixed fragment of canonical JSON, whose details hold it);
+        None when there is none.  ``TamperedRowError`` when that entry itself
+        does not verify.
         """
         marks = ", ".join("?" * len(actions))
         where, params = f"target = ? AND action IN ({marks})", [target, *actions]
         if link_id is not None:
             # Ids are UUIDs (no LIKE wildcards); details are canonical JSON.
             where, params = where + " AND details LIKE ?", [*params, f'%"link_id":"{link_id}"%']
+        if holding is not None:
+            where, params = where + " AND details LIKE ?", [*params, f"%{holding}%"]
         # The newest by max(seq) over (target, action, seq): ordering the
         # target's entries by seq walked every one of them (each agent use of
         # a credential), so the check of a credential grew with its uses.

@@ -203,6 +203,29 @@ def notification_tables(serial_key: str) -> tuple[str, ...]:
     )
 
 
+# The last scheduled or manual test of each stored credential (vault.health):
+# its reason code, the driver's words (admins only), the expiry the server
+# reported, when it is next due and when its reason last changed.  Sealed
+# (vault.access.row_seal) and checked against the newest ``credential.tested``
+# entry of its credential: a database writer can neither make a failing
+# credential look healthy nor put back an older row to silence the next status
+# change.  It goes with its credential (a purge leaves nothing).
+HEALTH_TABLES: tuple[str, ...] = (
+    """CREATE TABLE credential_status (
+        credential_id TEXT PRIMARY KEY REFERENCES credentials (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        tested_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        server_expires_at TEXT,
+        next_due_at TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        mac BLOB)""",
+    "CREATE INDEX credential_status_by_due ON credential_status (next_due_at)",
+)
+
+
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
     2: (
@@ -395,7 +418,11 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         _generation_trigger("members", f"UPDATE OF {_MEMBER_FACTS}"),
     ),
     # 7: credentials that warn before they break (issue 18).
-    7: (*CREDENTIAL_LIFE_COLUMNS, *notification_tables("INTEGER PRIMARY KEY AUTOINCREMENT")),
+    7: (
+        *CREDENTIAL_LIFE_COLUMNS,
+        *notification_tables("INTEGER PRIMARY KEY AUTOINCREMENT"),
+        *HEALTH_TABLES,
+    ),
 }
 
 SCHEMA_VERSION = max(UPGRADES)

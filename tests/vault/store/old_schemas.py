@@ -54,6 +54,7 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
         if to_version < 7:
             for table in ("notify_events", "notify_sinks", "notify_deliveries"):
                 db.execute(f"DROP TABLE {table}")
+            db.execute("DROP TABLE credential_status")
             db.execute("DROP INDEX credentials_by_purge")
             for column in ("disabled_at", "deleted_at", "purge_after", "expires_at",
                            "rotate_every", "contact"):  # fmt: skip
