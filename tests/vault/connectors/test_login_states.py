@@ -111,6 +111,7 @@ def test_mariadb_expiry_is_reported_to_a_login_that_may_read_it() -> None:
     ):
         sees, cannot = _mariadb(seeing), _mariadb(blind)
     assert sees.ok and cannot.ok
+    assert sees.server_expires_at is not None
     expires = datetime.datetime.fromisoformat(sees.server_expires_at)
     in_three_days = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
     assert abs(expires - in_three_days) < datetime.timedelta(minutes=5)
