@@ -26,6 +26,7 @@ from vault.cli.output import EXIT_OK, print_fields, print_json
 from vault.credential_life import parse_retention_days
 from vault.credentials import CredentialService
 from vault.format.fingerprints import colon_hex_of_b64url
+from vault.health.settings import changed_health_settings, load_health_settings, parse_concurrency
 from vault.keys.tls import TlsService
 
 _DURATION = re.compile(r"([1-9][0-9]{0,3})([smhd])")
@@ -174,35 +175,52 @@ def policy_show(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         seals = load_seal_policy(gateway)
         retention = CredentialService(gateway).retention_days()
+        health = load_health_settings(gateway)
     facts = {
         "sealed_max_age_seconds": int(seals.max_age.total_seconds()),
         "credentials_retention_days": retention,
+        "health_check_every_seconds": health.every_seconds,
+        "health_check_concurrency": health.concurrency,
     }
     print_json(facts) if args.json else print_fields(facts)
     return EXIT_OK
 
 
 def policy_set(args: argparse.Namespace) -> int:
-    if args.sealed_max_age is None and args.credentials_retention is None:
+    health_flags = (args.health_every, args.health_concurrency)
+    if (args.sealed_max_age, args.credentials_retention, *health_flags) == (None,) * 4:
         raise InvalidInputError(
-            "nothing to set: give --sealed-max-age DURATION or --credentials-retention DAYS"
+            "nothing to set: give --sealed-max-age DURATION, --credentials-retention DAYS,"
+            " --health-every DURATION or --health-concurrency N"
         )
-    # Both checked before anything is written: a bad one changes nothing.
+    # All checked before anything is written: a bad one changes nothing.
     policy = (
         None if args.sealed_max_age is None else SealPolicy(parse_duration(args.sealed_max_age))
     )
     days = None
     if args.credentials_retention is not None:
         days = parse_retention_days(args.credentials_retention)
+    every = parse_duration(args.health_every) if args.health_every is not None else None
+    concurrency = (
+        parse_concurrency(args.health_concurrency) if health_flags[1] is not None else None
+    )
     with open_for_cli(args) as gateway:
         if policy is not None:
             save_seal_policy(gateway, policy)
         if days is not None:
             CredentialService(gateway).set_retention_days(days)
+        health = (
+            changed_health_settings(gateway, every, concurrency)
+            if health_flags != (None, None)
+            else None
+        )
     if policy is not None:
         print(f"an EncryptedCredential is now accepted up to {args.sealed_max_age} after sealing")
     if days is not None:
         print(f"credentials deleted from now on are kept {days} days before they are purged")
+    if health is not None:
+        print(f"each credential is now tested every {health.every_seconds} s,"
+              f" up to {health.concurrency} at once")  # fmt: skip
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from agent_keys.errors import InvalidInputError
 from agent_keys.gateway_identity import MAX_CERT_PEM_BYTES, GatewayCertificate
 from agent_keys.secret import Secret
+from vault.cli import health_commands
 from vault.cli.confirmation import confirm_destruction, will_ask
 from vault.cli.connection_strings import (
     check_no_login_flags,
@@ -39,6 +40,7 @@ from vault.format.encrypted_credential import (
     SealedTarget,
     seal_credential,
 )
+from vault.health.status import health_line, health_views
 from vault.names import check_datasource_name
 from vault.store.records import CredentialRecord
 
@@ -94,14 +96,15 @@ def credentials_put(args: argparse.Namespace) -> int:
 def credentials_list(args: argparse.Namespace) -> int:
     with open_for_cli(args) as gateway:
         records = CredentialService(gateway).list(deleted=args.deleted)
-    rows = [record.metadata() for record in records]
+        health = health_views(gateway, records, admin=True)
+        rows = [{**record.metadata(), **health[record.name]} for record in records]
     if args.json:
         print_json(rows)
     elif not rows:
         print("no deleted credentials" if args.deleted else "no credentials")
     else:
         for row in rows:
-            print(_list_line(row))
+            print(f"{_list_line(row)}  {health_line(row)}")
     return EXIT_OK
 
 
@@ -200,6 +203,12 @@ def credentials_purge(args: argparse.Namespace) -> int:
 
 
 def credentials_test(args: argparse.Namespace) -> int:
+    if args.all != (args.name is None):
+        raise InvalidInputError("give a credential NAME or --all, not both")
+    if args.all:
+        return health_commands.test_all_now(args)
+    if args.json:
+        raise InvalidInputError("--json goes with --all")
     # The local operator is an admin: any destination, and the server's own words.
     with open_for_cli(args) as gateway:
         result = CredentialService(gateway).test(args.name, any_destination=True)
@@ -208,7 +217,13 @@ def credentials_test(args: argparse.Namespace) -> int:
             f"connection test of {args.name} failed ({result.reason}): {result.detail}"
         )
     print(result.detail)
+    if result.server_expires_at is not None:
+        print(f"the server says this login expires at {result.server_expires_at}")
     return EXIT_OK
+
+
+def credentials_history(args: argparse.Namespace) -> int:
+    return health_commands.history(args)
 
 
 def credentials_verify(args: argparse.Namespace) -> int:

@@ -85,6 +85,7 @@ _HANDLER_MODULES = {
     "cluster": "vault.cli.cluster_commands",
     "store": "vault.cli.store_commands",
     "notify": "vault.cli.notify_commands",
+    "scheduler": "vault.cli.health_commands",
 }
 
 

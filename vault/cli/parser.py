@@ -15,6 +15,7 @@ from vault.cli import (
     cert_commands,
     cluster_commands,
     destination_commands,
+    health_commands,
     key_commands,
     life_flags,
     notify_commands,
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Key lifecycle commands live beside their handlers.
     for module in (
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
-        cluster_commands, store_commands, notify_commands,
+        cluster_commands, store_commands, notify_commands, health_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     repeat_after_commands(parser)  # last: every command's parser exists now
@@ -119,7 +120,14 @@ def _add_credentials(commands: Commands) -> None:
     show.add_argument("--json", action="store_true")
     _add_credential_life(actions)
     test = actions.add_parser("test", help="connect to the data source with the stored credential")
-    test.add_argument("name", metavar="NAME")
+    test.add_argument("name", metavar="NAME", nargs="?")
+    test.add_argument(
+        "--all", action="store_true",
+        help="test every enabled credential now, as many at once as the scheduler does;"
+        " exit 1 if any is not ok",
+    )  # fmt: skip
+    test.add_argument("--json", action="store_true", help="with --all: machine-readable output")
+    health_commands.add_credential_parsers(actions)
     verify = actions.add_parser("verify", help="check that stored credentials open")
     verify.add_argument("name", metavar="NAME", nargs="?")
     life_flags.add_parsers(actions)
@@ -246,6 +254,16 @@ def _add_policy(commands: Commands) -> None:
         metavar="DAYS",
         help="how long a deleted credential is kept, restorable, before it is purged"
         " (7-90 days; default 30; applies to deletes from now on)",
+    )
+    set_.add_argument(
+        "--health-every",
+        metavar="DURATION",
+        help="how often each credential is tested by the scheduler (5m-30d; default 1d)",
+    )
+    set_.add_argument(
+        "--health-concurrency",
+        metavar="N",
+        help="how many scheduled tests run at once (1-64; default 4)",
     )
 
 

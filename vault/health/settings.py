@@ -4,6 +4,7 @@ shrank the bound to nothing would silence the checks)."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from agent_keys.errors import InvalidInputError
@@ -57,6 +58,19 @@ def save_health_settings(gateway: Gateway, settings: HealthSettings) -> None:
             "policy.changed", gateway.gateway_id, health_check_every=settings.every_seconds,
             health_check_concurrency=settings.concurrency,
         )  # fmt: skip
+
+
+def changed_health_settings(
+    gateway: Gateway, every: datetime.timedelta | None, concurrency: int | None
+) -> HealthSettings:
+    """The stored settings with ``every`` and/or ``concurrency`` changed, saved
+    (checked first: ``InvalidInputError`` and nothing written if out of range)."""
+    with gateway.store.write():
+        current = load_health_settings(gateway)
+        seconds = int(every.total_seconds()) if every is not None else current.every_seconds
+        changed = HealthSettings(seconds, concurrency or current.concurrency)
+        save_health_settings(gateway, changed)
+    return changed
 
 
 def _stored_int(gateway: Gateway, key: str) -> int | None:

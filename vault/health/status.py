@@ -87,6 +87,24 @@ def status_view(status: CredentialStatus | None, *, admin: bool) -> dict[str, An
     return status.view(admin=admin) if status is not None else dict(UNTESTED_VIEW)
 
 
+def health_views(
+    gateway: Gateway, records: list[CredentialRecord], *, admin: bool
+) -> dict[str, dict[str, Any]]:
+    """Each credential's status view by name, for a list (page, API, CLI)."""
+    found = statuses(gateway, records)
+    return {
+        record.name: status_view(found[record.binding.credential_id], admin=admin)
+        for record in records
+    }
+
+
+def health_line(view: dict[str, Any]) -> str:
+    """A status view in a few words, for a line of ``credentials list``."""
+    if view["result"] is None:
+        return "never tested (due now)"
+    return f"{view['result']} at {view['last_tested_at']}, next {view['next_due_at']}"
+
+
 def read_status(gateway: Gateway, record: CredentialRecord) -> CredentialStatus | None:
     """The checked status of ``record`` (None: never tested); ``TamperedRowError``
     for a row written or put back outside gwvault (recorded unless in a write)."""
