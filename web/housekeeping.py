@@ -17,6 +17,9 @@
   heartbeat), the housekeeper delivers queued notifications every
   ``NOTIFY_SECONDS`` (``vault.notify.delivery``; in a cluster the member
   holding its lease).
+- The housekeeper also runs the scheduled health checks of the credentials
+  (``vault.health.checks``), in a thread of its own, every ``HEALTH_TICK_SECONDS``;
+  in a cluster the member holding their lease does.
 
 Each run opens the vault for itself with the GMK the server unlocked, and a
 failure is logged (a ``VaultError``'s message, written for people and never
@@ -40,6 +43,7 @@ from vault.context import RequestContext
 from vault.credential_purge import purge_expired_credentials
 from vault.data_dir import DataDir
 from vault.gateway import Gateway
+from vault.health.checks import tick
 from vault.notify.delivery import deliver_due
 from web.access import VaultHandle
 
@@ -51,6 +55,7 @@ HEARTBEAT_SECONDS = 10.0
 NOTIFY_SECONDS = 15.0
 # A deleted credential outlives its purge_after by at most this long.
 PURGE_SECONDS = 3600.0
+HEALTH_TICK_SECONDS = 60.0  # how often due credentials are looked for (each has its own time)
 ACTOR = "gwvault:serve"
 
 
@@ -105,6 +110,11 @@ def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
     member = DataDir(handle.data_dir).cluster_file.exists()
 
     def keep_house(stop: threading.Event) -> None:
+        checks = threading.Thread(
+            target=check_credentials_until_stopped, args=(handle, stop),
+            name="gwvault-health", daemon=True,
+        )  # fmt: skip
+        checks.start()
         check_due = purge_due = time.monotonic()
         while True:
             if member:
@@ -122,6 +132,26 @@ def audit_housekeeper(handle: VaultHandle) -> Callable[[threading.Event], None]:
                 return
 
     return keep_house
+
+
+def check_credentials_until_stopped(handle: VaultHandle, stop: threading.Event) -> None:
+    """The scheduled health checks (``vault.health.checks.tick``) every
+    ``HEALTH_TICK_SECONDS``, from one period after the start (a server that is
+    started and stopped at once tests nothing), in a thread of their own: a run
+    over many credentials takes minutes and must not hold up the heartbeat."""
+    while not stop.wait(HEALTH_TICK_SECONDS):
+        _run(handle, _tick_and_log, "the scheduled credential checks")
+
+
+def _tick_and_log(gateway: Gateway) -> None:
+    try:
+        outcomes = tick(gateway)
+    except LeaseLostError as e:
+        log.info("credential checks: not this member's turn; %s", e)
+        return
+    if outcomes:
+        failed = sum(1 for outcome in outcomes if not outcome.ok)
+        log.info("credential checks: tested %d, %d not ok", len(outcomes), failed)
 
 
 def _check_and_log(gateway: Gateway) -> None:
