@@ -43,6 +43,7 @@ from vault.format.encrypted_credential import (
     seal_credential,
 )
 from vault.format.life_input import DEFAULT_WITHIN
+from vault.health.status import health_views
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
@@ -98,10 +99,10 @@ def list_credentials() -> Response:
     """One page of credentials by name (the first without a cursor); the pages
     beside it are in the ``Link`` header (RFC 8288), so the body stays the array
     it always was."""
-    require("credentials.read")
+    principal = require("credentials.read")
     query = credential_page_query(request.args)
     page = credential_page(gateway(), query)
-    response = jsonify([record.metadata() for record in page.records])
+    response = jsonify(credential_rows(page, principal))
     links = page_urls("api.list_credentials", page, query)
     if links:
         response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
@@ -109,6 +110,13 @@ def list_credentials() -> Response:
 
 
 CREDENTIAL_PAGING = ("after", "before", "limit", "deleted")
+
+
+def credential_rows(page: CredentialPage, principal: Principal) -> list[dict[str, Any]]:
+    """Each credential's metadata and health: last test, result, next due
+    (``vault.health.status``); the driver's words of the last test to admins only."""
+    health = health_views(gateway(), page.records, admin=may_test_anywhere(principal))
+    return [{**record.metadata(), **health[record.name]} for record in page.records]
 
 
 def credential_page_query(args: MultiDict[str, str]) -> CredentialPageQuery:
@@ -202,6 +210,8 @@ def result_view(result: ConnectionTestResult, unrestricted: bool) -> dict[str, A
     """A test result as the caller may see it: the reason code and its fixed
     sentence; the driver's detail (the far end's words) only for admins (T-CN-3)."""
     view: dict[str, Any] = {"ok": result.ok, "reason": result.reason, "message": result.summary}
+    if result.server_expires_at is not None:  # what the server said of the login itself
+        view["server_expires_at"] = result.server_expires_at
     if unrestricted:
         view["detail"] = result.detail
     return view

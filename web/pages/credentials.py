@@ -21,7 +21,7 @@ from vault.format.data_source import (
 )
 from vault.names import DATASOURCE_NAME_MAX, DATASOURCE_NAME_PATTERN, check_datasource_name
 from web.access import gateway, require, web_caller
-from web.api import credential_page_query, managing, page_urls
+from web.api import credential_page_query, credential_rows, managing, page_urls
 from web.flash import flash
 from web.pages.blueprint import pages
 from web.pages.feedback import confirm
@@ -36,10 +36,9 @@ def credentials() -> str:
     query = credential_page_query(request.args)
     page = credential_page(gateway(), query)
     rows = [
-        {**record.metadata(), "may_manage": _allowed(principal, "credential.manage",
-                                                     record.name, record.owner)}
-        for record in page.records
-    ]  # fmt: skip
+        {**row, "may_manage": _allowed(principal, "credential.manage", record.name, record.owner)}
+        for row, record in zip(credential_rows(page, principal), page.records, strict=True)
+    ]
     links = page_urls("pages.credentials", page, query)
     return render_template(
         "credentials.html",
