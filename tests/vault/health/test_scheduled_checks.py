@@ -17,16 +17,20 @@ from psycopg import sql
 
 from agent_keys.errors import InvalidInputError
 from agent_keys.secret import Secret
-from tests.postgres_servers import PostgresServer
+from tests.cluster_vaults import make_cluster
+from tests.conftest import make_context
+from tests.postgres_servers import PostgresServer, StoreLogin
 from tests.store_engines import EngineVaults
 from vault.access.destination_policy import allow_sqlite_dir
 from vault.access.row_seal import TamperedRowError
+from vault.cluster.lease import Lease, LeaseLostError, acquire, release
 from vault.context import RequestContext
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
-from vault.health.checks import due_names
+from vault.health.checks import LEASE, due_names, tick
+from vault.health.history import test_history
 from vault.health.schedule import next_due
 from vault.health.settings import HealthSettings, parse_concurrency
 from vault.health.status import read_status
@@ -222,3 +226,22 @@ def _valid_until(server: PostgresServer, role: str, when: str) -> None:
         db.execute(
             sql.SQL("ALTER ROLE {} VALID UNTIL {}").format(sql.Identifier(role), sql.Literal(when))
         )
+
+
+@pytest.mark.services
+def test_in_a_cluster_only_the_member_holding_the_lease_runs_the_checks(
+    tmp_path: Path, fresh_store_login: StoreLogin
+) -> None:
+    cluster = make_cluster(tmp_path, fresh_store_login.conninfo, ["a"])
+    with Gateway.open(cluster.data_dir("a"), make_context()) as a:
+        _sqlite_credential(a, tmp_path)
+        acquire(a.store, LEASE, "another-member")  # its lease runs: not a's turn
+        with pytest.raises(LeaseLostError, match="another member"):
+            tick(a)
+        assert due_names(a) == ["app"]  # nothing was tested
+        release(a.store, Lease(LEASE, "another-member", 1))
+        (outcome,) = tick(a)  # a takes the lease, tests and records in fenced steps
+        assert outcome.ok
+        history = test_history(a, "app", admin=False)
+        assert [(h["trigger"], h["reason"]) for h in history] == [("scheduled", "ok")]
+        assert "detail" not in history[0]
