@@ -396,17 +396,15 @@ def test_a_sealed_credential_opens_only_for_the_target_it_names(
 
 
 def test_the_seal_policy_is_shown_set_and_bounded(cli: GwvaultCli) -> None:
-    retention = {"credentials_retention_days": 30}
-    assert cli("policy", "show", "--json").json() == {
-        "sealed_max_age_seconds": 4 * 3600,
-        **retention,
-    }
+    others = {"credentials_retention_days": 30, "health_check_every_seconds": 86400,
+              "health_check_concurrency": 4}  # fmt: skip
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 4 * 3600, **others}
     assert cli("policy", "set", "--sealed-max-age", "30m").code == 0
-    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **retention}
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **others}
     for refused in ("1m", "8d", "forever", "-5m"):
         assert cli("policy", "set", "--sealed-max-age", refused).code == 2
     assert cli("policy", "set").code == 2
-    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **retention}
+    assert cli("policy", "show", "--json").json() == {"sealed_max_age_seconds": 1800, **others}
 
 
 def test_the_test_policy_lists_change_and_are_recorded(cli: GwvaultCli) -> None:
