@@ -26,6 +26,7 @@ from vault.credential_life import stored_instant
 from vault.credentials import CredentialService
 from vault.format.life_input import DAY, describe_period, parse_period
 from vault.gateway import Gateway
+from vault.health.status import reported_expiries
 from vault.store.records import CredentialRecord
 
 DueKind = Literal["expires", "rotation", "server-expiry"]
@@ -128,18 +129,15 @@ def due_report(gateway: Gateway, within: int) -> list[dict[str, Any]]:
     what the CLI, the API and the Due page show."""
     now = gateway.context.clock()
     records = CredentialService(gateway).list()
-    reported = server_expiries(gateway)
+    reported = server_expiries(gateway, records)
     return [
         due.view(now)
         for due in due_within(records, now, within, lambda record: reported.get(record.name))
     ]
 
 
-def server_expiries(gateway: Gateway) -> Mapping[str, str]:
-    """The expiry each credential's server reported at its last connection test,
-    by name (an ISO instant).
-
-    The seam for the scheduled tests' status (PostgreSQL ``rolvaliduntil``,
-    MySQL's password lifetime): none reports one yet.
-    """
-    return {}
+def server_expiries(gateway: Gateway, records: list[CredentialRecord]) -> Mapping[str, str]:
+    """The expiry each of ``records``' servers reported, by name (an ISO instant):
+    PostgreSQL ``rolvaliduntil``, MySQL's password lifetime, as the credential's
+    checked status keeps it from its last successful test (``vault.health.status``)."""
+    return reported_expiries(gateway, records)

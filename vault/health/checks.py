@@ -32,6 +32,7 @@ from vault.credentials import CredentialService, PreparedTest
 from vault.gateway import Gateway
 from vault.health.settings import TEST_DEADLINE_SECONDS, load_health_settings
 from vault.health.status import Trigger, is_due, record_test, statuses
+from vault.notify.due_events import raise_due_events
 
 LEASE = "health.checks"
 """Taken for ``DEFAULT_TTL_MS`` and renewed by every recorded result, which
@@ -147,9 +148,10 @@ test_all.__test__ = False  # type: ignore[attr-defined]
 
 def tick(gateway: Gateway) -> list[CheckOutcome]:
     """One run of the scheduler: the due credentials tested and recorded, then
-    the other scheduled jobs.  In a cluster only the holder of the lease
-    ``health.checks`` runs it, and each result is recorded in a fenced step
-    (``LeaseLostError`` when another member took over: the rest is its work).
+    the owner's dates' warnings raised (``vault.notify.due_events``).  In a
+    cluster only the holder of the lease ``health.checks`` runs it, and each
+    result is recorded in a fenced step (``LeaseLostError`` when another member
+    took over: the rest is its work).
 
     Raises ``LeaseLostError`` while another member holds the lease,
     ``MemberStoppedError`` for a member that may not serve.
@@ -161,9 +163,11 @@ def tick(gateway: Gateway) -> list[CheckOutcome]:
             gateway, CredentialService(gateway), due_names(gateway), "scheduled",
             any_destination=False, concurrency=settings.concurrency, step=step,
         )  # fmt: skip
-        # ISSUE 18 call sites, wired when the branches `due` and `life` land:
-        #   raise_due_events(gateway, now)        (expiry and rotation events)
-        #   purge_expired_credentials(gateway)    (deleted past their retention)
+    # The owner's dates: expiring, expired, rotation due (one write each, so
+    # two members' runs do not raise one warning twice).
+    raise_due_events(gateway, gateway.context.clock())
+    # ISSUE 18 call site, wired when the branch `life` lands:
+    #   purge_expired_credentials(gateway)    (deleted past their retention)
     return outcomes
 
 

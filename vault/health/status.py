@@ -98,6 +98,18 @@ def health_views(
     }
 
 
+def reported_expiries(gateway: Gateway, records: Iterable[CredentialRecord]) -> dict[str, str]:
+    """The expiry each credential's server reported (checked status rows), by name;
+    a refused row (recorded) reports nothing."""
+    found = statuses(gateway, records := list(records))
+    return {
+        record.name: status.server_expires_at
+        for record in records
+        if (status := found[record.binding.credential_id]) is not None
+        and status.server_expires_at is not None
+    }
+
+
 def health_line(view: dict[str, Any]) -> str:
     """A status view in a few words, for a line of ``credentials list``."""
     if view["result"] is None:

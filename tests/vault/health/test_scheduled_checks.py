@@ -25,6 +25,7 @@ from vault.access.destination_policy import allow_sqlite_dir
 from vault.access.row_seal import TamperedRowError
 from vault.cluster.lease import Lease, LeaseLostError, acquire, release
 from vault.context import RequestContext
+from vault.credential_due import due_report
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
@@ -205,6 +206,9 @@ def test_a_postgres_role_past_the_valid_until_a_test_saw_is_password_expired(
         clock.now = datetime.datetime.now(datetime.UTC)
         seen = service.test("pg", any_destination=True)
         assert seen.ok and seen.server_expires_at == valid_until.isoformat(timespec="seconds")
+        # What is due lists it beside the owner's dates (credentials due, GET /due).
+        due = [(d["name"], d["what"], d["at"]) for d in due_report(gateway, 86_400)]
+        assert due == [("pg", "server-expiry", seen.server_expires_at)]
 
         # Two hours on, the server refuses the password as it would a wrong one.
         _valid_until(shared_postgres, name, "2001-01-01 00:00:00+00")
