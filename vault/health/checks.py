@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_keys.errors import VaultError
+from vault.access.row_seal import TamperedRowError
 from vault.cluster.lease import Lease, acquire, fenced
 from vault.connectors.connection import SUMMARIES, ConnectionTestResult, ReasonCode
 from vault.credentials import CredentialService, PreparedTest
@@ -33,6 +34,7 @@ from vault.gateway import Gateway
 from vault.health.settings import TEST_DEADLINE_SECONDS, load_health_settings
 from vault.health.status import Trigger, is_due, record_test, statuses
 from vault.notify.due_events import raise_due_events
+from vault.store.records import CredentialRecord
 
 LEASE = "health.checks"
 """Taken for ``DEFAULT_TTL_MS`` and renewed by every recorded result, which
@@ -68,7 +70,7 @@ class CheckOutcome:
 def due_names(gateway: Gateway) -> list[str]:
     """The enabled credentials whose next test's time has come (never tested first)."""
     now = gateway.context.clock()
-    records = [r for r in CredentialService(gateway).list() if r.state == "active"]
+    records = _enabled(gateway)
     found = statuses(gateway, records)
     due = [(found[r.binding.credential_id], r.name) for r in records]
     due = [(status, name) for status, name in due if is_due(status, now)]
@@ -77,7 +79,21 @@ def due_names(gateway: Gateway) -> list[str]:
 
 
 def enabled_names(gateway: Gateway) -> list[str]:
-    return [r.name for r in CredentialService(gateway).list() if r.state == "active"]
+    return [record.name for record in _enabled(gateway)]
+
+
+def _enabled(gateway: Gateway) -> list[CredentialRecord]:
+    """The credentials neither disabled nor deleted whose rows' seals hold; a
+    refused row (recorded) is left out, so one tampered row stops no other check."""
+    enabled: list[CredentialRecord] = []
+    for record in gateway.store.credentials():
+        try:
+            gateway.rows.check("credentials", record.sealed_row())
+        except TamperedRowError:
+            continue
+        if record.state == "active":
+            enabled.append(record)
+    return enabled
 
 
 def run_checks(

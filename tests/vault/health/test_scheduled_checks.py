@@ -249,3 +249,17 @@ def test_in_a_cluster_only_the_member_holding_the_lease_runs_the_checks(
         history = test_history(a, "app", admin=False)
         assert [(h["trigger"], h["reason"]) for h in history] == [("scheduled", "ok")]
         assert "detail" not in history[0]
+
+
+def test_a_tampered_credential_row_stops_no_other_check(
+    ticking: Gateway, data_dir: Path, vaults: EngineVaults, tmp_path: Path
+) -> None:
+    gateway = ticking
+    _sqlite_credential(gateway, tmp_path, "app")
+    _sqlite_credential(gateway, tmp_path, "planted")
+    with vaults.sql(data_dir, attacker=True) as writer:
+        writer.execute("UPDATE credentials SET owner = 'mallory' WHERE name = 'planted'")
+    outcomes = tick(gateway)
+    assert [(o.name, o.reason) for o in outcomes] == [("app", "ok")]
+    refused = gateway.store.find_audit("action = 'integrity.row-refused'", [], 10)
+    assert refused, "the planted row's refusal is recorded"
