@@ -11,14 +11,21 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+import time
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vault.cli.flags import Commands
 from vault.cli.output import EXIT_OK, print_json, report_failure
 
+if TYPE_CHECKING:
+    from vault.health.checks import CheckOutcome
+
 TICK_SECONDS = 60.0
 """How often the scheduler looks for due credentials (each has its own time)."""
+PURGE_SECONDS = 3600.0
+"""How often it purges deleted credentials past their retention."""
 
 
 def add_parsers(commands: Commands) -> None:
@@ -42,7 +49,7 @@ def add_credential_parsers(actions: Commands) -> None:
 
 def scheduler(args: argparse.Namespace) -> int:
     from vault.cli.opening import open_for_cli
-    from vault.cluster.lease import LeaseLostError
+    from vault.credential_purge import purge_expired_credentials
     from vault.health.checks import tick
 
     stop = threading.Event()
@@ -51,16 +58,33 @@ def scheduler(args: argparse.Namespace) -> int:
             outcomes = tick(gateway)
             return _report([o.view(admin=True) for o in outcomes], args.json)
         _stop_on_signals(stop)
+        purge_due = time.monotonic()
         while not stop.is_set():
-            try:
-                outcomes = tick(gateway)
-            except LeaseLostError as e:
-                print(f"not this member's turn: {e}", flush=True)
-            else:
-                failed = sum(1 for o in outcomes if not o.ok)
-                print(f"tested {len(outcomes)} credentials, {failed} not ok", flush=True)
+            _say(lambda: _tested(tick(gateway)))
+            if time.monotonic() >= purge_due:  # as the housekeeper of `gwvault serve` does
+                purge_due = time.monotonic() + PURGE_SECONDS
+                _say(lambda: _purged(purge_expired_credentials(gateway)))
             stop.wait(TICK_SECONDS)
     return EXIT_OK
+
+
+def _say(step: Callable[[], str]) -> None:
+    """One step of the loop and its line; another member's lease is no failure."""
+    from vault.cluster.lease import LeaseLostError
+
+    try:
+        print(step(), flush=True)
+    except LeaseLostError as e:
+        print(f"not this member's turn: {e}", flush=True)
+
+
+def _tested(outcomes: list[CheckOutcome]) -> str:
+    failed = sum(1 for outcome in outcomes if not outcome.ok)
+    return f"tested {len(outcomes)} credentials, {failed} not ok"
+
+
+def _purged(names: tuple[str, ...]) -> str:
+    return f"purged {len(names)} deleted credentials past their retention"
 
 
 def test_all_now(args: argparse.Namespace) -> int:

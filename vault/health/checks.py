@@ -182,8 +182,8 @@ def tick(gateway: Gateway) -> list[CheckOutcome]:
     # The owner's dates: expiring, expired, rotation due (one write each, so
     # two members' runs do not raise one warning twice).
     raise_due_events(gateway, gateway.context.clock())
-    # ISSUE 18 call site, wired when the branch `life` lands:
-    #   purge_expired_credentials(gateway)    (deleted past their retention)
+    # The purge of deleted credentials has its own period and lease
+    # (vault.credential_purge): the housekeeper and `gwvault scheduler` run it.
     return outcomes
 
 

@@ -5,12 +5,15 @@ them (in this process: each ``gwvault`` start would cost a second)."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.vault.cli.gwvault_process import GWVAULT
 from vault.cli.main import main
 
 
@@ -87,3 +90,19 @@ def test_bad_input_is_one_clear_error_and_exit_2(
 ) -> None:
     code, _, err = Cli(data_dir, capsys)(*bad)
     assert code == 2, err
+
+
+def test_the_scheduler_runs_until_it_is_told_to_stop(data_dir: Path) -> None:
+    scheduler = subprocess.Popen(
+        [str(GWVAULT), "--data-dir", str(data_dir), "scheduler"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert scheduler.stdout is not None
+        assert scheduler.stdout.readline() == "tested 0 credentials, 0 not ok\n"
+        assert scheduler.stdout.readline().startswith("purged 0 deleted credentials")
+        scheduler.send_signal(signal.SIGTERM)
+        assert scheduler.wait(timeout=30) == 0
+    finally:
+        scheduler.kill()
+    assert scheduler.stderr is not None and scheduler.stderr.read() == ""
