@@ -11,7 +11,8 @@ import time
 from tests.security.scale import scaled
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.health.checking_server import counting_https_server
-from tests.vault.health.test_scheduled_checks import ANONYMOUS, Clock, clock, ticking
+from tests.vault.health.test_scheduled_checks import ANONYMOUS, clock, ticking
+from tests.vault.notify.conftest import MovingClock
 from vault.access.destination_policy import allow_network
 from vault.connectors.destinations import AllowedNetwork
 from vault.credentials import CredentialService
@@ -28,7 +29,7 @@ BOUND = 4
 
 
 def test_a_scheduled_run_over_many_credentials_stays_within_its_bound(
-    ticking: Gateway, trusted_ca: CertificateAuthority, clock: Clock
+    ticking: Gateway, trusted_ca: CertificateAuthority, clock: MovingClock
 ) -> None:
     gateway = ticking
     save_health_settings(gateway, HealthSettings(concurrency=BOUND))

@@ -21,6 +21,7 @@ from tests.cluster_vaults import make_cluster
 from tests.conftest import make_context
 from tests.postgres_servers import PostgresServer, StoreLogin
 from tests.store_engines import EngineVaults
+from tests.vault.notify.conftest import MovingClock
 from vault.access.destination_policy import allow_sqlite_dir
 from vault.access.row_seal import TamperedRowError
 from vault.cluster.lease import Lease, LeaseLostError, acquire, release
@@ -41,23 +42,13 @@ BOUND = 8
 ANONYMOUS = CredentialPayload("anonymous", None, None)
 
 
-class Clock:
-    """The gateway's clock, moved by the test (no sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
+@pytest.fixture
+def clock() -> MovingClock:
+    return MovingClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ticking(data_dir: Path, clock: Clock) -> Iterator[Gateway]:
+def ticking(data_dir: Path, clock: MovingClock) -> Iterator[Gateway]:
     """The vault opened as the scheduler opens it, on the test's clock."""
     context = RequestContext(actor="gwvault:scheduler", channel="cli", clock=clock)
     with Gateway.open(data_dir, context) as opened:
@@ -191,7 +182,7 @@ def test_an_older_status_row_put_back_cannot_silence_the_next_change(
 
 @pytest.mark.services
 def test_a_postgres_role_past_the_valid_until_a_test_saw_is_password_expired(
-    ticking: Gateway, clock: Clock, shared_postgres: PostgresServer
+    ticking: Gateway, clock: MovingClock, shared_postgres: PostgresServer
 ) -> None:
     gateway = ticking
     name = f"gwv_health_{os.getpid()}_{os.urandom(3).hex()}"
