@@ -1,12 +1,12 @@
 """A scheduled run over many credentials (1,000 under ``make security``, 200 in
 ``make test``) against a real HTTPS server that counts the tests it serves at
 once: every credential gets a status, the peak reaches the concurrency bound
-and never passes it, and the run finishes (< 20 s here at 1,000)."""
+and never passes it, and the run finishes.  How long it takes is a number for
+the benchmarks, not a pass mark here (18 s at 1,000 on a loaded 2-core machine)."""
 
 from __future__ import annotations
 
 import datetime
-import time
 
 from tests.security.scale import scaled
 from tests.tls_certificates import CertificateAuthority
@@ -44,15 +44,12 @@ def test_a_scheduled_run_over_many_credentials_stays_within_its_bound(
                 service.put(f"src-{n:04}", source, ANONYMOUS)
         service.disable("src-0000")
 
-        started = time.monotonic()
         outcomes = tick(gateway)
-        seconds = time.monotonic() - started
 
         assert len(outcomes) == COUNT - 1, "every enabled credential, once"
         assert all(o.ok for o in outcomes), [o for o in outcomes if not o.ok][:3]
         assert counts.served == COUNT - 1
         assert counts.peak == BOUND, "within the bound, and the bound was used"
-        assert seconds < 20
         records = service.list()
         assert read_status(gateway, records[0]) is None  # disabled: not tested
         for record in records[1:]:
