@@ -225,6 +225,17 @@ def nobody_connected(listener: socket.socket) -> bool:
 
 
 @pytest.fixture
+def closed_tcp_port() -> Iterator[int]:
+    """A loopback port that refuses connections at once, held for the test: a socket
+    bound there but not listening answers a SYN with a reset, and keeps any other
+    test (in this process or a parallel worker) from listening on it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port: int = holder.getsockname()[1]
+        yield port
+
+
+@pytest.fixture
 def silent_tcp_port() -> Iterator[int]:
     """A port that accepts TCP connections and never says a word (for timeouts)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:

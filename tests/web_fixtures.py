@@ -15,7 +15,6 @@ from flask.testing import FlaskClient
 
 from agent_keys.secret import Secret
 from tests.conftest import make_context
-from tests.service_fixtures import free_tcp_port
 from tests.store_engines import EngineVaults
 from vault.access.accounts import Accounts
 from vault.gateway import Gateway
@@ -137,15 +136,13 @@ def served(web_vault: WebVault, limits: ServerLimits | None = None) -> Iterator[
     """``web_vault``'s endpoint (TLS) on a free loopback port, in a thread."""
     with web_vault.gateway() as gateway:
         identity = TlsService(gateway).server_identity()
-    port = free_tcp_port()
     app, bodies = create_app(web_vault.handle), list[bytes]()
     app.wsgi_app = BodyRecorder(app.wsgi_app, bodies)  # type: ignore[method-assign]
-    service = HttpsService(
-        app,
-        listening_socket("127.0.0.1", port),
-        server_ssl_context(identity),
-        limits or ServerLimits(),
-    )
+    # Port 0: the kernel's pick is ours from the start (a port found free and bound
+    # later could be taken in between by a parallel test worker).
+    sock = listening_socket("127.0.0.1", 0)
+    port: int = sock.getsockname()[1]
+    service = HttpsService(app, sock, server_ssl_context(identity), limits or ServerLimits())
     try:
         with serving_in_thread(service):
             yield LiveServer(f"https://127.0.0.1:{port}", port, web_vault, bodies)

@@ -11,7 +11,6 @@ import threading
 import time
 from typing import Any
 
-from tests.service_fixtures import free_tcp_port
 from tests.web_fixtures import WebVault, served
 from vault.keys.tls import TlsService
 from web.server.limits import ServerLimits
@@ -55,13 +54,9 @@ def test_a_request_in_flight_is_answered_during_the_grace(web_vault: WebVault) -
 
     with web_vault.gateway() as gateway:
         identity = TlsService(gateway).server_identity()
-    port = free_tcp_port()
-    service = HttpsService(
-        slow_app,
-        listening_socket("127.0.0.1", port),
-        server_ssl_context(identity),
-        ServerLimits(),
-    )
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    service = HttpsService(slow_app, sock, server_ssl_context(identity), ServerLimits())
     answers: list[bytes] = []
 
     def ask() -> None:

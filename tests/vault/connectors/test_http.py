@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from agent_keys.secret import Secret
-from tests.service_fixtures import HttpAuthServer, free_tcp_port
+from tests.service_fixtures import HttpAuthServer
 from tests.vault.connectors.results import LOOPBACK_ALLOWED, assert_presentable
 from vault.connectors import dispatch, http
 from vault.connectors.connection import ConnectionCredential, ConnectionTestResult
@@ -146,8 +146,8 @@ def test_a_missing_resource_is_database_missing(http_auth_server: HttpAuthServer
     assert _get(f"{http_auth_server.base_url}/nothing", ANONYMOUS).reason == "database_missing"
 
 
-def test_unreachable_port_is_a_result_not_an_exception(canary: str) -> None:
-    result = _get(f"https://127.0.0.1:{free_tcp_port()}/", _key(canary))
+def test_unreachable_port_is_a_result_not_an_exception(canary: str, closed_tcp_port: int) -> None:
+    result = _get(f"https://127.0.0.1:{closed_tcp_port}/", _key(canary))
     assert result.reason == "unreachable"
     assert "Connection refused" in result.detail
     assert_presentable(result, canary)

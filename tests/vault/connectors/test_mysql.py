@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.service_fixtures import ServiceLogin, free_tcp_port
+from tests.service_fixtures import ServiceLogin
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.connectors.fake_mysql import full_auth_server
 from tests.vault.connectors.results import assert_presentable, login
@@ -111,8 +111,8 @@ def test_database_without_grant_fails(mariadb_user: ServiceLogin) -> None:
     assert "(error 1044)" in result.detail
 
 
-def test_unreachable_port_is_a_result_not_an_exception(canary: str) -> None:
-    result = login("mysql", f"127.0.0.1:{free_tcp_port()}", "alice", canary)
+def test_unreachable_port_is_a_result_not_an_exception(canary: str, closed_tcp_port: int) -> None:
+    result = login("mysql", f"127.0.0.1:{closed_tcp_port}", "alice", canary)
     assert result.reason == "unreachable"
     assert "Connection refused" in result.detail
     assert_presentable(result, canary)

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from tests.postgres_servers import PostgresServer
-from tests.service_fixtures import ServiceLogin, free_tcp_port
+from tests.service_fixtures import ServiceLogin
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.connectors.results import assert_presentable, login
 from vault.connectors import postgresql
@@ -142,8 +142,8 @@ def test_default_database_is_the_user_name(private_postgres: ServiceLogin) -> No
     assert f'database "{pg.user}" does not exist' in result.detail
 
 
-def test_unreachable_port_is_a_result_not_an_exception(canary: str) -> None:
-    result = login("postgresql", f"127.0.0.1:{free_tcp_port()}", "alice", canary)
+def test_unreachable_port_is_a_result_not_an_exception(canary: str, closed_tcp_port: int) -> None:
+    result = login("postgresql", f"127.0.0.1:{closed_tcp_port}", "alice", canary)
     assert result.reason == "unreachable"
     assert "refused" in result.detail.lower()
     assert_presentable(result, canary)
