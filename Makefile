@@ -52,8 +52,16 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+# The suite runs in PYTEST_WORKERS parallel processes (pytest-xdist), one more
+# than CI's 2 cores: much of it waits on Chromium, TLS servers, PostgreSQL and
+# gwvault subprocesses, and each worker repeats the session's set-up (vault
+# templates, a private PostgreSQL cluster, a browser), which a fourth did not
+# earn back.  Tests marked xdist_group("NAME") run on one worker (--dist loadgroup).
+# `make unit PYTEST_WORKERS=0` runs the suite in this one process.
+PYTEST_WORKERS ?= 3
+
 unit: $(VENV)/.installed node_modules/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # axe-core, the accessibility check the browser tests inject into each page,
 # at the version package-lock.json pins (test-only; nothing of it is served).

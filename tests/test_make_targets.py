@@ -60,3 +60,14 @@ def test_the_runtime_dependencies_hold_no_test_tool() -> None:
         for d in project["optional-dependencies"]["test"]
     }
     assert {"pytest", "ruff", "mypy", "playwright"} <= extra
+
+
+def test_make_test_runs_the_suite_on_parallel_workers() -> None:
+    """The whole suite must fit CI's 15 minutes on 2 cores: pytest-xdist workers,
+    with ``xdist_group`` marks honoured (``--dist loadgroup``)."""
+    [run] = [c for c in planned("unit") if c.startswith(".venv/bin/pytest")]
+    workers = re.search(r" -n (\d+)", run)
+    assert workers is not None and int(workers.group(1)) >= 2, run
+    assert "--dist loadgroup" in run
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(dep.startswith("pytest-xdist") for dep in project["optional-dependencies"]["test"])
