@@ -61,7 +61,7 @@ class HeldServer:
 def held() -> Iterator[HeldServer]:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
-    server = HeldServer(listener.getsockname()[1])
+    server, done = HeldServer(listener.getsockname()[1]), threading.Event()
 
     def serve() -> None:
         while not server.release.is_set():
@@ -69,11 +69,17 @@ def held() -> Iterator[HeldServer]:
                 server.accepted.append(listener.accept()[0])
         for client in server.accepted:
             client.close()  # the tests see the end of the stream and finish
+        # Once released, a test ends at once too, rather than waiting out its
+        # 10 s deadline in the backlog of a listener nobody accepts on.
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                listener.accept()[0].close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield server
     server.release.set()
+    done.set()
     thread.join(timeout=5)
     listener.close()
 
