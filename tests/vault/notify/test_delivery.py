@@ -165,11 +165,9 @@ def test_a_4xx_is_not_retried_and_is_recorded_as_failed(
 
 
 def test_an_unreachable_webhook_is_retried_with_backoff_then_given_up_after_a_day(
-    vault: Gateway, trusted_ca: CertificateAuthority, clock: MovingClock
+    vault: Gateway, trusted_ca: CertificateAuthority, clock: MovingClock, closed_tcp_port: int
 ) -> None:
-    from tests.service_fixtures import free_tcp_port
-
-    config = webhook_config(f"https://127.0.0.1:{free_tcp_port()}/hook", trusted_ca.pem)
+    config = webhook_config(f"https://127.0.0.1:{closed_tcp_port}/hook", trusted_ca.pem)
     SinkService(vault).add("hook", config, KEY)
     status_changed(vault)
     waits = []
