@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from psycopg import conninfo as libpq_conninfo
-
 from agent_keys.errors import InvalidInputError, StorageError
 from agent_keys.private_files import read_private_file, replace_private_file
 from agent_keys.secret import Secret
@@ -47,7 +45,7 @@ class PostgresLocation:
     @property
     def display(self) -> str:
         """host:port/dbname as user, for messages and status (never a password)."""
-        params = libpq_conninfo.conninfo_to_dict(self.conninfo)
+        params = _libpq().conninfo_to_dict(self.conninfo)
         hosts = str(params.get("host", "")).split(",")
         ports = _padded(str(params.get("port", "")).split(","), len(hosts))
         where = ",".join(f"{h}:{p}" if p else h for h, p in zip(hosts, ports, strict=True))
@@ -72,7 +70,7 @@ def parse_store_url(url: str, flag: str = "--store") -> PostgresLocation:
     if "://" in text and not text.startswith(_URL_SCHEMES):
         raise InvalidInputError(f"{flag} must be a postgresql:// URL (or a libpq conninfo)")
     try:
-        params = libpq_conninfo.conninfo_to_dict(text)
+        params = _libpq().conninfo_to_dict(text)
     except Exception:
         # libpq's words can quote a piece of the URL (a password typed as a
         # bare word): they are not repeated.
@@ -128,7 +126,7 @@ def with_password_file(
         replace_private_file(path, f"*:*:*:*:{escaped}\n".encode())
     except OSError as e:
         raise StorageError(f"cannot write {path}: {e.strerror}") from e
-    params = libpq_conninfo.conninfo_to_dict(location.conninfo)
+    params = _libpq().conninfo_to_dict(location.conninfo)
     params["passfile"] = str(path.resolve())
     return _location(params)
 
@@ -175,5 +173,13 @@ def write_membership(data_dir: Path, membership: ClusterMembership) -> None:
 
 def _location(params: dict[str, Any]) -> PostgresLocation:
     return PostgresLocation(
-        libpq_conninfo.make_conninfo(**{str(k): str(v) for k, v in params.items()})
+        _libpq().make_conninfo(**{str(k): str(v) for k, v in params.items()})
     )
+
+
+def _libpq() -> Any:
+    """psycopg's conninfo parser, imported when a PostgreSQL location is first
+    read: a single machine's CLI never pays psycopg's import (~0.1 s a command)."""
+    from psycopg import conninfo
+
+    return conninfo

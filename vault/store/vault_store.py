@@ -28,7 +28,6 @@ from vault.format.data_source import LEGACY_TLS_MODE
 from vault.format.envelope import CredentialBinding, SealedSecret
 from vault.store.engine import StoreEngine
 from vault.store.locator import PostgresLocation
-from vault.store.postgres_engine import PostgresEngine
 from vault.store.postgres_schema import (
     POSTGRES_FIRST_VERSION,
     POSTGRES_STATEMENTS,
@@ -94,6 +93,8 @@ class VaultStore:
     def create_shared(cls, location: PostgresLocation) -> VaultStore:
         """Make the current schema in an empty PostgreSQL database (a cluster's
         first member); ``ConflictError`` if the database already holds a vault."""
+        from vault.store.postgres_engine import PostgresEngine  # psycopg: only for a cluster
+
         engine = PostgresEngine(location.conninfo, location.display)
         try:
             engine.create_schema(POSTGRES_STATEMENTS, POSTGRES_FIRST_VERSION)
@@ -113,6 +114,8 @@ class VaultStore:
     @classmethod
     def open_shared(cls, location: PostgresLocation, member_id: str) -> VaultStore:
         """Open a cluster's shared database as ``member_id``, upgrading an older schema."""
+        from vault.store.postgres_engine import PostgresEngine  # psycopg: only for a cluster
+
         store = cls._checked(PostgresEngine(location.conninfo, location.display))
         store.member_id = member_id
         return store
