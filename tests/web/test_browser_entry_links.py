@@ -48,7 +48,7 @@ def test_an_admin_creates_copies_and_revokes_an_entry_link(
 
     page.get_by_label("Data source name").fill("hr-pg")
     page.locator("select[name=type]").select_option("postgresql")
-    page.get_by_label("Server").fill("db.example:5432")
+    page.get_by_label("Server", exact=True).fill("db.example:5432")
     page.get_by_label("Database").fill("hr")
     page.get_by_label("Expires in (minutes)").fill("30")
     page.get_by_role("button", name="Create link").click()

@@ -111,10 +111,19 @@ def reported_expiries(gateway: Gateway, records: Iterable[CredentialRecord]) -> 
 
 
 def health_line(view: dict[str, Any]) -> str:
-    """A status view in a few words, for a line of ``credentials list``."""
+    """A status view (with the credential's ``state``) in a few words, for a line
+    of ``credentials list``: a disabled or deleted credential is not scheduled."""
+    last = (
+        "never tested"
+        if view["result"] is None
+        else (f"{view['result']} at {view['last_tested_at']}")
+    )
+    state = view.get("state", "active")
+    if state != "active":
+        return f"{last}, not tested while {state}"
     if view["result"] is None:
         return "never tested (due now)"
-    return f"{view['result']} at {view['last_tested_at']}, next {view['next_due_at']}"
+    return f"{last}, next {view['next_due_at']}"
 
 
 def read_status(gateway: Gateway, record: CredentialRecord) -> CredentialStatus | None:

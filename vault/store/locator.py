@@ -172,9 +172,7 @@ def write_membership(data_dir: Path, membership: ClusterMembership) -> None:
 
 
 def _location(params: dict[str, Any]) -> PostgresLocation:
-    return PostgresLocation(
-        _libpq().make_conninfo(**{str(k): str(v) for k, v in params.items()})
-    )
+    return PostgresLocation(_libpq().make_conninfo(**{str(k): str(v) for k, v in params.items()}))
 
 
 def _libpq() -> Any:
