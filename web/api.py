@@ -43,11 +43,13 @@ from vault.format.encrypted_credential import (
     seal_credential,
 )
 from vault.format.life_input import DEFAULT_WITHIN
+from vault.health.run_request import request_run
 from vault.health.status import health_views
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
 from web.flash import flash
+from web.housekeeping import HEALTH_TICK_SECONDS
 from web.json_body import TARGET_MEMBERS, json_object, sealed_credential_body, target_of
 from web.life_body import life_body, sealed_credential_and_life
 from web.query_args import query_arguments
@@ -278,6 +280,18 @@ def purge_credential(name: str) -> Response:
     query_arguments(request.args, ())
     CredentialService(gateway(), web_caller()).purge(name)
     return Response(status=204)
+
+
+@api.post("/test-all")
+def test_all_credentials() -> Response:
+    """Have every enabled credential tested at the scheduler's next tick (admins):
+    202, not the results; a run over many credentials outlasts a request."""
+    require("credentials.test-all")
+    query_arguments(request.args, ())
+    requested_at = request_run(gateway(), web_caller())
+    response = jsonify({"requested_at": requested_at, "within_seconds": int(HEALTH_TICK_SECONDS)})
+    response.status_code = 202
+    return response
 
 
 @api.post("/encrypt-value")

@@ -27,6 +27,8 @@ Action = Literal[
     "credential.manage",
     # Destroy a deleted credential before its window ends, set the window (admins).
     "credential.purge",
+    # Have every credential tested now (the scheduler's next tick: admins).
+    "credentials.test-all",
     "encrypt",
     "users.manage",
     # Make, list and revoke entry links (admins: a link lets anyone holding it

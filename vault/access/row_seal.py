@@ -74,6 +74,7 @@ SEALED_SETTINGS = frozenset(
         "tests_allowed_networks",
         "tests_sqlite_dirs",
         "credentials_retention_days",
+        "health_run_requested_at",
         "health_check_every_seconds",
         "health_check_concurrency",
     }

@@ -31,6 +31,7 @@ from vault.cluster.lease import Lease, acquire, fenced
 from vault.connectors.connection import SUMMARIES, ConnectionTestResult, ReasonCode
 from vault.credentials import CredentialService, PreparedTest
 from vault.gateway import Gateway
+from vault.health.run_request import requested_since
 from vault.health.settings import TEST_DEADLINE_SECONDS, load_health_settings
 from vault.health.status import Trigger, is_due, record_test, statuses
 from vault.notify.due_events import raise_due_events
@@ -69,11 +70,11 @@ class CheckOutcome:
 
 def due_names(gateway: Gateway) -> list[str]:
     """The enabled credentials whose next test's time has come (never tested first)."""
-    now = gateway.context.clock()
+    now, requested = gateway.context.clock(), requested_since(gateway)
     records = _enabled(gateway)
     found = statuses(gateway, records)
     due = [(found[r.binding.credential_id], r.name) for r in records]
-    due = [(status, name) for status, name in due if is_due(status, now)]
+    due = [(status, name) for status, name in due if is_due(status, now, requested)]
     due.sort(key=lambda pair: ("" if pair[0] is None else pair[0].next_due_at, pair[1]))
     return [name for _, name in due]
 

@@ -155,9 +155,19 @@ def statuses(
     return found
 
 
-def is_due(status: CredentialStatus | None, now: datetime.datetime) -> bool:
-    """Never tested, or its next test's time has come."""
-    return status is None or is_past(status.next_due_at, now) or not _readable(status.next_due_at)
+def is_due(
+    status: CredentialStatus | None,
+    now: datetime.datetime,
+    requested: datetime.datetime | None = None,
+) -> bool:
+    """Never tested, its next test's time has come, or it was last tested before
+    a run was ``requested`` (``vault.health.run_request``)."""
+    if status is None or is_past(status.next_due_at, now) or not _readable(status.next_due_at):
+        return True
+    return requested is not None and (
+        not _readable(status.tested_at)
+        or datetime.datetime.fromisoformat(status.tested_at) < requested
+    )
 
 
 def record_test(

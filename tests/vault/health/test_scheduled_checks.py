@@ -33,6 +33,7 @@ from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.health.checks import LEASE, due_names, tick
 from vault.health.history import test_history
+from vault.health.run_request import request_run
 from vault.health.schedule import next_due
 from vault.health.settings import HealthSettings, parse_concurrency
 from vault.health.status import read_status
@@ -254,3 +255,37 @@ def test_a_tampered_credential_row_stops_no_other_check(
     assert [(o.name, o.reason) for o in outcomes] == [("app", "ok")]
     refused = gateway.store.find_audit("action = 'integrity.row-refused'", [], 10)
     assert refused, "the planted row's refusal is recorded"
+
+
+def test_a_requested_run_makes_every_enabled_credential_due_at_the_next_tick(
+    ticking: Gateway, tmp_path: Path, clock: MovingClock
+) -> None:
+    gateway = ticking
+    _sqlite_credential(gateway, tmp_path, "app")
+    _sqlite_credential(gateway, tmp_path, "crm")
+    CredentialService(gateway).disable("crm")
+    assert [o.name for o in tick(gateway)] == ["app"]
+    clock.advance(minutes=5)
+    assert due_names(gateway) == []  # tested: its next test is about a day away
+    request_run(gateway, None)
+    assert due_names(gateway) == ["app"]  # the disabled one stays untested
+    clock.advance(seconds=1)
+    assert [o.name for o in tick(gateway)] == ["app"]
+    assert due_names(gateway) == []  # the request is answered once
+    requested = [e for e in gateway.store.audit_events() if e.action.endswith("requested")]
+    assert [e.action for e in requested] == ["credentials.test-all-requested"]
+
+
+def test_a_run_request_planted_in_the_file_is_refused(
+    ticking: Gateway, data_dir: Path, tmp_path: Path
+) -> None:
+    # Sealed: a writer cannot keep every credential due (logins in a loop).
+    _sqlite_credential(ticking, tmp_path)
+    tick(ticking)
+    with sqlite3.connect(data_dir / "vault.db") as db:
+        db.execute(
+            "INSERT INTO settings (key, value) VALUES ('health_run_requested_at', ?)",
+            ["2026-12-06T09:00:00+00:00"],
+        )
+    with pytest.raises(TamperedRowError):
+        due_names(ticking)
