@@ -38,7 +38,13 @@ def private_mariadb(trusted_ca: CertificateAuthority) -> Iterator[ServiceLogin]:
     try:
         shutil.chown(root, owner.pw_uid, owner.pw_gid)
         _write_certificate(root, trusted_ca, owner)
-        common = ["--no-defaults", f"--datadir={root / 'data'}", f"--user={owner.pw_name}"]
+        # A temporary directory of its own: the bootstrap's temporary tables are
+        # named per process, and servers of parallel test workers in one /tmp
+        # collided (mariadb-install-db: "Could not remove temporary table").
+        (root / "tmp").mkdir(mode=0o700)
+        shutil.chown(root / "tmp", owner.pw_uid, owner.pw_gid)
+        common = ["--no-defaults", f"--datadir={root / 'data'}", f"--user={owner.pw_name}",
+                  f"--tmpdir={root / 'tmp'}"]  # fmt: skip
         _run([install, *common, "--auth-root-authentication-method=normal", "--skip-test-db"])
         port = free_tcp_port()
         process = subprocess.Popen(
