@@ -24,7 +24,7 @@ from typing import Any, Literal
 from agent_keys.errors import InvalidInputError
 from vault.credential_life import stored_instant
 from vault.credentials import CredentialService
-from vault.format.life_input import DAY, describe_period, parse_period
+from vault.format.life_input import DAY, describe_period, instant_text, parse_period
 from vault.gateway import Gateway
 from vault.health.status import reported_expiries
 from vault.store.records import CredentialRecord
@@ -61,7 +61,7 @@ class Due:
         return {
             "name": self.name,
             "what": self.what,
-            "at": self.at.astimezone(datetime.UTC).isoformat(timespec="seconds"),
+            "at": instant_text(self.at),
             "days_left": self.days_left(now),
             "overdue": self.at <= now,
             "contact": self.contact,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from agent_keys.errors import ConflictError, InvalidInputError
-from vault.format.life_input import parse_contact, parse_expiry, parse_rotation
+from vault.format.life_input import instant_text, parse_contact, parse_expiry, parse_rotation
 from vault.store.records import CredentialLife, CredentialRecord
 
 T = TypeVar("T")
@@ -159,8 +159,8 @@ def deleted_life(
     purge_after = now + datetime.timedelta(days=retention_days)
     return CredentialLife(
         disabled_at=life.disabled_at,
-        deleted_at=_iso(now),
-        purge_after=_iso(purge_after),
+        deleted_at=instant_text(now),
+        purge_after=instant_text(purge_after),
         expires_at=life.expires_at,
         rotate_every=life.rotate_every,
         contact=life.contact,
@@ -183,10 +183,6 @@ def stored_instant(text: str | None) -> datetime.datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds")
 
 
 def life_change_of(

@@ -23,7 +23,6 @@ as a wrong one.  The status tells the two apart where it has evidence: an
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -32,7 +31,8 @@ from typing import Any, Literal
 
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.connectors.connection import SUMMARIES, ConnectionTestResult, ReasonCode
-from vault.credential_life import is_past
+from vault.credential_life import is_past, stored_instant
+from vault.format.life_input import instant_text
 from vault.gateway import Gateway
 from vault.health.schedule import next_due
 from vault.health.settings import load_health_settings
@@ -162,12 +162,12 @@ def is_due(
 ) -> bool:
     """Never tested, its next test's time has come, or it was last tested before
     a run was ``requested`` (``vault.health.run_request``)."""
-    if status is None or is_past(status.next_due_at, now) or not _readable(status.next_due_at):
+    if status is None:
         return True
-    return requested is not None and (
-        not _readable(status.tested_at)
-        or datetime.datetime.fromisoformat(status.tested_at) < requested
-    )
+    next_due, tested = stored_instant(status.next_due_at), stored_instant(status.tested_at)
+    if next_due is None or next_due <= now:  # an unreadable time: tested, not trusted
+        return True
+    return requested is not None and (tested is None or tested < requested)
 
 
 def record_test(
@@ -202,9 +202,9 @@ def record_test(
         credential_id = record.binding.credential_id
         every = load_health_settings(gateway).every_seconds
         status = CredentialStatus(
-            credential_id, record.name, record.binding.version, _iso(now), result.reason,
+            credential_id, record.name, record.binding.version, instant_text(now), result.reason,
             result.detail, expires, next_due(credential_id, now, every),
-            _iso(now) if previous is None or changed else previous.changed_at,
+            instant_text(now) if previous is None or changed else previous.changed_at,
         )  # fmt: skip
         _save(gateway, status)
         # A first test is no change; after a refused row, any result is raised.
@@ -282,13 +282,3 @@ def _refuse(gateway: Gateway, error: TamperedRowError) -> None:
 
 def _outcome(reason: ReasonCode) -> Literal["ok", "failed", "refused"]:
     return "ok" if reason == "ok" else "refused" if reason == "refused_by_policy" else "failed"
-
-
-def _readable(instant: str) -> bool:
-    with contextlib.suppress(ValueError):
-        return datetime.datetime.fromisoformat(instant).tzinfo is not None
-    return False
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds")

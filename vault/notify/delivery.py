@@ -228,8 +228,7 @@ def _vouched(
         entry.mac is not None
         and entry.action == row["kind"] == body.get("kind")
         and entry.target == row["target"] == body.get("credential")
-        and row["at"] == body.get("at")
-        and _moments_apart(entry.at, row["at"]) <= _SAME_MOMENT
+        and entry.at == row["at"] == body.get("at")
         and body.get("gateway_id") == gateway.gateway_id
         and isinstance(body.get("details"), dict)
         and all(details.get(key) == value for key, value in body["details"].items())
@@ -300,17 +299,6 @@ def queue_places(gateway: Gateway) -> dict[str, dict[str, Any]]:
                               "last_error": row["last_error"]}
         for row in rows
     }  # fmt: skip
-
-
-# raise_event reads the clock for the event and the trail reads it again for the
-# entry: the two may straddle a second.
-_SAME_MOMENT = datetime.timedelta(seconds=5)
-
-
-def _moments_apart(one: str, other: str) -> datetime.timedelta:
-    """How far apart two stored instants are; ``ValueError`` for one that is not."""
-    first, second = datetime.datetime.fromisoformat(one), datetime.datetime.fromisoformat(other)
-    return abs(first - second)
 
 
 def _later(value: str | None, now: datetime.datetime) -> bool:

@@ -31,6 +31,7 @@ from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.audit.trail import DetailValue
 from vault.credential_due import expiry_at, rotation_due_at
 from vault.credentials import CredentialService
+from vault.format.life_input import instant_text
 from vault.gateway import Gateway
 from vault.notify.events import EventKind, raise_event
 from vault.store.records import CredentialRecord
@@ -79,7 +80,7 @@ def due_events(record: CredentialRecord, now: datetime.datetime) -> list[DueEven
             events.append(DueEvent("credential.expiring", details))
     rotation = rotation_due_at(record)
     if rotation is not None and rotation <= now:
-        due_at = rotation.astimezone(datetime.UTC).isoformat(timespec="seconds")
+        due_at = instant_text(rotation)
         details = {**common, "due_at": due_at, "rotate_every": life.rotate_every,
                    "last_put": record.updated_at}  # fmt: skip
         events.append(DueEvent("credential.rotation-due", details))

@@ -37,9 +37,10 @@ def raise_event(gateway: Gateway, kind: EventKind, credential: str, **details: D
     """Record ``kind`` for ``credential`` in the trail and queue it for the sinks,
     in the caller's write or one of its own; returns the audit entry's seq."""
     store = gateway.store
-    at = gateway.context.now_iso()
     with store.write():
         seq = gateway.audit.record(kind, credential, "ok", **details)
+        # The entry's own time, so the queued event and the trail agree exactly.
+        at = str(store.rows("SELECT at FROM audit_events WHERE seq = ?", [seq])[0]["at"])
         body = {"kind": kind, "credential": credential, "at": at, "audit_seq": seq,
                 "gateway_id": gateway.gateway_id, "details": details}  # fmt: skip
         store.execute(
