@@ -38,8 +38,6 @@ from vault.health.schedule import next_due
 from vault.health.settings import HealthSettings, parse_concurrency
 from vault.health.status import read_status
 
-CREDENTIALS = 1000
-BOUND = 8
 ANONYMOUS = CredentialPayload("anonymous", None, None)
 
 
