@@ -24,6 +24,7 @@ from agent_keys.errors import (
     VaultError,
 )
 from vault.access.row_seal import TamperedRowError
+from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.cluster.member_keys import MemberStoppedError
 from vault.credential_life import CredentialUnavailableError
 
@@ -63,6 +64,7 @@ STATUS: dict[type[VaultError], tuple[int, str]] = {
     CredentialUnavailableError: (409, "credential_unavailable"),
     ConflictError: (409, "conflict"),
     MemberStoppedError: (503, "member_stopped"),
+    AuditSinkUnavailableError: (503, "audit_sink_unavailable"),
     KeyBackendError: (503, "key_backend_unavailable"),
     StorageError: (503, "storage_unavailable"),
 }
