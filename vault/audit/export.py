@@ -20,20 +20,17 @@ types, or the file is refused with ``InvalidInputError`` naming the line.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from agent_keys.errors import InvalidInputError
-from agent_keys.gateway_identity import MAX_SIGNATURE_BYTES, GatewayCertificate, b64url
+from agent_keys.gateway_identity import GatewayCertificate
+from vault.audit.records import entry_record, exact_keys, record_item, statement_record, text_of
 from vault.audit.signer_trust import SignerTrust
 from vault.audit.verify import TrailReport, TrailVerifier
 from vault.format.audit_chain import (
-    DIGEST_BYTES,
     AuditEntry,
     Checkpoint,
     Rotation,
@@ -45,16 +42,7 @@ EXPORT_FORMAT = "gwvault-audit-export"
 EXPORT_VERSION = 2
 _READ_VERSIONS = (1, 2)  # 1: without rotation records
 MAX_LINE_BYTES = 65_536
-_MAX_SEQ = 2**63 - 1
 _MAX_CERTIFICATES = 64
-_HEX_DIGEST = re.compile(rf"[0-9a-f]{{{2 * DIGEST_BYTES}}}")
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_ENTRY_TEXT = ("at", "actor", "channel", "action", "outcome", "request_id", "details")
-_ENTRY_KEYS = frozenset({"type", "seq", "target", "prev", "hash", *_ENTRY_TEXT})
-_CHECKPOINT_KEYS = frozenset({"type", "seq", "head", "at", "reason", "thumbprint", "signature"})
-_ROTATION_KEYS = frozenset(
-    {"type", "seq", "head", "at", "from", "to", "from_signature", "to_signature"}
-)
 _HEADER_KEYS = frozenset(
     {"type", "version", "gateway_id", "gateway_name", "exported_at", "exported_by", "certificates"}
 )
@@ -101,48 +89,14 @@ def export_lines(
         while statement is not None and statement.seq < entry.seq:
             yield _statement_line(statement)  # about pruned entries, before the first one
             statement = next(pending, None)
-        yield _line(
-            {
-                "type": "entry",
-                **{key: getattr(entry, key) for key in ("seq", "target", *_ENTRY_TEXT)},
-                "prev": entry.prev_hash.hex(),
-                "hash": entry.hash.hex(),
-            }
-        )
+        yield _line(entry_record(entry))
         while statement is not None and statement.seq == entry.seq:
             yield _statement_line(statement)
             statement = next(pending, None)
 
 
 def _statement_line(statement: Checkpoint | Rotation) -> bytes:
-    if isinstance(statement, Checkpoint):
-        return _checkpoint_line(statement)
-    return _line(
-        {
-            "type": "rotation",
-            "seq": statement.seq,
-            "head": statement.head.hex(),
-            "at": statement.at,
-            "from": statement.from_thumbprint,
-            "to": statement.to_thumbprint,
-            "from_signature": b64url(statement.from_signature),
-            "to_signature": b64url(statement.to_signature),
-        }
-    )
-
-
-def _checkpoint_line(checkpoint: Checkpoint) -> bytes:
-    return _line(
-        {
-            "type": "checkpoint",
-            "seq": checkpoint.seq,
-            "head": checkpoint.head.hex(),
-            "at": checkpoint.at,
-            "reason": checkpoint.reason,
-            "thumbprint": checkpoint.thumbprint,
-            "signature": b64url(checkpoint.signature),
-        }
-    )
+    return _line(statement_record(statement))
 
 
 def _line(value: dict[str, Any]) -> bytes:
@@ -219,20 +173,14 @@ def _items(f: BinaryIO) -> Iterator[ExportHeader | AuditEntry | Checkpoint | Rot
             value = parse_json_object(raw)
             if number == 1:
                 yield _header(value)
-            elif value.get("type") == "entry":
-                yield _entry(value)
-            elif value.get("type") == "checkpoint":
-                yield _checkpoint(value)
-            elif value.get("type") == "rotation":
-                yield _rotation(value)
             else:
-                raise ValueError("its type is none of entry, checkpoint and rotation")
+                yield record_item(value)
         except (ValueError, RecursionError) as e:
             raise InvalidInputError(f"the audit export's line {number} is not valid: {e}") from e
 
 
 def _header(value: dict[str, Any]) -> ExportHeader:
-    _keys(value, _HEADER_KEYS)
+    exact_keys(value, _HEADER_KEYS)
     version = value["version"]
     if value["type"] != EXPORT_FORMAT or type(version) is not int or version not in _READ_VERSIONS:
         raise ValueError(
@@ -242,85 +190,10 @@ def _header(value: dict[str, Any]) -> ExportHeader:
     if not isinstance(certificates, list) or len(certificates) > _MAX_CERTIFICATES:
         raise ValueError("certificates must be a list of PEM certificates")
     return ExportHeader(
-        gateway_id=_text(value, "gateway_id"),
-        gateway_name=_text(value, "gateway_name"),
-        exported_at=_text(value, "exported_at"),
-        exported_by=_text(value, "exported_by"),
-        certificates=tuple(_text({"certificate": pem}, "certificate") for pem in certificates),
+        gateway_id=text_of(value, "gateway_id"),
+        gateway_name=text_of(value, "gateway_name"),
+        exported_at=text_of(value, "exported_at"),
+        exported_by=text_of(value, "exported_by"),
+        certificates=tuple(text_of({"certificate": pem}, "certificate") for pem in certificates),
         version=version,
     )
-
-
-def _entry(value: dict[str, Any]) -> AuditEntry:
-    _keys(value, _ENTRY_KEYS)
-    target = value["target"]
-    return AuditEntry(
-        seq=_seq(value),
-        target=None if target is None else _text(value, "target"),
-        **{key: _text(value, key) for key in _ENTRY_TEXT},
-        prev_hash=_digest(value, "prev"),
-        hash=_digest(value, "hash"),
-        mac=None,
-    )
-
-
-def _checkpoint(value: dict[str, Any]) -> Checkpoint:
-    _keys(value, _CHECKPOINT_KEYS)
-    return Checkpoint(
-        seq=_seq(value),
-        head=_digest(value, "head"),
-        at=_text(value, "at"),
-        reason=_text(value, "reason"),
-        thumbprint=_text(value, "thumbprint"),
-        signature=_signature(value, "signature"),
-    )
-
-
-def _rotation(value: dict[str, Any]) -> Rotation:
-    _keys(value, _ROTATION_KEYS)
-    return Rotation(
-        seq=_seq(value),
-        head=_digest(value, "head"),
-        at=_text(value, "at"),
-        from_thumbprint=_text(value, "from"),
-        to_thumbprint=_text(value, "to"),
-        from_signature=_signature(value, "from_signature"),
-        to_signature=_signature(value, "to_signature"),
-    )
-
-
-def _signature(value: dict[str, Any], key: str) -> bytes:
-    signature = _text(value, key)
-    if not _B64URL.fullmatch(signature) or len(signature) > 4 * MAX_SIGNATURE_BYTES // 3 + 4:
-        raise ValueError(f"{key} must be base64url")
-    try:
-        return base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    except binascii.Error as e:
-        raise ValueError(f"{key} must be base64url") from e
-
-
-def _keys(value: dict[str, Any], expected: frozenset[str]) -> None:
-    if set(value) != expected:
-        raise ValueError(f"its keys must be exactly {', '.join(sorted(expected))}")
-
-
-def _seq(value: dict[str, Any]) -> int:
-    seq = value["seq"]
-    if type(seq) is not int or not 1 <= seq <= _MAX_SEQ:
-        raise ValueError("seq must be a positive integer")
-    return seq
-
-
-def _text(value: dict[str, Any], key: str) -> str:
-    text = value[key]
-    if not isinstance(text, str):
-        raise ValueError(f"{key} must be a string")
-    text.encode("utf-8")  # a lone surrogate (UnicodeEncodeError) is no text
-    return text
-
-
-def _digest(value: dict[str, Any], key: str) -> bytes:
-    text = _text(value, key)
-    if not _HEX_DIGEST.fullmatch(text):
-        raise ValueError(f"{key} must be {DIGEST_BYTES} bytes in lowercase hex")
-    return bytes.fromhex(text)

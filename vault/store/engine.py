@@ -11,9 +11,29 @@ engines").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
+
+
+class BeforeCommit:
+    """What runs inside a transaction that appended audit entries, just before
+    it commits: sending them to the ``block`` audit sinks (vault.audit.sinks),
+    so a sink that cannot take them fails the change, which then rolls back.
+
+    Run once per transaction (the hook appends no entry of its own); dropped
+    by a rollback.
+    """
+
+    def __init__(self) -> None:
+        self.hook: Callable[[], None] | None = None
+        self.pending = False  # this transaction appended an audit entry
+
+    def run(self) -> None:
+        pending, self.pending = self.pending, False
+        if pending and self.hook is not None:
+            self.hook()
 
 
 class StoreEngine(Protocol):
@@ -21,6 +41,8 @@ class StoreEngine(Protocol):
 
     kind: str
     """``sqlite`` or ``postgresql``: which schema statements and upgrades apply."""
+
+    before_commit: BeforeCommit
 
     @property
     def location(self) -> str:

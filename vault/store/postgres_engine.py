@@ -45,6 +45,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from agent_keys.errors import ConflictError, StorageError
+from vault.store.engine import BeforeCommit
 
 _CONNECT_TIMEOUT_S = 10
 # Session settings, per connection.  lock_timeout matches SQLite's busy
@@ -72,6 +73,7 @@ class PostgresEngine:
         self._wrote = False
         self._locked = False  # this transaction holds the write lock
         self._reconnected = False  # a later connection replaced the first one
+        self.before_commit = BeforeCommit()
         self._connect()
 
     @property
@@ -206,8 +208,10 @@ class PostgresEngine:
         try:
             with self._translated():
                 yield
+                self.before_commit.run()
                 conn.execute("COMMIT")
         except BaseException:
+            self.before_commit.pending = False
             with contextlib.suppress(psycopg.Error):
                 if not conn.closed:
                     conn.execute("ROLLBACK")

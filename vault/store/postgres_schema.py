@@ -16,6 +16,7 @@ then on adds its statements to both.
 """
 
 from vault.store.schema import (
+    AUDIT_SINK_TABLES,
     CREDENTIAL_LIFE_COLUMNS,
     HEALTH_TABLES,
     SCHEMA_VERSION,
@@ -78,8 +79,12 @@ _FACTS_TABLES = (
 
 
 def _generation_triggers() -> tuple[str, ...]:
+    return _generation_triggers_of(_FACTS_TABLES)
+
+
+def _generation_triggers_of(tables: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     statements: list[str] = []
-    for table, condition in _FACTS_TABLES:
+    for table, condition in tables:
         body = (
             f"BEGIN IF {condition} THEN"  # noqa: S608 - fixed names
             " UPDATE facts_generation SET generation = generation + 1 WHERE id = 1;"
@@ -323,6 +328,16 @@ POSTGRES_UPGRADES: dict[int, tuple[str, ...]] = {
             .replace(" BLOB", " BYTEA")
             for statement in HEALTH_TABLES
         ),
+    ),
+    # 8: audit sinks (issue 19), as in schema.py.
+    8: (
+        *(
+            statement.replace(" TEXT", f" {T}")
+            .replace(" INTEGER", " BIGINT")
+            .replace(" BLOB", " BYTEA")
+            for statement in AUDIT_SINK_TABLES
+        ),
+        *_generation_triggers_of((("audit_sinks", "true"),)),
     ),
 }
 

@@ -226,6 +226,31 @@ HEALTH_TABLES: tuple[str, ...] = (
 )
 
 
+# The audit sinks (vault.audit.sinks): a sealed row each, and where each is in
+# the trail.  A sink is sent every entry after ``through_seq`` and every signed
+# checkpoint after ``through_checkpoint`` (an audit_checkpoints id); the trail
+# itself is the durable queue of a ``buffer`` sink.  The place is not sealed: a
+# writer who moves it back only makes entries be sent again, and one who moves
+# it on leaves a gap the sink's copy shows (``gwvault audit verify --against``).
+AUDIT_SINK_TABLES = (
+    """CREATE TABLE audit_sinks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('syslog', 'webhook')),
+        policy TEXT NOT NULL CHECK (policy IN ('block', 'buffer')),
+        config TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        mac BLOB)""",
+    """CREATE TABLE audit_sink_places (
+        sink_id TEXT PRIMARY KEY,
+        through_seq INTEGER NOT NULL,
+        through_checkpoint INTEGER NOT NULL,
+        sent_at TEXT,
+        failing_since TEXT,
+        last_error TEXT)""",
+)
+
+
 UPGRADES: dict[int, tuple[str, ...]] = {
     # 2: the web endpoint - accounts, API tokens, entry links, sessions, TLS.
     2: (
@@ -422,6 +447,12 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         *CREDENTIAL_LIFE_COLUMNS,
         *notification_tables("INTEGER PRIMARY KEY AUTOINCREMENT"),
         *HEALTH_TABLES,
+    ),
+    # 8: the audit trail leaves the machine as it is written (issue 19).  The
+    # sinks are facts a server keeps checked: a change of one drops them.
+    8: (
+        *AUDIT_SINK_TABLES,
+        *(_generation_trigger("audit_sinks", event) for event in ("INSERT", "UPDATE", "DELETE")),
     ),
 }
 

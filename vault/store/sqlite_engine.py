@@ -25,6 +25,7 @@ import sqlite_utils
 
 from agent_keys.errors import AccessDeniedError, ConflictError, StorageError
 from agent_keys.private_files import create_private_file
+from vault.store.engine import BeforeCommit
 
 _BUSY_TIMEOUT_MS = 10_000
 
@@ -39,6 +40,7 @@ class SqliteEngine:
         self.path = path
         self._opened_file = _file_identity(path)
         self._wrote = False  # the open transaction is, or was joined by, a write
+        self.before_commit = BeforeCommit()
 
     @classmethod
     def create(cls, path: Path) -> SqliteEngine:
@@ -131,8 +133,10 @@ class SqliteEngine:
         try:
             with _translated(self.path):
                 yield
+                self.before_commit.run()
                 conn.execute("COMMIT")
         except BaseException:
+            self.before_commit.pending = False
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -150,7 +154,9 @@ class SqliteEngine:
             conn.execute("BEGIN")
         try:
             yield
+            self.before_commit.run()  # a write that joined this read appended entries
         finally:
+            self.before_commit.pending = False
             self._wrote = False
             if conn.in_transaction:
                 conn.execute("COMMIT")

@@ -9,7 +9,7 @@ connection and turns driver errors into ``StorageError`` and ``ConflictError``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -357,6 +357,7 @@ class VaultStore:
                 f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_PLACEHOLDERS})",  # noqa: S608 - fixed column list
                 [getattr(entry, column) for column in _AUDIT_FIELDS],
             )
+            self._engine.before_commit.pending = True
         except (ConflictError, StorageError) as e:
             # Fail closed: the caller's change rolls back with this error.  The
             # driver's own words say why (a full disk, a trigger's refusal).
@@ -364,6 +365,12 @@ class VaultStore:
                 f"the audit entry could not be written to {self.location} ({e.__cause__ or e});"
                 " nothing was changed"
             ) from e
+
+    def forward_audit_with(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` inside each transaction that appended audit entries, just
+        before it commits (``vault.audit.sinks.forwarding``); what it raises
+        rolls the transaction back."""
+        self._engine.before_commit.hook = hook
 
     def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
         """Every entry after ``after_seq`` in order, read page by page (a trail may

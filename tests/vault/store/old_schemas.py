@@ -51,6 +51,9 @@ def rewind_schema(db_path: Path, to_version: int, master_key: MasterKey) -> None
     # Closed on return, not when collected: a later connection may need the
     # file to itself (to change its journal mode).
     with contextlib.closing(sqlite3.connect(db_path)) as db, db:
+        if to_version < 8:
+            for table in ("audit_sinks", "audit_sink_places"):  # their triggers go with them
+                db.execute(f"DROP TABLE {table}")
         if to_version < 7:
             for table in ("notify_events", "notify_sinks", "notify_deliveries"):
                 db.execute(f"DROP TABLE {table}")
