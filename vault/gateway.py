@@ -97,6 +97,14 @@ class Gateway:
         self._older_master_keys: dict[int, MasterKey] = {}
         # A cluster member reaches the GMK through its member key (vault.cluster).
         self.member_keys = MemberKeys(self, store.member_id) if store.member_id else None
+        # Each commit that appended entries first hands them to the block sinks.
+        store.forward_audit_with(self._send_to_block_sinks)
+
+    def _send_to_block_sinks(self) -> None:
+        # Imported here: the sinks' modules build on Gateway itself.
+        from vault.audit.sinks.forwarding import send_to_block_sinks
+
+        send_to_block_sinks(self)
 
     @property
     def member_id(self) -> str | None:

@@ -44,6 +44,9 @@ Action = Literal[
     # Add, list, remove and test the notification sinks (admins: a sink decides
     # where news of every credential goes).
     "notify.manage",
+    # Add, list and remove the audit sinks (admins: a sink decides where the
+    # trail goes, and a block sink can stop every change).
+    "audit.sinks.manage",
 ]
 
 _ALLOWED: dict[Role, frozenset[Action]] = {

@@ -42,6 +42,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("id", "name", "keystore_kind", "public_key", "wrapped_private_key", "state",
                 "epoch"),
     "notify_sinks": ("id", "name", "kind", "config", "created_at"),
+    "audit_sinks": ("id", "name", "kind", "policy", "config", "created_at"),
     "credential_status": ("credential_id", "name", "version", "tested_at", "reason", "detail",
                           "server_expires_at", "next_due_at", "changed_at"),
 }  # fmt: skip
@@ -63,6 +64,7 @@ ROW_KEYS = {
     "settings": "key",
     "members": "id",
     "notify_sinks": "id",
+    "audit_sinks": "id",
     "credential_status": "credential_id",
 }
 SEALED_SETTINGS = frozenset(
