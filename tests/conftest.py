@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.browser_fixtures",
     "tests.web_fixtures",
     "tests.store_targets",
+    "tests.audit_collector",
 ]
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"

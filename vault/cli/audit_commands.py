@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vault.cli import audit_sink_commands
 from vault.cli.flags import Commands
 from vault.cli.input import read_public_file, write_private_output
 from vault.cli.output import EXIT_OK, print_json, report_failure
 from vault.format.fingerprints import colon_hex_of_b64url
 
 if TYPE_CHECKING:
+    from vault.audit.sinks.against import AgainstReport
     from vault.audit.verify import TrailReport
 
 
@@ -32,6 +34,11 @@ def add_parsers(commands: Commands) -> None:
     verify = actions.add_parser(
         "verify", help="check the chain, MACs and signed checkpoints; exit 1 if tampered"
     )
+    verify.add_argument(
+        "--against", metavar="FILE",
+        help="also compare with what an audit sink received (its JSON Lines or syslog file):"
+        " catches a cut or rolled-back tail",
+    )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     export = actions.add_parser(
         "export", help="write the trail, with a signed checkpoint, as JSONL"
@@ -49,6 +56,11 @@ def add_parsers(commands: Commands) -> None:
         "prune", help="remove entries older than T; a signed checkpoint keeps the rest verifiable"
     )
     prune.add_argument("--before", required=True, metavar="T", help="ISO 8601 date or time")
+    audit_sink_commands.add_parsers(actions)
+
+
+def audit_sink(args: argparse.Namespace) -> int:
+    return audit_sink_commands.audit_sink(args)
 
 
 def audit_list(args: argparse.Namespace) -> int:
@@ -80,6 +92,11 @@ def audit_verify(args: argparse.Namespace) -> int:
     # The full check; a pass moves the mark the page and the API check from.
     with open_for_cli(args) as gateway:
         report = full_check_and_mark(gateway, f"cli:{gateway.context.actor}")
+        if args.against is not None:
+            from vault.audit.sinks.against import verify_against
+
+            against = verify_against(gateway.store, gateway.gateway_id, Path(args.against))
+            return _print_against(report, against, args.json)
     return _print_report(report, args.json)
 
 
@@ -135,6 +152,20 @@ def audit_prune(args: argparse.Namespace) -> int:
     else:
         print("no entries older than that; nothing removed")
     return EXIT_OK
+
+
+def _print_against(report: TrailReport, against: AgainstReport, as_json: bool) -> int:
+    if as_json:
+        print_json({**report.to_dict(), "against": against.to_dict()})
+    else:
+        print(f"local trail: {report.summary()}")
+        print(f"against the sink's copy: {against.summary()}")
+        for note in against.notes:
+            print(f"  {note}")
+    if report.ok and against.ok:
+        return EXIT_OK
+    failed = report.summary() if not report.ok else against.summary()
+    return report_failure(f"the audit trail does not verify: {failed}")
 
 
 def _print_report(report: TrailReport, as_json: bool) -> int:

@@ -25,6 +25,7 @@ from agent_keys.gateway_identity import (
     KeyType,
     b64url,
 )
+from tests.audit_collector import AuditCollector
 from tests.conftest import fixed_clock, make_context
 from tests.store_engines import EngineVaults, StoreEngineName
 from tests.vault.audit.trails import (
@@ -43,6 +44,8 @@ from tests.vault_sql import VaultSql
 from vault.access.row_seal import TamperedRowError
 from vault.audit.export import verify_export
 from vault.audit.log import AuditLog
+from vault.audit.sinks.against import verify_against
+from vault.audit.sinks.registry import AuditSinkService
 from vault.audit.verify import TrailReport
 from vault.cluster.member_keys import MemberStoppedError
 from vault.context import RequestContext
@@ -55,6 +58,7 @@ from vault.format.audit_chain import (
     rotation_message,
 )
 from vault.gateway import Gateway
+from vault.notify.sink_config import webhook_config
 
 pytestmark = pytest.mark.contract
 
@@ -360,7 +364,9 @@ def _later(days: int) -> RequestContext:
     return RequestContext(actor="test:alice", channel="cli", clock=fixed_clock(moment))
 
 
-def roll_back_the_tail(vaults: EngineVaults, data_dir: Path) -> tuple[TrailReport, TrailReport]:
+def roll_back_the_tail(
+    vaults: EngineVaults, data_dir: Path, keep: int = TRAIL_LENGTH
+) -> tuple[TrailReport, TrailReport]:
     """The finding: save the MACed head note, let 107 entries and a signed
     checkpoint happen, delete them and put the saved note back.  The reports
     of ``audit verify`` before and after."""
@@ -371,25 +377,27 @@ def roll_back_the_tail(vaults: EngineVaults, data_dir: Path) -> tuple[TrailRepor
         assert [c.seq for c in gateway.store.audit_checkpoints()] == [100, 200, 300]
         before = AuditLog(gateway).verify()
     with vaults.sql(data_dir, attacker=True) as db:
-        db.execute("DELETE FROM audit_events WHERE seq > ?", [TRAIL_LENGTH])
-        db.execute("DELETE FROM audit_checkpoints WHERE seq > ?", [TRAIL_LENGTH])
+        db.execute("DELETE FROM audit_events WHERE seq > ?", [keep])
+        db.execute("DELETE FROM audit_checkpoints WHERE seq > ?", [keep])
         _set_head_note(db, saved)
     return before, verify_db(data_dir)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="documented limit (README, audit Limits; T-AU-12): the tail and its head note put"
-    " back from an earlier copy are that earlier trail; nothing in the data dir can tell, and"
-    " only an anchor off the machine (exports kept elsewhere; the trail streamed out, a later"
-    " issue) can",
-)
 def test_rolling_back_the_tail_and_its_head_note_is_caught(
-    trail_dir: Path, vaults: EngineVaults
+    trail_dir: Path, vaults: EngineVaults, audit_collector: AuditCollector
 ) -> None:
-    _, after = roll_back_the_tail(vaults, trail_dir)
-    assert after.ok is False
+    # The vault alone cannot tell the put-back copy from the present (the next
+    # test); an audit sink's copy, written as each entry committed, can.
+    with Gateway.open(trail_dir, _later(0)) as gateway:
+        config = webhook_config(audit_collector.url, audit_collector.ca.pem)
+        AuditSinkService(gateway).add("siem", config, "block")
+    added = TRAIL_LENGTH + 1
+    _, after = roll_back_the_tail(vaults, trail_dir, keep=added)
+    assert after.ok and after.head_seq == added
+    with Gateway.open(trail_dir, make_context()) as gateway:
+        report = verify_against(gateway.store, gateway.gateway_id, audit_collector.path)
+    assert report.ok is False and report.failed_seq == added + 1
+    assert report.sink_last == TRAIL_LENGTH + 107
 
 
 def test_a_rolled_back_tail_shows_as_its_last_entry_and_signed_time_going_back(
