@@ -556,7 +556,15 @@ class Gateway:
             "member_id": self.member_id,
             "master_key_version": gmk.version if gmk else None,
             "data_dir": str(self.data_dir.path.resolve()),
+            "audit_sinks": self._audit_sinks_status(checked),
         }
+
+    def _audit_sinks_status(self, checked: bool) -> list[dict[str, Any]]:
+        """Each audit sink, how far behind it is, and since when it fails (a
+        buffer sink that is behind is the warning an admin must see)."""
+        from vault.audit.sinks.forwarding import sink_lags
+
+        return [{**vars(lag), "checked": checked} for lag in sink_lags(self, checked=checked)]
 
     def _required_setting(self, key: str) -> str:
         value = self.store.setting(key)

@@ -17,6 +17,10 @@
   heartbeat), the housekeeper delivers queued notifications every
   ``NOTIFY_SECONDS`` (``vault.notify.delivery``; in a cluster the member
   holding its lease).
+- On another thread of its own, every ``SINK_SECONDS``, it sends the
+  ``buffer`` audit sinks what they have not taken yet (``vault.audit.sinks``;
+  in a cluster the member holding its lease).  ``block`` sinks need no
+  housekeeper: each commit sends them its entries itself.
 - The housekeeper also runs the scheduled health checks of the credentials
   (``vault.health.checks``), in a thread of its own, every ``HEALTH_TICK_SECONDS``;
   in a cluster the member holding their lease does.
@@ -37,6 +41,7 @@ from collections.abc import Callable, Iterator
 
 from agent_keys.errors import VaultError
 from vault.audit import background
+from vault.audit.sinks.forwarding import deliver_buffered
 from vault.cluster.heartbeat import record_heartbeat
 from vault.cluster.lease import LeaseLostError
 from vault.context import RequestContext
@@ -53,6 +58,7 @@ FLUSH_SECONDS = 30.0
 FULL_CHECK_SECONDS = 6 * 3600.0
 HEARTBEAT_SECONDS = 10.0
 NOTIFY_SECONDS = 15.0
+SINK_SECONDS = 5.0  # how long a buffer sink that is up may lag behind the trail
 # A deleted credential outlives its purge_after by at most this long.
 PURGE_SECONDS = 3600.0
 HEALTH_TICK_SECONDS = 60.0  # how often due credentials are looked for (each has its own time)
@@ -174,6 +180,28 @@ def notification_deliverer(handle: VaultHandle) -> Callable[[threading.Event], N
                 return
 
     return deliver
+
+
+def audit_sink_sender(handle: VaultHandle) -> Callable[[threading.Event], None]:
+    """Send the buffer audit sinks their backlog now and every ``SINK_SECONDS`` until stopped."""
+
+    def send(stop: threading.Event) -> None:
+        while True:
+            _run(handle, _send_to_sinks_and_log, "sending to the buffer audit sinks")
+            if stop.wait(SINK_SECONDS):
+                return
+
+    return send
+
+
+def _send_to_sinks_and_log(gateway: Gateway) -> None:
+    try:
+        report = deliver_buffered(gateway)
+    except LeaseLostError as e:
+        log.debug("audit sinks: not this member's turn; %s", e)
+        return
+    for name, count in sorted(report.sent.items()):
+        log.info("audit sink %s: sent %d entries", name, count)
 
 
 def alongside(

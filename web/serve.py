@@ -23,7 +23,13 @@ from vault.keys.tls import TlsService
 from vault.served_address import RunFile, ServedAddress
 from web.access import VaultHandle
 from web.app import create_app
-from web.housekeeping import alongside, audit_housekeeper, notification_deliverer, worker_life
+from web.housekeeping import (
+    alongside,
+    audit_housekeeper,
+    audit_sink_sender,
+    notification_deliverer,
+    worker_life,
+)
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
 from web.server.tls import server_ssl_context
@@ -82,7 +88,10 @@ def serve_endpoint(
         server_ssl_context(identity),
         limits,
         around_worker=lambda: worker_life(handle),
-        housekeeper=alongside(audit_housekeeper(handle), notification_deliverer(handle)),
+        housekeeper=alongside(
+            audit_housekeeper(handle),
+            alongside(notification_deliverer(handle), audit_sink_sender(handle)),
+        ),
     )
     # Where this server listens, for `gwvault entry-link create` (vault.served_address).
     served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())

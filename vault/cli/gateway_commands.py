@@ -65,19 +65,35 @@ def status(args: argparse.Namespace) -> int:
         print_fields(_people_facts(facts, fingerprint))
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    for sink in facts["audit_sinks"]:
+        if sink["failing_since"]:
+            print(
+                f"warning: audit sink {sink['name']} ({sink['policy']}) has failed since"
+                f" {sink['failing_since']}, {sink['behind']} entries behind: {sink['last_error']}",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
 def _people_facts(facts: dict[str, Any], fingerprint: str) -> dict[str, Any]:
-    """``status`` for a person: the fingerprint in hex, the kid labelled as such."""
+    """``status`` for a person: the fingerprint in hex, the kid labelled as such,
+    each audit sink on a line."""
     shown: dict[str, Any] = {}
     for key, value in facts.items():
         if key == "cert_thumbprint":
             shown["cert_fingerprint_sha256"] = fingerprint
             shown["cert_jwe_kid"] = value
+        elif key == "audit_sinks":
+            shown[key] = "; ".join(sink_line(sink) for sink in value) or "none"
         else:
             shown[key] = value
     return shown
+
+
+def sink_line(sink: dict[str, Any]) -> str:
+    """One audit sink's state in words (``status``, the overview page)."""
+    state = "up to date" if not sink["behind"] else f"{sink['behind']} entries behind"
+    return f"{sink['name']} ({sink['policy']}, {sink['destination']}): {state}"
 
 
 def keystore_show(args: argparse.Namespace) -> int:

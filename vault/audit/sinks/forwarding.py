@@ -32,6 +32,7 @@ from vault.audit.sinks.stream import Place, entries_behind, move_place, next_bat
 from vault.audit.sinks.transports import transport_for
 from vault.cluster.lease import Lease, acquire, check_fence
 from vault.gateway import Gateway
+from vault.store.vault_store import VaultStore
 
 LEASE = "audit.sinks"
 LEASE_TTL_MS = 60_000
@@ -123,28 +124,39 @@ class SinkLag:
     last_error: str | None
 
 
-def sink_lags(gateway: Gateway) -> list[SinkLag]:
-    """Each sink and how far behind the trail it is (for status, doctor, metrics)."""
+def sink_lags(gateway: Gateway, *, checked: bool = True) -> list[SinkLag]:
+    """Each sink and how far behind the trail it is (for status, doctor, metrics).
+
+    ``checked=False`` reads the rows without their seals, for a ``status`` that
+    unlocks nothing (it says so); everything that acts on a sink checks them.
+    """
     store = gateway.store
     if not _ever_had_sinks(gateway):
         return []
-    lags = []
     with store.reading():
-        for sink in sorted(configured_sinks(gateway), key=lambda s: s.name):
-            rows = store.rows(
-                "SELECT through_seq, through_checkpoint, failing_since, last_error"
-                " FROM audit_sink_places WHERE sink_id = ?",
-                [sink.id],
-            )
-            if not rows:
-                raise TamperedRowError("audit_sink_places", sink.id)
-            row = rows[0]
-            place = Place(int(row["through_seq"]), int(row["through_checkpoint"]))
-            lags.append(
-                SinkLag(sink.name, sink.policy, sink.destination, entries_behind(store, place),
-                        row["failing_since"], row["last_error"])
-            )  # fmt: skip
+        if checked:
+            sinks = [(s.id, s.name, s.policy, s.destination) for s in configured_sinks(gateway)]
+        else:
+            sinks = [
+                (row["id"], row["name"], row["policy"], row["kind"])
+                for row in store.rows("SELECT id, name, policy, kind FROM audit_sinks", [])
+            ]
+        lags = [_lag(store, *sink) for sink in sorted(sinks, key=lambda s: s[1])]
     return lags
+
+
+def _lag(store: VaultStore, sink_id: str, name: str, policy: str, destination: str) -> SinkLag:
+    rows = store.rows(
+        "SELECT through_seq, through_checkpoint, failing_since, last_error"
+        " FROM audit_sink_places WHERE sink_id = ?",
+        [sink_id],
+    )
+    if not rows:
+        raise TamperedRowError("audit_sink_places", sink_id)
+    row = rows[0]
+    place = Place(int(row["through_seq"]), int(row["through_checkpoint"]))
+    return SinkLag(name, policy, destination, entries_behind(store, place),
+                   row["failing_since"], row["last_error"])  # fmt: skip
 
 
 def _ever_had_sinks(gateway: Gateway) -> bool:
