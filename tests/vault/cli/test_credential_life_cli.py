@@ -10,37 +10,19 @@ asked of a real pseudo-terminal in ``test_confirmation``.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent_keys.secret import Secret
 from tests.conftest import make_context
-from vault.cli.main import main
+from tests.vault.cli.in_process import Cli
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
-
-
-class Cli:
-    def __init__(self, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.data_dir, self.capsys = data_dir, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        code = main(["--data-dir", str(self.data_dir), *args])
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args, "--json")
-        assert code == 0, err
-        return json.loads(out)
 
 
 @pytest.fixture

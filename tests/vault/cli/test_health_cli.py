@@ -9,30 +9,11 @@ import signal
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.vault.cli.gwvault_process import GWVAULT
-from vault.cli.main import main
-
-
-class Cli:
-    def __init__(self, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.data_dir, self.capsys = data_dir, capsys
-
-    def __call__(self, *args: str | Path) -> tuple[int, str, str]:
-        code = main(["--data-dir", str(self.data_dir), *map(str, args)])
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err
-        if code != 0:
-            assert err.count("\n") == 1 and err.startswith("gwvault: error: "), err
-        return code, out, err
-
-    def json(self, *args: str | Path) -> Any:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return json.loads(out)
+from tests.vault.cli.in_process import Cli
 
 
 def test_testing_all_lists_history_and_the_schedule_from_the_command_line(
