@@ -99,6 +99,12 @@ def handle_vault_error(error: VaultError) -> Response:
         # gateway: useful in its log, not to a caller on the network.
         log.error("request %s: %s", g.get("request_id", "-"), error)
         message = f"the vault is unavailable right now; request id {g.get('request_id', '-')}"
+        if isinstance(error, AuditSinkUnavailableError):
+            # Fail closed, and say so: the change was refused, not lost.
+            message = (
+                "an audit sink cannot record this change, so nothing was changed; request id"
+                f" {g.get('request_id', '-')}"
+            )
         return error_response(status, code, message)
     return error_response(status, code, str(error))
 
