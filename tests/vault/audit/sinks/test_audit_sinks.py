@@ -8,7 +8,7 @@ that the vault's own check cannot (T-AU-12).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,9 @@ from vault.access.row_seal import TamperedRowError
 from vault.audit.log import AuditLog
 from vault.audit.sinks.against import verify_against
 from vault.audit.sinks.errors import AuditSinkUnavailableError
-from vault.audit.sinks.forwarding import deliver_buffered, sink_lags
+from vault.audit.sinks.forwarding import LEASE, deliver_buffered, sink_lags
 from vault.audit.sinks.registry import AuditSinkService
+from vault.cluster.lease import LeaseLostError, acquire
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
@@ -234,3 +235,29 @@ def test_a_copy_of_other_gateways_and_programs_is_read_and_a_malformed_one_refus
                 verify_against(gateway.store, gateway.gateway_id, hostile)
         with pytest.raises(InvalidInputError, match="cannot read"):
             verify_against(gateway.store, gateway.gateway_id, tmp_path / "missing")
+
+
+@pytest.fixture
+def member_dir(postgresql_vaults: EngineVaults, tmp_path: Path) -> Iterator[Path]:
+    """A cluster member's vault (the shared PostgreSQL store)."""
+    path = postgresql_vaults.copy(postgresql_vaults.initialized("ec-p256"), tmp_path / "member")
+    yield path
+    postgresql_vaults.discard(path)
+
+
+@pytest.mark.sqlite_only(reason="a cluster's own: it asks for its PostgreSQL member itself")
+def test_in_a_cluster_one_member_at_a_time_sends_the_buffer_sinks(
+    member_dir: Path, audit_collector: AuditCollector
+) -> None:
+    _add_sink(member_dir, audit_collector, "buffer")
+    with Gateway.open(member_dir, make_context()) as gateway:
+        assert gateway.member_id is not None
+        acquire(gateway.store, LEASE, "another-member", 60_000)
+        with pytest.raises(LeaseLostError):
+            deliver_buffered(gateway)
+        assert audit_collector.entry_seqs() == []
+        with gateway.store.write():
+            gateway.store.execute("UPDATE leases SET expires_ms = 0 WHERE name = ?", [LEASE])
+        assert deliver_buffered(gateway).sent == {"siem": 1}
+        (entry,) = [r for r in audit_collector.records() if r["type"] == "entry"]
+        assert f'"member":"{gateway.member_id}"' in entry["details"]
