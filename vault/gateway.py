@@ -39,6 +39,8 @@ from agent_keys.recovery_key import (
 )
 from agent_keys.secret import Secret
 from vault.access.row_seal import ROWS_SEALED_AT_INIT, RowSeal, TamperedRowError
+from vault.audit.sinks.forwarding import send_to_block_sinks
+from vault.audit.sinks.standing import sink_lags
 from vault.audit.trail import AuditTrail
 from vault.cluster.enrolment import enroll_member, new_member_id
 from vault.cluster.member_keys import MemberKeys
@@ -98,13 +100,7 @@ class Gateway:
         # A cluster member reaches the GMK through its member key (vault.cluster).
         self.member_keys = MemberKeys(self, store.member_id) if store.member_id else None
         # Each commit that appended entries first hands them to the block sinks.
-        store.forward_audit_with(self._send_to_block_sinks)
-
-    def _send_to_block_sinks(self) -> None:
-        # Imported here: the sinks' modules build on Gateway itself.
-        from vault.audit.sinks.forwarding import send_to_block_sinks
-
-        send_to_block_sinks(self)
+        store.forward_audit_with(functools.partial(send_to_block_sinks, self))
 
     @property
     def member_id(self) -> str | None:
@@ -562,8 +558,6 @@ class Gateway:
     def _audit_sinks_status(self, checked: bool) -> list[dict[str, Any]]:
         """Each audit sink, how far behind it is, and since when it fails (a
         buffer sink that is behind is the warning an admin must see)."""
-        from vault.audit.sinks.forwarding import sink_lags
-
         return [{**vars(lag), "checked": checked} for lag in sink_lags(self, checked=checked)]
 
     def _required_setting(self, key: str) -> str:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 
 from agent_keys.errors import VaultError
 from vault.audit import background
-from vault.audit.sinks.forwarding import deliver_buffered
+from vault.audit.sinks.delivery import deliver_buffered
 from vault.cluster.heartbeat import record_heartbeat
 from vault.cluster.lease import LeaseLostError
 from vault.context import RequestContext

@@ -17,7 +17,7 @@ from tests.web.api_helpers import (
     unchanged,
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
-from vault.audit.sinks.forwarding import deliver_buffered
+from vault.audit.sinks.delivery import deliver_buffered
 from vault.audit.sinks.registry import AuditSinkService
 from vault.notify.sink_config import webhook_config
 

@@ -75,7 +75,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from vault.audit.sinks.forwarding import sink_lags
+    from vault.audit.sinks.standing import sink_lags
     from vault.cli.opening import open_for_cli
 
     with open_for_cli(args) as gateway:
@@ -110,7 +110,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from vault.audit.sinks.forwarding import deliver_buffered
+    from vault.audit.sinks.delivery import deliver_buffered
     from vault.cli.opening import open_for_cli
 
     with open_for_cli(args) as gateway:

@@ -1,5 +1,9 @@
 """Audit sinks: every entry leaves the machine as it commits (issue 19).
 
+- ``config``: what a sink is configured with; ``standing``: the sinks standing, checked,
+  and their lag; ``registry``: add, list, remove; ``stream``: what a sink is sent next;
+  ``forwarding``: block sinks inside the commit; ``delivery``: buffer sinks behind it;
+  ``transports``: webhook (and syslog); ``against``: ``audit verify --against``.
 - ``errors``: ``AuditSinkUnavailableError``, the refusal of a change that a
   ``block`` sink could not take.
 - ``syslog_tls``: RFC 5424 messages over TLS (RFC 5425 octet-counting framing).

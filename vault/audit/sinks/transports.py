@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from vault.audit.sinks.config import SyslogConfig
 from vault.audit.sinks.errors import AuditSinkUnavailableError
-from vault.audit.sinks.registry import AuditSink
+from vault.audit.sinks.standing import AuditSink
 from vault.connectors.deadline import Deadline
 from vault.connectors.tls_policy import client_context
 from vault.format.audit_chain import canonical_json

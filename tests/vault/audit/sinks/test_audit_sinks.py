@@ -21,9 +21,10 @@ from tests.store_engines import EngineVaults
 from vault.access.row_seal import TamperedRowError
 from vault.audit.log import AuditLog
 from vault.audit.sinks.against import verify_against
+from vault.audit.sinks.delivery import LEASE, deliver_buffered
 from vault.audit.sinks.errors import AuditSinkUnavailableError
-from vault.audit.sinks.forwarding import LEASE, deliver_buffered, sink_lags
 from vault.audit.sinks.registry import AuditSinkService
+from vault.audit.sinks.standing import sink_lags
 from vault.cluster.lease import LeaseLostError, acquire
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
