@@ -238,6 +238,7 @@ class PostgresEngine:
 
     def end_transaction(self) -> bool:
         """Roll back a transaction left open (a request that raised mid-write)."""
+        self.before_commit.pending = False
         conn = self._conn
         if conn is None or conn.closed or conn.info.transaction_status == _IDLE:
             self._depth, self._wrote, self._locked = 0, False, False

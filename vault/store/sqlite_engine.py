@@ -107,6 +107,7 @@ class SqliteEngine:
         True if there was one.  A long-lived connection must start the next
         request with no transaction of the last one."""
         conn = self._db.conn
+        self.before_commit.pending = False
         if not conn.in_transaction:
             return False
         self._wrote = False
