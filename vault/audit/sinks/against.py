@@ -30,6 +30,8 @@ skipped: one collector may hold several trails.
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,10 +195,18 @@ def _gaps(received: dict[int, bytes], report: AgainstReport) -> None:
 
 
 def _open(path: Path) -> BinaryIO:
+    """The copy, if it is a regular file: a FIFO would block the open and a
+    device (``/dev/urandom``) would never end."""
     try:
-        return path.open("rb")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise InvalidInputError(f"cannot read the sink's copy {path}: {e.strerror}") from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"the sink's copy {path} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _records(f: BinaryIO, report: AgainstReport) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -8,6 +8,7 @@ that the vault's own check cannot (T-AU-12).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -236,6 +237,11 @@ def test_a_copy_of_other_gateways_and_programs_is_read_and_a_malformed_one_refus
                 verify_against(gateway.store, gateway.gateway_id, hostile)
         with pytest.raises(InvalidInputError, match="cannot read"):
             verify_against(gateway.store, gateway.gateway_id, tmp_path / "missing")
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        for special in (fifo, Path("/dev/urandom"), tmp_path):
+            with pytest.raises(InvalidInputError, match="not a regular file"):
+                verify_against(gateway.store, gateway.gateway_id, special)
 
 
 @pytest.fixture
