@@ -1,0 +1,38 @@
+"""Whether the endpoint completes a TLS handshake: the moment it is ready.
+
+The parent binds the socket, but only a worker in accept() finishes a
+handshake, so "listening" is not "ready".  The parent asks its own port, as a
+client would, before it tells a service manager READY=1.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+# Ask the wildcard address through loopback: it answers there too.
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped, not bound
+_ATTEMPT_SECONDS = 2.0
+
+
+def handshake_answers(sock: socket.socket, within_seconds: float) -> bool:
+    """Whether a TLS handshake with the endpoint listening on ``sock`` completes
+    within ``within_seconds`` (asked again every 0.1 s until then)."""
+    host, port = sock.getsockname()[:2]
+    address = (_LOOPBACK_FOR.get(host, host), port)
+    # Only the handshake is checked here, not who answers: that is this process.
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        try:
+            with (
+                socket.create_connection(address, timeout=_ATTEMPT_SECONDS) as raw,
+                client.wrap_socket(raw),
+            ):
+                return True
+        except (OSError, ssl.SSLError):
+            time.sleep(0.1)
+    return False
