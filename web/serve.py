@@ -133,7 +133,7 @@ def _report_ready(manager: ServiceManager | None, sock: socket.socket, status: s
     """READY=1 once a TLS handshake on our own port completes (not merely bound)."""
     if manager is None:
         return  # nobody is waiting: skip the probe
-    if handshake_answers(sock, READY_WITHIN_SECONDS):
+    if handshake_answers(sock.getsockname()[:2], READY_WITHIN_SECONDS):
         manager.notify("READY=1", f"STATUS={status}")
     else:
         manager.notify(f"STATUS=no worker completed a TLS handshake in {READY_WITHIN_SECONDS:g} s")

@@ -16,20 +16,20 @@ _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped, no
 _ATTEMPT_SECONDS = 2.0
 
 
-def handshake_answers(sock: socket.socket, within_seconds: float) -> bool:
-    """Whether a TLS handshake with the endpoint listening on ``sock`` completes
-    within ``within_seconds`` (asked again every 0.1 s until then)."""
-    host, port = sock.getsockname()[:2]
+def handshake_answers(bound: tuple[str, int], within_seconds: float) -> bool:
+    """Whether a TLS handshake with the endpoint bound to ``bound`` (host, port)
+    completes within ``within_seconds`` (asked again every 0.1 s until then)."""
+    host, port = bound
     address = (_LOOPBACK_FOR.get(host, host), port)
     # Only the handshake is checked here, not who answers: that is this process.
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.check_hostname = False
     client.verify_mode = ssl.CERT_NONE
     deadline = time.monotonic() + within_seconds
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         try:
             with (
-                socket.create_connection(address, timeout=_ATTEMPT_SECONDS) as raw,
+                socket.create_connection(address, timeout=min(_ATTEMPT_SECONDS, left)) as raw,
                 client.wrap_socket(raw),
             ):
                 return True
