@@ -71,6 +71,13 @@ def harden_process() -> HardeningState:
 def forbid_core_dumps() -> None:
     """RLIMIT_CORE to 0 (soft and hard) and PR_SET_DUMPABLE to 0."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # lowering a limit is always allowed
+    make_undumpable()
+
+
+def make_undumpable() -> None:
+    """PR_SET_DUMPABLE to 0: no core file (with the default ``fs.suid_dumpable``) and
+    no ptrace by the same user.  Undone by execve(2), so programs this process
+    runs are not affected; kept across fork(2)."""
     libc = _libc()
     if libc is not None:
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -64,7 +64,7 @@ def serve_endpoint(
     count = default_workers() if workers is None else workers
     if not 1 <= count <= MAX_WORKERS:
         raise InvalidInputError(f"--workers is 1 to {MAX_WORKERS}")
-    harden_process()  # before the PIN is read or the GMK unwrapped
+    hardening = harden_process()  # before the PIN is read or the GMK unwrapped
     manager = ServiceManager.from_environment()
     _tell(manager, "STATUS=unlocking the vault")
     context = RequestContext.for_cli()
@@ -81,6 +81,8 @@ def serve_endpoint(
         gateway.audit.record("endpoint.started", gateway.gateway_id, url=settings.url)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    if not hardening["memory_locked"]:
+        print(f"warning: memory not locked: {hardening['memory_lock_detail']}", file=sys.stderr)
     if not settings.is_loopback:
         print(
             f"warning: serving on {settings.host}, reachable from the network; keep a firewall"

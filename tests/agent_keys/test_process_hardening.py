@@ -103,3 +103,41 @@ def test_elsewhere_than_linux_nothing_is_locked_and_it_says_so(
     state = hardening_state()
     assert state["supported"] is False and state["dumpable"] is None
     assert state["memory_lock_detail"] == "memory locking is not supported on darwin"
+
+
+OWN_FILES_AFTER_FORK = """
+import os
+from agent_keys.private_files import memory_files
+from agent_keys.process_hardening import harden_process
+harden_process()
+if os.fork() == 0:  # a worker: not dumpable, its /proc files root's
+    with memory_files(b"chain", b"key") as paths:
+        os._exit(0 if [open(p, "rb").read() for p in paths] == [b"chain", b"key"] else 3)
+print(os.waitstatus_to_exitcode(os.wait()[1]))
+"""
+
+
+@linux_only
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_hardened_fork_still_opens_its_own_memory_files_as_an_ordinary_user() -> None:
+    # serve's TLS key and a PostgreSQL CA reach OpenSSL and libpq as /proc/self/fd/N
+    # (private_files.memory_files); not dumpable, those belong to root, yet the
+    # kernel lets a process open its own.
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+         sys.executable, "-c", OWN_FILES_AFTER_FORK],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.strip() == "0", done.stderr
+
+
+def test_every_cli_command_makes_itself_undumpable() -> None:
+    script = (
+        "from vault.cli.main import main; from agent_keys.process_hardening import"
+        " hardening_state; main(['--data-dir', '/nonexistent/gwvault', 'status']);"
+        " print(hardening_state()['dumpable'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.splitlines()[-1] == ("0" if sys.platform.startswith("linux") else "None")

@@ -112,7 +112,7 @@ def served(vault_templates: dict[str, Path]) -> Iterator[Served]:
         with notify_socket(scratch / "notify") as notices, gwvault_serve(
             scratch / "data", workers=2, allow_root=False, cwd=scratch / "cwd",
             launcher=[*WITH_CORES_ALLOWED, *as_the_unit_runs_it()],
-            env={"NOTIFY_SOCKET": str(scratch / "notify")},
+            env={"NOTIFY_SOCKET": str(scratch / "notify")}, log_file=scratch / "serve.log",
         ) as (process, port):  # fmt: skip
             yield Served(process, port, scratch, notices)
     finally:
@@ -173,6 +173,14 @@ def test_every_process_of_serve_locks_its_memory_under_the_units_limit(served: S
         pytest.skip("no CAP_SYS_RESOURCE here to give serve LimitMEMLOCK=infinity")
     # mlockall is not inherited by fork: each worker locked its own (T-PROC-2).
     assert all(kib > 0 for kib in locked_kib(served.processes()).values())
+
+
+def test_serve_says_when_it_could_not_lock_its_memory(served: Served) -> None:
+    log = (served.scratch / "serve.log").read_text()
+    if may_raise_hard_limits():
+        assert "memory not locked" not in log
+    else:
+        assert "warning: memory not locked: RLIMIT_MEMLOCK is" in log
 
 
 PEEK = """
