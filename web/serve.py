@@ -38,7 +38,7 @@ from web.housekeeping import (
 )
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
-from web.server.readiness import handshake_answers
+from web.server.readiness import ready_once_answering
 from web.server.systemd_notify import ServiceManager
 from web.server.tls import server_ssl_context
 from web.server.workers import HttpsService, run_workers
@@ -132,13 +132,8 @@ def _tell(manager: ServiceManager | None, *fields: str) -> None:
 
 
 def _report_ready(manager: ServiceManager | None, sock: socket.socket, status: str) -> None:
-    """READY=1 once a TLS handshake on our own port completes (not merely bound)."""
-    if manager is None:
-        return  # nobody is waiting: skip the probe
-    if handshake_answers(sock.getsockname()[:2], READY_WITHIN_SECONDS):
-        manager.notify("READY=1", f"STATUS={status}")
-    else:
-        manager.notify(f"STATUS=no worker completed a TLS handshake in {READY_WITHIN_SECONDS:g} s")
+    if manager is not None:  # nobody waits otherwise: no probe
+        ready_once_answering(manager, sock.getsockname()[:2], status, READY_WITHIN_SECONDS)
 
 
 def _log_to_stderr() -> None:

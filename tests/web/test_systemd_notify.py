@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.service_fixtures import HttpAuthServer
-from web.server.readiness import handshake_answers
+from web.server.readiness import handshake_answers, ready_once_answering
 from web.server.systemd_notify import NOTIFY_SOCKET, ServiceManager
 
 
@@ -78,3 +78,16 @@ def test_a_port_that_listens_but_never_answers_tls_is_not_ready() -> None:
     # Bound and listening, like serve's socket before any worker accepts.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         assert not handshake_answers(silent.getsockname()[:2], within_seconds=0.5)
+
+
+def test_ready_is_sent_only_once_a_handshake_completes(
+    manager_end: socket.socket, https_auth_server: HttpAuthServer
+) -> None:
+    manager = ServiceManager(manager_end.getsockname())
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listening, nobody accepts
+        assert not ready_once_answering(manager, silent.getsockname()[:2], "serving", 0.3)
+    assert manager_end.recv(4096) == b"STATUS=no worker completed a TLS handshake in 0.3 s"
+    url = urllib.parse.urlsplit(https_auth_server.base_url)
+    assert url.hostname is not None and url.port is not None
+    assert ready_once_answering(manager, (url.hostname, url.port), "serving", 10)
+    assert manager_end.recv(4096) == b"READY=1\nSTATUS=serving"

@@ -11,6 +11,8 @@ import socket
 import ssl
 import time
 
+from web.server.systemd_notify import ServiceManager
+
 # Ask the wildcard address through loopback: it answers there too.
 _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapped, not bound
 _ATTEMPT_SECONDS = 2.0
@@ -35,4 +37,16 @@ def handshake_answers(bound: tuple[str, int], within_seconds: float) -> bool:
                 return True
         except (OSError, ssl.SSLError):
             time.sleep(0.1)
+    return False
+
+
+def ready_once_answering(
+    manager: ServiceManager, bound: tuple[str, int], status: str, within_seconds: float
+) -> bool:
+    """Tell ``manager`` READY=1 (and ``status``) once the endpoint bound to ``bound``
+    completes a TLS handshake; if none does within ``within_seconds``, only a
+    STATUS saying so (the unit's TimeoutStartSec then fails the start)."""
+    if handshake_answers(bound, within_seconds):
+        return manager.notify("READY=1", f"STATUS={status}")
+    manager.notify(f"STATUS=no worker completed a TLS handshake in {within_seconds:g} s")
     return False
