@@ -40,7 +40,11 @@ run: $(VENV)/.installed-run
 		$(BIN)/gwvault --data-dir "$(DATA_DIR)" users add admin --role admin; \
 	fi
 	$(BIN)/gwvault --data-dir "$(DATA_DIR)" status
-	exec $(BIN)/gwvault --data-dir "$(DATA_DIR)" serve
+	@# A developer's make run as root (a container, a scratch VM) still serves, and
+	@# says so; `gwvault serve` alone refuses root (README "Install as a service").
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "make run as root: serving with --allow-root; a real install runs as its own user"; fi
+	exec $(BIN)/gwvault --data-dir "$(DATA_DIR)" serve $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck unit

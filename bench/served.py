@@ -98,7 +98,9 @@ class Server:
 
 def gwvault_serve(data_dir: Path, port: int, workers: int | None = None) -> list[str]:
     """``gwvault serve`` on ``port``, with ``workers`` processes (default: one per core)."""
-    command = [str(GWVAULT), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    # The benchmark runs as whoever runs it, root on a bench machine too.
+    serve = ["serve", "--allow-root", "--port", str(port)]
+    command = [str(GWVAULT), "--data-dir", str(data_dir), *serve]
     return command + (["--workers", str(workers)] if workers is not None else [])
 
 

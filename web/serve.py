@@ -3,17 +3,23 @@
 The CLI parses the command and reads the PIN; it calls ``serve_endpoint`` by
 module name, so neither package imports the other.  The GMK is unwrapped here,
 once, in the parent; the worker processes are forks of it (web.server.workers).
+Before anything is unlocked the process is hardened (agent_keys.process_hardening):
+no core dump, not dumpable, memory locked where the limit allows; each fork locks
+its memory again.  Under systemd (``Type=notify``) READY=1 is sent once the
+vault is unlocked and the port completes a TLS handshake, STOPPING=1 on the way out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
 from agent_keys.errors import ConflictError, InvalidInputError
 from agent_keys.keystore import PinSource
+from agent_keys.process_hardening import harden_process, lock_memory
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint
 from vault.context import RequestContext
 from vault.format.fingerprints import colon_hex_of_b64url
@@ -32,10 +38,15 @@ from web.housekeeping import (
 )
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
+from web.server.readiness import ready_once_answering
+from web.server.systemd_notify import ServiceManager
 from web.server.tls import server_ssl_context
 from web.server.workers import HttpsService, run_workers
 
 MAX_WORKERS = 64
+# Under TimeoutStartSec (60 s in deploy/gwvault.service), so a service whose
+# workers never answer fails its start rather than being READY.
+READY_WITHIN_SECONDS = 30.0
 
 
 def serve_endpoint(
@@ -53,6 +64,9 @@ def serve_endpoint(
     count = default_workers() if workers is None else workers
     if not 1 <= count <= MAX_WORKERS:
         raise InvalidInputError(f"--workers is 1 to {MAX_WORKERS}")
+    hardening = harden_process()  # before the PIN is read or the GMK unwrapped
+    manager = ServiceManager.from_environment()
+    _tell(manager, "STATUS=unlocking the vault")
     context = RequestContext.for_cli()
     with Gateway.open(data_dir, context, pin) as gateway:
         master_key = gateway.master_key  # the keystore (an HSM) is used here, once
@@ -67,6 +81,8 @@ def serve_endpoint(
         gateway.audit.record("endpoint.started", gateway.gateway_id, url=settings.url)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    if not hardening["memory_locked"]:
+        print(f"warning: memory not locked: {hardening['memory_lock_detail']}", file=sys.stderr)
     if not settings.is_loopback:
         print(
             f"warning: serving on {settings.host}, reachable from the network; keep a firewall"
@@ -92,6 +108,9 @@ def serve_endpoint(
             audit_housekeeper(handle),
             alongside(notification_deliverer(handle), audit_sink_sender(handle)),
         ),
+        after_fork=lock_memory,
+        on_started=lambda: _report_ready(manager, sock, f"serving {settings.url}"),
+        on_stopping=lambda: _tell(manager, "STOPPING=1", "STATUS=stopping"),
     )
     # Where this server listens, for `gwvault entry-link create` (vault.served_address).
     served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())
@@ -105,6 +124,16 @@ def serve_endpoint(
         status = run_workers(service, count)
     print("stopped", flush=True)
     return status
+
+
+def _tell(manager: ServiceManager | None, *fields: str) -> None:
+    if manager is not None:
+        manager.notify(*fields)
+
+
+def _report_ready(manager: ServiceManager | None, sock: socket.socket, status: str) -> None:
+    if manager is not None:  # nobody waits otherwise: no probe
+        ready_once_answering(manager, sock.getsockname()[:2], status, READY_WITHIN_SECONDS)
 
 
 def _log_to_stderr() -> None:

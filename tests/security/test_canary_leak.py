@@ -134,7 +134,8 @@ def test_the_canary_leaks_nowhere_through_the_https_api(
     log = tmp_path / "serve.log"
     with log.open("wb") as log_file:
         server = subprocess.Popen(
-            [str(GWVAULT), "--data-dir", str(cli.data_dir), "serve", "--port", str(port)],
+            [str(GWVAULT), "--data-dir", str(cli.data_dir), "serve", "--allow-root",
+             "--port", str(port)],
             stdout=subprocess.PIPE, stderr=log_file,
         )  # fmt: skip
         try:

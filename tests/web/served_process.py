@@ -8,7 +8,7 @@ import os
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -38,6 +38,9 @@ def gwvault_serve(
     env: dict[str, str] | None = None,
     log_file: Path | None = None,
     wait_ready: bool = False,
+    launcher: Sequence[str] = (),
+    allow_root: bool = True,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """``gwvault serve --workers N`` on a free port, its workers and housekeeper
     forked; killed if a test left it running.
@@ -45,17 +48,21 @@ def gwvault_serve(
     ``data_dir`` is a single machine's or a cluster member's (its cluster.json
     names the shared database).  ``log_file`` takes the server's log (stderr)
     instead of a pipe nobody reads, which a chatty server would fill and block
-    on; ``wait_ready`` waits until /readyz answers 200.
+    on; ``wait_ready`` waits until /readyz answers 200.  ``launcher`` goes before
+    the command (``setpriv``, ``prlimit``: as another user, with other limits);
+    ``allow_root`` passes ``--allow-root``, since the tests run as root here.
     """
     port = free_tcp_port()
     with contextlib.ExitStack() as stack:
         stderr: int | IO[str] = subprocess.PIPE
         if log_file is not None:
             stderr = stack.enter_context(log_file.open("a"))
+        root = ["--allow-root"] if allow_root else []
+        serve = ["serve", *root, "--port", str(port), "--workers", str(workers)]
         process = subprocess.Popen(
-            [str(GWVAULT), "--data-dir", str(data_dir), *args, "serve", "--port", str(port),
-             "--workers", str(workers)],
+            [*launcher, str(GWVAULT), "--data-dir", str(data_dir), *args, *serve],
             stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, **(env or {})},
+            cwd=cwd,
         )  # fmt: skip
         try:
             assert process.stdout is not None

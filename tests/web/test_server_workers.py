@@ -95,7 +95,8 @@ def test_workers_stop_when_the_parent_is_killed(
 
 def test_a_worker_count_out_of_range_is_one_clear_error(web_vault: WebVault) -> None:
     done = subprocess.run(
-        [str(GWVAULT), "--data-dir", str(web_vault.data_dir), "serve", "--workers", "0"],
+        [str(GWVAULT), "--data-dir", str(web_vault.data_dir), "serve", "--allow-root",
+         "--workers", "0"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and "--workers is 1 to 64" in done.stderr

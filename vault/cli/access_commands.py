@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -225,6 +226,12 @@ def policy_set(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    if os.geteuid() == 0 and not args.allow_root:
+        # A flaw in the page, the API or a driver would run as root and own the machine.
+        raise InvalidInputError(
+            "refusing to serve as root: run gwvault serve as its own user (the gwvault user"
+            ' of deploy/gwvault.service, README "Install as a service"), or pass --allow-root'
+        )
     # The endpoint belongs to the web package, an edge like this one: it is
     # named, not imported, so neither edge depends on the other.
     endpoint = importlib.import_module("web.serve")

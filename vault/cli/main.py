@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from agent_keys.errors import InvalidInputError, VaultError
+from agent_keys.process_hardening import make_undumpable
 from vault.cli.global_flags import settle_global_flags
 from vault.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from vault.cli.parser import build_parser
@@ -38,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Whatever this process creates (data dir, key file, exports) is private
     # unless a command says otherwise.
     os.umask(0o077)
+    # Any command may unwrap the GMK or hold a secret: no core file of it, no ptrace
+    # by the same user (T-PROC-1, T-PROC-3).  The core limit is left alone here, as
+    # main() also runs inside test processes; `serve` lowers it too.
+    make_undumpable()
     parser = build_parser()
     args = parser.parse_args(argv)
     settle_global_flags(parser, args)

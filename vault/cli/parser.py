@@ -281,6 +281,12 @@ def _add_endpoint(commands: Commands) -> None:
         type=int,
         help="worker processes (default: one per core); each serves many connections",
     )
+    serve.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="serve even as root (refused by default: run it as its own user, README"
+        ' "Install as a service")',
+    )
     endpoint = commands.add_parser("endpoint", help="the endpoint's host and port settings")
     actions = endpoint.add_subparsers(dest="endpoint_command", required=True, metavar="ACTION")
     actions.add_parser("show", help="show the settings").add_argument("--json", action="store_true")

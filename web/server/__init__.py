@@ -6,4 +6,6 @@
 - ``connection``: reading whole requests within their deadlines (h11), answering them.
 - ``wsgi_call``: one complete request through the WSGI app, in a worker thread.
 - ``workers``: worker processes forked from the parent that unlocked the vault.
+- ``systemd_notify``: READY=1, STOPPING=1 and STATUS= to the service manager (sd_notify).
+- ``readiness``: ready means a TLS handshake with the port completes, not merely bound.
 """

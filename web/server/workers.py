@@ -49,6 +49,13 @@ class HttpsService:
     housekeeper: Callable[[threading.Event], None] | None = None
     """Run in a process of its own beside the workers until the event is set (long
     jobs that would hold a worker's GIL for seconds); restarted if it dies."""
+    after_fork: Callable[[], object] = lambda: None
+    """Called first in every child, the housekeeper too (what a fork does not
+    inherit: memory locks)."""
+    on_started: Callable[[], None] = lambda: None
+    """Called in the parent once the first workers are forked (readiness)."""
+    on_stopping: Callable[[], None] = lambda: None
+    """Called in the parent when it starts stopping the workers."""
 
 
 def run_workers(endpoint: HttpsService, count: int) -> int:
@@ -65,6 +72,7 @@ def run_workers(endpoint: HttpsService, count: int) -> int:
         indexes = [*range(count), *([HOUSEKEEPER] if endpoint.housekeeper else [])]
         for index in indexes:
             children[_fork_worker(endpoint, index, previous_mask)] = index
+        endpoint.on_started()
         while True:
             signalled = signal.sigtimedwait(_WATCHED, 1.0)
             if signalled is None or signalled.si_signo == signal.SIGCHLD:
@@ -78,6 +86,7 @@ def run_workers(endpoint: HttpsService, count: int) -> int:
                 continue
             return 0  # SIGTERM or SIGINT
     finally:
+        endpoint.on_stopping()
         _stop(children)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
@@ -89,6 +98,7 @@ def _fork_worker(endpoint: HttpsService, index: int, parent_mask: set[int | sign
         return pid
     status = 1
     try:  # the child: never returns into the parent's code
+        endpoint.after_fork()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
         signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask - _WATCHED)
         _stop_with_parent(parent)

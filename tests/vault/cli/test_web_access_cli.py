@@ -111,11 +111,12 @@ def test_tls_show_regenerate_and_import(cli: GwvaultCli, tmp_path: Path) -> None
 
 def test_serve_answers_and_stops_on_sigterm(cli: GwvaultCli) -> None:
     token = cli("tokens", "create", "--name", "probe", "--role", "auditor").out.splitlines()[-1]
-    refused = cli("serve", "--host", "0.0.0.0")  # noqa: S104 - refused is the point
+    refused = cli("serve", "--allow-root", "--host", "0.0.0.0")  # noqa: S104 - refused is the point
     assert refused.code == 2 and "allow-remote" in refused.err
     port = free_tcp_port()
     server = subprocess.Popen(
-        [str(GWVAULT), "--data-dir", str(cli.data_dir), "serve", "--port", str(port)],
+        [str(GWVAULT), "--data-dir", str(cli.data_dir), "serve", "--allow-root",
+         "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
