@@ -70,6 +70,8 @@ class _Server(QuietHttpServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps the connection, as collectors do
+
     def do_POST(self) -> None:
         collector = cast(_Server, self.server).collector
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))

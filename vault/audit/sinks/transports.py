@@ -73,26 +73,42 @@ def _made(sink: AuditSink) -> Transport:
 
 
 class WebhookTransport:
-    """POSTs each batch as JSON Lines; 2xx means the receiver took all of it."""
+    """POSTs each batch as JSON Lines; 2xx means the receiver took all of it.
+
+    The connection is kept between batches (a block sink sends on every
+    commit, and a TLS handshake per commit tripled its cost); one the server
+    closed meanwhile is replaced once, at once, on the same batch.
+    """
 
     def __init__(self, config: WebhookConfig) -> None:
         self._config = config
+        self._where = f"the audit webhook {config.host}:{config.port}"
+        self._lock = threading.Lock()
+        self._connection: http.client.HTTPSConnection | None = None
 
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
         body = "".join(canonical_json(dict(record)) + "\n" for record in records).encode("ascii")
-        config = self._config
-        where = f"the audit webhook {config.host}:{config.port}"
-        context = client_context("verify-full", config.ca_pem)
-        if context is None:  # verify-full always has one
-            raise AssertionError("no TLS context")
+        with self._lock:
+            kept = self._connection is not None
+            try:
+                self._post(body)
+            except _Dropped as e:
+                if not kept:
+                    raise AuditSinkUnavailableError(f"cannot reach {self._where}") from e
+                try:
+                    self._post(body)  # the kept connection had been closed: a new one
+                except _Dropped as again:
+                    raise AuditSinkUnavailableError(f"cannot reach {self._where}") from again
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _post(self, body: bytes) -> None:
+        config, where = self._config, self._where
         deadline = Deadline(SEND_SECONDS)
-        connection = http.client.HTTPSConnection(
-            config.host, config.port, timeout=SEND_SECONDS, context=context
-        )
         try:
-            connection.connect()
-            if connection.sock is None:
-                raise AuditSinkUnavailableError(f"{where} did not connect")
+            connection = self._connected()
             with deadline.guarding(connection.sock):
                 connection.request(
                     "POST", config.target, body=body,
@@ -100,22 +116,47 @@ class WebhookTransport:
                 )  # fmt: skip
                 response = connection.getresponse()
                 response.read(_MAX_ANSWER_BYTES)
+            if response.will_close:
+                self._drop()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            self._drop()
+            raise _Dropped from e
         except (ssl.SSLError, ssl.CertificateError) as e:
+            self._drop()
             raise AuditSinkUnavailableError(
                 f"{where}: the TLS handshake failed (is its certificate trusted?)"
             ) from e
         except TimeoutError as e:
+            self._drop()
             raise AuditSinkUnavailableError(
                 f"{where} did not answer within {SEND_SECONDS:g} s"
             ) from e
         except (OSError, http.client.HTTPException) as e:
+            self._drop()
             raise AuditSinkUnavailableError(f"cannot reach {where}") from e
-        finally:
-            connection.close()
         if not 200 <= response.status < 300:
+            self._drop()
             raise AuditSinkUnavailableError(
                 f"{where} refused the entries (HTTP {response.status}; redirects are not followed)"
             )
 
-    def close(self) -> None:
-        """Nothing is kept open between sends."""
+    def _connected(self) -> http.client.HTTPSConnection:
+        if self._connection is None:
+            context = client_context("verify-full", self._config.ca_pem)
+            if context is None:  # verify-full always has one
+                raise AssertionError("no TLS context")
+            connection = http.client.HTTPSConnection(
+                self._config.host, self._config.port, timeout=SEND_SECONDS, context=context
+            )
+            connection.connect()
+            self._connection = connection
+        return self._connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _Dropped(Exception):
+    """The server closed or reset the connection before answering."""
