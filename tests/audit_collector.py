@@ -9,7 +9,9 @@ played out.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +51,12 @@ class AuditCollector:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop as a collector process stops: the port closes and so does every
+        connection it holds (a kept-alive one too)."""
         if self._server is not None and self._thread is not None:
+            for connection in list(self._server.open_connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
@@ -68,9 +75,21 @@ class _Server(QuietHttpServer):
     allow_reuse_address = True
     collector: AuditCollector
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.open_connections: set[socket.socket] = set()
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keeps the connection, as collectors do
+
+    def setup(self) -> None:
+        super().setup()
+        cast(_Server, self.server).open_connections.add(self.connection)
+
+    def finish(self) -> None:
+        cast(_Server, self.server).open_connections.discard(self.connection)
+        super().finish()
 
     def do_POST(self) -> None:
         collector = cast(_Server, self.server).collector
