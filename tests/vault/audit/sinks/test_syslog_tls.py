@@ -1,0 +1,240 @@
+"""The syslog-over-TLS audit sink against the machine's real rsyslogd (tests.rsyslog_fixtures).
+
+Records must arrive whole and in order; a server that is gone, impersonated,
+not speaking TLS or silent must make ``send`` raise ``AuditSinkUnavailableError``
+at once (that is what lets a ``block`` sink fail the change closed), and a
+server back again must be reconnected to.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.rsyslog_fixtures import RsyslogServer, process_is_gone, running_rsyslogd
+from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.vault.audit.sinks.test_syslog_message import SYSLOG_MSG
+from vault.audit.sinks.errors import AuditSinkUnavailableError
+from vault.audit.sinks.syslog_tls import SyslogTlsTransport, rfc5424_message
+
+HEX = "0123456789abcdef" * 4
+
+
+def entries(gateway_id: str, seqs: range, details: str = "{}") -> list[dict[str, Any]]:
+    return [
+        {"type": "entry", "gateway_id": gateway_id, "seq": seq, "at": "2026-12-06T13:00:00+00:00",
+         "actor": "admin", "channel": "cli", "action": "credential.put", "target": "sales",
+         "outcome": "ok", "request_id": f"r-{seq}", "details": details, "prev": HEX, "hash": HEX}
+        for seq in seqs
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rsyslogd(
+    tmp_path_factory: pytest.TempPathFactory, trusted_ca: CertificateAuthority
+) -> Iterator[RsyslogServer]:
+    """One rsyslogd for the tests that leave it running (each uses its own gateway id)."""
+    directory = tmp_path_factory.mktemp("rsyslogd")
+    with running_rsyslogd(directory, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
+        yield s
+
+
+@pytest.fixture
+def own_rsyslogd(tmp_path: Path, trusted_ca: CertificateAuthority) -> Iterator[RsyslogServer]:
+    """An rsyslogd of the test's own, to stop and restart."""
+    with running_rsyslogd(tmp_path, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
+        yield s
+
+
+@pytest.fixture
+def gateway_id() -> str:
+    return str(uuid.uuid4())
+
+
+def transport_to(server: RsyslogServer, **options: Any) -> SyslogTlsTransport:
+    return SyslogTlsTransport("127.0.0.1", server.port, server.ca_pem, **options)
+
+
+def test_records_arrive_whole_and_in_order(rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    transport = transport_to(rsyslogd, hostname="gw-test-1")
+    sent = entries(gateway_id, range(1, 6))
+    transport.send(sent[:2])
+    transport.send(sent[2:])  # the same kept connection
+    transport.close()
+    assert rsyslogd.wait_for_records(5, gateway_id) == sent
+
+
+def test_rsyslog_parses_every_field_as_sent(rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    # RSYSLOG_SyslogProtocol23Format writes each field back from rsyslog's own
+    # RFC 5424 parse (PRI, timestamp, host, app, procid, msgid, SD, MSG): the
+    # line it wrote equals the message only if every field was read as meant.
+    checkpoint = {"type": "checkpoint", "gateway_id": gateway_id, "seq": 100, "head": HEX,
+                  "at": "2026-12-06T13:00:00+00:00", "reason": "interval"}  # fmt: skip
+    sent = [*entries(gateway_id, range(1, 2)), checkpoint]
+    with_close(transport_to(rsyslogd, hostname="gw-parse"), sent)
+    rsyslogd.wait_for_records(2, gateway_id)
+    written = [line for line in rsyslogd.lines() if gateway_id.encode() in line]
+    procid = str(os.getpid())
+    assert written == [rfc5424_message(r, hostname="gw-parse", procid=procid) for r in sent]
+    assert all(SYSLOG_MSG.match(line.decode()) for line in written)
+
+
+def test_a_record_near_the_size_limit_arrives_uncut(
+    rsyslogd: RsyslogServer, gateway_id: str
+) -> None:
+    long = entries(gateway_id, range(1, 2), details='{"note":"' + "x" * 60_000 + '"}')
+    with_close(transport_to(rsyslogd), long)
+    assert rsyslogd.wait_for_records(1, gateway_id) == long
+
+
+def test_a_stopped_server_fails_the_first_send_after_the_stop(
+    own_rsyslogd: RsyslogServer, gateway_id: str
+) -> None:
+    transport = transport_to(own_rsyslogd)
+    transport.send(entries(gateway_id, range(1, 2)))
+    assert own_rsyslogd.wait_for_records(1, gateway_id)
+    pid = own_rsyslogd.process.pid  # type: ignore[union-attr]
+    own_rsyslogd.stop()
+    assert process_is_gone(pid)
+    # The kept connection is closed by the server; the very next send must not
+    # write into it and report success (a block sink would then let the change
+    # commit with its entry lost).
+    with pytest.raises(AuditSinkUnavailableError, match=rf"127\.0\.0\.1:{own_rsyslogd.port}"):
+        transport.send(entries(gateway_id, range(2, 3)))
+    with pytest.raises(AuditSinkUnavailableError, match="connection refused"):
+        transport.send(entries(gateway_id, range(2, 3)))
+
+
+def test_a_restarted_server_is_reconnected_to(own_rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    transport = transport_to(own_rsyslogd)
+    transport.send(entries(gateway_id, range(1, 2)))
+    own_rsyslogd.wait_for_records(1, gateway_id)
+    own_rsyslogd.restart()
+    transport.send(entries(gateway_id, range(2, 4)))
+    transport.close()
+    assert [r["seq"] for r in own_rsyslogd.wait_for_records(3, gateway_id)] == [1, 2, 3]
+
+
+def test_a_forked_child_makes_its_own_connection(rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    # Had the child written on the parent's TLS connection, the two TLS
+    # sequence numbers would part and the parent's next record would be refused
+    # by the server (bad record MAC) and lost: all three must arrive.
+    transport = transport_to(rsyslogd)
+    transport.send(entries(gateway_id, range(1, 2)))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            transport.send(entries(gateway_id, range(2, 3)))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    rsyslogd.wait_for_records(2, gateway_id)
+    transport.send(entries(gateway_id, range(3, 4)))
+    transport.close()
+    assert sorted(r["seq"] for r in rsyslogd.wait_for_records(3, gateway_id)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("impersonation", "refusal"),
+    [
+        ("another_ca", "unable to get local issuer certificate"),
+        ("expired", "certificate has expired"),
+        ("other_name", "mismatch, certificate is not valid"),
+    ],
+)
+def test_a_server_that_is_not_the_configured_one_is_refused(
+    impersonation: str,
+    refusal: str,
+    tmp_path: Path,
+    trusted_ca: CertificateAuthority,
+    untrusted_ca: CertificateAuthority,
+) -> None:
+    certificate = {
+        "another_ca": lambda: issue_server_certificate(untrusted_ca),
+        "expired": lambda: issue_server_certificate(trusted_ca, expired=True),
+        "other_name": lambda: issue_server_certificate(
+            trusted_ca, names=("syslog.elsewhere.example",), addresses=()
+        ),
+    }[impersonation]()
+    with running_rsyslogd(tmp_path, trusted_ca.pem, certificate) as impostor:
+        transport = transport_to(impostor)
+        with pytest.raises(AuditSinkUnavailableError, match=refusal):
+            transport.send(entries(str(uuid.uuid4()), range(1, 2)))
+    assert impostor.records() == []
+
+
+def test_the_server_name_is_checked_not_the_address(
+    rsyslogd: RsyslogServer, gateway_id: str
+) -> None:
+    # The certificate names localhost and 127.0.0.1: asked for another name,
+    # the same server is refused; asked for its name, it is taken.
+    with pytest.raises(AuditSinkUnavailableError, match="Hostname mismatch"):
+        transport_to(rsyslogd, server_name="syslog.example").send(entries(gateway_id, range(1, 2)))
+    with_close(transport_to(rsyslogd, server_name="localhost"), entries(gateway_id, range(2, 3)))
+    assert [r["seq"] for r in rsyslogd.wait_for_records(1, gateway_id)] == [2]
+
+
+def test_a_plain_tcp_listener_is_refused(trusted_ca_pem: str, gateway_id: str) -> None:
+    # A listener that answers the TLS hello with plain text (as a syslog
+    # server without TLS would, or anything else on the port).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        transport = SyslogTlsTransport("127.0.0.1", listener.getsockname()[1], trusted_ca_pem)
+        with (
+            _answering(listener, b"220 not tls\r\n"),
+            pytest.raises(AuditSinkUnavailableError, match="TLS failed"),
+        ):
+            transport.send(entries(gateway_id, range(1, 2)))
+
+
+def test_a_silent_server_hits_the_timeout(silent_tcp_port: int, trusted_ca_pem: str) -> None:
+    transport = SyslogTlsTransport("127.0.0.1", silent_tcp_port, trusted_ca_pem, timeout=0.3)
+    with pytest.raises(AuditSinkUnavailableError, match=r"no answer within 0\.3 s"):
+        transport.send(entries(str(uuid.uuid4()), range(1, 2)))
+
+
+def test_a_refused_connection_names_the_address_not_the_record(
+    closed_tcp_port: int, trusted_ca_pem: str
+) -> None:
+    transport = SyslogTlsTransport("127.0.0.1", closed_tcp_port, trusted_ca_pem)
+    with pytest.raises(AuditSinkUnavailableError) as raised:
+        transport.send(entries("gw-canary-gateway", range(1, 2), details="canary-details"))
+    message = str(raised.value)
+    assert f"127.0.0.1:{closed_tcp_port}" in message and "connection refused" in message
+    assert "canary" not in message
+
+
+def with_close(transport: SyslogTlsTransport, records: list[dict[str, Any]]) -> None:
+    try:
+        transport.send(records)
+    finally:
+        transport.close()
+
+
+class _answering:
+    """Accept one connection on ``listener`` in a thread and write ``reply`` to it."""
+
+    def __init__(self, listener: socket.socket, reply: bytes) -> None:
+        self._listener, self._reply = listener, reply
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        self._listener.settimeout(5)
+        connection, _ = self._listener.accept()
+        with connection:
+            connection.sendall(self._reply)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *_: object) -> None:
+        self._thread.join(timeout=5)
