@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from agent_keys.errors import InvalidInputError
 from tests.rsyslog_fixtures import RsyslogServer, process_is_gone, running_rsyslogd
 from tests.tls_certificates import CertificateAuthority, issue_server_certificate
 from tests.vault.audit.sinks.test_syslog_message import SYSLOG_MSG
 from vault.audit.sinks.errors import AuditSinkUnavailableError
-from vault.audit.sinks.syslog_tls import SyslogTlsTransport, rfc5424_message
+from vault.audit.sinks.syslog_tls import MAX_MESSAGE_OCTETS, SyslogTlsTransport, rfc5424_message
 
 HEX = "0123456789abcdef" * 4
 
@@ -86,12 +87,25 @@ def test_rsyslog_parses_every_field_as_sent(rsyslogd: RsyslogServer, gateway_id:
     assert all(SYSLOG_MSG.match(line.decode()) for line in written)
 
 
-def test_a_record_near_the_size_limit_arrives_uncut(
+def test_a_record_at_the_size_limit_arrives_uncut(rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    # rsyslogd's maxMessageSize="64k" (the README's) takes the largest message.
+    transport = transport_to(rsyslogd, hostname="gw-long")
+    record = entries(gateway_id, range(1, 2))[0]
+    size = len(rfc5424_message(record, hostname="gw-long", procid=str(os.getpid())))
+    longest = record | {"details": "x" * (MAX_MESSAGE_OCTETS - size + len(record["details"]))}
+    with_close(transport, [longest])
+    assert rsyslogd.wait_for_records(1, gateway_id) == [longest]
+    assert len(rsyslogd.lines()[-1]) == MAX_MESSAGE_OCTETS
+
+
+def test_a_longer_record_is_refused_before_anything_is_sent(
     rsyslogd: RsyslogServer, gateway_id: str
 ) -> None:
-    long = entries(gateway_id, range(1, 2), details='{"note":"' + "x" * 60_000 + '"}')
-    with_close(transport_to(rsyslogd), long)
-    assert rsyslogd.wait_for_records(1, gateway_id) == long
+    too_long = entries(gateway_id, range(2, 3), details="x" * MAX_MESSAGE_OCTETS)
+    with pytest.raises(InvalidInputError, match="octets is over"):
+        with_close(transport_to(rsyslogd), [*entries(gateway_id, range(1, 2)), *too_long])
+    with_close(transport_to(rsyslogd), entries(gateway_id, range(3, 4)))
+    assert [r["seq"] for r in rsyslogd.wait_for_records(1, gateway_id)] == [3]
 
 
 def test_a_stopped_server_fails_the_first_send_after_the_stop(
