@@ -4,9 +4,10 @@ Debian's ``rsyslog`` with its OpenSSL stream driver (``rsyslog-openssl``),
 started privately: its own configuration, pid file and work directory under a
 test's temporary directory, one imtcp TLS listener on a free 127.0.0.1 port
 with a server certificate from the tests' CA, and gwvault's messages written
-to one file in RFC 5424 format, one per line (the configuration the README
-shows).  A test can stop it (the process really gone), restart it on the same
-port, and wait for records to arrive.
+to one file in RFC 5424 format, one per line: the README's configuration, read
+from the README, so what it shows is what is tested.  A test can stop it (the
+process really gone), restart it on the same port, and wait for records to
+arrive.
 
 Where rsyslogd or its TLS driver is missing the tests skip, or fail when
 ``GWVAULT_REQUIRE_SERVICES=1`` (``require_service``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,31 +32,28 @@ from tests.tls_certificates import ServerCertificate
 from vault.audit.sinks.syslog_tls import gwvault_records
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
-STREAM_DRIVER = "ossl"
-DRIVER_MODULE = Path(f"/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_{STREAM_DRIVER}.so")
+DRIVER_MODULE = "lmnsd_ossl.so"  # the OpenSSL stream driver the README's configuration loads
 _START_SECONDS = 15.0
 
-# maxMessageSize: a record is up to 64 KiB (syslog_tls.MAX_MESSAGE_OCTETS);
-# rsyslog's default of 8 KiB would cut a long one.  The filter keeps other
-# programs' messages out of the audit file.
-CONFIG = """\
-global(
-  workDirectory="{work}"
-  maxMessageSize="64k"
-  defaultNetstreamDriver="{driver}"
-  defaultNetstreamDriverCAFile="{ca}"
-  defaultNetstreamDriverCertFile="{cert}"
-  defaultNetstreamDriverKeyFile="{key}"
-)
-module(load="imtcp" streamDriver.name="{driver}" streamDriver.mode="1"
-       streamDriver.authMode="anon")
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="gwvault-audit")
-ruleset(name="gwvault-audit") {{
-  if $app-name == "gwvault" then {{
-    action(type="omfile" file="{log}" template="RSYSLOG_SyslogProtocol23Format")
-  }}
-}}
-"""
+README = Path(__file__).resolve().parents[1] / "README.md"
+# The README's paths and port, and what the tests put there instead.
+_README_PLACES = {
+    "ca": "/etc/rsyslog.d/gwvault/ca.pem",
+    "cert": "/etc/rsyslog.d/gwvault/server.pem",
+    "key": "/etc/rsyslog.d/gwvault/server.key",
+    "log": "/var/log/gwvault-audit.log",
+    "listener": 'port="6514"',
+}
+
+
+def readme_configuration() -> str:
+    """The rsyslog configuration the README gives, as written there."""
+    block = re.search(r"<!-- rsyslog audit sink -->\n```\n(.*?)```", README.read_text(), re.S)
+    assert block is not None, "README: the rsyslog audit sink block"
+    text = block.group(1)
+    for place in _README_PLACES.values():
+        assert text.count(place) == 1, f"README's rsyslog block: {place}"
+    return text
 
 
 @dataclass
@@ -136,8 +135,8 @@ class RsyslogServer:
 def require_rsyslogd() -> None:
     if not RSYSLOGD.exists():
         require_service(f"{RSYSLOGD} is missing (Debian package rsyslog)")
-    if not DRIVER_MODULE.exists():
-        require_service(f"{DRIVER_MODULE} is missing (Debian package rsyslog-{STREAM_DRIVER})")
+    if not any(Path("/usr/lib").glob(f"*/rsyslog/{DRIVER_MODULE}")):
+        require_service(f"rsyslog's {DRIVER_MODULE} is missing (Debian package rsyslog-openssl)")
 
 
 @contextlib.contextmanager
@@ -160,19 +159,22 @@ def running_rsyslogd(
 
 
 def _write_config(server: RsyslogServer, certificate: ServerCertificate) -> None:
+    """The README's configuration with this server's files, port and work directory."""
     directory = server.directory
     (directory / "work").mkdir(exist_ok=True)
-    files = {"ca": ("ca.pem", server.ca_pem), "cert": ("server.pem", certificate.cert_pem)}
-    files["key"] = ("server.key", certificate.key_pem)
-    for name, text in files.values():
-        path = directory / name
+    files = {"ca": server.ca_pem, "cert": certificate.cert_pem, "key": certificate.key_pem}
+    places = {"log": str(server.log_path)}
+    places["listener"] = f'address="127.0.0.1" port="{server.port}"'
+    for kind, text in files.items():
+        path = directory / f"{kind}.pem"
         path.touch(mode=0o600)
         path.write_text(text)
-    config = CONFIG.format(
-        work=directory / "work", driver=STREAM_DRIVER, port=server.port, log=server.log_path,
-        **{kind: directory / name for kind, (name, _) in files.items()},
-    )  # fmt: skip
-    (directory / "rsyslog.conf").write_text(config)
+        places[kind] = str(path)
+    config = readme_configuration()
+    for kind, place in _README_PLACES.items():
+        config = config.replace(place, places[kind])
+    work = f'global(workDirectory="{directory / "work"}")\n'
+    (directory / "rsyslog.conf").write_text(work + config)
 
 
 def _accepts(port: int) -> bool:

@@ -158,6 +158,38 @@ def test_a_forked_child_makes_its_own_connection(rsyslogd: RsyslogServer, gatewa
     assert sorted(r["seq"] for r in rsyslogd.wait_for_records(3, gateway_id)) == [1, 2, 3]
 
 
+def test_sends_of_many_threads_never_interleave(rsyslogd: RsyslogServer, gateway_id: str) -> None:
+    # One transport, four threads: a frame written into the middle of
+    # another would reach the file as a broken line (the reader refuses it).
+    transport = transport_to(rsyslogd)
+    batches = [entries(gateway_id, range(start, start + 5)) for start in range(1, 101, 5)]
+
+    def send_every_fourth(first: int) -> None:
+        for batch in batches[first::4]:
+            transport.send(batch)
+
+    threads = [threading.Thread(target=send_every_fourth, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    transport.close()
+    arrived = rsyslogd.wait_for_records(100, gateway_id)
+    assert sorted(r["seq"] for r in arrived) == list(range(1, 101))
+    for batch in batches:  # each send's records together and in order
+        at = arrived.index(batch[0])
+        assert arrived[at : at + 5] == batch
+
+
+@pytest.mark.parametrize(
+    "ca_pem",
+    ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"],
+)
+def test_a_ca_that_does_not_load_is_refused_when_the_transport_is_made(ca_pem: str) -> None:
+    with pytest.raises(InvalidInputError, match="CA"):
+        SyslogTlsTransport("127.0.0.1", 6514, ca_pem)
+
+
 @pytest.mark.parametrize(
     ("impersonation", "refusal"),
     [
