@@ -40,7 +40,7 @@ BOM = b"\xef\xbb\xbf"
 # The SD params besides type, gateway and seq: whichever the record has.
 _DIGEST_PARAMS = ("hash", "head")
 _MAX_PARAM_CHARS = 255
-_MAX_LINE_OCTETS = 1 << 20  # far above the 64 KiB a message may have
+_MAX_LINE_OCTETS = 1 << 20  # far above the 68 KiB a message may have
 
 # The record's ``type`` also makes the MSGID (max 32 PRINTUSASCII, RFC 5424 6.2.7).
 _TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,25}\Z")

@@ -48,8 +48,10 @@ __all__ = [
 ]
 
 # The largest message sent: rsyslog's maxMessageSize must be at least this
-# (README); a receiver that cuts a message would break the record in it.
-MAX_MESSAGE_OCTETS = 64 * 1024
+# (README: 68k); a receiver that cuts a message would break the record in it.
+# Any record that fits an export line (64 KiB) fits, with its syslog header,
+# and a line of it fits ``audit verify --against``'s line bound (70,000).
+MAX_MESSAGE_OCTETS = 68 * 1024
 _CLOSE_WAIT_SECONDS = 1.0
 
 
@@ -91,12 +93,16 @@ class SyslogTlsTransport:
 
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Write every record, in order, or raise ``AuditSinkUnavailableError``
-        (refused, timed out, TLS refused, closed mid-way); ``InvalidInputError``
-        for a record that makes no message (nothing is written then)."""
+        (refused, timed out, TLS refused, closed mid-way, or a record that makes
+        no message, when nothing is written)."""
+        where = f"audit sink syslog {self.host}:{self.port}"
         procid = str(os.getpid())
-        frames = [
-            _framed(rfc5424_message(r, hostname=self._hostname, procid=procid)) for r in records
-        ]
+        try:
+            frames = [
+                _framed(rfc5424_message(r, hostname=self._hostname, procid=procid)) for r in records
+            ]
+        except InvalidInputError as e:
+            raise AuditSinkUnavailableError(f"{where} cannot be sent a record: {e}") from e
         if not frames:
             return
         deadline = time.monotonic() + self._timeout
@@ -107,8 +113,7 @@ class SyslogTlsTransport:
             except OSError as e:  # TimeoutError and ssl.SSLError are OSErrors
                 self._forget()
                 raise AuditSinkUnavailableError(
-                    f"audit sink syslog {self.host}:{self.port} did not take the entries:"
-                    f" {_cause(e, self._timeout)}"
+                    f"{where} did not take the entries: {_cause(e, self._timeout)}"
                 ) from e
 
     def close(self) -> None:
@@ -189,7 +194,7 @@ def _tcp_connection(host: str, port: int, deadline: float) -> socket.socket:
 def _framed(message: bytes) -> bytes:
     """RFC 5425 4.3.1 octet counting: ``MSG-LEN SP SYSLOG-MSG``."""
     if len(message) > MAX_MESSAGE_OCTETS:
-        # Raised before anything is written, like a record that makes no message.
+        # Raised before anything is written, like any record that makes no message.
         raise InvalidInputError(
             f"an audit sink message of {len(message)} octets is over {MAX_MESSAGE_OCTETS}"
         )
