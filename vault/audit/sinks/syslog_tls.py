@@ -31,14 +31,14 @@ import socket
 import ssl
 import threading
 import time
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agent_keys.errors import InvalidInputError
 from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.syslog_message import gwvault_records, rfc5424_message
+from vault.forks import reset_in_child
 
 __all__ = [
     "MAX_MESSAGE_OCTETS",
@@ -86,7 +86,7 @@ class SyslogTlsTransport:
         self._context = _client_context(ca_pem)
         self._connection: _Connection | None = None
         self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=_in_child(weakref.ref(self)))
+        reset_in_child(self, SyslogTlsTransport._after_fork)
 
     def __repr__(self) -> str:
         return f"SyslogTlsTransport({self.host}:{self.port})"
@@ -259,12 +259,3 @@ def _cause(error: OSError, timeout: float) -> str:
     if isinstance(error, socket.gaierror):
         return "the host name does not resolve"
     return error.strerror or type(error).__name__
-
-
-def _in_child(ref: weakref.ref[SyslogTlsTransport]) -> Callable[[], None]:
-    def after_fork() -> None:
-        transport = ref()
-        if transport is not None:
-            transport._after_fork()
-
-    return after_fork
