@@ -13,6 +13,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,11 +169,8 @@ def test_sends_of_many_threads_never_interleave(rsyslogd: RsyslogServer, gateway
         for batch in batches[first::4]:
             transport.send(batch)
 
-    threads = [threading.Thread(target=send_every_fourth, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send_every_fourth, range(4)))  # re-raises a thread's failure
     transport.close()
     arrived = rsyslogd.wait_for_records(100, gateway_id)
     assert sorted(r["seq"] for r in arrived) == list(range(1, 101))
