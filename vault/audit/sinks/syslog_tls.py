@@ -95,7 +95,8 @@ class SyslogTlsTransport:
         """Write every record, in order, or raise ``AuditSinkUnavailableError``
         (refused, timed out, TLS refused, closed mid-way, or a record that makes
         no message, when nothing is written)."""
-        where = f"audit sink syslog {self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        where = f"audit sink syslog {host}:{self.port}"
         procid = str(os.getpid())
         try:
             frames = [

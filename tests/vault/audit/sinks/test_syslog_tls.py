@@ -71,6 +71,7 @@ def test_records_arrive_whole_and_in_order(rsyslogd: RsyslogServer, gateway_id: 
     transport.send(sent[2:])  # the same kept connection
     transport.close()
     assert rsyslogd.wait_for_records(5, gateway_id) == sent
+    assert rsyslogd.log_path.stat().st_mode & 0o007 == 0  # the README's fileCreateMode
 
 
 def test_rsyslog_parses_every_field_as_sent(rsyslogd: RsyslogServer, gateway_id: str) -> None:
@@ -226,6 +227,21 @@ def test_the_server_name_is_checked_not_the_address(
         transport_to(rsyslogd, server_name="syslog.example").send(entries(gateway_id, range(1, 2)))
     with_close(transport_to(rsyslogd, server_name="localhost"), entries(gateway_id, range(2, 3)))
     assert [r["seq"] for r in rsyslogd.wait_for_records(1, gateway_id)] == [2]
+
+
+def test_a_host_name_is_resolved_and_each_address_tried(
+    rsyslogd: RsyslogServer, gateway_id: str
+) -> None:
+    # localhost may resolve to ::1 first, where nothing listens: 127.0.0.1 is next.
+    transport = SyslogTlsTransport("localhost", rsyslogd.port, rsyslogd.ca_pem)
+    with_close(transport, entries(gateway_id, range(1, 2)))
+    assert [r["seq"] for r in rsyslogd.wait_for_records(1, gateway_id)] == [1]
+
+
+def test_an_ipv6_address_is_named_in_brackets(closed_tcp_port: int, trusted_ca_pem: str) -> None:
+    transport = SyslogTlsTransport("::1", closed_tcp_port, trusted_ca_pem)
+    with pytest.raises(AuditSinkUnavailableError, match=rf"\[::1\]:{closed_tcp_port} "):
+        transport.send(entries(str(uuid.uuid4()), range(1, 2)))
 
 
 def test_a_plain_tcp_listener_is_refused(trusted_ca_pem: str, gateway_id: str) -> None:
