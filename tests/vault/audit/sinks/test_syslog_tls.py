@@ -8,11 +8,12 @@ server back again must be reconnected to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from agent_keys.errors import InvalidInputError
 from tests.rsyslog_fixtures import RsyslogServer, process_is_gone, running_rsyslogd
+from tests.service_fixtures import server_tls_context
 from tests.tls_certificates import CertificateAuthority, issue_server_certificate
 from tests.vault.audit.sinks.test_syslog_message import SYSLOG_MSG
 from vault.audit.sinks.errors import AuditSinkUnavailableError
@@ -250,7 +252,7 @@ def test_a_plain_tcp_listener_is_refused(trusted_ca_pem: str, gateway_id: str) -
     with socket.create_server(("127.0.0.1", 0)) as listener:
         transport = SyslogTlsTransport("127.0.0.1", listener.getsockname()[1], trusted_ca_pem)
         with (
-            _answering(listener, b"220 not tls\r\n"),
+            one_peer(listener, lambda peer: peer.sendall(b"220 not tls\r\n")),
             pytest.raises(AuditSinkUnavailableError, match="TLS failed"),
         ):
             transport.send(entries(gateway_id, range(1, 2)))
@@ -260,6 +262,53 @@ def test_a_silent_server_hits_the_timeout(silent_tcp_port: int, trusted_ca_pem: 
     transport = SyslogTlsTransport("127.0.0.1", silent_tcp_port, trusted_ca_pem, timeout=0.3)
     with pytest.raises(AuditSinkUnavailableError, match=r"no answer within 0\.3 s"):
         transport.send(entries(str(uuid.uuid4()), range(1, 2)))
+
+
+def test_a_server_that_stops_reading_mid_send_hits_the_timeout(
+    trusted_ca: CertificateAuthority, trusted_ca_pem: str
+) -> None:
+    # The handshake succeeds, then the server takes nothing: the deadline covers
+    # the writes too, not only connect and handshake.
+    released = threading.Event()
+
+    def stall(peer: socket.socket) -> None:
+        with server_tls_context(trusted_ca).wrap_socket(peer, server_side=True):
+            released.wait(10)
+
+    with _small_listener() as listener, one_peer(listener, stall):
+        port = listener.getsockname()[1]
+        transport = SyslogTlsTransport("127.0.0.1", port, trusted_ca_pem, timeout=0.5)
+        try:
+            with pytest.raises(AuditSinkUnavailableError, match=r"no answer within 0\.5 s"):
+                transport.send(_more_than_buffers_hold())
+        finally:
+            released.set()
+
+
+def test_a_server_that_closes_mid_send_fails_the_send(
+    trusted_ca: CertificateAuthority, trusted_ca_pem: str
+) -> None:
+    def close_after_handshake(peer: socket.socket) -> None:
+        server_tls_context(trusted_ca).wrap_socket(peer, server_side=True).close()
+
+    with _small_listener() as listener, one_peer(listener, close_after_handshake):
+        port = listener.getsockname()[1]
+        transport = SyslogTlsTransport("127.0.0.1", port, trusted_ca_pem)
+        with pytest.raises(AuditSinkUnavailableError, match=f"127.0.0.1:{port} did not take"):
+            transport.send(_more_than_buffers_hold())
+
+
+def _small_listener() -> socket.socket:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # taken by what it accepts
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    return listener
+
+
+def _more_than_buffers_hold() -> list[dict[str, Any]]:
+    """About 13 MB of records: more than loopback's socket buffers take unread."""
+    return entries(str(uuid.uuid4()), range(1, 201), details="x" * 65_000)
 
 
 def test_a_refused_connection_names_the_address_not_the_record(
@@ -280,21 +329,21 @@ def with_close(transport: SyslogTlsTransport, records: list[dict[str, Any]]) -> 
         transport.close()
 
 
-class _answering:
-    """Accept one connection on ``listener`` in a thread and write ``reply`` to it."""
+@contextlib.contextmanager
+def one_peer(listener: socket.socket, act: Callable[[socket.socket], object]) -> Iterator[None]:
+    """Accept one connection on ``listener`` in a thread and ``act`` on it."""
 
-    def __init__(self, listener: socket.socket, reply: bytes) -> None:
-        self._listener, self._reply = listener, reply
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+    def serve() -> None:
+        listener.settimeout(5)
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(5)
+                act(connection)
 
-    def _serve(self) -> None:
-        self._listener.settimeout(5)
-        connection, _ = self._listener.accept()
-        with connection:
-            connection.sendall(self._reply)
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *_: object) -> None:
-        self._thread.join(timeout=5)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(timeout=10)
