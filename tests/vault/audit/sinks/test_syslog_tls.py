@@ -82,9 +82,11 @@ def test_rsyslog_parses_every_field_as_sent(rsyslogd: RsyslogServer, gateway_id:
     # line it wrote equals the message only if every field was read as meant.
     checkpoint = {"type": "checkpoint", "gateway_id": gateway_id, "seq": 100, "head": HEX,
                   "at": "2026-12-06T13:00:00+00:00", "reason": "interval"}  # fmt: skip
-    sent = [*entries(gateway_id, range(1, 2)), checkpoint]
+    escaped = gateway_id + ' "quoted" \\ ]'  # PARAM-VALUE escapes (RFC 5424 6.3.3)
+    sent = [*entries(gateway_id, range(1, 2)), checkpoint, *entries(escaped, range(1, 2))]
     with_close(transport_to(rsyslogd, hostname="gw-parse"), sent)
     rsyslogd.wait_for_records(2, gateway_id)
+    rsyslogd.wait_for_records(1, escaped)
     written = [line for line in rsyslogd.lines() if gateway_id.encode() in line]
     procid = str(os.getpid())
     assert written == [rfc5424_message(r, hostname="gw-parse", procid=procid) for r in sent]
