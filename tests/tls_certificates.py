@@ -55,20 +55,27 @@ def make_ca(name: str) -> CertificateAuthority:
     return CertificateAuthority(name, cert, key)
 
 
-def issue_server_certificate(ca: CertificateAuthority) -> ServerCertificate:
-    """A TLS server certificate from ``ca`` for localhost, 127.0.0.1 and ::1."""
+def issue_server_certificate(
+    ca: CertificateAuthority,
+    *,
+    names: tuple[str, ...] = SERVER_NAMES,
+    addresses: tuple[str, ...] = SERVER_ADDRESSES,
+    expired: bool = False,
+) -> ServerCertificate:
+    """A TLS server certificate from ``ca`` for localhost, 127.0.0.1 and ::1 (or
+    ``names`` and ``addresses``), valid now or ``expired`` since yesterday."""
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVER_NAMES]
-    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in SERVER_ADDRESSES]
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     cert = (
-        _valid_now(x509.CertificateBuilder())
+        _valid_now(x509.CertificateBuilder(), expired=expired)
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signing_certificates=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
             critical=False,
@@ -85,12 +92,16 @@ def issue_server_certificate(ca: CertificateAuthority) -> ServerCertificate:
     )
 
 
-def _valid_now(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
+def _valid_now(
+    builder: x509.CertificateBuilder, *, expired: bool = False
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    start, end = (now - 3 * day, now - day) if expired else (now - day / 24, now + 2 * day)
     return (
         builder.serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_before(start)
+        .not_valid_after(end)
     )
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent_keys.errors import StorageError
 from vault.context import RequestContext
+from vault.forks import reset_in_child
 from vault.gateway import Gateway
 from vault.gateway_facts import GatewayFacts
 
@@ -56,7 +56,7 @@ class KeptGateways:
         self._facts = GatewayFacts()
         self._all: dict[int, Gateway] = {}  # by thread id, for close()
         self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=_in_child(weakref.ref(self)))
+        reset_in_child(self, KeptGateways._after_fork)
 
     def gateway(self, context: RequestContext) -> Gateway:
         """This thread's kept vault, acting as ``context`` (opened if need be).
@@ -142,12 +142,3 @@ class KeptGateways:
         _INHERITED.extend(self._all.values())
         self._all = {}
         self._facts = GatewayFacts()
-
-
-def _in_child(ref: weakref.ref[KeptGateways]) -> Callable[[], None]:
-    def after_fork() -> None:
-        kept = ref()
-        if kept is not None:
-            kept._after_fork()
-
-    return after_fork

@@ -1,11 +1,12 @@
-"""Coverage-guided (atheris/libFuzzer) targets for the two parsers of untrusted blobs.
+"""Coverage-guided (atheris/libFuzzer) targets for the parsers of untrusted blobs.
 
     python -m tests.security.fuzz_targets seed DIR
     python -m tests.security.fuzz_targets credential DIR [libFuzzer flags]
     python -m tests.security.fuzz_targets bundle DIR [libFuzzer flags]
+    python -m tests.security.fuzz_targets syslog DIR [libFuzzer flags]
 
 ``seed`` writes a gateway identity (``DIR/identity``) and a seed corpus of
-valid inputs (``DIR/credential``, ``DIR/bundle``).  A target fuzzes with that
+valid inputs (``DIR/credential``, ``DIR/bundle``, ``DIR/syslog``).  A target fuzzes with that
 corpus; any exception but the documented one escapes ``TestOneInput``, which
 libFuzzer reports as a crash (non-zero exit, a ``crash-*`` artifact).
 
@@ -16,6 +17,9 @@ libFuzzer reports as a crash (non-zero exit, a ``crash-*`` artifact).
   about 0.7 s) would allow one run a second, so the KDF is swapped for SHA-256
   here: everything ``open_bundle`` parses and checks around it is fuzzed, the
   KDF itself is not (tests/security/test_brute_force.py checks its cost).
+* ``syslog``: ``gwvault_records``, the reader of a syslog collector's file
+  (``audit verify --against``); documented error ``InvalidInputError``, and a
+  record it returns must make a message again.
 
 tests/security/test_atheris.py runs each target in a subprocess.
 """
@@ -36,7 +40,7 @@ NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 GATEWAY_ID = "6d1f3c9e-2b4a-4f8e-9c1d-7a5b3e2f1d0c"
 DATASOURCE = "sales-db"
 BUNDLE_KEY_TEXT = "orbit walnut trellis quasar lantern 42"
-TARGETS = ("credential", "bundle")
+TARGETS = ("credential", "bundle", "syslog")
 
 # Everything below imports the vault lazily: under ``main`` the imports happen
 # inside ``atheris.instrument_imports`` so libFuzzer sees their branches.
@@ -115,7 +119,23 @@ def write_seeds(directory: Path) -> dict[str, Path]:
     bundles = [build_bundle(1, b"SQLite format 3\x00" + bytes(64)), build_bundle(3, b"x" * 40)]
     for i, bundle in enumerate(bundles):
         (corpora["bundle"] / f"bundle-{i}").write_bytes(bundle)
+    for i, line in enumerate(_syslog_seeds()):
+        (corpora["syslog"] / f"line-{i}").write_bytes(line)
     return corpora
+
+
+def _syslog_seeds() -> list[bytes]:
+    from vault.audit.sinks.syslog_message import rfc5424_message
+    from vault.format.audit_chain import canonical_json
+
+    entry = {
+        "type": "entry", "gateway_id": GATEWAY_ID, "seq": 7, "at": NOW.isoformat(),
+        "target": None, "details": '{"version":1}', "prev": "ab" * 32, "hash": "cd" * 32,
+    }  # fmt: skip
+    checkpoint = {"type": "checkpoint", "gateway_id": GATEWAY_ID, "seq": 7, "head": "cd" * 32}
+    escaped = entry | {"gateway_id": 'a "quoted" \\ [gateway]'}
+    lines = [rfc5424_message(r, hostname="gw", procid="1") for r in (entry, checkpoint, escaped)]
+    return [*lines, canonical_json(entry).encode(), b"<13>1 - host sshd 22 - - Accepted"]
 
 
 def credential_target(identity: Path) -> Callable[[bytes], None]:
@@ -170,6 +190,21 @@ def _fuzz_target() -> Any:
     return SealedTarget.of(DataSource("postgresql", "db.example:5432", "sales"))
 
 
+def syslog_target() -> Callable[[bytes], None]:
+    from agent_keys.errors import InvalidInputError
+    from vault.audit.sinks.syslog_message import gwvault_records, rfc5424_message
+
+    def test_one_input(data: bytes) -> None:
+        try:
+            record = gwvault_records(data)
+        except InvalidInputError:
+            return
+        if record is not None:
+            rfc5424_message(record, hostname="gw", procid="1")  # raises nothing
+
+    return test_one_input
+
+
 def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[1] == "seed":
         write_seeds(Path(argv[2]))
@@ -180,9 +215,10 @@ def main(argv: list[str]) -> None:
 
     target, directory = argv[1], Path(argv[2])
     with atheris.instrument_imports(include=["vault", "agent_keys"]):
-        test_one_input = (
-            credential_target(directory / "identity") if target == "credential" else bundle_target()
-        )
+        if target == "credential":
+            test_one_input = credential_target(directory / "identity")
+        else:
+            test_one_input = bundle_target() if target == "bundle" else syslog_target()
     corpus = directory / target
     atheris.Setup([argv[0], *argv[3:], str(corpus)], test_one_input)
     atheris.Fuzz()

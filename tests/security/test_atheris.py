@@ -1,4 +1,5 @@
-"""Coverage-guided fuzzing (atheris/libFuzzer) of the EncryptedCredential and bundle parsers.
+"""Coverage-guided fuzzing (atheris/libFuzzer) of the EncryptedCredential, bundle and syslog
+line parsers.
 
 Each target (tests/security/fuzz_targets.py) runs in its own process for
 ``scaled(5, 120)`` seconds from a seed corpus of valid inputs.  A target lets

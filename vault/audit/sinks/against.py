@@ -39,8 +39,8 @@ from typing import Any, BinaryIO
 
 from agent_keys.errors import InvalidInputError
 from vault.audit.records import record_item, text_of
+from vault.audit.sinks.syslog_message import gwvault_records
 from vault.format.audit_chain import AuditEntry, Checkpoint
-from vault.format.strict_json import parse_json_object
 from vault.store.vault_store import VaultStore
 
 MAX_LINE_BYTES = 70_000
@@ -226,10 +226,9 @@ def _records(f: BinaryIO, report: AgainstReport) -> Iterator[tuple[int, dict[str
 
 
 def _record_of(line: bytes, number: int) -> dict[str, Any] | None:
-    """The gwvault record on ``line``, or None for another program's line."""
+    """The gwvault record on ``line`` (a JSON Lines record or an RFC 5424 syslog
+    line), or None for another program's line."""
     try:
-        if line.startswith(b"{"):
-            return parse_json_object(line)
-        return None
-    except (ValueError, RecursionError) as e:
+        return gwvault_records(line)
+    except InvalidInputError as e:
         raise InvalidInputError(f"line {number} of the sink's copy is not valid: {e}") from e

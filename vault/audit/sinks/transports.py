@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from vault.audit.sinks.config import SyslogConfig
 from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.standing import AuditSink
+from vault.audit.sinks.syslog_tls import SyslogTlsTransport
 from vault.connectors.deadline import Deadline
 from vault.connectors.tls_policy import client_context
 from vault.format.audit_chain import canonical_json
@@ -67,8 +68,7 @@ def transport_for(sink: AuditSink) -> Transport:
 def _made(sink: AuditSink) -> Transport:
     config = sink.config
     if isinstance(config, SyslogConfig):
-        # The syslog transport lands with its branch (issue 19, in progress).
-        raise AuditSinkUnavailableError(f"{config.destination}: syslog sending is not built yet")
+        return SyslogTlsTransport(config.host, config.port, config.ca_pem, timeout=SEND_SECONDS)
     return WebhookTransport(config)
 
 

@@ -1,0 +1,81 @@
+"""A syslog audit sink end to end: a vault, its block sink, and the machine's real rsyslogd.
+
+The transport keeps its TLS connection across commits, so the case that
+matters is the one the webhook cannot have: the server stops between two
+changes, and the next change must fail (nothing changed) rather than write
+its entries into the dead connection and commit.  Runs on SQLite only: the
+engine plays no part in what is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent_keys.errors import NotFoundError
+from tests.conftest import make_context
+from tests.rsyslog_fixtures import RsyslogServer, running_rsyslogd
+from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.vault.audit.sinks.test_audit_sinks import _local_seqs, _put, _tail
+from vault.audit.sinks.against import verify_against
+from vault.audit.sinks.config import syslog_config
+from vault.audit.sinks.errors import AuditSinkUnavailableError
+from vault.audit.sinks.registry import AuditSinkService
+from vault.credentials import CredentialService
+from vault.gateway import Gateway
+
+
+@pytest.fixture
+def rsyslogd(tmp_path: Path, trusted_ca: CertificateAuthority) -> Iterator[RsyslogServer]:
+    directory = tmp_path / "rsyslogd"
+    directory.mkdir()
+    with running_rsyslogd(directory, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
+        yield s
+
+
+def _add_syslog_sink(data_dir: Path, server: RsyslogServer, policy: str) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        config = syslog_config(f"127.0.0.1:{server.port}", server.ca_pem)
+        AuditSinkService(gateway).add("syslog", config, policy)
+
+
+def _entry_seqs(server: RsyslogServer) -> list[int]:
+    return [r["seq"] for r in server.records() if r["type"] == "entry"]
+
+
+def test_a_syslog_block_sink_receives_every_entry_and_its_file_verifies(
+    data_dir: Path, rsyslogd: RsyslogServer
+) -> None:
+    before = _tail(data_dir)
+    _add_syslog_sink(data_dir, rsyslogd, "block")
+    for name in ("sales", "hr"):
+        _put(data_dir, name)
+    local = _local_seqs(data_dir, before)
+    rsyslogd.wait_for_records(len(local))
+    assert _entry_seqs(rsyslogd) == local
+    with Gateway.open(data_dir, make_context()) as gateway:
+        report = verify_against(gateway.store, gateway.gateway_id, rsyslogd.log_path)
+    assert report.ok and report.compared == len(local), report.summary()
+
+
+def test_with_the_syslog_server_stopped_the_next_change_fails_and_changes_nothing(
+    data_dir: Path, rsyslogd: RsyslogServer
+) -> None:
+    before = _tail(data_dir)
+    _add_syslog_sink(data_dir, rsyslogd, "block")
+    _put(data_dir, "sales")  # the sink's connection is made, and kept
+    tail = _tail(data_dir)
+    rsyslogd.wait_for_records(len(_local_seqs(data_dir, before)))
+    received = _entry_seqs(rsyslogd)
+    rsyslogd.stop()
+    with pytest.raises(AuditSinkUnavailableError, match=f"127.0.0.1:{rsyslogd.port}"):
+        _put(data_dir, "hr")
+    with Gateway.open(data_dir, make_context()) as gateway, pytest.raises(NotFoundError):
+        CredentialService(gateway).get("hr")
+    assert _tail(data_dir) == tail and _entry_seqs(rsyslogd) == received
+    rsyslogd.start()  # back on the same port: the next change reconnects and goes through
+    _put(data_dir, "hr")
+    rsyslogd.wait_for_records(len(received) + 1)
+    assert _entry_seqs(rsyslogd)[-1] == _tail(data_dir)
