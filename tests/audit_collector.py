@@ -32,7 +32,7 @@ class AuditCollector:
     port: int = 0
     answers: list[int] = field(default_factory=list)
     posts: int = 0
-    _server: QuietHttpServer | None = None
+    _server: _Server | None = None
     _thread: threading.Thread | None = None
 
     @property
