@@ -9,7 +9,7 @@ engine plays no part in what is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from tests.tls_certificates import CertificateAuthority, issue_server_certificat
 from tests.vault.audit.sinks.test_audit_sinks import _local_seqs, _put, _tail
 from vault.audit.sinks.against import verify_against
 from vault.audit.sinks.config import syslog_config
+from vault.audit.sinks.delivery import deliver_buffered
 from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.registry import AuditSinkService
 from vault.credentials import CredentialService
@@ -79,3 +80,41 @@ def test_with_the_syslog_server_stopped_the_next_change_fails_and_changes_nothin
     _put(data_dir, "hr")
     rsyslogd.wait_for_records(len(received) + 1)
     assert _entry_seqs(rsyslogd)[-1] == _tail(data_dir)
+
+
+def test_a_syslog_buffer_sink_stopped_and_restarted_receives_every_entry_in_order(
+    data_dir: Path, rsyslogd: RsyslogServer
+) -> None:
+    before = _tail(data_dir)
+    _add_syslog_sink(data_dir, rsyslogd, "buffer")
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert deliver_buffered(gateway).sent == {"syslog": 1}
+    rsyslogd.wait_for_records(1)
+    rsyslogd.stop()
+    for name in ("sales", "hr", "ops"):
+        _put(data_dir, name)  # the outage stops no change
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert "syslog" in deliver_buffered(gateway).failing
+    rsyslogd.start()
+    with Gateway.open(data_dir, make_context()) as gateway:
+        deliver_buffered(gateway)
+    local = _local_seqs(data_dir, before)
+    rsyslogd.wait_for_records(len(local))
+    assert _entry_seqs(rsyslogd) == local
+
+
+def test_a_rolled_back_tail_is_caught_against_rsyslogs_file(
+    data_dir: Path,
+    rsyslogd: RsyslogServer,
+    copy_vault: Callable[[Path, Path], Path],
+    tmp_path: Path,
+) -> None:
+    before = _tail(data_dir)
+    _add_syslog_sink(data_dir, rsyslogd, "block")
+    _put(data_dir, "sales")
+    rolled_back = copy_vault(data_dir, tmp_path / "earlier")  # the copy put back later
+    _put(data_dir, "hr")
+    rsyslogd.wait_for_records(len(_local_seqs(data_dir, before)))
+    with Gateway.open(rolled_back, make_context()) as gateway:
+        report = verify_against(gateway.store, gateway.gateway_id, rsyslogd.log_path)
+    assert not report.ok and "cut off or rolled back" in (report.problem or "")
