@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.web_fixtures",
     "tests.store_targets",
     "tests.audit_collector",
+    "tests.proxy_fixtures",
 ]
 
 RECOVERY_KEY = "orbit walnut trellis quasar lantern 42"

@@ -10,7 +10,8 @@ and this is the one place to add it):
   every SQLite test is refused; threat T-CN-4).
 
 ``policy_for`` builds a test's ``DestinationPolicy``: these settings, the
-vault's data dir as protected, and for admins no address checks.
+vault's data dir as protected, the admin's proxy (``vault.proxy``), and for
+admins no address checks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from agent_keys.errors import InvalidInputError, NotFoundError, StorageError
 from vault.connectors.destinations import AllowedNetwork, DestinationPolicy
 from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
+from vault.proxy.stored import load_proxy
 
 NETWORKS_SETTING = "tests_allowed_networks"
 SQLITE_DIRS_SETTING = "tests_sqlite_dirs"
@@ -62,6 +64,7 @@ def policy_for(gateway: Gateway, *, any_network: bool) -> DestinationPolicy:
         allowed=stored.networks,
         sqlite_dirs=stored.sqlite_dirs,
         protected_dirs=(os.path.realpath(gateway.data_dir.path),),
+        proxy=load_proxy(gateway),
     )
     return policy.for_admin() if any_network else policy
 

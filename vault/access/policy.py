@@ -47,6 +47,9 @@ Action = Literal[
     # Add, list and remove the audit sinks (admins: a sink decides where the
     # trail goes, and a block sink can stop every change).
     "audit.sinks.manage",
+    # Set or clear the HTTP proxy (admins: it carries every HTTPS test and
+    # webhook, and holds a password of its own).
+    "proxy.manage",
 ]
 
 _ALLOWED: dict[Role, frozenset[Action]] = {

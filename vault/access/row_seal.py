@@ -79,10 +79,12 @@ SEALED_SETTINGS = frozenset(
         "health_run_requested_at",
         "health_check_every_seconds",
         "health_check_concurrency",
+        "proxy",
     }
 )
 """The settings that decide where the endpoint listens, what it accepts, how
-long a deleted credential is kept and how often credentials are tested."""
+long a deleted credential is kept, how often credentials are tested, and
+which proxy gwvault's HTTPS traffic goes through."""
 T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"

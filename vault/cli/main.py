@@ -90,6 +90,7 @@ _HANDLER_MODULES = {
     "cluster": "vault.cli.cluster_commands",
     "store": "vault.cli.store_commands",
     "notify": "vault.cli.notify_commands",
+    "proxy": "vault.cli.proxy_commands",
     "scheduler": "vault.cli.health_commands",
 }
 

@@ -19,6 +19,7 @@ from vault.cli import (
     key_commands,
     life_flags,
     notify_commands,
+    proxy_commands,
     recovery_commands,
     store_commands,
 )
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Key lifecycle commands live beside their handlers.
     for module in (
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
-        cluster_commands, store_commands, notify_commands, health_commands,
+        cluster_commands, store_commands, notify_commands, health_commands, proxy_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     repeat_after_commands(parser)  # last: every command's parser exists now

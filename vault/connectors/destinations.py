@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from agent_keys.errors import InvalidInputError
 from vault.connectors.connection import ConnectionTestResult
 from vault.connectors.deadline import Deadline
+from vault.connectors.proxy_route import RouteChooser
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -82,12 +83,15 @@ class DestinationPolicy:
     ``allowed`` and ``sqlite_dirs`` are admin settings; ``protected_dirs`` (the
     vault's data dir) is never opened by a test; ``any_network`` is an admin's
     test, which skips the address checks (the SQLite rules still hold).
+    ``proxy`` is how an HTTP test gets there (the admin's proxy settings): it
+    changes the path, never the check, which applies to the real destination.
     """
 
     allowed: tuple[AllowedNetwork, ...] = ()
     sqlite_dirs: tuple[str, ...] = ()
     protected_dirs: tuple[str, ...] = ()
     any_network: bool = False
+    proxy: RouteChooser | None = None
 
     def for_admin(self) -> DestinationPolicy:
         return replace(self, any_network=True)

@@ -158,7 +158,7 @@ def _run_tester(
         header = http.authorization_header(credential.auth, username, password)
         return http.attempt_get(
             url, destination_of(source, policy, deadline), tls=source.tls, ca_pem=source.ca_pem,
-            authorization=header, deadline=deadline,
+            authorization=header, deadline=deadline, proxy=policy.proxy,
         )  # fmt: skip
     if username is None or password is None:  # validate_data_source refused this already
         raise InvalidInputError(f"a {source.type} data source needs a user name and a secret")

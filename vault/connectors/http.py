@@ -19,7 +19,10 @@ from urllib.parse import urljoin, urlsplit
 
 from vault.connectors.connection import ConnectionTestResult, ReasonCode
 from vault.connectors.deadline import Deadline
-from vault.connectors.destinations import Destination, connect_tcp
+from vault.connectors.destinations import Destination
+from vault.connectors.pinned_http import PinnedHTTPConnection, PinnedHTTPSConnection
+from vault.connectors.proxy_route import RouteChooser
+from vault.connectors.proxy_tunnel import connect_routed
 from vault.connectors.tls_policy import client_context
 from vault.format.data_source import TlsMode
 
@@ -44,11 +47,14 @@ def attempt_get(
     ca_pem: str | None,
     authorization: str | None,
     deadline: Deadline,
+    proxy: RouteChooser | None = None,
 ) -> ConnectionTestResult:
     """GET ``url`` (checked by ``dispatch.http_url``) and judge the status; never raises.
 
     2xx and 3xx are a success.  A redirect is not followed; the detail names
     only the host it points to.  Connect, TLS and the answer share ``deadline``.
+    Through ``proxy`` the tunnel goes to the checked addresses, and TLS inside
+    it verifies the destination as on a direct connection.
     """
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -56,7 +62,9 @@ def attempt_get(
     if authorization is not None:
         headers["Authorization"] = authorization
     try:
-        sock = connect_tcp(destination, deadline.left(), deadline)
+        sock = connect_routed(
+            proxy, destination.host, destination.port, deadline, addresses=destination.addresses
+        )
         with sock, deadline.guarding(sock):
             connection = _connection(parts.scheme, destination, sock, tls, ca_pem)
             try:
@@ -78,38 +86,11 @@ def _connection(
     scheme: str, destination: Destination, sock: socket.socket, tls: TlsMode, ca_pem: str | None
 ) -> http.client.HTTPConnection:
     if scheme != "https":
-        return _PinnedHTTPConnection(destination, sock)
+        return PinnedHTTPConnection(destination.host, destination.port, sock)
     # Legacy rows (binding version 1) were always verified over https.
     mode: TlsMode = "verify-full" if tls == "prefer" else tls
     context = client_context(mode, ca_pem) or ssl.create_default_context()
-    return _PinnedHTTPSConnection(destination, sock, context)
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """``HTTPConnection`` over a socket already connected to a checked address."""
-
-    def __init__(self, destination: Destination, sock: socket.socket) -> None:
-        super().__init__(destination.host, destination.port, timeout=sock.gettimeout())
-        self._destination = destination
-        self._connected = sock
-
-    def connect(self) -> None:
-        self.sock = self._connected
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PinnedHTTPSConnection(_PinnedHTTPConnection):
-    """The same over TLS, verifying the destination's name (SNI, certificate)."""
-
-    def __init__(
-        self, destination: Destination, sock: socket.socket, context: ssl.SSLContext
-    ) -> None:
-        super().__init__(destination, sock)
-        self._context = context
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._destination.host)
+    return PinnedHTTPSConnection(destination.host, destination.port, sock, context)
 
 
 def _failure_reason(error: Exception) -> ReasonCode:

@@ -46,6 +46,7 @@ from vault.format.envelope import dek_context
 from vault.gateway import Gateway
 from vault.keys.tls import tls_key_context
 from vault.notify.sink_config import sink_key_context
+from vault.proxy.stored import rewrap_proxy_password
 from vault.store.records import MasterKeyRecord
 
 DEFAULT_BATCH_SIZE = 500
@@ -277,7 +278,8 @@ class KeyRotation:
                     [new.wrap(key, context, random), new.version, row["id"]],
                 )
                 moved += 1
-        return moved
+        # The proxy's password sits wrapped inside a sealed setting, not a key row.
+        return moved + rewrap_proxy_password(gateway, new)
 
     # -- 3. data keys, batch by batch ---------------------------------------------
 

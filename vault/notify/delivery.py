@@ -41,6 +41,7 @@ from vault.notify.outcome import Delivered, Outcome, Refused, Retry
 from vault.notify.sink_config import WebhookConfig
 from vault.notify.sinks import Sink, SinkService
 from vault.notify.webhook import post_event, signed_headers
+from vault.proxy.stored import load_proxy
 
 LEASE = "notify.delivery"
 LEASE_TTL_MS = 120_000
@@ -122,7 +123,7 @@ def send(gateway: Gateway, sink: Sink, event: QueuedEvent, service: SinkService)
             raise IntegrityError(f"the webhook sink {sink.name} has lost its key")
         stamp = int(gateway.context.clock().timestamp())
         headers = signed_headers(event.kind, delivery, stamp, event.body, secret)
-        return post_event(sink.config, headers, event.body)
+        return post_event(sink.config, headers, event.body, load_proxy(gateway))
     return send_email(sink.config, secret, event_message(sink.config, event.facts, delivery))
 
 

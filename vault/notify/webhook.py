@@ -13,7 +13,8 @@ receiver recomputes the HMAC, compares in constant time, and refuses an old
 timestamp (README "Notifications" has a verifier).
 
 The server's certificate is verified against the system's CAs or the sink's
-own (``client_context``, verify-full).  2xx is delivered; 429 and 5xx are
+own (``client_context``, verify-full), end-to-end through the admin's
+proxy when one is set (``vault.connectors.proxy_tunnel``).  2xx is delivered; 429 and 5xx are
 retried (``Retry-After`` in seconds honoured, bounded by the delivery loop);
 a redirect or any other 4xx is refused: the admin's URL is wrong, and a
 redirect would take the body where the admin did not say.
@@ -28,6 +29,9 @@ import ssl
 
 from agent_keys.secret import Secret
 from vault.connectors.deadline import Deadline
+from vault.connectors.pinned_http import PinnedHTTPSConnection
+from vault.connectors.proxy_route import RouteChooser
+from vault.connectors.proxy_tunnel import ProxyError, connect_routed
 from vault.connectors.tls_policy import client_context
 from vault.notify.outcome import Delivered, Outcome, Refused, Retry
 from vault.notify.sink_config import WebhookConfig
@@ -60,32 +64,37 @@ def signed_headers(
     }
 
 
-def post_event(config: WebhookConfig, headers: dict[str, str], body: bytes) -> Outcome:
-    """POST ``body`` to the webhook; never raises for what the network or server does."""
+def post_event(
+    config: WebhookConfig,
+    headers: dict[str, str],
+    body: bytes,
+    proxy: RouteChooser | None = None,
+) -> Outcome:
+    """POST ``body`` to the webhook, through ``proxy`` when it routes the host;
+    never raises for what the network, the proxy or the server does."""
     context = client_context("verify-full", config.ca_pem)
     if context is None:  # verify-full always has one
         raise AssertionError("no TLS context")
     deadline = Deadline(TOTAL_SECONDS)
-    connection = http.client.HTTPSConnection(
-        config.host, config.port, timeout=STEP_SECONDS, context=context
-    )
     try:
-        connection.connect()
-        if connection.sock is None:
-            return Retry("the webhook's server did not connect")
-        with deadline.guarding(connection.sock):
-            connection.request("POST", config.target, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read(_MAX_ANSWER_BYTES)
+        sock = connect_routed(proxy, config.host, config.port, deadline, step=STEP_SECONDS)
+        with sock, deadline.guarding(sock):
+            connection = PinnedHTTPSConnection(config.host, config.port, sock, context)
+            try:
+                connection.request("POST", config.target, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read(_MAX_ANSWER_BYTES)
+            finally:
+                connection.close()
             return judge(response.status, response.getheader("Retry-After"))
     except (ssl.SSLError, ssl.CertificateError):
         return Retry("the webhook's TLS handshake failed (is its certificate trusted?)")
     except TimeoutError:
         return Retry(f"the webhook did not answer within {TOTAL_SECONDS:g} s")
+    except ProxyError as e:  # its message names the proxy and a status, never a password
+        return Retry(f"cannot reach the webhook at {config.host}:{config.port}: {e}")
     except (OSError, http.client.HTTPException):
         return Retry(f"cannot reach the webhook at {config.host}:{config.port}")
-    finally:
-        connection.close()
 
 
 def judge(status: int, retry_after: str | None) -> Outcome:

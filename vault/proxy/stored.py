@@ -1,0 +1,217 @@
+"""The proxy settings as the vault keeps them: one sealed setting, the password wrapped.
+
+The setting ``proxy`` is canonical JSON in a sealed row (``vault.access.row_seal``),
+so a database writer without the key cannot point gwvault's HTTPS traffic at a
+proxy of theirs; an older sealed copy put back is refused too, because the
+trail's newest ``proxy.set``/``proxy.cleared`` entry must name the same mode
+and proxy (and a row deleted behind a ``proxy.set`` is refused: traffic does
+not silently go direct).  The password is wrapped by the GMK with a context
+naming the proxy and user it is for (``proxy_password_context``), rewrapped by
+a GMK rotation (``rewrap_proxy_password``), and leaves the vault only in the
+``Proxy-Authorization`` header of a tunnel.  Changing the settings is an
+admin's (``proxy.manage``), decided and audited inside the write that changes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from agent_keys.errors import AccessDeniedError, InvalidInputError
+from agent_keys.master_key import MasterKey
+from agent_keys.secret import Secret
+from vault.access.callers import Caller
+from vault.access.row_seal import TamperedRowError, record_refusal
+from vault.connectors.proxy_route import ProxyRoute
+from vault.format.audit_chain import canonical_json
+from vault.format.strict_json import parse_json_object
+from vault.gateway import Gateway
+from vault.proxy.settings import (
+    ENV_NO_PROXY,
+    ENV_PROXY,
+    ProxyMode,
+    ProxySettings,
+    check_proxy_password,
+    check_proxy_user,
+    parse_no_proxy,
+    parse_proxy_url,
+)
+
+SETTING = "proxy"
+SET, CLEARED = "proxy.set", "proxy.cleared"
+_CUSTOM_KEYS = {"mode", "host", "port", "user", "password", "no_proxy"}
+
+
+def proxy_password_context(gateway_id: str, route: ProxyRoute) -> bytes:
+    """What the wrapped password is bound to: its vault, proxy and user."""
+    return f"gwvault/proxy-password/v1|{gateway_id}|{route.address}|{route.user or ''}".encode()
+
+
+def load_proxy(gateway: Gateway, environ: Mapping[str, str] = os.environ) -> ProxySettings:
+    """The stored settings, checked (``TamperedRowError`` if a database writer changed
+    them); system mode reads the proxy variables of ``environ`` when used."""
+    stored = _stored(gateway)
+    if stored is None:
+        return ProxySettings()
+    if stored["mode"] == "system":
+        names = (*ENV_PROXY, *ENV_NO_PROXY)
+        return ProxySettings(
+            "system", environment=tuple((n, environ[n]) for n in names if n in environ)
+        )
+    route, wrapped = _route_of(stored)
+    if wrapped is not None:
+        version, blob = wrapped
+        context = proxy_password_context(gateway.gateway_id, route)
+        password = gateway.master_key_for(version).unwrap(blob, context)
+        route = ProxyRoute(route.host, route.port, route.user, password)
+    return ProxySettings("custom", route, tuple(stored["no_proxy"]))
+
+
+def set_proxy(
+    gateway: Gateway,
+    mode: ProxyMode,
+    *,
+    url: str | None = None,
+    user: str | None = None,
+    password: Secret | None = None,
+    no_proxy: str | None = None,
+    caller: Caller | None = None,
+) -> ProxySettings:
+    """Store new settings (``none`` clears them); recorded.  ``InvalidInputError``
+    for a URL, user, password or NO_PROXY list gwvault refuses, before anything is written."""
+    if mode == "none":
+        clear_proxy(gateway, caller=caller)
+        return ProxySettings()
+    if mode == "system":
+        if url is not None or user is not None or password is not None or no_proxy is not None:
+            raise InvalidInputError(
+                "the system proxy comes from the service's HTTPS_PROXY and NO_PROXY;"
+                " --url, --user, a password and --no-proxy are for a custom proxy"
+            )
+        stored: dict[str, Any] = {"mode": "system"}
+        route = None
+    else:
+        if url is None:
+            raise InvalidInputError("a custom proxy needs --url http://HOST:PORT")
+        host, port = parse_proxy_url(url)
+        if password is not None:
+            check_proxy_password(password)
+        route = ProxyRoute(host, port, None if user is None else check_proxy_user(user))
+        stored = {"mode": "custom", "host": host, "port": port, "user": route.user,
+                  "password": None, "no_proxy": list(parse_no_proxy(no_proxy or ""))}  # fmt: skip
+    with _deciding(gateway, caller):
+        if route is not None and password is not None:
+            stored["password"] = _wrapped(gateway, gateway.master_key, route, password)
+        gateway.rows.set_setting(SETTING, canonical_json(stored))
+        gateway.audit.record(
+            SET, gateway.gateway_id, mode=mode, proxy=_shown(stored),
+            user=stored.get("user"), password="set" if password is not None else "none",
+            no_proxy=",".join(stored.get("no_proxy", [])),
+        )  # fmt: skip
+    return load_proxy(gateway)
+
+
+def clear_proxy(gateway: Gateway, *, caller: Caller | None = None) -> bool:
+    """Go back to direct connections; recorded.  False when no proxy was set."""
+    with _deciding(gateway, caller):
+        stored = _stored(gateway)
+        if stored is None:
+            return False
+        gateway.store.delete_setting(SETTING)
+        gateway.audit.record(CLEARED, gateway.gateway_id, mode=stored["mode"],
+                             proxy=_shown(stored))  # fmt: skip
+    return True
+
+
+def rewrap_proxy_password(gateway: Gateway, new: MasterKey) -> int:
+    """Move the password to GMK ``new`` (inside the rotation's write); 1 if it moved."""
+    stored = _stored(gateway)
+    if stored is None or stored["mode"] != "custom" or stored["password"] is None:
+        return 0
+    route, wrapped = _route_of(stored)
+    if wrapped is None or wrapped[0] == new.version:
+        return 0
+    context = proxy_password_context(gateway.gateway_id, route)
+    password = gateway.master_key_for(wrapped[0]).unwrap(wrapped[1], context)
+    stored["password"] = _wrapped(gateway, new, route, password)
+    gateway.rows.set_setting(SETTING, canonical_json(stored))
+    return 1
+
+
+def _wrapped(
+    gateway: Gateway, gmk: MasterKey, route: ProxyRoute, password: Secret
+) -> dict[str, Any]:
+    context = proxy_password_context(gateway.gateway_id, route)
+    blob = gmk.wrap(password, context, gateway.context.random)
+    return {"gmk_version": gmk.version, "wrapped": base64.b64encode(blob).decode("ascii")}
+
+
+def _stored(gateway: Gateway) -> dict[str, Any] | None:
+    """The setting as stored, its seal and the trail checked; None when unset."""
+    raw = gateway.rows.setting(SETTING)  # TamperedRowError if a database writer changed it
+    try:
+        stored = None if raw is None else parse_json_object(raw)
+    except ValueError:
+        stored = {}
+    if stored is not None and stored.get("mode") not in ("system", "custom"):
+        raise TamperedRowError("settings", SETTING)
+    shown = None if stored is None else _shown(stored)
+
+    def agrees(action: str, details: dict[str, Any]) -> bool:
+        if stored is None:
+            return action == CLEARED
+        return action == SET and (details.get("mode"), details.get("proxy")) == (
+            stored["mode"], shown)  # fmt: skip
+
+    gateway.rows.check_current("settings", SETTING, gateway.gateway_id, (SET, CLEARED), agrees)
+    return stored
+
+
+def _route_of(stored: dict[str, Any]) -> tuple[ProxyRoute, tuple[int, bytes] | None]:
+    """A custom setting's route and wrapped password, checked as when it was set."""
+    try:
+        if set(stored) != _CUSTOM_KEYS or not isinstance(stored["port"], int):
+            raise InvalidInputError("not a stored proxy")
+        host, port = parse_proxy_url(f"http://{stored['host']}:{stored['port']}")
+        user = None if stored["user"] is None else check_proxy_user(stored["user"])
+        parse_no_proxy(",".join(stored["no_proxy"]))
+        wrapped = stored["password"]
+        if wrapped is None:
+            return ProxyRoute(host, port, user), None
+        if not isinstance(wrapped, dict) or set(wrapped) != {"gmk_version", "wrapped"}:
+            raise InvalidInputError("not a stored password")
+        version, blob = wrapped["gmk_version"], wrapped["wrapped"]
+        if type(version) is not int or not isinstance(blob, str):
+            raise InvalidInputError("not a stored password")
+        return ProxyRoute(host, port, user), (version, base64.b64decode(blob, validate=True))
+    except (InvalidInputError, TypeError, AttributeError, binascii.Error) as e:
+        raise TamperedRowError("settings", SETTING) from e
+
+
+def _shown(stored: Mapping[str, Any]) -> str:
+    """The proxy as the trail names it: never a password."""
+    if stored["mode"] == "system":
+        return "environment"
+    return f"{stored['host']}:{stored['port']}"
+
+
+@contextmanager
+def _deciding(gateway: Gateway, caller: Caller | None) -> Iterator[None]:
+    """A write in which an admin's right is decided and acted on; a refusal rolls
+    it back and is recorded after, on its own (``vault.notify.sinks`` does the same)."""
+    try:
+        with gateway.store.write():
+            if caller is not None:
+                caller.authorize(gateway, "proxy.manage")
+            yield
+    except AccessDeniedError as e:
+        gateway.audit.record("access.refused", SETTING, "refused",
+                             refused_action="proxy.manage", reason=str(e)[:200])  # fmt: skip
+        raise
+    except TamperedRowError as e:
+        record_refusal(gateway.audit, e)
+        raise
