@@ -96,12 +96,17 @@ class ProxySettings:
 
 def parse_proxy_url(url: str) -> tuple[str, int]:
     """``http://HOST:PORT`` as (host, port); ``InvalidInputError`` for anything else."""
-    if not (0 < len(url) <= MAX_URL_CHARS) or not url.isascii() or not url.isprintable():
+    if (
+        not (0 < len(url) <= MAX_URL_CHARS)
+        or not url.isascii()
+        or not url.isprintable()
+        or " " in url
+    ):
         raise InvalidInputError(
             f"a proxy URL is up to {MAX_URL_CHARS} printable ASCII characters, such as"
             " http://proxy.example.org:3128"
         )
-    if " " in url or not url.lower().startswith("http://"):
+    if not url.lower().startswith("http://"):
         raise InvalidInputError(
             "a proxy URL starts with http:// (gwvault tunnels with CONNECT; the TLS inside the"
             " tunnel is end-to-end, so no https:// proxy), such as http://proxy.example.org:3128"
