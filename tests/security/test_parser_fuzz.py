@@ -59,6 +59,7 @@ from vault.format.recovery_bundle import (
     open_bundle,
     read_header,
 )
+from vault.proxy.settings import environment_route, parse_no_proxy, parse_proxy_url
 from web.json_body import SEALED_MEMBERS, SEALED_REQUIRED, json_object, sealed_credential_body
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
@@ -446,6 +447,30 @@ def test_a_mutated_connection_string_parses_or_is_refused(record_property: Recor
         _refused_only(InvalidInputError, lambda: parse_connection_string(text, allow_password=True))
 
     fuzz(record_property, FUZZ, mutated(_CONNECTION_STRINGS) | st.binary(max_size=200), check)
+
+
+_PROXY_SETTINGS = [
+    s.encode()
+    for s in (
+        "http://proxy.example.org:3128",
+        "HTTPS_PROXY=http://10.0.0.1:8080;NO_PROXY=.internal,10.0.0.0/8,192.0.2.7,*",
+    )
+]
+
+
+def test_a_mutated_proxy_url_or_environment_parses_or_is_refused(
+    record_property: Recorder,
+) -> None:
+    # --url, a stored proxy and the service's HTTPS_PROXY/NO_PROXY (vault.proxy.settings).
+    def check(data: bytes) -> None:
+        text = _as_text(data)
+        proxy, _, no_proxy = text.removeprefix("HTTPS_PROXY=").partition(";NO_PROXY=")
+        _refused_only(InvalidInputError, lambda: parse_proxy_url(proxy))
+        _refused_only(InvalidInputError, lambda: parse_no_proxy(no_proxy))
+        env = {"HTTPS_PROXY": proxy, "NO_PROXY": no_proxy}
+        _refused_only(InvalidInputError, lambda: environment_route(env))
+
+    fuzz(record_property, FUZZ, mutated(_PROXY_SETTINGS) | st.binary(max_size=200), check)
 
 
 _FOUND_CERTS = {

@@ -197,6 +197,11 @@ def environment_route(env: Mapping[str, str]) -> tuple[ProxyRoute | None, tuple[
     proxy = _one_value(env, ENV_PROXY)
     if not proxy:
         return None, ()
+    if "@" in proxy:
+        raise InvalidInputError(
+            "its HTTPS_PROXY holds a user or password: gwvault keeps a proxy password sealed,"
+            " not in the environment (gwvault proxy set custom --user)"
+        )
     try:
         host, port = parse_proxy_url(proxy)
     except InvalidInputError as e:

@@ -116,14 +116,18 @@ def set_proxy(
 
 
 def clear_proxy(gateway: Gateway, *, caller: Caller | None = None) -> bool:
-    """Go back to direct connections; recorded.  False when no proxy was set."""
+    """Go back to direct connections; recorded with the mode and proxy the trail last
+    set.  Works on a row a database writer changed or deleted too (the way back to
+    a usable vault).  False when no proxy was set."""
     with _deciding(gateway, caller):
-        stored = _stored(gateway)
-        if stored is None:
+        stored_at_all = gateway.store.setting(SETTING) is not None  # unchecked: it goes
+        latest = gateway.rows.latest_audited(gateway.gateway_id, (SET, CLEARED))
+        last_set = latest[1] if latest is not None and latest[0] == SET else None
+        if not stored_at_all and last_set is None:
             return False
         gateway.store.delete_setting(SETTING)
-        gateway.audit.record(CLEARED, gateway.gateway_id, mode=stored["mode"],
-                             proxy=_shown(stored))  # fmt: skip
+        gateway.audit.record(CLEARED, gateway.gateway_id, mode=(last_set or {}).get("mode"),
+                             proxy=(last_set or {}).get("proxy"))  # fmt: skip
     return True
 
 

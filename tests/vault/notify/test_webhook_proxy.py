@@ -33,6 +33,16 @@ def _through(gateway: Gateway, proxy: TinyProxy, password: str | None = None) ->
               password=Secret.from_text(password or proxy.password))  # fmt: skip
 
 
+def _hook_through(
+    gateway: Gateway, receiver: WebhookReceiver, ca: CertificateAuthority, proxy: TinyProxy
+) -> tuple[SinkService, int]:
+    """A webhook sink checked against ``ca``, the proxy set, and its tunnels so far."""
+    service = SinkService(gateway)
+    service.add("hook", webhook_config(receiver.url, ca.pem), KEY)
+    _through(gateway, proxy)
+    return service, proxy.tunnels_to(_port(receiver))
+
+
 def _port(receiver: WebhookReceiver) -> int:
     return urlsplit(receiver.url).port or 443
 
@@ -41,10 +51,7 @@ def test_a_webhook_goes_through_the_proxy_and_back_to_direct_once_cleared(
     gateway: Gateway, webhook_receiver: WebhookReceiver, trusted_ca: CertificateAuthority,
     tinyproxy: TinyProxy,
 ) -> None:  # fmt: skip
-    service = SinkService(gateway)
-    service.add("hook", webhook_config(webhook_receiver.url, trusted_ca.pem), KEY)
-    before = tinyproxy.tunnels_to(_port(webhook_receiver))
-    _through(gateway, tinyproxy)
+    service, before = _hook_through(gateway, webhook_receiver, trusted_ca, tinyproxy)
     assert isinstance(send_test_event(gateway, service, "hook"), Delivered)
     assert tinyproxy.tunnels_to(_port(webhook_receiver)) == before + 1
     assert len(webhook_receiver.requests) == 1
@@ -58,10 +65,7 @@ def test_an_impersonating_receiver_fails_through_the_proxy(
     gateway: Gateway, webhook_receiver: WebhookReceiver, untrusted_ca: CertificateAuthority,
     tinyproxy: TinyProxy,
 ) -> None:  # fmt: skip
-    service = SinkService(gateway)
-    service.add("hook", webhook_config(webhook_receiver.url, untrusted_ca.pem), KEY)
-    before = tinyproxy.tunnels_to(_port(webhook_receiver))
-    _through(gateway, tinyproxy)
+    service, before = _hook_through(gateway, webhook_receiver, untrusted_ca, tinyproxy)
     outcome = send_test_event(gateway, service, "hook")
     assert isinstance(outcome, Retry) and "TLS handshake failed" in outcome.reason
     assert tinyproxy.tunnels_to(_port(webhook_receiver)) == before + 1

@@ -17,7 +17,7 @@ from tests.conftest import make_context
 from tests.proxy_fixtures import TinyProxy
 from tests.service_fixtures import HttpAuthServer
 from tests.vault.cli.gwvault_process import private_file
-from vault.cli.main import main
+from tests.vault.notify.test_sinks import run
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
@@ -25,12 +25,6 @@ from vault.gateway import Gateway
 from vault.proxy.stored import set_proxy
 
 PROXY_PW = "CANARY-cli-proxy-pw-7c1e"
-
-
-def run(capsys: pytest.CaptureFixture[str], data_dir: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--data-dir", str(data_dir), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_set_show_and_clear_never_print_the_password(

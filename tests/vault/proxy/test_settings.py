@@ -117,7 +117,7 @@ def test_the_system_mode_reads_https_proxy_and_no_proxy_only() -> None:
     ("env", "says"),
     [
         ({"HTTPS_PROXY": "http://a.example:1", "https_proxy": "http://b.example:1"}, "differ"),
-        ({"HTTPS_PROXY": "http://u:p@a.example:3128"}, "HTTPS_PROXY is refused"),
+        ({"HTTPS_PROXY": "http://u:p@a.example:3128"}, "HTTPS_PROXY holds a user or password"),
         ({"https_proxy": "socks5://a.example:1080"}, "HTTPS_PROXY is refused"),
         ({"HTTPS_PROXY": "http://a.example:3128", "NO_PROXY": "x:1"}, "NO_PROXY is refused"),
     ],

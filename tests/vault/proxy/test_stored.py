@@ -139,8 +139,16 @@ def test_an_older_sealed_copy_or_a_deleted_row_is_refused(gateway: Gateway, data
         gateway.store.delete_setting("proxy")  # the trail still says proxy.set
     with pytest.raises(TamperedRowError):
         load_proxy(gateway)
-    reset = set_proxy(gateway, "system")  # an admin sets it again
-    assert reset.mode == "system"
+    assert clear_proxy(gateway)  # an admin's way back: direct, recorded
+    assert load_proxy(gateway) == ProxySettings()
+    assert _entries(gateway, "proxy.cleared")[-1][1] == {
+        "mode": "custom", "proxy": "newer.example.org:3128"}  # fmt: skip
+    _custom(gateway, "http://third.example.org:3128")
+    _put_back(data_dir, "settings", copy)
+    with pytest.raises(TamperedRowError):
+        load_proxy(gateway)
+    set_proxy(gateway, "system")  # setting it again is the other way back
+    assert load_proxy(gateway).mode == "system"
 
 
 def test_a_rotation_rewraps_the_proxy_password(gateway: Gateway, recovery_key: Secret) -> None:
