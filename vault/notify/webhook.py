@@ -29,10 +29,9 @@ import ssl
 
 from agent_keys.secret import Secret
 from vault.connectors.deadline import Deadline
-from vault.connectors.pinned_http import PinnedHTTPSConnection
+from vault.connectors.pinned_http import post_verified
 from vault.connectors.proxy_route import RouteChooser
-from vault.connectors.proxy_tunnel import ProxyError, connect_routed
-from vault.connectors.tls_policy import client_context
+from vault.connectors.proxy_tunnel import ProxyError
 from vault.notify.outcome import Delivered, Outcome, Refused, Retry
 from vault.notify.sink_config import WebhookConfig
 
@@ -41,7 +40,6 @@ STEP_SECONDS = 10.0
 """Connect, TLS handshake, each read: at most this long each."""
 TOTAL_SECONDS = 30.0
 """One attempt, all of it."""
-_MAX_ANSWER_BYTES = 4096  # read and dropped: the status is the answer
 
 
 def signature(key: Secret, timestamp: str, body: bytes) -> str:
@@ -72,21 +70,11 @@ def post_event(
 ) -> Outcome:
     """POST ``body`` to the webhook, through ``proxy`` when it routes the host;
     never raises for what the network, the proxy or the server does."""
-    context = client_context("verify-full", config.ca_pem)
-    if context is None:  # verify-full always has one
-        raise AssertionError("no TLS context")
-    deadline = Deadline(TOTAL_SECONDS)
     try:
-        sock = connect_routed(proxy, config.host, config.port, deadline, step=STEP_SECONDS)
-        with sock, deadline.guarding(sock):
-            connection = PinnedHTTPSConnection(config.host, config.port, sock, context)
-            try:
-                connection.request("POST", config.target, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read(_MAX_ANSWER_BYTES)
-            finally:
-                connection.close()
-            return judge(response.status, response.getheader("Retry-After"))
+        answer = post_verified(
+            config.host, config.port, config.target, body, headers, ca_pem=config.ca_pem,
+            proxy=proxy, deadline=Deadline(TOTAL_SECONDS), step=STEP_SECONDS,
+        )  # fmt: skip
     except (ssl.SSLError, ssl.CertificateError):
         return Retry("the webhook's TLS handshake failed (is its certificate trusted?)")
     except TimeoutError:
@@ -95,6 +83,7 @@ def post_event(
         return Retry(f"cannot reach the webhook at {config.host}:{config.port}: {e}")
     except (OSError, http.client.HTTPException):
         return Retry(f"cannot reach the webhook at {config.host}:{config.port}")
+    return judge(answer.status, answer.retry_after)
 
 
 def judge(status: int, retry_after: str | None) -> Outcome:
