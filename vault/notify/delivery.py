@@ -41,6 +41,7 @@ from vault.notify.outcome import Delivered, Outcome, Refused, Retry
 from vault.notify.sink_config import WebhookConfig
 from vault.notify.sinks import Sink, SinkService
 from vault.notify.webhook import post_event, signed_headers
+from vault.proxy.settings import ProxySettings
 from vault.proxy.stored import load_proxy
 
 LEASE = "notify.delivery"
@@ -82,6 +83,11 @@ def deliver_due(gateway: Gateway) -> DeliveryReport:
     """One pass: every sink gets its due events, in order (``LeaseLostError`` in a
     cluster while another member delivers)."""
     report = DeliveryReport()
+    try:
+        proxy = load_proxy(gateway)  # once a pass; a refused row is recorded by the check
+    except TamperedRowError as e:
+        report.errors.append(str(e))
+        return report  # nothing goes direct past the admin's proxy
     lease = None
     if gateway.member_id is not None:
         gateway.check_standing()
@@ -98,7 +104,7 @@ def deliver_due(gateway: Gateway) -> DeliveryReport:
                     report.failed += 1  # a tampered event, refused and passed
                     continue
                 sink, event = claimed.sink, claimed.event
-                outcome = send(gateway, sink, event, claimed.service)
+                outcome = send(gateway, sink, event, claimed.service, proxy)
                 _record(gateway, sink, event, outcome, lease=lease, report=report)
             except TamperedRowError as e:
                 record_refusal(gateway.audit, e)
@@ -114,8 +120,11 @@ def deliver_due(gateway: Gateway) -> DeliveryReport:
     return report
 
 
-def send(gateway: Gateway, sink: Sink, event: QueuedEvent, service: SinkService) -> Outcome:
-    """One attempt to hand ``event`` to ``sink`` (outside any transaction)."""
+def send(
+    gateway: Gateway, sink: Sink, event: QueuedEvent, service: SinkService, proxy: ProxySettings
+) -> Outcome:
+    """One attempt to hand ``event`` to ``sink`` (outside any transaction); a webhook
+    goes through ``proxy`` when it routes the host (SMTP never does)."""
     secret = service.secret_of(sink)
     delivery = f"{gateway.gateway_id}:{event.id}"
     if isinstance(sink.config, WebhookConfig):
@@ -123,7 +132,7 @@ def send(gateway: Gateway, sink: Sink, event: QueuedEvent, service: SinkService)
             raise IntegrityError(f"the webhook sink {sink.name} has lost its key")
         stamp = int(gateway.context.clock().timestamp())
         headers = signed_headers(event.kind, delivery, stamp, event.body, secret)
-        return post_event(sink.config, headers, event.body, load_proxy(gateway))
+        return post_event(sink.config, headers, event.body, proxy)
     return send_email(sink.config, secret, event_message(sink.config, event.facts, delivery))
 
 
@@ -135,7 +144,7 @@ def send_test_event(gateway: Gateway, service: SinkService, name: str) -> Outcom
     body = {"kind": "notify.test", "credential": None, "at": at, "audit_seq": seq,
             "gateway_id": gateway.gateway_id, "details": {"sink": name}}  # fmt: skip
     event = QueuedEvent(0, "notify.test", canonical_json(body).encode())
-    outcome = send(gateway, sink, event, service)
+    outcome = send(gateway, sink, event, service, load_proxy(gateway))
     gateway.audit.record(
         DELIVERED if isinstance(outcome, Delivered) else FAILED, name,
         "ok" if isinstance(outcome, Delivered) else "failed", sink_id=sink.id, test=True,

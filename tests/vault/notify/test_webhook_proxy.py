@@ -19,7 +19,8 @@ from tests.store_engines import EngineVaults
 from tests.tls_certificates import CertificateAuthority
 from tests.vault.notify.conftest import WebhookReceiver
 from vault.gateway import Gateway
-from vault.notify.delivery import send_test_event
+from vault.notify.delivery import deliver_due, send_test_event
+from vault.notify.events import raise_event
 from vault.notify.outcome import Delivered, Retry
 from vault.notify.sink_config import webhook_config
 from vault.notify.sinks import SinkService
@@ -107,3 +108,18 @@ def test_a_proxy_that_is_down_is_a_retry_naming_it(  # noqa: PLR0917 - pytest fi
     assert isinstance(outcome, Retry)
     assert f"cannot reach the proxy 127.0.0.1:{closed_tcp_port}" in outcome.reason
     assert webhook_receiver.requests == []
+
+
+def test_a_tampered_proxy_row_stops_delivery_instead_of_going_direct(
+    gateway: Gateway, webhook_receiver: WebhookReceiver, trusted_ca: CertificateAuthority
+) -> None:
+    SinkService(gateway).add("hook", webhook_config(webhook_receiver.url, trusted_ca.pem), KEY)
+    set_proxy(gateway, "custom", url="http://proxy.example.org:3128")
+    raise_event(gateway, "credential.expired", "sales")
+    with gateway.store.write():  # a database writer, without the key
+        gateway.store.set_setting("proxy", '{"mode":"system"}')
+    report = deliver_due(gateway)
+    assert report.delivered == 0 and "changed outside gwvault" in report.errors[0]
+    assert webhook_receiver.requests == []
+    refused = [e for e in gateway.store.audit_events() if e.action == "integrity.row-refused"]
+    assert [e.target for e in refused] == ["settings:proxy"]  # recorded once
