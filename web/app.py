@@ -16,11 +16,13 @@ from web.flash import clear_shown_flash, pending_flash
 from web.health import health
 from web.notify_api import notify
 from web.pages import pages
+from web.proxy_api import proxy
 from web.request_log import log_request, start_clock
 from web.security import add_security_headers, check_origin
 
 # Once, at import: a blueprint takes no nested one after its first registration.
 api.register_blueprint(notify)  # /api/v1/notify: the admins' sinks
+api.register_blueprint(proxy)  # /api/v1/proxy: the admins' HTTP proxy, read only
 
 MAX_BODY_BYTES = 64 * 1024  # an EncryptedCredential is at most 32 KiB
 

@@ -71,6 +71,13 @@ def load_proxy(gateway: Gateway, environ: Mapping[str, str] = os.environ) -> Pro
     return ProxySettings("custom", route, tuple(stored["no_proxy"]))
 
 
+def shown_proxy(gateway: Gateway, caller: Caller | None = None) -> dict[str, object]:
+    """What ``proxy show`` and ``GET /api/v1/proxy`` show (``ProxySettings.facts``: never
+    the password), the caller's right (``proxy.manage``) decided as the database says now."""
+    with _deciding(gateway, caller):
+        return load_proxy(gateway).facts()
+
+
 def set_proxy(
     gateway: Gateway,
     mode: ProxyMode,
