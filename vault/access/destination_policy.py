@@ -27,7 +27,7 @@ from agent_keys.errors import InvalidInputError, NotFoundError, StorageError
 from vault.connectors.destinations import AllowedNetwork, DestinationPolicy
 from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
-from vault.proxy.stored import load_proxy
+from vault.proxy.loading import load_proxy
 
 NETWORKS_SETTING = "tests_allowed_networks"
 SQLITE_DIRS_SETTING = "tests_sqlite_dirs"

@@ -39,7 +39,7 @@ def add_parsers(commands: Commands) -> None:
 
 
 def proxy_show(args: argparse.Namespace) -> int:
-    from vault.proxy.stored import load_proxy
+    from vault.proxy.loading import load_proxy
 
     with open_for_cli(args) as gateway:
         facts = load_proxy(gateway).facts()

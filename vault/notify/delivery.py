@@ -41,8 +41,8 @@ from vault.notify.outcome import Delivered, Outcome, Refused, Retry
 from vault.notify.sink_config import WebhookConfig
 from vault.notify.sinks import Sink, SinkService
 from vault.notify.webhook import post_event, signed_headers
+from vault.proxy.loading import load_proxy
 from vault.proxy.settings import ProxySettings
-from vault.proxy.stored import load_proxy
 
 LEASE = "notify.delivery"
 LEASE_TTL_MS = 120_000

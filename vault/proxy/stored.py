@@ -15,9 +15,7 @@ admin's (``proxy.manage``), decided and audited inside the write that changes th
 from __future__ import annotations
 
 import base64
-import binascii
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,11 +26,18 @@ from vault.access.callers import Caller
 from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.connectors.proxy_route import ProxyRoute
 from vault.format.audit_chain import canonical_json
-from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
+from vault.proxy.loading import (
+    CLEARED,
+    SET,
+    SETTING,
+    load_proxy,
+    proxy_named,
+    proxy_password_context,
+    route_of,
+    stored_setting,
+)
 from vault.proxy.settings import (
-    ENV_NO_PROXY,
-    ENV_PROXY,
     ProxyMode,
     ProxySettings,
     check_proxy_password,
@@ -40,35 +45,6 @@ from vault.proxy.settings import (
     parse_no_proxy,
     parse_proxy_url,
 )
-
-SETTING = "proxy"
-SET, CLEARED = "proxy.set", "proxy.cleared"
-_CUSTOM_KEYS = {"mode", "host", "port", "user", "password", "no_proxy"}
-
-
-def proxy_password_context(gateway_id: str, route: ProxyRoute) -> bytes:
-    """What the wrapped password is bound to: its vault, proxy and user."""
-    return f"gwvault/proxy-password/v1|{gateway_id}|{route.address}|{route.user or ''}".encode()
-
-
-def load_proxy(gateway: Gateway, environ: Mapping[str, str] = os.environ) -> ProxySettings:
-    """The stored settings, checked (``TamperedRowError`` if a database writer changed
-    them); system mode reads the proxy variables of ``environ`` when used."""
-    stored = _stored(gateway)
-    if stored is None:
-        return ProxySettings()
-    if stored["mode"] == "system":
-        names = (*ENV_PROXY, *ENV_NO_PROXY)
-        return ProxySettings(
-            "system", environment=tuple((n, environ[n]) for n in names if n in environ)
-        )
-    route, wrapped = _route_of(stored)
-    if wrapped is not None:
-        version, blob = wrapped
-        context = proxy_password_context(gateway.gateway_id, route)
-        password = gateway.master_key_for(version).unwrap(blob, context)
-        route = ProxyRoute(route.host, route.port, route.user, password)
-    return ProxySettings("custom", route, tuple(stored["no_proxy"]))
 
 
 def shown_proxy(gateway: Gateway, caller: Caller | None = None) -> dict[str, object]:
@@ -115,7 +91,7 @@ def set_proxy(
             stored["password"] = _wrapped(gateway, gateway.master_key, route, password)
         gateway.rows.set_setting(SETTING, canonical_json(stored))
         gateway.audit.record(
-            SET, gateway.gateway_id, mode=mode, proxy=_shown(stored),
+            SET, gateway.gateway_id, mode=mode, proxy=proxy_named(stored),
             user=stored.get("user"), password="set" if password is not None else "none",
             no_proxy=",".join(stored.get("no_proxy", [])),
         )  # fmt: skip
@@ -140,10 +116,10 @@ def clear_proxy(gateway: Gateway, *, caller: Caller | None = None) -> bool:
 
 def rewrap_proxy_password(gateway: Gateway, new: MasterKey) -> int:
     """Move the password to GMK ``new`` (inside the rotation's write); 1 if it moved."""
-    stored = _stored(gateway)
+    stored = stored_setting(gateway)
     if stored is None or stored["mode"] != "custom" or stored["password"] is None:
         return 0
-    route, wrapped = _route_of(stored)
+    route, wrapped = route_of(stored)
     if wrapped is None or wrapped[0] == new.version:
         return 0
     context = proxy_password_context(gateway.gateway_id, route)
@@ -159,55 +135,6 @@ def _wrapped(
     context = proxy_password_context(gateway.gateway_id, route)
     blob = gmk.wrap(password, context, gateway.context.random)
     return {"gmk_version": gmk.version, "wrapped": base64.b64encode(blob).decode("ascii")}
-
-
-def _stored(gateway: Gateway) -> dict[str, Any] | None:
-    """The setting as stored, its seal and the trail checked; None when unset."""
-    raw = gateway.rows.setting(SETTING)  # TamperedRowError if a database writer changed it
-    try:
-        stored = None if raw is None else parse_json_object(raw)
-    except ValueError:
-        stored = {}
-    if stored is not None and stored.get("mode") not in ("system", "custom"):
-        raise TamperedRowError("settings", SETTING)
-    shown = None if stored is None else _shown(stored)
-
-    def agrees(action: str, details: dict[str, Any]) -> bool:
-        if stored is None:
-            return action == CLEARED
-        return action == SET and (details.get("mode"), details.get("proxy")) == (
-            stored["mode"], shown)  # fmt: skip
-
-    gateway.rows.check_current("settings", SETTING, gateway.gateway_id, (SET, CLEARED), agrees)
-    return stored
-
-
-def _route_of(stored: dict[str, Any]) -> tuple[ProxyRoute, tuple[int, bytes] | None]:
-    """A custom setting's route and wrapped password, checked as when it was set."""
-    try:
-        if set(stored) != _CUSTOM_KEYS or not isinstance(stored["port"], int):
-            raise InvalidInputError("not a stored proxy")
-        host, port = parse_proxy_url(f"http://{stored['host']}:{stored['port']}")
-        user = None if stored["user"] is None else check_proxy_user(stored["user"])
-        parse_no_proxy(",".join(stored["no_proxy"]))
-        wrapped = stored["password"]
-        if wrapped is None:
-            return ProxyRoute(host, port, user), None
-        if not isinstance(wrapped, dict) or set(wrapped) != {"gmk_version", "wrapped"}:
-            raise InvalidInputError("not a stored password")
-        version, blob = wrapped["gmk_version"], wrapped["wrapped"]
-        if type(version) is not int or not isinstance(blob, str):
-            raise InvalidInputError("not a stored password")
-        return ProxyRoute(host, port, user), (version, base64.b64decode(blob, validate=True))
-    except (InvalidInputError, TypeError, AttributeError, binascii.Error) as e:
-        raise TamperedRowError("settings", SETTING) from e
-
-
-def _shown(stored: Mapping[str, Any]) -> str:
-    """The proxy as the trail names it: never a password."""
-    if stored["mode"] == "system":
-        return "environment"
-    return f"{stored['host']}:{stored['port']}"
 
 
 @contextmanager

@@ -28,8 +28,9 @@ from vault.connectors.proxy_route import ProxyRoute
 from vault.format.strict_json import parse_json_object
 from vault.gateway import Gateway
 from vault.keys.rotation import KeyRotation
+from vault.proxy.loading import load_proxy
 from vault.proxy.settings import ProxySettings
-from vault.proxy.stored import clear_proxy, load_proxy, set_proxy
+from vault.proxy.stored import clear_proxy, set_proxy
 
 PROXY_PW = "CANARY-proxy-pw-5b1f"
 URL = "http://proxy.example.org:3128"

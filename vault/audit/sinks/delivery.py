@@ -21,6 +21,7 @@ from vault.audit.sinks.stream import Place, move_place, next_batch, place_of
 from vault.audit.sinks.transports import transport_for
 from vault.cluster.lease import Lease, acquire, check_fence
 from vault.gateway import Gateway
+from vault.proxy.loading import load_proxy
 
 LEASE = "audit.sinks"
 LEASE_TTL_MS = 60_000
@@ -50,6 +51,7 @@ def deliver_buffered(gateway: Gateway) -> BufferedReport:
         lease = acquire(store, LEASE, gateway.member_id, LEASE_TTL_MS)
     with store.reading():
         sinks = [sink for sink in configured_sinks(gateway) if sink.policy == "buffer"]
+        proxy = load_proxy(gateway)
     for sink in sinks:
         sent = 0
         for _ in range(MAX_BATCHES):
@@ -59,7 +61,7 @@ def deliver_buffered(gateway: Gateway) -> BufferedReport:
             if batch.empty:
                 break
             try:
-                transport_for(sink).send(batch.records)
+                transport_for(sink, proxy).send(batch.records)
             except AuditSinkUnavailableError as e:
                 _record_failure(gateway, sink, str(e), lease)
                 report.failing[sink.name] = str(e)

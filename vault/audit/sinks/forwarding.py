@@ -23,6 +23,7 @@ from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.standing import SinkVault, checked_place, configured_sinks, ever_had_sinks
 from vault.audit.sinks.stream import move_place, next_batch
 from vault.audit.sinks.transports import transport_for
+from vault.proxy.loading import load_proxy
 
 log = logging.getLogger("gwvault.audit")
 
@@ -39,13 +40,15 @@ def send_to_block_sinks(vault: SinkVault) -> None:
         # The keystore is what failed (an unlock refused and recorded without a
         # MAC): the entries go to the sinks with the next commit that has keys.
         return
-    for sink in sinks:
-        if sink.policy != "block":
-            continue
+    block = [sink for sink in sinks if sink.policy == "block"]
+    if not block:
+        return
+    proxy = load_proxy(vault)
+    for sink in block:
         place = checked_place(store, sink)
         while not (batch := next_batch(store, vault.gateway_id, place)).empty:
             try:
-                transport_for(sink).send(batch.records)
+                transport_for(sink, proxy).send(batch.records)
             except AuditSinkUnavailableError as e:
                 log.error("audit sink %s (block) refused this change: %s", sink.name, e)
                 raise AuditSinkUnavailableError(

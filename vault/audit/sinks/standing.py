@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from agent_keys.errors import InvalidInputError
+from agent_keys.master_key import MasterKey
 from vault.access.row_seal import RowSeal, TamperedRowError
 from vault.audit.sinks.config import (
     AuditSinkConfig,
@@ -53,6 +54,8 @@ class SinkVault(Protocol):
     context: RequestContext
 
     def cached_fact(self, name: str, load: Callable[[], T]) -> T: ...
+
+    def master_key_for(self, version: int) -> MasterKey: ...
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,13 @@ from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.standing import AuditSink
 from vault.audit.sinks.syslog_tls import SyslogTlsTransport
 from vault.connectors.deadline import Deadline
+from vault.connectors.pinned_http import PinnedHTTPSConnection
+from vault.connectors.proxy_route import RouteChooser
+from vault.connectors.proxy_tunnel import ProxyError, connect_routed
 from vault.connectors.tls_policy import client_context
 from vault.format.audit_chain import canonical_json
 from vault.notify.sink_config import WebhookConfig
+from vault.proxy.settings import ProxySettings
 
 SEND_SECONDS = 10.0
 """One send, all of it (connect, handshake, body, answer): a block sink holds
@@ -50,9 +54,11 @@ _kept: dict[tuple[int, str, str], Transport] = {}
 _kept_lock = threading.Lock()
 
 
-def transport_for(sink: AuditSink) -> Transport:
-    """This process's transport to ``sink`` as configured now."""
-    key = (os.getpid(), sink.id, sink.config_text)
+def transport_for(sink: AuditSink, proxy: ProxySettings) -> Transport:
+    """This process's transport to ``sink`` as configured now (``proxy``: the
+    admin's proxy settings, which a webhook goes through; syslog goes direct)."""
+    route = canonical_json(proxy.facts()) if isinstance(sink.config, WebhookConfig) else ""
+    key = (os.getpid(), sink.id, sink.config_text + route)
     with _kept_lock:
         found = _kept.get(key)
         if found is None:
@@ -61,15 +67,15 @@ def transport_for(sink: AuditSink) -> Transport:
                 transport = _kept.pop(stale)
                 if stale[0] == key[0]:
                     transport.close()
-            found = _kept[key] = _made(sink)
+            found = _kept[key] = _made(sink, proxy)
         return found
 
 
-def _made(sink: AuditSink) -> Transport:
+def _made(sink: AuditSink, proxy: ProxySettings) -> Transport:
     config = sink.config
     if isinstance(config, SyslogConfig):
         return SyslogTlsTransport(config.host, config.port, config.ca_pem, timeout=SEND_SECONDS)
-    return WebhookTransport(config)
+    return WebhookTransport(config, proxy)
 
 
 class WebhookTransport:
@@ -80,11 +86,12 @@ class WebhookTransport:
     closed meanwhile is replaced once, at once, on the same batch.
     """
 
-    def __init__(self, config: WebhookConfig) -> None:
+    def __init__(self, config: WebhookConfig, proxy: RouteChooser | None = None) -> None:
         self._config = config
+        self._proxy = proxy
         self._where = f"the audit webhook {config.host}:{config.port}"
         self._lock = threading.Lock()
-        self._connection: http.client.HTTPSConnection | None = None
+        self._connection: PinnedHTTPSConnection | None = None
 
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
         body = "".join(canonical_json(dict(record)) + "\n" for record in records).encode("ascii")
@@ -131,6 +138,9 @@ class WebhookTransport:
             raise AuditSinkUnavailableError(
                 f"{where} did not answer within {SEND_SECONDS:g} s"
             ) from e
+        except ProxyError as e:
+            self._drop()
+            raise AuditSinkUnavailableError(f"cannot reach {where}: {e}") from e
         except (OSError, http.client.HTTPException) as e:
             self._drop()
             raise AuditSinkUnavailableError(f"cannot reach {where}") from e
@@ -140,14 +150,17 @@ class WebhookTransport:
                 f"{where} refused the entries (HTTP {response.status}; redirects are not followed)"
             )
 
-    def _connected(self) -> http.client.HTTPSConnection:
+    def _connected(self) -> PinnedHTTPSConnection:
         if self._connection is None:
-            context = client_context("verify-full", self._config.ca_pem)
+            config = self._config
+            context = client_context("verify-full", config.ca_pem)
             if context is None:  # verify-full always has one
                 raise AssertionError("no TLS context")
-            connection = http.client.HTTPSConnection(
-                self._config.host, self._config.port, timeout=SEND_SECONDS, context=context
+            # Direct, or through the admin's proxy: TLS to the collector either way.
+            sock = connect_routed(
+                self._proxy, config.host, config.port, Deadline(SEND_SECONDS), step=SEND_SECONDS
             )
+            connection = PinnedHTTPSConnection(config.host, config.port, sock, context)
             connection.connect()
             self._connection = connection
         return self._connection
