@@ -45,6 +45,7 @@ from vault.format.encrypted_credential import (
 from vault.format.life_input import DEFAULT_WITHIN
 from vault.health.run_request import request_run
 from vault.health.status import health_views
+from vault.keys.backup_state import backup_view
 from vault.names import check_datasource_name
 from web.access import caller, entry_caller, gateway, require, web_caller
 from web.connection_test_slots import ConnectionTestSlots
@@ -67,7 +68,7 @@ def openapi() -> Response:
 @api.get("/status")
 def status() -> Response:
     require("status.read")
-    return jsonify(gateway().status())
+    return jsonify({**gateway().status(), "backup": backup_view(gateway())})
 
 
 @api.get("/certificate")

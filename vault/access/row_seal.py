@@ -225,11 +225,14 @@ class RowSeal:
         # The newest by max(seq) over (target, action, seq): ordering the
         # target's entries by seq walked every one of them (each agent use of
         # a credential), so the check of a credential grew with its uses.
+        entry = self.newest_entry(where, params)
+        return None if entry is None else (entry.action, self.verified_details(entry))
+
+    def newest_entry(self, where: str, params: list[Any]) -> AuditEntry | None:
+        """The newest entry matching ``where`` (fixed fragments), not yet verified."""
         newest = f"seq = (SELECT max(seq) FROM audit_events WHERE {where})"  # noqa: S608 - fixed fragments
         found = self._vault.store.find_audit(newest, params, limit=1)
-        if not found:
-            return None
-        return found[0].action, self.verified_details(found[0])
+        return found[0] if found else None
 
     def audited_entry(self, seq: int) -> tuple[AuditEntry, dict[str, Any]] | None:
         """The entry ``seq`` and its details once its hash and MAC verify (None:

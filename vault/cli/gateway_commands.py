@@ -51,11 +51,18 @@ def init(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
+    from vault.keys.backup_state import backup_view, unknown_backup_view
     from vault.keys.certificates import CertificateService
 
     with open_for_cli(args) as gateway:
         facts = gateway.status()
         warning = CertificateService(gateway).expiry_warning()
+        # The reminder needs the audit key: a token's PIN is asked for by no
+        # status, so without --pin-file a PKCS#11 vault's state is unknown.
+        if gateway.keystore.kind == "file" or args.pin_file:
+            facts["backup"] = backup_view(gateway)
+        else:
+            facts["backup"] = unknown_backup_view("give --pin-file to check the backups")
     # One digest, two spellings: hex with colons to compare with a browser or
     # openssl, base64url as the JWE kid that sealed values name.
     fingerprint = colon_hex_of_b64url(facts["cert_thumbprint"])
@@ -72,6 +79,8 @@ def status(args: argparse.Namespace) -> int:
                 f" {sink['failing_since']}, {sink['behind']} entries behind: {sink['last_error']}",
                 file=sys.stderr,
             )
+    if facts["backup"]["reminder"]:
+        print(f"warning: {facts['backup']['reminder']}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -85,6 +94,8 @@ def _people_facts(facts: dict[str, Any], fingerprint: str) -> dict[str, Any]:
             shown["cert_jwe_kid"] = value
         elif key == "audit_sinks":
             shown[key] = "; ".join(sink_line(sink) for sink in value) or "none"
+        elif key == "backup":
+            shown["backup"] = _backup_line(value)
         else:
             shown[key] = value
     return shown
@@ -94,6 +105,16 @@ def sink_line(sink: dict[str, Any]) -> str:
     """One audit sink's state in words (``status``, the overview page)."""
     state = "up to date" if not sink["behind"] else f"{sink['behind']} entries behind"
     return f"{sink['name']} ({sink['policy']}, {sink['destination']}): {state}"
+
+
+def _backup_line(view: dict[str, Any]) -> str:
+    """The backup state in one line: when the newest backup was made, or why one is due."""
+    if view["needed"] is None:
+        return f"unknown ({view['unknown']})"
+    last = view["last_backup"]
+    if not view["needed"]:
+        return f"backed up ({last['action']} at {last['at']})"
+    return "due (see the warning below)"
 
 
 def keystore_show(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from agent_keys.errors import AccessDeniedError
 from agent_keys.secret import Secret
 from vault.access.accounts import Accounts
 from vault.format.fingerprints import colon_hex_of_b64url
+from vault.keys.backup_state import backup_view
 from vault.keys.certificates import CertificateService
 from vault.keys.tls import TlsService
 from web.access import gateway, require, session_cookie
@@ -70,6 +71,7 @@ def overview() -> str:
         facts=facts,
         tls=tls,
         cert_warning=warning,
+        backup=backup_view(gateway()),
         # As browsers and openssl show them, beside the base64url JWE kid.
         cert_fingerprint=colon_hex_of_b64url(facts["cert_thumbprint"]),
         tls_fingerprint=colon_hex_of_b64url(tls["sha256"]),

@@ -1,0 +1,73 @@
+"""The backup reminder (issue 19): due on a new vault, silenced by a recovery
+bundle or a PKCS#12 export, due again after a key change, and never silenced
+by an entry a database writer planted without the audit key (T-BK-1)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from agent_keys.secret import Secret
+from tests.conftest import make_context
+from vault.format.audit_chain import AuditFields, entry_digest
+from vault.gateway import Gateway
+from vault.keys.backup_state import backup_state
+from vault.keys.certificates import CertificateService
+from vault.keys.relocation import export_bundle
+
+
+def test_a_new_vault_is_reminded_until_a_bundle_and_again_after_a_rotation(
+    gateway: Gateway, recovery_key: Secret
+) -> None:
+    state = backup_state(gateway)
+    assert state.needed and state.last_backup is None
+    assert state.last_change is not None and state.last_change.action == "gateway.initialized"
+    assert state.reminder is not None and "gwvault recovery export --out FILE" in state.reminder
+
+    export_bundle(gateway, recovery_key)
+    state = backup_state(gateway)
+    assert not state.needed and state.reminder is None
+    assert state.last_backup is not None and state.last_backup.action == "recovery.exported"
+
+    CertificateService(gateway).rotate()
+    state = backup_state(gateway)
+    assert state.needed and state.last_change is not None
+    assert state.last_change.action == "cert.rotated"
+    assert state.reminder is not None and "since the last cert.rotated" in state.reminder
+
+
+def test_a_pkcs12_export_is_a_backup(gateway: Gateway) -> None:
+    CertificateService(gateway).export_pkcs12(
+        Secret.from_text("pkcs12 export pass 1"), lambda _: None
+    )
+    state = backup_state(gateway)
+    assert not state.needed and state.last_backup is not None
+    assert state.last_backup.action == "cert.exported"
+
+
+def test_a_forged_backup_entry_does_not_silence_the_reminder(data_dir: Path) -> None:
+    """A database writer appends a well-chained ``recovery.exported`` entry
+    without the audit key (no MAC, or a made-up one): no backup is known."""
+    for mac in (None, b"\x5a" * 32):
+        with Gateway.open(data_dir, make_context()) as gateway:
+            gateway_id = gateway.gateway_id
+        _append_entry(data_dir / "vault.db", gateway_id, "recovery.exported", mac)
+        with Gateway.open(data_dir, make_context()) as gateway:
+            state = backup_state(gateway)
+        assert state.needed and state.last_backup is not None
+        assert not state.last_backup.verified
+        assert state.reminder is not None and "does not verify" in state.reminder
+
+
+def _append_entry(db_path: Path, target: str, action: str, mac: bytes | None) -> None:
+    with sqlite3.connect(db_path) as db:
+        seq, prev = db.execute(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        fields = AuditFields(seq + 1, "2026-01-01T00:00:00+00:00", "os:mallory", "cli", action,
+                             target, "ok", "f" * 32, "{}")  # fmt: skip
+        db.execute(
+            "INSERT INTO audit_events (seq, at, actor, channel, action, target, outcome,"
+            " request_id, details, prev_hash, hash, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [*vars(fields).values(), prev, entry_digest(prev, fields), mac],
+        )
