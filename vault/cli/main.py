@@ -92,6 +92,8 @@ _HANDLER_MODULES = {
     "notify": "vault.cli.notify_commands",
     "proxy": "vault.cli.proxy_commands",
     "scheduler": "vault.cli.health_commands",
+    "doctor": "vault.cli.doctor_commands",
+    "diagnostics": "vault.cli.doctor_commands",
 }
 
 

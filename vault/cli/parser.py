@@ -15,6 +15,7 @@ from vault.cli import (
     cert_commands,
     cluster_commands,
     destination_commands,
+    doctor_commands,
     health_commands,
     key_commands,
     life_flags,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
         cluster_commands, store_commands, notify_commands, health_commands, proxy_commands,
+        doctor_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     repeat_after_commands(parser)  # last: every command's parser exists now

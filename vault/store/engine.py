@@ -116,6 +116,15 @@ class StoreEngine(Protocol):
         """(table, column) of every foreign key referencing ``table``."""
         ...
 
+    def engine_version(self) -> str:
+        """The database software's version (``gwvault diagnostics``)."""
+        ...
+
+    def damage(self) -> str | None:
+        """A quick structural check of the database (``gwvault doctor``): what is
+        damaged, or None.  Outside any transaction."""
+        ...
+
     def drop_freed_pages(self) -> None:
         """After key material was deleted: drop the pages that still hold it
         where this process can (SQLite's write-ahead log); best effort."""

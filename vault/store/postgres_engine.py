@@ -290,6 +290,14 @@ class PostgresEngine:
             return f"{self._location} makes this session read-only (transaction_read_only)"
         return None
 
+    def engine_version(self) -> str:
+        return f"PostgreSQL {self.tuples('SHOW server_version', [])[0][0]}"
+
+    def damage(self) -> str | None:
+        """None: the server checks its own pages (data checksums), and a damaged
+        page fails the query that reads it."""
+        return None
+
     def database_time_ms(self) -> int:
         """The database server's clock (the cluster's one clock), in ms since 1970."""
         rows = self.tuples("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", [])

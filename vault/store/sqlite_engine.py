@@ -191,6 +191,16 @@ class SqliteEngine:
                 return f"{path} is not writable by this process"
         return None
 
+    def engine_version(self) -> str:
+        return f"SQLite {self.tuples('SELECT sqlite_version()', [])[0][0]}"
+
+    def damage(self) -> str | None:
+        # quick_check: the structure without matching every index to its
+        # table (integrity_check's O(N log N) part); the first problem only.
+        rows = self.tuples("PRAGMA quick_check(1)", [])
+        found = str(rows[0][0]) if rows else "no answer"
+        return None if found == "ok" else found[:300]
+
     def database_time_ms(self) -> int:
         # One machine, one clock: the file's is this machine's.
         rows = self.tuples("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", [])
