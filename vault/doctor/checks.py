@@ -78,9 +78,9 @@ class DoctorReport:
         """The text form: a line per check, and under each problem one line saying what to do."""
         shown: list[str] = []
         for check in self.checks:
-            shown.append(f"{check.status.upper():<4}  {check.name}: {check.summary}")
+            shown.append(f"{check.status.upper():<4}  {check.name}: {_one_line(check.summary)}")
             if check.status != "ok" and check.fix:
-                shown.append(f"      fix: {check.fix}")
+                shown.append(f"      fix: {_one_line(check.fix)}")
         return shown
 
 
@@ -103,4 +103,6 @@ def run_check(name: str, check: DoctorCheck, subject: DoctorSubject) -> Check:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """``text`` as one printable line: a file name or a database's message
+    cannot start a line of its own (that would forge a finding)."""
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))

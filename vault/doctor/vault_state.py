@@ -87,7 +87,7 @@ def tls_check(subject: DoctorSubject) -> Check:
     """The HTTPS endpoint's certificate: warn within 30 days of expiry, fail after."""
     gateway = subject.gateway()
     not_after = datetime.datetime.fromisoformat(TlsService(gateway).show()["not_after"])
-    return _expiry(
+    return expiry_check(
         "TLS certificate",
         not_after,
         gateway.context.clock(),
@@ -98,7 +98,7 @@ def tls_check(subject: DoctorSubject) -> Check:
 def gateway_certificate_check(subject: DoctorSubject) -> Check:
     """The gateway certificate sealers use: warn within 30 days of expiry, fail after."""
     gateway = subject.gateway()
-    return _expiry(
+    return expiry_check(
         "gateway certificate",
         gateway.certificate().not_after,
         gateway.context.clock(),
@@ -117,7 +117,9 @@ def backup_check(subject: DoctorSubject) -> Check:
     return Check("key backup", "warn", summary, fix)
 
 
-def _expiry(name: str, not_after: datetime.datetime, now: datetime.datetime, fix: str) -> Check:
+def expiry_check(
+    name: str, not_after: datetime.datetime, now: datetime.datetime, fix: str
+) -> Check:
     left = not_after - now
     if left.total_seconds() <= 0:
         return Check(name, "fail", f"expired at {not_after.isoformat()}", fix)

@@ -4,12 +4,11 @@ by an entry a database writer planted without the audit key (T-BK-1)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from agent_keys.secret import Secret
+from tests.audit_forgery import append_forged_entry
 from tests.conftest import make_context
-from vault.format.audit_chain import AuditFields, entry_digest
 from vault.gateway import Gateway
 from vault.keys.backup_state import backup_state
 from vault.keys.certificates import CertificateService
@@ -51,23 +50,9 @@ def test_a_forged_backup_entry_does_not_silence_the_reminder(data_dir: Path) -> 
     for mac in (None, b"\x5a" * 32):
         with Gateway.open(data_dir, make_context()) as gateway:
             gateway_id = gateway.gateway_id
-        _append_entry(data_dir / "vault.db", gateway_id, "recovery.exported", mac)
+        append_forged_entry(data_dir / "vault.db", gateway_id, "recovery.exported", mac)
         with Gateway.open(data_dir, make_context()) as gateway:
             state = backup_state(gateway)
         assert state.needed and state.last_backup is not None
         assert not state.last_backup.verified
         assert state.reminder is not None and "does not verify" in state.reminder
-
-
-def _append_entry(db_path: Path, target: str, action: str, mac: bytes | None) -> None:
-    with sqlite3.connect(db_path) as db:
-        seq, prev = db.execute(
-            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        fields = AuditFields(seq + 1, "2026-01-01T00:00:00+00:00", "os:mallory", "cli", action,
-                             target, "ok", "f" * 32, "{}")  # fmt: skip
-        db.execute(
-            "INSERT INTO audit_events (seq, at, actor, channel, action, target, outcome,"
-            " request_id, details, prev_hash, hash, mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [*vars(fields).values(), prev, entry_digest(prev, fields), mac],
-        )
