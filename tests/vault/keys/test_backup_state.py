@@ -4,11 +4,15 @@ by an entry a database writer planted without the audit key (T-BK-1)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from agent_keys.secret import Secret
 from tests.audit_forgery import append_forged_entry
 from tests.conftest import make_context
+from vault.cli.main import main
 from vault.gateway import Gateway
 from vault.keys.backup_state import backup_state
 from vault.keys.certificates import CertificateService
@@ -56,3 +60,15 @@ def test_a_forged_backup_entry_does_not_silence_the_reminder(data_dir: Path) -> 
         assert state.needed and state.last_backup is not None
         assert not state.last_backup.verified
         assert state.reminder is not None and "does not verify" in state.reminder
+
+
+def test_status_shows_the_reminder_in_json_and_as_a_warning(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data-dir", str(data_dir), "status", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["backup"]["needed"] is True
+    assert "warning: no recovery bundle or PKCS#12 export" in err
+    assert main(["--data-dir", str(data_dir), "status"]) == 0
+    out, _ = capsys.readouterr()
+    assert "backup                      due (see the warning below)" in out
