@@ -13,7 +13,7 @@ from vault.cli.output import EXIT_FAILED, EXIT_OK, print_json
 
 if TYPE_CHECKING:
     from agent_keys.keystore import PinSource
-    from vault.doctor import DoctorSubject
+    from vault.doctor.checks import DoctorSubject
     from vault.gateway import Gateway
 
 
@@ -31,7 +31,7 @@ def add_parsers(commands: Commands) -> None:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from vault.doctor import run_doctor
+    from vault.doctor.run import run_doctor
 
     subject = _subject(args)
     try:
@@ -46,8 +46,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def diagnostics(args: argparse.Namespace) -> int:
-    from vault.diagnostics import write_bundle
-    from vault.diagnostics.bundle import refuse_existing
+    from vault.diagnostics.bundle import refuse_existing, write_bundle
 
     out = Path(args.out)
     refuse_existing(out)  # before the vault is opened or any check runs
@@ -62,7 +61,7 @@ def diagnostics(args: argparse.Namespace) -> int:
 
 
 def _subject(args: argparse.Namespace) -> DoctorSubject:
-    from vault.doctor import DoctorSubject
+    from vault.doctor.checks import DoctorSubject
 
     return DoctorSubject(data_dir(args), pin_source(args.pin_file), _open_vault)
 

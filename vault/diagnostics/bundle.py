@@ -21,7 +21,8 @@ from agent_keys.errors import InvalidInputError, VaultError
 from agent_keys.private_files import create_private_file
 from vault.audit.incremental import verify_since_mark
 from vault.diagnostics import members
-from vault.doctor import DoctorSubject, run_doctor
+from vault.doctor.checks import DoctorSubject
+from vault.doctor.run import run_doctor
 from vault.gateway import Gateway
 from vault.keys.backup_state import backup_view
 

@@ -1,11 +1,9 @@
 """``gwvault doctor``: the machine's and the vault's posture, one check at a time.
 
-``run_doctor`` runs every check of ``CHECKS`` and returns a ``DoctorReport``;
-each check is one small function returning a ``Check`` (ok, warn or fail, one
-line of what was found, one line of what to do).
+``vault.doctor.run``: ``CHECKS`` (every check, in the order shown) and
+``run_doctor``; ``vault.doctor.checks``: ``Check`` (ok, warn or fail, what was
+found, what to do), ``DoctorSubject`` (the data dir, and the vault opened once
+on demand) and ``DoctorReport``.  The checks: ``system`` (swap, core dumps,
+clock sync), ``files`` (data dir modes and owners), ``vault_state`` (store,
+store clock, audit trail, certificates, key backup).
 """
-
-from vault.doctor.checks import Check, DoctorReport, DoctorSubject
-from vault.doctor.run import CHECKS, run_doctor
-
-__all__ = ["CHECKS", "Check", "DoctorReport", "DoctorSubject", "run_doctor"]

@@ -14,9 +14,9 @@ import pytest
 
 from vault.access.row_seal import SEALED_SETTINGS
 from vault.cli.main import main
-from vault.diagnostics import MEMBERS
+from vault.diagnostics.bundle import MEMBERS
 from vault.diagnostics.members import PLAIN_SETTINGS
-from vault.doctor import CHECKS
+from vault.doctor.run import CHECKS
 
 
 def diagnostics(

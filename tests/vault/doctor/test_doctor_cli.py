@@ -18,7 +18,8 @@ from agent_keys.secret import Secret
 from tests.audit_forgery import append_forged_entry
 from tests.conftest import make_context
 from vault.cli.main import main
-from vault.doctor import CHECKS, DoctorSubject
+from vault.doctor.checks import DoctorSubject
+from vault.doctor.run import CHECKS
 from vault.doctor.system import core_dump_check
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import no_pin
