@@ -5,5 +5,5 @@
 found, what to do), ``DoctorSubject`` (the data dir, and the vault opened once
 on demand) and ``DoctorReport``.  The checks: ``system`` (swap, core dumps,
 clock sync), ``files`` (data dir modes and owners), ``vault_state`` (store,
-store clock, audit trail, certificates, key backup).
+store clock, audit trail, certificates, key backup), ``sinks`` (audit sinks).
 """

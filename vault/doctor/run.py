@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vault.doctor.checks import DoctorCheck, DoctorReport, DoctorSubject, run_check
 from vault.doctor.files import data_dir_check
+from vault.doctor.sinks import sinks_check
 from vault.doctor.system import clock_sync_check, core_dump_check, swap_check
 from vault.doctor.vault_state import (
     audit_check,
@@ -15,7 +16,7 @@ from vault.doctor.vault_state import (
 )
 
 # Independent checks: each looks at one thing and can be added or removed
-# alone (the audit sinks' lag and the process hardening are one function each).
+# alone (the process hardening of the service unit is one more such function).
 CHECKS: tuple[tuple[str, DoctorCheck], ...] = (
     ("data dir", data_dir_check),
     ("swap", swap_check),
@@ -24,6 +25,7 @@ CHECKS: tuple[tuple[str, DoctorCheck], ...] = (
     ("store", store_check),
     ("store clock", store_clock_check),
     ("audit trail", audit_check),
+    ("audit sinks", sinks_check),
     ("TLS certificate", tls_check),
     ("gateway certificate", gateway_certificate_check),
     ("key backup", backup_check),
