@@ -15,7 +15,7 @@ import pytest
 from vault.access.row_seal import SEALED_SETTINGS
 from vault.cli.main import main
 from vault.diagnostics.bundle import MEMBERS
-from vault.diagnostics.members import PLAIN_SETTINGS
+from vault.diagnostics.members import PLAIN_SETTINGS, POLICY_SETTINGS
 from vault.doctor.run import CHECKS
 
 
@@ -48,7 +48,8 @@ def test_the_bundle_holds_its_members_and_is_private(
     assert [check["name"] for check in doctor["checks"]] == [name for name, _ in CHECKS]
     status = json.loads(found["status.json"])
     assert status["backup"]["needed"] is True and status["name"]
-    assert set(json.loads(found["settings.json"])) == {*PLAIN_SETTINGS, *SEALED_SETTINGS}
+    assert set(json.loads(found["settings.json"])) == {*PLAIN_SETTINGS, *POLICY_SETTINGS}
+    assert set(POLICY_SETTINGS) <= SEALED_SETTINGS  # read with their seals checked
     assert json.loads(found["audit-verify.json"])["ok"] is True
     assert json.loads(found["failed-tests.json"]) == []
     assert "store" in json.loads(found["versions.json"])
