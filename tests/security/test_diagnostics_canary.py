@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARY, RECOVERY_KEY
+from tests.security.test_canary_leak import encodings
 from tests.service_fixtures import ServiceLogin
 from tests.vault.cli.gwvault_process import private_file
 from vault.cli.main import main
@@ -29,18 +30,13 @@ CANARY_USER = "canaryuser_5be1d07e"
 
 
 def forms(secret: str) -> list[bytes]:
-    raw = secret.encode()
+    """The canary leak test's encodings, and the URL-encoded ones a link would use."""
     return [
-        raw,
-        base64.b64encode(raw),
-        base64.b64encode(raw).rstrip(b"="),
-        base64.urlsafe_b64encode(raw).rstrip(b"="),
-        raw.hex().encode(),
-        raw.hex().upper().encode(),
+        *encodings(secret),
+        base64.b64encode(secret.encode()).rstrip(b"="),
+        secret.encode().hex().upper().encode(),
         urllib.parse.quote(secret, safe="").encode(),
         urllib.parse.quote_plus(secret).encode(),
-        secret.encode("utf-16-le"),
-        raw[4:-4],
     ]
 
 

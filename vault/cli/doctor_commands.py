@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent_keys.errors import InvalidInputError
 from vault.cli.flags import Commands
-from vault.cli.input import pin_source
+from vault.cli.input import pin_source, write_private_output
 from vault.cli.opening import data_dir
 from vault.cli.output import EXIT_FAILED, EXIT_OK, print_json
 
@@ -46,15 +48,21 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def diagnostics(args: argparse.Namespace) -> int:
-    from vault.diagnostics.bundle import refuse_existing, write_bundle
+    from vault.diagnostics.bundle import build_bundle
 
     out = Path(args.out)
-    refuse_existing(out)  # before the vault is opened or any check runs
+    # Refused before the vault is opened or any check runs; the write below
+    # refuses it again (O_EXCL), should one appear meanwhile.
+    if os.path.lexists(out):
+        raise InvalidInputError(f"{out} exists; not overwriting it")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"cannot write {out}: its directory does not exist")
     subject = _subject(args)
     try:
-        names = write_bundle(subject, out)
+        names, data = build_bundle(subject)
     finally:
         subject.close()
+    write_private_output(out, data)
     print(f"wrote {out} (0600): {', '.join(names)}")
     print("it holds no secret, token or key; read it before you send it")
     return EXIT_OK

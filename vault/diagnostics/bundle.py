@@ -1,9 +1,9 @@
-"""Assembling the diagnostics zip and writing it: a new file, 0600, never over another.
+"""Assembling the diagnostics zip, in memory (a few hundred KiB at most).
 
-The members are made in memory first (a few hundred KiB at most), so a
-failure leaves no file; the file is then created exclusively without
-following a link (``create_private_file``), so an existing path, a planted
-symlink or a FIFO is refused, never written through.
+The CLI writes it (``write_private_output``: a new file, 0600, created
+exclusively without following a link), so a failure while the members are
+made leaves no file, and an existing path, a planted symlink or a FIFO is
+refused, never written through.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from agent_keys.errors import InvalidInputError, VaultError
-from agent_keys.private_files import create_private_file
+from agent_keys.errors import VaultError
 from vault.audit.incremental import verify_since_mark
 from vault.diagnostics import members
 from vault.doctor.checks import DoctorSubject
@@ -37,30 +34,10 @@ MEMBERS = (
 )
 
 
-def write_bundle(subject: DoctorSubject, out: Path) -> list[str]:
-    """Write the bundle to the new file ``out``; returns its member names.
-
-    ``InvalidInputError`` when ``out`` exists (whatever it is) or cannot be
-    created; nothing is written then.
-    """
-    refuse_existing(out)
+def build_bundle(subject: DoctorSubject) -> tuple[list[str], bytes]:
+    """The bundle's member names and the zip's bytes, made in memory."""
     contents = bundle_members(subject)
-    data = _zipped(contents, datetime.datetime.now(datetime.UTC))
-    try:
-        create_private_file(out, data)
-    except FileExistsError as e:
-        raise InvalidInputError(f"{out} exists; not overwriting it") from e
-    except OSError as e:
-        raise InvalidInputError(f"cannot write {out}: {e.strerror}") from e
-    return list(contents)
-
-
-def refuse_existing(out: Path) -> None:
-    """Refuse before any work an ``out`` that exists (a file, a link, a FIFO, a directory)."""
-    if os.path.lexists(out):
-        raise InvalidInputError(f"{out} exists; not overwriting it")
-    if not out.parent.is_dir():
-        raise InvalidInputError(f"cannot write {out}: its directory does not exist")
+    return list(contents), _zipped(contents, datetime.datetime.now(datetime.UTC))
 
 
 def bundle_members(subject: DoctorSubject) -> dict[str, bytes]:
