@@ -7,12 +7,13 @@ once, and each says so when it could not be opened.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent_keys.errors import VaultError
+from agent_keys.errors import AccessDeniedError, VaultError
 from agent_keys.keystore import PinSource
 from vault.gateway import Gateway
 
@@ -48,6 +49,7 @@ class DoctorSubject:
             raise self._error
         if self._gateway is None:
             try:
+                _check_owner(self.data_dir)
                 self._gateway = self.open_vault(self.data_dir, self.pin)
             except VaultError as e:
                 self._error = e
@@ -57,6 +59,21 @@ class DoctorSubject:
     def close(self) -> None:
         if self._gateway is not None:
             self._gateway.close()
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse to open another user's vault: root running the doctor on the
+    service's data dir would leave a root-owned WAL file the service cannot open."""
+    try:
+        owner = os.stat(path).st_uid
+    except OSError:
+        return  # opening says what is wrong
+    if owner != os.geteuid():
+        raise AccessDeniedError(
+            f"{path} belongs to uid {owner}, not to this user (uid {os.geteuid()}); run the"
+            " doctor as its owner (e.g. sudo -u gwvault gwvault doctor), so no file it"
+            " makes belongs to someone else"
+        )
 
 
 DoctorCheck = Callable[[DoctorSubject], Check]

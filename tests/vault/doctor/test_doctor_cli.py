@@ -108,6 +108,37 @@ def test_without_a_vault_the_system_checks_still_run(
         assert found[name]["summary"].startswith("not checked: "), found[name]
 
 
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_a_data_dir_that_is_a_file_or_a_link_fails_without_a_traceback(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    given = tmp_path / "given"
+    if kind == "file":
+        given.write_text("not a vault")
+    else:
+        given.symlink_to(data_dir)
+    found = findings(given, capsys)
+    assert (
+        found["data dir"]["status"] == "fail" and "not a directory" in found["data dir"]["summary"]
+    )
+
+
+def test_another_users_vault_is_not_opened(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving the data dir to another user needs root")
+    before = sorted(p.name for p in data_dir.iterdir())
+    os.chown(data_dir, 65534, -1)
+    found = findings(data_dir, capsys)
+    assert (
+        found["store"]["status"] == "fail"
+        and "run the doctor as its owner" in (found["store"]["summary"])
+    )
+    assert "belongs to uid 65534" in found["data dir"]["summary"]
+    assert sorted(p.name for p in data_dir.iterdir()) == before  # no file made as root
+
+
 def test_an_entry_appended_without_the_audit_key_fails_the_audit_check(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
