@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vault.doctor.checks import DoctorCheck, DoctorReport, DoctorSubject, run_check
 from vault.doctor.files import data_dir_check
+from vault.doctor.server_process import hardening_check
 from vault.doctor.sinks import sinks_check
 from vault.doctor.system import clock_sync_check, core_dump_check, swap_check
 from vault.doctor.vault_state import (
@@ -16,11 +17,12 @@ from vault.doctor.vault_state import (
 )
 
 # Independent checks: each looks at one thing and can be added or removed
-# alone (the process hardening of the service unit is one more such function).
+# alone.
 CHECKS: tuple[tuple[str, DoctorCheck], ...] = (
     ("data dir", data_dir_check),
     ("swap", swap_check),
     ("core dumps", core_dump_check),
+    ("server hardening", hardening_check),
     ("clock sync", clock_sync_check),
     ("store", store_check),
     ("store clock", store_clock_check),

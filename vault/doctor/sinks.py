@@ -7,7 +7,7 @@ buffer sink that fails lets changes go on while its copy falls behind.
 
 from __future__ import annotations
 
-from vault.audit.sinks.forwarding import sink_lags
+from vault.audit.sinks.standing import sink_lags
 from vault.doctor.checks import Check, DoctorSubject
 
 

@@ -73,13 +73,13 @@ def _limit(text: str) -> int | None:
 
 def swap_check(subject: DoctorSubject) -> Check:
     """Swap that is on and not encrypted, unless the server's cgroup may not swap."""
-    areas = parse_swaps(_read(PROC / "swaps"))
+    areas = parse_swaps(read_kernel_text(PROC / "swaps"))
     if not areas:
         return Check("swap", "ok", "no swap is on")
     plain = [area.path for area in areas if not _encrypted(area)]
     if not plain:
         return Check("swap", "ok", f"swap is on, encrypted (dm-crypt): {_names(areas)}")
-    pid = _server_pid(subject)
+    pid = server_pid(subject)
     if pid is not None and _swap_forbidden(pid):
         return Check(
             "swap",
@@ -99,10 +99,14 @@ def swap_check(subject: DoctorSubject) -> Check:
 def core_dump_check(subject: DoctorSubject) -> Check:
     """The core-dump limit of the running server (else of this process, which a
     server started from the same shell inherits) and where a dump would go."""
-    pid = _server_pid(subject)
+    pid = server_pid(subject)
     whose = f"the server (pid {pid})" if pid is not None else "this shell (no server is running)"
-    limits = _own_core_limit() if pid is None else parse_core_limit(_read(PROC / f"{pid}/limits"))
-    pattern = _read(PROC / "sys/kernel/core_pattern").strip()[:200] or "core"
+    limits = (
+        _own_core_limit()
+        if pid is None
+        else parse_core_limit(read_kernel_text(PROC / f"{pid}/limits"))
+    )
+    pattern = read_kernel_text(PROC / "sys/kernel/core_pattern").strip()[:200] or "core"
     goes = f"dumps go to {pattern!r}" + (" (a handler program)" if pattern.startswith("|") else "")
     if limits is None:
         return Check("core dumps", "warn", f"cannot read the core limit of {whose}", _CORE_FIX)
@@ -163,7 +167,7 @@ def _encrypted(area: SwapArea) -> bool:
 def _crypt_below(node: Path, depth: int) -> bool:
     if depth > 8:  # device stacks are shallow; a loop in /sys is not followed
         return False
-    if _read(node / "dm/uuid").startswith("CRYPT-"):
+    if read_kernel_text(node / "dm/uuid").startswith("CRYPT-"):
         return True
     try:
         slaves = list((node / "slaves").iterdir())
@@ -175,14 +179,14 @@ def _crypt_below(node: Path, depth: int) -> bool:
 
 def _swap_forbidden(pid: int) -> bool:
     """Whether the cgroup of ``pid`` may not swap (cgroup v2 memory.swap.max 0)."""
-    for line in _read(PROC / str(pid) / "cgroup").splitlines():
+    for line in read_kernel_text(PROC / str(pid) / "cgroup").splitlines():
         if line.startswith("0::/"):
             limit = CGROUP_ROOT / line[4:] / "memory.swap.max"
-            return ".." not in line and _read(limit).strip() == "0"
+            return ".." not in line and read_kernel_text(limit).strip() == "0"
     return False
 
 
-def _server_pid(subject: DoctorSubject) -> int | None:
+def server_pid(subject: DoctorSubject) -> int | None:
     try:
         served = served_address(subject.data_dir)
     except (VaultError, OSError):  # an unreadable run file: no server known
@@ -203,7 +207,7 @@ def _names(areas: list[SwapArea]) -> str:
     return ", ".join(area.path for area in areas)
 
 
-def _read(path: Path) -> str:
+def read_kernel_text(path: Path) -> str:
     """A small kernel file's text ('' when it cannot be read)."""
     try:
         with path.open("rb") as f:

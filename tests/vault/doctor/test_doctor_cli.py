@@ -20,6 +20,7 @@ from tests.conftest import make_context
 from vault.cli.main import main
 from vault.doctor.checks import DoctorSubject
 from vault.doctor.run import CHECKS
+from vault.doctor.server_process import hardening_check
 from vault.doctor.system import core_dump_check
 from vault.gateway import Gateway
 from vault.keys.keystore_binding import no_pin
@@ -158,7 +159,7 @@ def own_core_limit() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_CORE, saved)
 
 
-def test_core_dumps_of_this_process_and_of_a_running_server(
+def test_core_dumps_and_hardening_of_this_process_and_of_a_running_server(
     data_dir: Path, own_core_limit: None
 ) -> None:
     subject = DoctorSubject(data_dir, no_pin, lambda path, pin: Gateway.open(path, make_context()))
@@ -181,8 +182,13 @@ def test_core_dumps_of_this_process_and_of_a_running_server(
     try:
         with RunFile(data_dir, ServedAddress("127.0.0.1", 8050, server.pid)):
             found = core_dump_check(subject)
+        assert found.status == "warn" and f"the server (pid {server.pid})" in found.summary
+        # It locked no memory: the hardening check says so and how to fix it.
+        with RunFile(data_dir, ServedAddress("127.0.0.1", 8050, server.pid)):
+            hardening = hardening_check(subject)
+        assert hardening.status == "warn" and "memory NOT locked" in hardening.summary
+        assert "LimitMEMLOCK=infinity" in hardening.fix
     finally:
         server.kill()
         server.wait()
-    assert found.status == "warn" and f"the server (pid {server.pid})" in found.summary
-    assert os.getpid() != server.pid
+    assert hardening_check(subject).summary.startswith("no server is running")

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from vault.doctor.server_process import parse_status
 from vault.doctor.system import SwapArea, parse_core_limit, parse_swaps
 from vault.doctor.vault_state import expiry_check
 
@@ -50,3 +51,16 @@ def test_a_certificate_warns_within_30_days_and_fails_once_expired() -> None:
     assert expiry_check("c", now + 29 * days, now, "fix").status == "warn"
     expired = expiry_check("c", now - days, now, "fix")
     assert expired.status == "fail" and expired.fix == "fix" and "expired" in expired.summary
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Name:\tgwvault\nUid:\t998\t998\t998\t998\nVmLck:\t   51200 kB\n", (51200, 998)),
+        ("Uid:\t0\t0\t0\t0\nVmLck:\t       0 kB\n", (0, 0)),
+        ("VmLck:\tlots kB\nUid:\n", (None, None)),
+        ("", (None, None)),
+    ],
+)
+def test_status_lines(text: str, found: tuple[int | None, int | None]) -> None:
+    assert parse_status(text) == found

@@ -9,7 +9,7 @@ from agent_keys.secret import Secret
 from tests.audit_collector import AuditCollector
 from tests.conftest import make_context
 from vault.access.accounts import Accounts
-from vault.audit.sinks.forwarding import deliver_buffered
+from vault.audit.sinks.delivery import deliver_buffered
 from vault.audit.sinks.registry import AuditSinkService
 from vault.doctor.checks import DoctorSubject
 from vault.doctor.sinks import sinks_check
