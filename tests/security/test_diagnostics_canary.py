@@ -2,10 +2,10 @@
 
 Canaries go where a careless bundle would pick them up: a credential's secret
 and user name (the user name also lands in the driver's message of a failed
-test, which the audit trail keeps), an API token, an entry link's secret and
-the recovery key.  The bundle is built, and the zip's bytes and every member
-are searched for each canary in clear, base64, base64url, hex, URL-encoded
-and UTF-16 forms, and for a middle slice of it.
+test, which the audit trail keeps), an API token, an entry link's secret, the
+recovery key and the proxy's password.  The bundle is built, and the zip's
+bytes and every member are searched for each canary in clear, base64,
+base64url, hex, URL-encoded and UTF-16 forms, and for a middle slice of it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ def test_the_diagnostics_bundle_holds_no_canary(
                "--server", "db", "--url-base", "https://gw.example:8050").split()[-1]  # fmt: skip
     link_secret = link.rsplit("/entry/", 1)[1]
     assert cli("recovery", "verify", "--recovery-key-file", key_file).startswith("0")
+    proxy_password = "proxy-canary-0d1e5a77-pass"
+    proxy_file = private_file(tmp_path / "proxy.txt", proxy_password + "\n")
+    assert cli("proxy", "set", "custom", "--url", "http://proxy.example:3128", "--user",
+               "gw", "--password-file", proxy_file).startswith("0")  # fmt: skip
     bundle = tmp_path / "support.zip"
     assert cli("diagnostics", "--out", bundle).startswith("0")
 
@@ -76,7 +80,8 @@ def test_the_diagnostics_bundle_holds_no_canary(
         ).fetchone()
     assert CANARY_USER in detail
     canaries = {"secret": CANARY, "user": CANARY_USER, "token": token,
-                "link": link_secret, "recovery key": RECOVERY_KEY}  # fmt: skip
+                "link": link_secret, "recovery key": RECOVERY_KEY,
+                "proxy password": proxy_password}  # fmt: skip
     assert len(token) > 20 and len(link_secret) > 20
     with zipfile.ZipFile(bundle) as opened:
         places = {name: opened.read(name) for name in opened.namelist()}
