@@ -11,6 +11,7 @@ engines").
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -29,11 +30,28 @@ class BeforeCommit:
     def __init__(self) -> None:
         self.hook: Callable[[], None] | None = None
         self.pending = False  # this transaction appended an audit entry
+        self._after_rollback: list[Callable[[], None]] = []
 
     def run(self) -> None:
         pending, self.pending = self.pending, False
         if pending and self.hook is not None:
             self.hook()
+
+    def after_rollback(self, note: Callable[[], None]) -> None:
+        """Have ``note`` run in a write of its own once this transaction has
+        rolled back: what the hook must record of a refusal that rolls back
+        everything else (a block sink's outage, for ``status``)."""
+        self._after_rollback.append(note)
+
+    def rolled_back(self) -> None:
+        """Called by the engine once its transaction is rolled back (or committed:
+        then nothing is waiting).  A note that fails is dropped: the refusal it
+        records is already on its way to the caller."""
+        self.pending = False
+        notes, self._after_rollback = self._after_rollback, []
+        for note in notes:
+            with contextlib.suppress(Exception):
+                note()
 
 
 class StoreEngine(Protocol):

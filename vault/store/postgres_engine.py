@@ -205,13 +205,14 @@ class PostgresEngine:
         with self._translated():
             conn.execute(begin)
         self._depth = 1
+        rolled_back = False
         try:
             with self._translated():
                 yield
                 self.before_commit.run()
                 conn.execute("COMMIT")
         except BaseException:
-            self.before_commit.pending = False
+            rolled_back = True
             with contextlib.suppress(psycopg.Error):
                 if not conn.closed:
                     conn.execute("ROLLBACK")
@@ -220,6 +221,8 @@ class PostgresEngine:
             self._depth = 0
             self._wrote = False
             self._locked = False
+            if rolled_back:
+                self.before_commit.rolled_back()
 
     def _take_write_lock(self) -> None:
         if self._locked:

@@ -131,18 +131,21 @@ class SqliteEngine:
         with _translated(self.path):
             conn.execute("BEGIN IMMEDIATE")
         self._wrote = True
+        rolled_back = False
         try:
             with _translated(self.path):
                 yield
                 self.before_commit.run()
                 conn.execute("COMMIT")
         except BaseException:
-            self.before_commit.pending = False
+            rolled_back = True
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         finally:
             self._wrote = False
+            if rolled_back:
+                self.before_commit.rolled_back()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -153,14 +156,24 @@ class SqliteEngine:
             return
         with _translated(self.path):
             conn.execute("BEGIN")
+        rolled_back = False
         try:
             yield
             self.before_commit.run()  # a write that joined this read appended entries
+        except BaseException:
+            # A write joined this read and failed (or its block sink refused it):
+            # nothing of it may stand, as on PostgreSQL.
+            if self._wrote and conn.in_transaction:
+                conn.execute("ROLLBACK")
+                rolled_back = True
+            raise
         finally:
-            self.before_commit.pending = False
             self._wrote = False
             if conn.in_transaction:
                 conn.execute("COMMIT")
+            if rolled_back:
+                self.before_commit.rolled_back()
+            self.before_commit.pending = False
 
     @property
     def in_write(self) -> bool:

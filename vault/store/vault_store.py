@@ -372,6 +372,11 @@ class VaultStore:
         rolls the transaction back."""
         self._engine.before_commit.hook = hook
 
+    def after_rollback(self, note: Callable[[], None]) -> None:
+        """Run ``note`` in a write of its own once the open transaction has rolled
+        back (``BeforeCommit.after_rollback``)."""
+        self._engine.before_commit.after_rollback(note)
+
     def audit_entries(self, after_seq: int = 0, page: int = 5000) -> Iterator[AuditEntry]:
         """Every entry after ``after_seq`` in order, read page by page (a trail may
         hold millions); call inside ``reading()`` for one consistent view."""

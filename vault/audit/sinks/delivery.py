@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.standing import AuditSink, checked_place, configured_sinks, ever_had_sinks
-from vault.audit.sinks.stream import Place, move_place, next_batch, place_of
+from vault.audit.sinks.stream import Place, mark_failing, move_place, next_batch, place_of
 from vault.audit.sinks.transports import transport_for
 from vault.cluster.lease import Lease, acquire, check_fence
 from vault.gateway import Gateway
@@ -27,7 +27,6 @@ LEASE = "audit.sinks"
 LEASE_TTL_MS = 60_000
 MAX_BATCHES = 20
 """Batches per sink per pass (a pass is repeated every few seconds)."""
-_MAX_ERROR_CHARS = 300
 
 log = logging.getLogger("gwvault.audit")
 
@@ -92,8 +91,4 @@ def _record_failure(gateway: Gateway, sink: AuditSink, error: str, lease: Lease 
     with store.write():
         if lease is not None:
             check_fence(store, lease, LEASE_TTL_MS)
-        store.execute(
-            "UPDATE audit_sink_places SET failing_since = coalesce(failing_since, ?),"
-            " last_error = ? WHERE sink_id = ?",
-            [gateway.context.now_iso(), error[:_MAX_ERROR_CHARS], sink.id],
-        )
+        mark_failing(store, sink.id, gateway.context.now_iso(), error)

@@ -16,14 +16,16 @@ vault's parts, not on ``Gateway``, which sets it on each store it opens.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from agent_keys.errors import KeyBackendError
 from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.standing import SinkVault, checked_place, configured_sinks, ever_had_sinks
-from vault.audit.sinks.stream import move_place, next_batch
+from vault.audit.sinks.stream import mark_failing, move_place, next_batch
 from vault.audit.sinks.transports import transport_for
 from vault.proxy.loading import load_proxy
+from vault.store.vault_store import VaultStore
 
 log = logging.getLogger("gwvault.audit")
 
@@ -51,9 +53,20 @@ def send_to_block_sinks(vault: SinkVault) -> None:
                 transport_for(sink, proxy).send(batch.records)
             except AuditSinkUnavailableError as e:
                 log.error("audit sink %s (block) refused this change: %s", sink.name, e)
+                # Kept once the change has rolled back: status and doctor show the outage.
+                store.after_rollback(
+                    functools.partial(
+                        _note_failing, store, sink.id, vault.context.now_iso(), str(e)
+                    )
+                )
                 raise AuditSinkUnavailableError(
                     f"the audit sink {sink.name} (policy block) cannot take the audit entries of"
                     f" this change, so nothing was changed: {e}"
                 ) from e
             move_place(store, sink.id, batch.place, vault.context.now_iso())
             place = batch.place
+
+
+def _note_failing(store: VaultStore, sink_id: str, at: str, error: str) -> None:
+    with store.write():
+        mark_failing(store, sink_id, at, error)

@@ -18,6 +18,7 @@ from vault.audit.records import entry_record, statement_record
 from vault.format.audit_chain import Checkpoint, Rotation
 from vault.store.vault_store import VaultStore
 
+MAX_ERROR_CHARS = 300
 BATCH_ENTRIES = 500
 """At most this many entries per send: a buffer sink catching up after an
 outage of a busy gateway sends its backlog in bounded pieces."""
@@ -99,6 +100,16 @@ def move_place(store: VaultStore, sink_id: str, place: Place, sent_at: str) -> N
         "UPDATE audit_sink_places SET through_seq = ?, through_checkpoint = ?, sent_at = ?,"
         " failing_since = NULL, last_error = NULL WHERE sink_id = ?",
         [place.through_seq, place.through_checkpoint, sent_at, sink_id],
+    )
+
+
+def mark_failing(store: VaultStore, sink_id: str, at: str, error: str) -> None:
+    """Record that the sink did not take what it was sent (inside a write): since
+    when (the first failure) and why (the last).  ``move_place`` clears both."""
+    store.execute(
+        "UPDATE audit_sink_places SET failing_since = coalesce(failing_since, ?),"
+        " last_error = ? WHERE sink_id = ?",
+        [at, error[:MAX_ERROR_CHARS], sink_id],
     )
 
 

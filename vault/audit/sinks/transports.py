@@ -22,7 +22,7 @@ import os
 import ssl
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from vault.audit.sinks.config import SyslogConfig
 from vault.audit.sinks.errors import AuditSinkUnavailableError
@@ -96,16 +96,16 @@ class WebhookTransport:
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
         body = "".join(canonical_json(dict(record)) + "\n" for record in records).encode("ascii")
         with self._lock:
-            kept = self._connection is not None
+            if self._connection is not None:
+                try:
+                    self._post(body)
+                    return
+                except _Dropped:
+                    pass  # the kept connection had gone: once more, on a new one
             try:
                 self._post(body)
             except _Dropped as e:
-                if not kept:
-                    raise AuditSinkUnavailableError(f"cannot reach {self._where}") from e
-                try:
-                    self._post(body)  # the kept connection had been closed: a new one
-                except _Dropped as again:
-                    raise AuditSinkUnavailableError(f"cannot reach {self._where}") from again
+                raise AuditSinkUnavailableError(f"cannot reach {self._where}") from e
 
     def close(self) -> None:
         with self._lock:
@@ -114,6 +114,7 @@ class WebhookTransport:
     def _post(self, body: bytes) -> None:
         config, where = self._config, self._where
         deadline = Deadline(SEND_SECONDS)
+        kept = self._connection is not None
         try:
             connection = self._connected()
             with deadline.guarding(connection.sock):
@@ -125,30 +126,35 @@ class WebhookTransport:
                 response.read(_MAX_ANSWER_BYTES)
             if response.will_close:
                 self._drop()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-            self._drop()
-            raise _Dropped from e
-        except (ssl.SSLError, ssl.CertificateError) as e:
-            self._drop()
-            raise AuditSinkUnavailableError(
-                f"{where}: the TLS handshake failed (is its certificate trusted?)"
-            ) from e
         except TimeoutError as e:
             self._drop()
             raise AuditSinkUnavailableError(
                 f"{where} did not answer within {SEND_SECONDS:g} s"
             ) from e
-        except ProxyError as e:
-            self._drop()
-            raise AuditSinkUnavailableError(f"cannot reach {where}: {e}") from e
         except (OSError, http.client.HTTPException) as e:
-            self._drop()
-            raise AuditSinkUnavailableError(f"cannot reach {where}") from e
+            if kept or isinstance(e, http.client.RemoteDisconnected):
+                # A kept connection the collector closed (a restart, an idle
+                # timeout) fails however TLS or HTTP notices; a new one tells.
+                self._drop()
+                raise _Dropped from e
+            self._failed(e)
         if not 200 <= response.status < 300:
             self._drop()
             raise AuditSinkUnavailableError(
                 f"{where} refused the entries (HTTP {response.status}; redirects are not followed)"
             )
+
+    def _failed(self, e: OSError | http.client.HTTPException) -> NoReturn:
+        """Why a new connection failed, in the admin's words."""
+        self._drop()
+        where = self._where
+        if isinstance(e, ssl.SSLError | ssl.CertificateError):
+            raise AuditSinkUnavailableError(
+                f"{where}: the TLS handshake failed (is its certificate trusted?)"
+            ) from e
+        if isinstance(e, ProxyError):
+            raise AuditSinkUnavailableError(f"cannot reach {where}: {e}") from e
+        raise AuditSinkUnavailableError(f"cannot reach {where}") from e
 
     def _connected(self) -> PinnedHTTPSConnection:
         if self._connection is None:

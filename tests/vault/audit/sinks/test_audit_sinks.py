@@ -104,6 +104,10 @@ def test_with_a_block_sink_stopped_a_put_fails_and_changes_nothing(
     with Gateway.open(data_dir, make_context()) as gateway, pytest.raises(NotFoundError):
         CredentialService(gateway).get("hr")
     assert _tail(data_dir) == tail and audit_collector.entry_seqs() == received
+    with Gateway.open(data_dir, make_context()) as gateway:  # the outage shows, nothing else
+        (lag,) = sink_lags(gateway)
+        assert lag.failing_since is not None and "cannot reach" in (lag.last_error or "")
+        assert lag.behind == 0
     # A refusing collector (HTTP 503) is the same as a stopped one.
     audit_collector.start()
     audit_collector.answers.append(503)
@@ -112,6 +116,9 @@ def test_with_a_block_sink_stopped_a_put_fails_and_changes_nothing(
     assert _tail(data_dir) == tail
     _put(data_dir, "hr")  # back: the change goes through, and is sent
     assert audit_collector.entry_seqs()[-1] == _tail(data_dir)
+    with Gateway.open(data_dir, make_context()) as gateway:
+        (lag,) = sink_lags(gateway)
+        assert (lag.failing_since, lag.last_error) == (None, None)
 
 
 def test_a_stopped_block_sink_can_still_be_removed(
