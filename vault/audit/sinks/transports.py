@@ -17,6 +17,8 @@ so a transport is never shared with a child (the key holds the process id).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import http.client
 import os
 import ssl
@@ -52,6 +54,19 @@ class Transport(Protocol):
 
 _kept: dict[tuple[int, str, str], Transport] = {}
 _kept_lock = threading.Lock()
+
+
+@atexit.register
+def _close_kept() -> None:
+    """A command that exits right after its change ends its connections with a
+    close the collector reads to the end (a bare exit may reset a connection
+    with unread TLS records, which can drop what the collector had not read)."""
+    with _kept_lock:
+        mine = [key for key in _kept if key[0] == os.getpid()]
+        transports = [_kept.pop(key) for key in mine]
+    for transport in transports:
+        with contextlib.suppress(Exception):
+            transport.close()
 
 
 def transport_for(sink: AuditSink, proxy: ProxySettings) -> Transport:

@@ -9,6 +9,7 @@ engine plays no part in what is sent.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.conftest import make_context
 from tests.rsyslog_fixtures import RsyslogServer, running_rsyslogd
 from tests.tls_certificates import CertificateAuthority, issue_server_certificate
 from tests.vault.audit.sinks.test_audit_sinks import _local_seqs, _put, _tail
+from tests.vault.cli.gwvault_process import GWVAULT
 from vault.audit.sinks.against import verify_against
 from vault.audit.sinks.config import syslog_config
 from vault.audit.sinks.delivery import deliver_buffered
@@ -118,3 +120,24 @@ def test_a_rolled_back_tail_is_caught_against_rsyslogs_file(
     with Gateway.open(rolled_back, make_context()) as gateway:
         report = verify_against(gateway.store, gateway.gateway_id, rsyslogd.log_path)
     assert not report.ok and "cut off or rolled back" in (report.problem or "")
+
+
+def test_a_command_that_exits_right_after_its_change_leaves_no_entry_behind(
+    data_dir: Path, rsyslogd: RsyslogServer
+) -> None:
+    # A CLI command sends its entries and exits at once: its TLS connection must
+    # end with a close the server reads to the end, not a reset that can drop
+    # what the server had not read yet.
+    before = _tail(data_dir)
+    _add_syslog_sink(data_dir, rsyslogd, "block")
+    for days in ("10", "11", "12"):
+        done = subprocess.run(
+            [str(GWVAULT), "--data-dir", str(data_dir), "policy", "set",
+             "--credentials-retention", days],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    local = _local_seqs(data_dir, before)
+    rsyslogd.wait_for_records(len(local))
+    assert _entry_seqs(rsyslogd) == local
+    assert b"without TLS close" not in rsyslogd.output_path.read_bytes()
