@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.web.api_helpers import API, bearer, new_token
