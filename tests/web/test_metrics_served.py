@@ -108,13 +108,15 @@ def test_every_workers_requests_are_counted_in_a_private_directory_removed_at_st
 
 def _raw(port: int, head: bytes) -> bytes:
     """``head`` sent as is over TLS; what comes back before the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        with CLIENT_TLS.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(head)
-            received = b""
-            while chunk := _recv(tls):
-                received += chunk
-            return received
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+        CLIENT_TLS.wrap_socket(sock, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(head)
+        received = b""
+        while chunk := _recv(tls):
+            received += chunk
+        return received
 
 
 def _recv(tls: ssl.SSLSocket) -> bytes:
