@@ -154,9 +154,10 @@ def test_only_get_and_head_reach_the_metrics(
     assert head.status_code == 200 and not head.get_data()
 
 
-def test_a_tampered_status_row_counts_as_unverified_and_records_nothing(
+def test_rows_changed_after_a_scrape_count_as_unverified_and_record_nothing(
     client: FlaskClient, web_vault: WebVault, scrape_token: str
 ) -> None:
+    _scrape(client, scrape_token)  # every row seen to hold, and remembered so
     with sqlite3.connect(web_vault.data_dir / "vault.db") as conn:
         conn.execute("UPDATE credential_status SET reason = 'ok' WHERE name = 'ledger-gone'")
         conn.execute("UPDATE credentials SET expires_at = NULL WHERE name = 'ledger-app'")

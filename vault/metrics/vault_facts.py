@@ -3,7 +3,7 @@
 A scrape comes every few seconds, so what it reads is bounded: one pass over
 the credentials' and statuses' sealed columns (never a ciphertext, never the
 audit trail), the members and the leases.  Each row's seal is checked
-(``RowSeal.holds``) without recording anything: a row written outside
+(``RowSeal.holding``) without recording anything: a row written outside
 gwvault counts as ``unverified`` and gives no name or date, while the next
 read that decides something on it (the scheduler, a list) refuses and
 records it.  A status row is checked by its seal only, not against the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ CREDENTIAL_STATES = ("active", "expired", "disabled", "deleted", "unverified")
 STATUS_REASONS = (*REASON_CODES, "untested", "unverified")
 MEMBER_STATES = ("enabled", "disabled", "unverified")  # a removed member has no row
 UNVERIFIED = "unverified"
+Holds = Callable[[str, Mapping[str, Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,14 @@ def read_vault_facts(gateway: Gateway, *, per_credential: bool) -> VaultFacts:
     """The numbers, in one read snapshot; ``per_credential`` adds each credential's own."""
     with gateway.store.reading():
         now = gateway.context.clock()
-        statuses = _status_rows(gateway)
+        holds = gateway.rows.holding()
+        statuses = _status_rows(gateway, holds)
         credentials: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         named: list[NamedCredential] = []
         nearest: datetime.datetime | None = None
         for row in _credential_rows(gateway):
-            state = _state(row, now) if gateway.rows.holds("credentials", row) else UNVERIFIED
+            state = _state(row, now) if holds("credentials", row) else UNVERIFIED
             credentials[state] += 1
             if state not in ("active", "expired"):
                 continue  # disabled and deleted are not tested; unverified tells nothing
@@ -80,7 +83,7 @@ def read_vault_facts(gateway: Gateway, *, per_credential: bool) -> VaultFacts:
             statuses=reasons,
             nearest_expiry=nearest.timestamp() if nearest else None,
             named=tuple(named),
-            members=_members(gateway),
+            members=_members(gateway, holds),
             lease_holders=_lease_holders(gateway),
             sink_lags=tuple(sink_lags(gateway)),
         )
@@ -91,14 +94,14 @@ def _credential_rows(gateway: Gateway) -> list[dict[str, Any]]:
     return gateway.store.rows(f"SELECT {columns} FROM credentials", [])  # noqa: S608 - fixed names
 
 
-def _status_rows(gateway: Gateway) -> dict[str, dict[str, Any]]:
+def _status_rows(gateway: Gateway, holds: Holds) -> dict[str, dict[str, Any]]:
     """Each status row whose seal holds, by credential id (a broken one: as if untested)."""
     columns = gateway.rows.columns("credential_status")
     rows = gateway.store.rows(f"SELECT {columns} FROM credential_status", [])  # noqa: S608 - fixed names
     return {
         row["credential_id"]: row
         for row in rows
-        if gateway.rows.holds("credential_status", row) and row["reason"] in REASON_CODES
+        if holds("credential_status", row) and row["reason"] in REASON_CODES
     }
 
 
@@ -116,13 +119,13 @@ def _earliest(*instants: str | None) -> datetime.datetime | None:
     return min(parsed, default=None)
 
 
-def _members(gateway: Gateway) -> Counter[str] | None:
+def _members(gateway: Gateway, holds: Holds) -> Counter[str] | None:
     if gateway.member_id is None:
         return None
     columns = gateway.rows.columns("members")
     found: Counter[str] = Counter()
     for row in gateway.store.rows(f"SELECT {columns} FROM members", []):  # noqa: S608 - fixed names
-        verified = gateway.rows.holds("members", row) and row["state"] in MEMBER_STATES
+        verified = holds("members", row) and row["state"] in MEMBER_STATES
         found[row["state"] if verified else UNVERIFIED] += 1
     return found
 

@@ -11,7 +11,7 @@ coalesced per client address like a failed sign-in.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vault.metrics.settings import TARGET, load_metrics_settings
@@ -24,6 +24,7 @@ metrics = Blueprint("metrics", __name__)
 
 REALM = 'Bearer realm="gwvault-metrics"'
 REFUSED = "metrics.scrape-refused"
+MESSAGE = "scraping needs the scrape token (gwvault metrics token)"
 
 
 @metrics.get("/metrics")
@@ -44,10 +45,8 @@ def _bearer_token() -> str:
 
 
 def _unauthenticated() -> Response:
-    response = Response(
-        "unauthenticated: scraping needs the scrape token (gwvault metrics token)\n",
-        status=401,
-        content_type="text/plain; charset=utf-8",
-    )
+    # The API's error object (web/openapi.json), with this route's own realm.
+    response = jsonify({"error": {"code": "unauthenticated", "message": MESSAGE}})
+    response.status_code = 401
     response.headers["WWW-Authenticate"] = REALM
     return response
