@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.at_scale import Client
-from bench.served import fresh_vault, free_port, gwvault, gwvault_serve, serving
+from bench.served import free_port, fresh_vault, gwvault, gwvault_serve, serving
 from vault.access.destination_policy import allow_sqlite_dir
 from vault.context import RequestContext
 from vault.credentials import CredentialService
