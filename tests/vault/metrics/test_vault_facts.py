@@ -19,6 +19,7 @@ from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
+from vault.health.checks import LEASE
 from vault.metrics.vault_facts import read_vault_facts
 from web.metrics.exposition import VaultCollector
 
@@ -52,11 +53,11 @@ def test_states_members_and_lease_holders(data_dir: Path, tmp_path: Path) -> Non
             assert not [key for key in parsed if key[0].startswith("gwvault_cluster")]
             return
         assert value(parsed, "gwvault_cluster_members", state="enabled") == 1
-        assert value(parsed, "gwvault_lease_holder", lease="health-checks",
+        assert value(parsed, "gwvault_lease_holder", lease=LEASE,
                       member=gateway.member_id) is None  # fmt: skip
-        acquire(gateway.store, "health-checks", gateway.member_id)
+        acquire(gateway.store, LEASE, gateway.member_id)
         parsed = _scraped(gateway)
-        assert value(parsed, "gwvault_lease_holder", lease="health-checks",
+        assert value(parsed, "gwvault_lease_holder", lease=LEASE,
                      member=gateway.member_id) == 1  # fmt: skip
 
 
