@@ -162,8 +162,8 @@ def test_curl_scrapes_and_hostile_scrapes_get_one_refusal_and_no_metrics(
     # One server for every hostile head: each start costs seconds.
     for case, head in HOSTILE.items():
         answer = _raw(port, head)
-        status = answer.split(b"\r\n", 1)[0].split(b" ")[1]
+        refused = answer.split(b"\r\n", 1)[0].split(b" ")[1]
         # 403: a state change without the page's Origin (web.security) comes first.
-        assert status in (b"400", b"403", b"405", b"431", b"501"), (case, answer[:200])
+        assert refused in (b"400", b"403", b"405", b"431", b"501"), (case, answer[:200])
         assert b"gwvault_" not in answer, case
         assert _scrape(port, token), case  # the server still answers
