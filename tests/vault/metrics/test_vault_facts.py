@@ -1,5 +1,6 @@
-"""What a scrape reads of the vault: states, a cluster's members and leases, on
-both engines (a PostgreSQL vault is a cluster member), and a tampered member row."""
+"""What a scrape reads of the vault: states, a cluster's members and leases, an
+audit sink's lag, on both engines (a PostgreSQL vault is a cluster member), and a
+planted member row."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from tests.audit_collector import AuditCollector
 from tests.conftest import make_context
 from tests.store_engines import EngineVaults
 from tests.web.metrics_vault import samples, value
 from vault.access.destination_policy import allow_sqlite_dir
+from vault.audit.sinks.forwarding import sink_lags
+from vault.audit.sinks.registry import AuditSinkService
 from vault.cluster.lease import acquire
 from vault.credential_life import life_change_of
 from vault.credentials import CredentialService
@@ -21,6 +25,7 @@ from vault.format.encrypted_credential import CredentialPayload
 from vault.gateway import Gateway
 from vault.health.checks import LEASE
 from vault.metrics.vault_facts import read_vault_facts
+from vault.notify.sink_config import webhook_config
 from web.metrics.exposition import VaultCollector
 
 
@@ -80,3 +85,19 @@ def test_a_planted_member_row_counts_as_unverified(data_dir: Path, vaults: Engin
     assert value(parsed, "gwvault_cluster_members", state="unverified") == 1
     assert value(parsed, "gwvault_cluster_members", state="enabled") == 1
     assert value(parsed, "gwvault_cluster_members", state="disabled") == 0
+
+
+@pytest.mark.contract
+def test_an_audit_sink_behind_the_trail_is_reported_by_name_and_policy(
+    data_dir: Path, audit_collector: AuditCollector
+) -> None:
+    with Gateway.open(data_dir, make_context()) as gateway:
+        assert not [key for key in _scraped(gateway) if key[0] == "gwvault_audit_sink_lag_entries"]
+        config = webhook_config(audit_collector.url, audit_collector.ca.pem)
+        AuditSinkService(gateway).add("siem", config, "buffer")
+        (lag,) = sink_lags(gateway)
+        assert lag.behind > 0  # nothing sent yet: the housekeeper sends every 5 s
+        parsed = _scraped(gateway)
+    assert value(parsed, "gwvault_audit_sink_lag_entries", sink="siem", policy="buffer") == (
+        lag.behind
+    )
