@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vault.access.row_seal import TamperedRowError
-from vault.audit.sinks.forwarding import sink_lags
+from vault.audit.sinks.standing import sink_lags
 from vault.connectors.connection import REASON_CODES
 from vault.credential_life import stored_instant
 from vault.gateway import Gateway

@@ -15,8 +15,8 @@ from tests.conftest import make_context
 from tests.store_engines import EngineVaults
 from tests.web.metrics_vault import samples, value
 from vault.access.destination_policy import allow_sqlite_dir
-from vault.audit.sinks.forwarding import sink_lags
 from vault.audit.sinks.registry import AuditSinkService
+from vault.audit.sinks.standing import sink_lags
 from vault.cluster.lease import acquire
 from vault.credential_life import life_change_of
 from vault.credentials import CredentialService
