@@ -5,6 +5,7 @@ The real server, its workers and curl are in ``test_metrics_served``.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from tests.web.api_helpers import API, bearer, new_token
 from tests.web.metrics_vault import APP_EXPIRES_AT, NAMES, samples, stock_vault, value
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.metrics.settings import new_scrape_token, revoke_scrape_token, set_per_credential
+from web.app import create_app
 from web.metrics.requests import UNMATCHED_ROUTE
+from web.metrics.worker_counts import shared_worker_counts
 
 METRICS = "/metrics"
 
@@ -169,3 +172,17 @@ def test_rows_changed_after_a_scrape_count_as_unverified_and_record_nothing(
     assert value(parsed, "gwvault_credential_status", reason="database_missing") == 0
     with web_vault.gateway() as gateway:
         assert gateway.store.audit_tail() == before
+
+
+def test_requests_are_answered_when_the_workers_counts_directory_is_gone(
+    web_vault: WebVault, scrape_token: str
+) -> None:
+    with shared_worker_counts() as directory:  # as serve does, before create_app
+        client = create_app(web_vault.handle).test_client()
+        assert client.get("/healthz", base_url=BASE_URL).status_code == 200
+        assert any(directory.iterdir())  # counted in the directory
+        shutil.rmtree(directory)  # a /tmp cleaner
+        assert client.get("/nope", base_url=BASE_URL).status_code == 404  # a new series
+        parsed = samples(_scrape(client, scrape_token))
+    assert value(parsed, "gwvault_credentials", state="disabled") == 1
+    assert not [key for key in parsed if key[0].startswith("gwvault_http_")]

@@ -104,11 +104,14 @@ def scrape_page(facts: VaultFacts, requests: RequestMetrics) -> bytes:
     """The text format of the vault's numbers, every worker's requests, and the
     answering worker's own process metrics."""
     directory = counts_directory()
-    counted: Collector = (
-        MultiProcessCollector(None, str(directory))  # type: ignore[no-untyped-call]
-        if directory
-        else requests.registry
-    )
+    counted: Collector = requests.registry
+    if directory is not None:
+        # Gone (a /tmp cleaner): the vault's numbers still, the requests' not.
+        counted = (
+            MultiProcessCollector(None, str(directory))  # type: ignore[no-untyped-call]
+            if directory.is_dir()
+            else _Scrape()
+        )
     # This worker's CPU, memory and file descriptors (one of the N).
     process = ProcessCollector(registry=CollectorRegistry())
     return generate_latest(_Scrape(VaultCollector(facts), counted, process))

@@ -11,10 +11,13 @@ scrape counts every worker's requests.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+log = logging.getLogger("gwvault.metrics")
 
 UNMATCHED_ROUTE = "(unmatched)"
 OTHER_METHOD = "OTHER"
@@ -65,7 +68,12 @@ def count_request(response: Response) -> Response:
         str(response.status_code),
     )
     metrics = request_metrics()
-    metrics.requests.labels(*labels).inc()
-    if started is not None:
-        metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+    try:
+        metrics.requests.labels(*labels).inc()
+        if started is not None:
+            metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+    except OSError as e:
+        # The workers' counts directory is gone (a /tmp cleaner): the request
+        # still gets its answer; the scrape shows the counts stopped.
+        log.error("request not counted: %s", e.strerror or type(e).__name__)
     return response
