@@ -14,6 +14,8 @@ from web.connection_test_slots import DEFAULT_TOTAL, ConnectionTestSlots
 from web.errors import handle_http_error, handle_unexpected, handle_vault_error
 from web.flash import clear_shown_flash, pending_flash
 from web.health import health
+from web.metrics.requests import install_request_metrics
+from web.metrics.route import metrics
 from web.notify_api import notify
 from web.pages import pages
 from web.proxy_api import proxy
@@ -50,12 +52,14 @@ def create_app(vault_handle: VaultHandle, *, connection_tests: int = DEFAULT_TOT
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
     app.before_request(start_clock)
     app.before_request(start_request)
     app.before_request(check_origin)
     app.after_request(add_security_headers)
     app.after_request(clear_shown_flash)
     app.after_request(log_request)
+    install_request_metrics(app)  # every request counted, by route template
     app.teardown_request(close_gateway)
     app.register_error_handler(VaultError, handle_vault_error)
     app.register_error_handler(HTTPException, handle_http_error)

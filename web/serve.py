@@ -20,6 +20,7 @@ from pathlib import Path
 from agent_keys.errors import ConflictError, InvalidInputError
 from agent_keys.keystore import PinSource
 from agent_keys.process_hardening import harden_process, lock_memory
+from agent_keys.tls_identity import TlsIdentity
 from vault.access.endpoint_settings import EndpointSettings, load_endpoint
 from vault.context import RequestContext
 from vault.format.fingerprints import colon_hex_of_b64url
@@ -36,6 +37,7 @@ from web.housekeeping import (
     notification_deliverer,
     worker_life,
 )
+from web.metrics.worker_counts import shared_worker_counts, worker_exited
 from web.server.limits import ServerLimits, default_workers
 from web.server.listener import listening_socket
 from web.server.readiness import ready_once_answering
@@ -94,8 +96,22 @@ def serve_endpoint(
     except OSError as e:
         raise ConflictError(f"cannot listen on {settings.url}: {e.strerror or e}") from e
     _log_to_stderr()
+    with shared_worker_counts():  # before create_app: its request metrics count there
+        handle = VaultHandle(data_dir.resolve(), master_key, pin)
+        return _serve(handle, sock, identity, settings=settings, count=count, manager=manager)
+
+
+def _serve(
+    handle: VaultHandle,
+    sock: socket.socket,
+    identity: TlsIdentity,
+    *,
+    settings: EndpointSettings,
+    count: int,
+    manager: ServiceManager | None,
+) -> int:
     limits = ServerLimits()
-    handle = VaultHandle(data_dir.resolve(), master_key, pin)
+    data_dir = handle.data_dir
     service = HttpsService(
         # A third of the app threads at most run connection tests, so tests
         # against silent hosts never hold every thread (T-CN-7).
@@ -111,6 +127,7 @@ def serve_endpoint(
         after_fork=lock_memory,
         on_started=lambda: _report_ready(manager, sock, f"serving {settings.url}"),
         on_stopping=lambda: _tell(manager, "STOPPING=1", "STATUS=stopping"),
+        worker_exited=worker_exited,
     )
     # Where this server listens, for `gwvault entry-link create` (vault.served_address).
     served = ServedAddress(settings.host, sock.getsockname()[1], os.getpid())

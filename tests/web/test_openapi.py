@@ -25,6 +25,7 @@ from tests.web.api_helpers import (
 )
 from tests.web_fixtures import BASE_URL, WebVault, sign_in
 from vault.data_dir import DB_FILE
+from vault.metrics.settings import new_scrape_token
 from web.api import AUDIT_FILTERS, OPENAPI_PATH
 
 DOCUMENT: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
@@ -32,14 +33,15 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "opti
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
-DOCUMENTED_BLUEPRINTS = ("api.", "health.")
+DOCUMENTED_BLUEPRINTS = ("api.", "health.", "metrics.")
 PROBE_PATHS = ("/healthz", "/readyz")
+ROOT_PATHS = (*PROBE_PATHS, "/metrics")  # at the endpoint's root, not under /api/v1
 
 
 def _template(rule: str) -> str:
     """A Flask rule as a path of the document: the api blueprint's under the
     document's server (/api/v1), the probes at the root (their own server)."""
-    if rule in PROBE_PATHS:
+    if rule in ROOT_PATHS:
         return rule
     assert rule.startswith(API + "/")
     return _CONVERTER.sub(r"{\1}", rule.removeprefix(API))
@@ -311,3 +313,15 @@ def test_probe_answers_fit_the_document(
     assert [c.status_code for c in calls] == [200, 200, 503]
     for response in calls:
         assert_documented(app, response)
+
+
+def test_the_metrics_are_at_the_root_behind_the_scrape_token_alone(
+    client: FlaskClient, app: Flask, web_vault: WebVault
+) -> None:
+    item = DOCUMENT["paths"]["/metrics"]
+    assert [server["url"] for server in item["servers"]] == ["https://{authority}"]
+    assert item["get"]["security"] == [{"scrapeToken": []}]
+    with web_vault.gateway() as gateway:
+        token = new_scrape_token(gateway)
+    for headers in ({}, bearer(new_token(web_vault, "admin")), bearer(token)):
+        assert_documented(app, client.get("/metrics", base_url=BASE_URL, headers=headers))

@@ -33,6 +33,7 @@ from tests.web.api_helpers import (
     unchanged,
 )
 from tests.web_fixtures import BASE_URL, LiveServer, WebVault, sign_in
+from vault.metrics.settings import new_scrape_token
 from web.access import SAFE_METHODS, SESSION_COOKIE_PREFIX, VaultHandle
 from web.api import OPENAPI_PATH
 from web.app import create_app
@@ -136,8 +137,32 @@ def test_anonymous_caller_is_refused(
     client: FlaskClient, method: str, url: str, endpoint: str, who: str
 ) -> None:
     response = _call(client, method, url, ANONYMOUS[who])
+    _assert_refused_as_anonymous(response, method, url, endpoint)
+
+
+def test_the_scrape_token_opens_nothing_but_the_metrics(
+    client: FlaskClient, web_vault: WebVault
+) -> None:
+    # A Prometheus server's token, read by whoever reads its configuration (T-MET-2).
+    # One vault for the whole walk: a copy per route cost half a minute.
+    with web_vault.gateway() as gateway:
+        headers = bearer(new_scrape_token(gateway))
+    for method, url, endpoint in GUARDED:
+        response = _call(client, method, url, headers)
+        if endpoint == "metrics.scrape":
+            assert response.status_code == 200
+            continue
+        _assert_refused_as_anonymous(response, method, url, endpoint)
+
+
+def _assert_refused_as_anonymous(
+    response: TestResponse, method: str, url: str, endpoint: str
+) -> None:
     is_api = endpoint.startswith("api.")
-    if "/entry/" in url:  # the made-up secret is what gets refused, whoever calls
+    if endpoint == "metrics.scrape":  # a scraper follows no sign-in redirect (T-MET-2)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="gwvault-metrics"'
+    elif "/entry/" in url:  # the made-up secret is what gets refused, whoever calls
         # The entry page says the link is unknown; the API refuses it.
         assert response.status_code == (403 if is_api else 404), response.get_data(as_text=True)
         if is_api and method != "HEAD":

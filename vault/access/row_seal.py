@@ -80,17 +80,23 @@ SEALED_SETTINGS = frozenset(
         "health_check_every_seconds",
         "health_check_concurrency",
         "proxy",
+        "metrics_token_hash",
+        "metrics_per_credential",
     }
 )
 """The settings that decide where the endpoint listens, what it accepts, how
-long a deleted credential is kept, how often credentials are tested, and
-which proxy gwvault's HTTPS traffic goes through."""
+long a deleted credential is kept, how often credentials are tested, which
+proxy gwvault's HTTPS traffic goes through, and who may scrape the metrics and
+whether they name credentials."""
 T = TypeVar("T")
 
 SEALED_ACTION = "integrity.rows-sealed"
 ROWS_SEALED_AT_INIT = "rows_sealed"
 """A detail of ``gateway.initialized``: the vault was made with sealed rows."""
 REFUSED_ACTION = "integrity.row-refused"
+_HELD_FACT = "rows_seen_to_hold"
+_HELD_MOST = 20_000
+"""Rows ``holds`` remembers at most (a few MB): past it, it verifies each time."""
 
 
 class TamperedRowError(IntegrityError):
@@ -156,6 +162,34 @@ class RowSeal:
         if row["mac"] is None and (self._seal_pending() or self._sealed_since(table, row)):
             return  # sealed just now, with every other row written before schema 4
         self._refuse(TamperedRowError(table, row[ROW_KEYS[table]]))
+
+    def holding(self) -> Callable[[str, Mapping[str, Any]], bool]:
+        """For one read that only counts (``vault.metrics``): whether a row's MAC
+        verifies, recording nothing, since a refusal entry per scrape would
+        flood the trail; whatever decides on the row still ``check``s it.
+
+        A row seen to hold is remembered, whole, for as long as the row key is
+        kept (``cached_fact``): the same fields and MAC under the same key
+        verify the same way again, so a scrape every few seconds recomputes
+        only the MACs of rows that changed.  A row that fails is never
+        remembered, so it is checked each time.
+        """
+        held: dict[tuple[Any, ...], None] = self._vault.cached_fact(_HELD_FACT, dict)
+
+        def holds(table: str, row: Mapping[str, Any]) -> bool:
+            try:
+                fields = _sealed_fields(table, row)
+                seen = (table, tuple(fields.items()), _bytes(row["mac"]))
+                if seen in held:
+                    return True
+                ok = row_mac_ok(self._key, self._vault.gateway_id, table, fields, seen[2])
+            except TypeError:  # a value of a type gwvault never writes
+                return False
+            if ok and len(held) < _HELD_MOST:
+                held[seen] = None
+            return ok
+
+        return holds
 
     def _sealed_since(self, table: str, row: Mapping[str, Any]) -> bool:
         """Whether a row read without a MAC was sealed after it was read: the

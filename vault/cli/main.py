@@ -94,6 +94,7 @@ _HANDLER_MODULES = {
     "scheduler": "vault.cli.health_commands",
     "doctor": "vault.cli.doctor_commands",
     "diagnostics": "vault.cli.doctor_commands",
+    "metrics": "vault.cli.metrics_commands",
 }
 
 

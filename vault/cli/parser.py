@@ -19,6 +19,7 @@ from vault.cli import (
     health_commands,
     key_commands,
     life_flags,
+    metrics_commands,
     notify_commands,
     proxy_commands,
     recovery_commands,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         cert_commands, key_commands, recovery_commands, audit_commands, destination_commands,
         cluster_commands, store_commands, notify_commands, health_commands, proxy_commands,
         doctor_commands,
+        metrics_commands,
     ):  # fmt: skip
         module.add_parsers(commands)
     repeat_after_commands(parser)  # last: every command's parser exists now

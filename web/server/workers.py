@@ -56,6 +56,8 @@ class HttpsService:
     """Called in the parent once the first workers are forked (readiness)."""
     on_stopping: Callable[[], None] = lambda: None
     """Called in the parent when it starts stopping the workers."""
+    worker_exited: Callable[[int], None] = lambda _pid: None
+    """Told each reaped child's pid, in the parent (what only a live process reports goes)."""
 
 
 def run_workers(endpoint: HttpsService, count: int) -> int:
@@ -76,7 +78,7 @@ def run_workers(endpoint: HttpsService, count: int) -> int:
         while True:
             signalled = signal.sigtimedwait(_WATCHED, 1.0)
             if signalled is None or signalled.si_signo == signal.SIGCHLD:
-                for index in _reap(children):
+                for index in _reap(children, endpoint.worker_exited):
                     deaths.append(time.monotonic())
                     deaths[:] = [t for t in deaths if t > time.monotonic() - 60]
                     if len(deaths) > RESTARTS_PER_MINUTE:
@@ -145,7 +147,7 @@ def serve_in_this_process(endpoint: HttpsService) -> None:
         runner.run(main())
 
 
-def _reap(children: dict[int, int]) -> Iterator[int]:
+def _reap(children: dict[int, int], exited: Callable[[int], None]) -> Iterator[int]:
     """The indexes of workers that have exited (each reaped)."""
     while children:
         try:
@@ -155,6 +157,7 @@ def _reap(children: dict[int, int]) -> Iterator[int]:
         if pid == 0:
             return
         index = children.pop(pid, None)
+        exited(pid)
         if index is not None:
             role = "the housekeeper" if index == HOUSEKEEPER else f"worker {index}"
             log.error("%s exited (status %d); starting it again", role, status)
