@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.web_fixtures",
     "tests.store_targets",
     "tests.audit_collector",
+    "tests.rsyslog_fixtures",
     "tests.proxy_fixtures",
 ]
 

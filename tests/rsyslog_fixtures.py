@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.service_fixtures import free_tcp_port, require_service
-from tests.tls_certificates import ServerCertificate
+from tests.tls_certificates import CertificateAuthority, ServerCertificate, issue_server_certificate
 from vault.audit.sinks.syslog_tls import gwvault_records
 
 RSYSLOGD = Path("/usr/sbin/rsyslogd")
@@ -192,3 +194,12 @@ def process_is_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+@pytest.fixture
+def rsyslogd(tmp_path: Path, trusted_ca: CertificateAuthority) -> Iterator[RsyslogServer]:
+    """A private rsyslogd for one test, its certificate from the tests' CA."""
+    directory = tmp_path / "rsyslogd"
+    directory.mkdir()
+    with running_rsyslogd(directory, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
+        yield s

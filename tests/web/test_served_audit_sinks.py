@@ -9,14 +9,10 @@ import http.client
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
+from collections.abc import Callable
 
 from tests.audit_collector import AuditCollector
-from tests.rsyslog_fixtures import RsyslogServer, running_rsyslogd
-from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.rsyslog_fixtures import RsyslogServer
 from tests.web.api_helpers import API, new_token, sealed_body
 from tests.web.served_process import CLIENT_TLS, gwvault_serve
 from tests.web_fixtures import WebVault
@@ -24,14 +20,6 @@ from vault.audit.sinks.against import verify_against
 from vault.audit.sinks.config import syslog_config
 from vault.audit.sinks.registry import AuditSinkService
 from vault.notify.sink_config import webhook_config
-
-
-@pytest.fixture
-def rsyslogd(tmp_path: Path, trusted_ca: CertificateAuthority) -> Iterator[RsyslogServer]:
-    directory = tmp_path / "rsyslogd"
-    directory.mkdir()
-    with running_rsyslogd(directory, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
-        yield s
 
 
 def _put(port: int, token: str, name: str, body: dict[str, str]) -> int:

@@ -16,15 +16,15 @@ from now on, not the history (which the audit trail holds).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from agent_keys.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from agent_keys.errors import ConflictError, InvalidInputError, NotFoundError
 from agent_keys.secret import Secret
+from vault.access.admin_write import admin_write
 from vault.access.callers import Caller
-from vault.access.row_seal import TamperedRowError, record_refusal
+from vault.access.row_seal import TamperedRowError
 from vault.gateway import Gateway
 from vault.notify.sink_config import (
     EmailConfig,
@@ -182,24 +182,9 @@ class SinkService:
             row["id"], row["name"], config, row["created_at"], row["wrapped_key"] is not None
         )
 
-    @contextmanager
-    def _deciding(self, name: str | None) -> Iterator[None]:
-        """A write in which an admin's right is decided and acted on; a refusal
-        rolls it back, so it is recorded after, on its own."""
-        try:
-            with self._gateway.store.write():
-                if self._caller is not None:
-                    self._caller.authorize(self._gateway, "notify.manage")
-                yield
-        except AccessDeniedError as e:
-            self._gateway.audit.record(
-                "access.refused", name, "refused", refused_action="notify.manage",
-                reason=str(e)[:200],
-            )  # fmt: skip
-            raise
-        except TamperedRowError as e:
-            record_refusal(self._gateway.audit, e)
-            raise
+    def _deciding(self, name: str | None) -> AbstractContextManager[None]:
+        """A write in which an admin's right is decided and acted on (``admin_write``)."""
+        return admin_write(self._gateway, self._caller, "notify.manage", name)
 
 
 def _kind(config: SinkConfig) -> SinkKind:

@@ -15,15 +15,14 @@ admin's (``proxy.manage``), decided and audited inside the write that changes th
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from agent_keys.errors import AccessDeniedError, InvalidInputError
+from agent_keys.errors import InvalidInputError
 from agent_keys.master_key import MasterKey
 from agent_keys.secret import Secret
+from vault.access.admin_write import admin_write
 from vault.access.callers import Caller
-from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.connectors.proxy_route import ProxyRoute
 from vault.format.audit_chain import canonical_json
 from vault.gateway import Gateway
@@ -137,19 +136,5 @@ def _wrapped(
     return {"gmk_version": gmk.version, "wrapped": base64.b64encode(blob).decode("ascii")}
 
 
-@contextmanager
-def _deciding(gateway: Gateway, caller: Caller | None) -> Iterator[None]:
-    """A write in which an admin's right is decided and acted on; a refusal rolls
-    it back and is recorded after, on its own (``vault.notify.sinks`` does the same)."""
-    try:
-        with gateway.store.write():
-            if caller is not None:
-                caller.authorize(gateway, "proxy.manage")
-            yield
-    except AccessDeniedError as e:
-        gateway.audit.record("access.refused", SETTING, "refused",
-                             refused_action="proxy.manage", reason=str(e)[:200])  # fmt: skip
-        raise
-    except TamperedRowError as e:
-        record_refusal(gateway.audit, e)
-        raise
+def _deciding(gateway: Gateway, caller: Caller | None) -> AbstractContextManager[None]:
+    return admin_write(gateway, caller, "proxy.manage", SETTING)

@@ -9,13 +9,12 @@ history (an export carries that).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-from agent_keys.errors import AccessDeniedError, ConflictError, NotFoundError
+from agent_keys.errors import ConflictError, NotFoundError
+from vault.access.admin_write import admin_write
 from vault.access.callers import Caller
 from vault.access.policy import Action
-from vault.access.row_seal import TamperedRowError, record_refusal
 from vault.audit.sinks.config import AuditSinkConfig, check_policy
 from vault.audit.sinks.standing import ADDED, REMOVED, TARGET, AuditSink, load_sinks, sink_ids
 from vault.gateway import Gateway
@@ -91,20 +90,6 @@ class AuditSinkService:
             store.execute("DELETE FROM audit_sink_places WHERE sink_id = ?", [sink.id])
             store.execute("DELETE FROM audit_sinks WHERE id = ?", [sink.id])
 
-    @contextmanager
-    def _deciding(self, name: str | None) -> Iterator[None]:
-        """A write in which an admin's right is decided and acted on; a refusal
-        rolls it back, so it is recorded after, on its own."""
-        try:
-            with self._gateway.store.write():
-                if self._caller is not None:
-                    self._caller.authorize(self._gateway, _ACTION)
-                yield
-        except AccessDeniedError as e:
-            self._gateway.audit.record(
-                "access.refused", name, "refused", refused_action=_ACTION, reason=str(e)[:200]
-            )
-            raise
-        except TamperedRowError as e:
-            record_refusal(self._gateway.audit, e)
-            raise
+    def _deciding(self, name: str | None) -> AbstractContextManager[None]:
+        """A write in which an admin's right is decided and acted on (``admin_write``)."""
+        return admin_write(self._gateway, self._caller, "audit.sinks.manage", name)

@@ -10,15 +10,14 @@ engine plays no part in what is sent.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agent_keys.errors import NotFoundError
 from tests.conftest import make_context
-from tests.rsyslog_fixtures import RsyslogServer, running_rsyslogd
-from tests.tls_certificates import CertificateAuthority, issue_server_certificate
+from tests.rsyslog_fixtures import RsyslogServer
 from tests.vault.audit.sinks.test_audit_sinks import _local_seqs, _put, _tail
 from tests.vault.cli.gwvault_process import GWVAULT
 from vault.audit.sinks.against import verify_against
@@ -28,14 +27,6 @@ from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.registry import AuditSinkService
 from vault.credentials import CredentialService
 from vault.gateway import Gateway
-
-
-@pytest.fixture
-def rsyslogd(tmp_path: Path, trusted_ca: CertificateAuthority) -> Iterator[RsyslogServer]:
-    directory = tmp_path / "rsyslogd"
-    directory.mkdir()
-    with running_rsyslogd(directory, trusted_ca.pem, issue_server_certificate(trusted_ca)) as s:
-        yield s
 
 
 def _add_syslog_sink(data_dir: Path, server: RsyslogServer, policy: str) -> None:
