@@ -26,6 +26,10 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Every axe violation on the page as it is now."""
     if not AXE.exists():
         require_service(f"axe-core not installed at {AXE} (make node_modules/.installed)")
+    # The page as people see it: its stylesheet applied (the load event waits for
+    # it).  Checked before that, on a loaded machine, every link is as small as
+    # unstyled text, and target-size fails for the stylesheet's lateness.
+    page.wait_for_load_state("load")
     # add_script_tag inlines the source; the page's CSP forbids inline script,
     # so it is evaluated through the DevTools protocol instead, as a test harness.
     page.evaluate(AXE.read_text(encoding="utf-8"))

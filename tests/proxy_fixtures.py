@@ -49,6 +49,9 @@ class TinyProxy:
         return ProxySettings("custom", self.route(password))
 
     def log(self) -> str:
+        """What tinyproxy logged so far (it makes the file at its first line)."""
+        if not self.log_file.exists():
+            return ""
         return self.log_file.read_text(errors="replace")
 
     def tunnels_to(self, port: int) -> int:

@@ -269,3 +269,13 @@ def copy_vault(vaults: EngineVaults) -> Iterator[Callable[[Path, Path], Path]]:
     yield copy
     for copied in made:
         vaults.discard(copied)
+
+
+@pytest.fixture
+def member_dir(postgresql_vaults: PostgresVaults, tmp_path: Path) -> Iterator[Path]:
+    """A fresh cluster member's vault (on the shared PostgreSQL store), for a test
+    of what only a cluster has (members, leases): a ``contract`` test's SQLite
+    half would have nothing to check."""
+    path = postgresql_vaults.copy(postgresql_vaults.initialized("ec-p256"), tmp_path / "member")
+    yield path
+    postgresql_vaults.discard(path)

@@ -66,11 +66,10 @@ def test_states_members_and_lease_holders(data_dir: Path, tmp_path: Path) -> Non
                      member=gateway.member_id) == 1  # fmt: skip
 
 
-@pytest.mark.contract
-def test_a_planted_member_row_counts_as_unverified(data_dir: Path, vaults: EngineVaults) -> None:
-    with Gateway.open(data_dir, make_context()) as gateway:
-        if gateway.member_id is None:
-            pytest.skip("a single machine has no members")  # the SQLite half of the contract
+def test_a_planted_member_row_counts_as_unverified(
+    member_dir: Path, postgresql_vaults: EngineVaults
+) -> None:
+    data_dir, vaults = member_dir, postgresql_vaults
     columns = ("software_version, keystore_kind, public_key, wrapped_private_key, state, epoch,"
                " joined_at, last_seen_ms, mac")  # fmt: skip
     with vaults.sql(data_dir, attacker=True) as sql:

@@ -9,7 +9,7 @@ that the vault's own check cannot (T-AU-12).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -249,14 +249,6 @@ def test_a_copy_of_other_gateways_and_programs_is_read_and_a_malformed_one_refus
         for special in (fifo, Path("/dev/urandom"), tmp_path):
             with pytest.raises(InvalidInputError, match="not a regular file"):
                 verify_against(gateway.store, gateway.gateway_id, special)
-
-
-@pytest.fixture
-def member_dir(postgresql_vaults: EngineVaults, tmp_path: Path) -> Iterator[Path]:
-    """A cluster member's vault (the shared PostgreSQL store)."""
-    path = postgresql_vaults.copy(postgresql_vaults.initialized("ec-p256"), tmp_path / "member")
-    yield path
-    postgresql_vaults.discard(path)
 
 
 @pytest.mark.sqlite_only(reason="a cluster's own: it asks for its PostgreSQL member itself")
