@@ -245,6 +245,11 @@ class AuditLog:
             rows = store.rows("SELECT min(seq) AS kept FROM audit_events WHERE at >= ?", [cutoff])
             tail = store.audit_tail()
             through = (rows[0]["kept"] or (tail[0] + 1 if tail else 1)) - 1
+            # Never past an entry an audit sink has not been sent yet: the trail
+            # is a buffer sink's queue (vault.audit.sinks.delivery).
+            unsent = store.rows("SELECT min(through_seq) AS s FROM audit_sink_places", [])
+            if unsent[0]["s"] is not None:
+                through = min(through, int(unsent[0]["s"]))
             first = store.rows("SELECT min(seq) AS first FROM audit_events", [])[0]["first"]
             checkpoint, removed = None, 0
             if first is not None and through >= first:

@@ -8,6 +8,7 @@ that the vault's own check cannot (T-AU-12).
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from vault.audit.sinks.errors import AuditSinkUnavailableError
 from vault.audit.sinks.registry import AuditSinkService
 from vault.audit.sinks.standing import sink_lags
 from vault.cluster.lease import LeaseLostError, acquire
+from vault.context import RequestContext
 from vault.credentials import CredentialService
 from vault.format.data_source import DataSource
 from vault.format.encrypted_credential import CredentialPayload
@@ -267,3 +269,24 @@ def test_in_a_cluster_one_member_at_a_time_sends_the_buffer_sinks(
         assert deliver_buffered(gateway).sent == {"siem": 1}
         (entry,) = [r for r in audit_collector.records() if r["type"] == "entry"]
         assert f'"member":"{gateway.member_id}"' in entry["details"]
+
+
+def test_a_prune_keeps_what_a_buffer_sink_was_not_sent_and_a_pruned_add_stands(
+    data_dir: Path, audit_collector: AuditCollector
+) -> None:
+    _add_sink(data_dir, audit_collector, "buffer")
+    with Gateway.open(data_dir, make_context()) as gateway:
+        deliver_buffered(gateway)
+    audit_collector.stop()
+    first_unsent = _tail(data_dir) + 1
+    _put(data_dir, "sales")
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    context = RequestContext(actor="test:alice", channel="cli", clock=lambda: later)
+    with Gateway.open(data_dir, context) as gateway:
+        AuditLog(gateway).prune(later)
+    assert _local_seqs(data_dir, 0)[0] == first_unsent  # the sink's queue is kept
+    audit_collector.start()
+    with Gateway.open(data_dir, make_context()) as gateway:
+        # The add's entry is pruned, the sink stands, and gets what it missed.
+        assert deliver_buffered(gateway).sent["siem"] >= 2
+        assert verify_against(gateway.store, gateway.gateway_id, audit_collector.path).ok
