@@ -34,7 +34,6 @@ from vault.notify.sink_config import WebhookConfig, webhook_config
 
 SinkKind = Literal["syslog", "webhook"]
 Policy = Literal["block", "buffer"]
-POLICIES: tuple[Policy, ...] = ("block", "buffer")
 SYSLOG_TLS_PORT = 6514  # RFC 5425's port
 _MAX_ADDRESS_CHARS = 300
 _NOT_STORED = "a stored audit sink configuration is not one gwvault writes"

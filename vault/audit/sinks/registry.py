@@ -1,4 +1,4 @@
-"""The admin's audit sinks: add, list and remove them (``standing`` checks them).
+"""The admin's audit sinks: add and remove them (``standing`` lists and checks them).
 
 Every add and remove is an entry for the target ``audit-sinks`` naming every
 sink standing after it (``vault.audit.sinks.standing``).  A new sink starts at
@@ -67,11 +67,6 @@ class AuditSinkService:
                 destination=sink.destination, sinks=sink_ids([*standing, sink]),
             )  # fmt: skip
         return sink
-
-    def sinks(self) -> list[AuditSink]:
-        """Every sink, checked, by name."""
-        with self._deciding(None):
-            return sorted(load_sinks(self._gateway), key=lambda sink: sink.name)
 
     def remove(self, name: str) -> None:
         """Remove a sink and its place; the entry that says so is the last it is sent."""

@@ -80,10 +80,6 @@ class AuditSink:
     def config_text(self) -> str:
         return config_text(self.config)
 
-    def view(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "policy": self.policy,
-                "destination": self.destination, "created_at": self.created_at}  # fmt: skip
-
 
 def configured_sinks(vault: SinkVault) -> tuple[AuditSink, ...]:
     """Every sink, checked (seal, and the trail's list of standing sinks); kept
