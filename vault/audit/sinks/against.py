@@ -109,7 +109,9 @@ def verify_against(store: VaultStore, gateway_id: str, path: Path) -> AgainstRep
                     report.other_gateways += 1
                     continue
                 item = record_item({k: v for k, v in record.items() if k != "gateway_id"})
-            except (ValueError, KeyError, RecursionError) as e:
+            except KeyError as e:
+                raise InvalidInputError(f"{path}: line {number} has no {e}") from e
+            except (ValueError, RecursionError) as e:
                 raise InvalidInputError(f"{path}: line {number} is not a valid record: {e}") from e
             if isinstance(item, AuditEntry):
                 if received.setdefault(item.seq, item.hash) != item.hash:
